@@ -40,3 +40,9 @@ def test_content_hash_ignores_provenance_but_not_content():
 def test_normalise_tiers():
     c = Criterion(id="a", text="x", tiers=[{"score": 1}, {"score": 5}, {"score": 10}])
     assert c.normalise(1) == 0.0 and c.normalise(10) == 1.0 and c.normalise(5.5) == pytest.approx(0.5)
+
+
+def test_scale_overrides_tier_range():
+    tiers = [{"score": s, "label": f"{s-1}-{s}"} for s in (2, 4, 6, 8, 10)]
+    c = Criterion(id="a", text="x", tiers=tiers, scale=(1, 10))
+    assert c.normalise(1) == 0.0 and c.normalise(10) == 1.0

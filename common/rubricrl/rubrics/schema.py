@@ -53,6 +53,8 @@ class Criterion(_Strict):
         weight: positive weight in weighted aggregations (ignored when ``points`` is set).
         points: signed HealthBench-style points; ``None`` for weighted criteria.
         tiers: ordered score levels, strictly increasing in ``score``; ``None`` means binary.
+        scale: ``(min, max)`` of the raw score when it differs from the tier scores (WritingBench
+            tiers are labelled "1-2" .. "9-10" but the judge answers an integer 1..10).
         kind: ``llm`` (judged by a model) or ``programmatic`` (a named verifier).
         verifier: verifier name for programmatic criteria (see ``rubricrl.rubrics.verifiers``).
         args: keyword arguments for the verifier.
@@ -68,6 +70,7 @@ class Criterion(_Strict):
     weight: float = 1.0
     points: float | None = None
     tiers: tuple[Tier, ...] | None = None
+    scale: tuple[float, float] | None = None
     kind: CriterionKind = "llm"
     verifier: str | None = None
     args: dict[str, Any] = Field(default_factory=dict)
@@ -107,6 +110,11 @@ class Criterion(_Strict):
                 raise ValueError(f"tiers must be strictly increasing in score, got {scores}")
             if self.points is not None:
                 raise ValueError("a criterion has either points (binary) or tiers, not both")
+        if self.scale is not None:
+            if self.tiers is None:
+                raise ValueError("'scale' needs 'tiers'")
+            if not self.scale[1] > self.scale[0]:
+                raise ValueError(f"scale must be (min, max) with max > min, got {list(self.scale)}")
         if self.kind == "programmatic" and not self.verifier:
             raise ValueError("programmatic criterion needs a 'verifier'")
         if self.kind == "llm" and self.verifier:
@@ -126,10 +134,10 @@ class Criterion(_Strict):
         return self.dimension or self.id
 
     def normalise(self, score: float) -> float:
-        """Map a raw tier score to [0, 1] using the lowest and highest tier."""
+        """Map a raw tier score to [0, 1] using ``scale`` or else the lowest and highest tier."""
         if self.tiers is None:
             return float(score)
-        lo, hi = self.tiers[0].score, self.tiers[-1].score
+        lo, hi = self.scale if self.scale is not None else (self.tiers[0].score, self.tiers[-1].score)
         return min(1.0, max(0.0, (score - lo) / (hi - lo)))
 
 
@@ -165,6 +173,8 @@ class Rubric(_Strict):
         category: bank category, e.g. ``stage1/instruction_following``, ``stage2/creative``,
             ``style``, ``defense``, ``healthbench``.
         title, description: human-readable summary.
+        instruction: for task-level constraint rubrics (stage 1), the sentence appended to a task
+            prompt that imposes this rubric's constraints, e.g. "Answer in at most 120 words.".
         criteria: the critic dimensions.
         aggregation: how to combine verdicts.
         tags: rubric-level tags.
@@ -176,6 +186,7 @@ class Rubric(_Strict):
     category: str = ""
     title: str = ""
     description: str = ""
+    instruction: str = ""
     criteria: tuple[Criterion, ...]
     aggregation: AggregationSpec = AggregationSpec()
     tags: tuple[str, ...] = ()
