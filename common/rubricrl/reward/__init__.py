@@ -18,7 +18,15 @@ from rubricrl.reward.registry import (
     rubric_reward,
 )
 from rubricrl.reward import aggregators as _aggregators  # noqa: F401  (registers the built-ins)
-from rubricrl.reward.aggregators import criterion_value, criterion_weight, points_ratio, weighted_mean
+from rubricrl.reward.aggregators import (
+    criterion_value,
+    criterion_weight,
+    interaction,
+    points_ratio,
+    saturate,
+    saturation,
+    weighted_mean,
+)
 from rubricrl.reward.shaping import SHAPERS, check_shape, shape_value
 from rubricrl.reward.veto import apply_veto, critical_failures
 
@@ -37,10 +45,13 @@ __all__ = [
     "criterion_weight",
     "critical_failures",
     "get_aggregator",
+    "interaction",
     "pair_verdicts",
     "points_ratio",
     "register",
     "rubric_reward",
+    "saturate",
+    "saturation",
     "shape_value",
     "weighted_mean",
 ]

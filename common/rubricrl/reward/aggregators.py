@@ -219,3 +219,190 @@ def points_ratio(criteria: Sequence[Criterion], verdicts: Sequence[Verdict], par
     earned = sum(signed_points(it.criterion) * it.value for it in prep.items)
     comps = {"earned": earned, "possible": possible}
     return RewardResult(earned / possible, prep.per_criterion, comps, n_ungraded=prep.n_ungraded)
+
+
+# --------------------------------------------------------------------------- saturation
+
+
+def saturate(s: float, k: float) -> float:
+    """``g(s) = (1 - e^(-k s)) / (1 - e^(-k))``: concave, increasing, ``g(0) = 0``, ``g(1) = 1``."""
+    return math.expm1(-k * s) / math.expm1(-k)
+
+
+def _saturation_k(params: Mapping[str, Any]) -> float:
+    k = _number(params, "k", 3.0, "saturation")
+    if not k > 0:
+        raise AggregationError(f"saturation: 'k' must be > 0, got {k}")
+    return k
+
+
+def _validate_saturation(params: Mapping[str, Any]) -> None:
+    _saturation_k(params)
+    _flag(params, "clip", "saturation")
+
+
+def groups(items: Sequence[Item]) -> dict[str, list[Item]]:
+    """Items by ``criterion.group`` (the ``dimension``, else the id), in first-seen order."""
+    out: dict[str, list[Item]] = {}
+    for it in items:
+        out.setdefault(it.criterion.group, []).append(it)
+    return out
+
+
+@register("saturation", params=("k", "clip"), validate=_validate_saturation)
+def saturation(criteria: Sequence[Criterion], verdicts: Sequence[Verdict], params: Mapping[str, Any]) -> RewardResult:
+    """Saturation-aware aggregation: diminishing returns within each dimension.
+
+    Positive criteria are grouped by dimension ``d`` (``criterion.group``). With
+    ``s_d = sum_{i in d} w_i v_i / W_d``, ``W_d = sum_{i in d} w_i`` and
+    ``g(s) = (1 - e^(-k s)) / (1 - e^(-k))``:
+
+    ``reward = sum_d W_d g(s_d) / sum_d W_d  -  sum_{j in N} w_j v_j / W+``
+
+    ``g`` is concave, so raising a dimension from 0.8 to 1.0 adds less than from 0.0 to 0.2, and for
+    equal weights spreading an improvement across dimensions beats concentrating it in one. ``k -> 0``
+    approaches :func:`weighted_mean`. Negative criteria are a penalty exactly as in ``weighted_mean``
+    (pure penalty rubric and all-ungraded cases too). A dimension whose criteria are all ungraded and
+    excluded leaves numerator and denominator.
+
+    Params:
+        k (float > 0, default 3), clip (bool, default false), ungraded, empty_reward.
+
+    Components: ``base`` (saturated positive part), ``penalty``, ``pre_clip``, ``s:<dimension>``.
+    """
+    prep = prepare(criteria, verdicts, params)
+    k = _saturation_k(params)
+    clip = _flag(params, "clip", "saturation")
+    comps: dict[str, float] = {}
+    pos = prep.positive
+    if pos:
+        num = den = 0.0
+        for d, members in groups(pos).items():
+            s_d, w_d = weighted(members), sum(it.weight for it in members)
+            comps[f"s:{d}"] = s_d
+            num += w_d * saturate(s_d, k)
+            den += w_d
+        base = num / den
+    elif prep.negative and not _has_positive_criterion(criteria):
+        base = 1.0
+    else:
+        return empty_result(prep, params)
+    pen, _ = penalty(prep)
+    comps.update({"base": base, "penalty": pen, "pre_clip": base - pen})
+    return RewardResult(_clipped(base - pen, clip), prep.per_criterion, comps, n_ungraded=prep.n_ungraded)
+
+
+# --------------------------------------------------------------------------- interaction
+
+_INHERITED = ("ungraded", "empty_reward", "shape")
+
+
+def _pairs(params: Mapping[str, Any]) -> list[tuple[str, str, float]]:
+    raw = params.get("pairs")
+    if not isinstance(raw, (list, tuple)) or not raw:
+        raise AggregationError(f"interaction: 'pairs' must be a non-empty list of {{a, b, gamma}}, got {raw!r}")
+    out = []
+    for n, p in enumerate(raw):
+        if not isinstance(p, Mapping) or set(p) != {"a", "b", "gamma"}:
+            raise AggregationError(f"interaction: pairs[{n}] must have exactly the keys a, b, gamma, got {p!r}")
+        if not all(isinstance(p[x], str) and p[x] for x in ("a", "b")):
+            raise AggregationError(f"interaction: pairs[{n}]: a and b must be criterion ids or dimension names")
+        out.append((p["a"], p["b"], _number(p, "gamma", 0.0, f"interaction pairs[{n}]")))
+    return out
+
+
+def _base_spec(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
+    """Base aggregator name and its params (``ungraded`` / ``empty_reward`` inherited)."""
+    base = params.get("base", "weighted_mean")
+    if base == "interaction":
+        raise AggregationError("interaction: 'base' cannot be 'interaction'")
+    bp = params.get("base_params", {})
+    if not isinstance(bp, Mapping):
+        raise AggregationError(f"interaction: 'base_params' must be a mapping, got {bp!r}")
+    clash = sorted(set(bp) & set(_INHERITED))
+    if clash:
+        raise AggregationError(f"interaction: set {', '.join(map(repr, clash))} on interaction itself, not in base_params")
+    merged = {**bp, **{key: params[key] for key in ("ungraded", "empty_reward") if key in params}}
+    check_params(base, merged)
+    return base, merged
+
+
+def _validate_interaction(params: Mapping[str, Any]) -> None:
+    _pairs(params)
+    _base_spec(params)
+    _flag(params, "clip", "interaction")
+
+
+def _members(criteria: Sequence[Criterion], ref: str) -> list[Criterion]:
+    """Criteria a pair reference names: the dimension ``ref`` if any criterion has it, else the criterion ``ref``."""
+    found = [c for c in criteria if c.group == ref] or [c for c in criteria if c.id == ref]
+    if not found:
+        raise AggregationError(f"interaction: {ref!r} is neither a criterion id nor a dimension of this rubric")
+    return found
+
+
+def _validate_interaction_criteria(criteria: Sequence[Criterion], params: Mapping[str, Any]) -> None:
+    for a, b, _ in _pairs(params):
+        _members(criteria, a)
+        _members(criteria, b)
+
+
+def quality(it: Item) -> float:
+    """How good an item is, in [0, 1]: ``v`` for a positive criterion, ``1 - v`` for a negative one."""
+    return 1.0 - it.value if it.criterion.negative else it.value
+
+
+def group_value(prep: Prepared, criteria: Sequence[Criterion], ref: str) -> float | None:
+    """``s_ref``: weighted mean of :func:`quality` over the kept members of ``ref``; ``None`` if none is kept."""
+    ids = {c.id for c in _members(criteria, ref)}
+    kept = [it for it in prep.items if it.criterion.id in ids]
+    if not kept:
+        return None
+    return sum(it.weight * quality(it) for it in kept) / sum(it.weight for it in kept)
+
+
+@register(
+    "interaction",
+    params=("pairs", "base", "base_params", "clip"),
+    validate=_validate_interaction,
+    validate_criteria=_validate_interaction_criteria,
+)
+def interaction(criteria: Sequence[Criterion], verdicts: Sequence[Verdict], params: Mapping[str, Any]) -> RewardResult:
+    """Pairwise interaction modelling: a base reward plus explicit synergy / antagonism terms.
+
+    ``reward = base + sum_{(a, b, gamma) in pairs} gamma * s_a * s_b``
+
+    ``s_x`` is the value of reference ``x`` in [0, 1]: the weighted mean of ``v`` (positive criteria) or
+    ``1 - v`` (negative criteria: behaviour absent is good) over its members. A reference names a
+    dimension when some criterion has it as ``group``, else a criterion id; anything else is an error.
+    ``gamma > 0`` (synergy) adds reward only when both are high; ``gamma < 0`` (antagonism) removes
+    reward when both are high. The product is bilinear, so
+    ``r(1, 1) - r(1, 0) - r(0, 1) + r(0, 0) = gamma``.
+    A pair with a reference whose members are all ungraded and excluded contributes nothing.
+
+    Params:
+        pairs (list of {a, b, gamma}, required), base (aggregator name, default ``weighted_mean``),
+        base_params (its params; ``ungraded`` and ``empty_reward`` are inherited), clip (bool), ungraded,
+        empty_reward.
+
+    Components: ``base``, ``interaction``, ``pre_clip``, ``interaction_skipped``, ``base.<name>``.
+    If the base has nothing to score (``empty_reward``), that result is returned as is.
+    """
+    pairs = _pairs(params)
+    base_name, base_params = _base_spec(params)
+    clip = _flag(params, "clip", "interaction")
+    base = get_aggregator(base_name)(criteria, verdicts, base_params)
+    if "empty_reward" in base.components:
+        return base
+    prep = prepare(criteria, verdicts, params)
+    term, skipped = 0.0, 0
+    for a, b, gamma in pairs:
+        s_a, s_b = group_value(prep, criteria, a), group_value(prep, criteria, b)
+        if s_a is None or s_b is None:
+            skipped += 1
+            continue
+        term += gamma * s_a * s_b
+    raw = base.reward + term
+    comps = {f"base.{key}": val for key, val in base.components.items()}
+    comps.update({"base": base.reward, "interaction": term, "pre_clip": raw, "interaction_skipped": float(skipped)})
+    return RewardResult(_clipped(raw, clip), prep.per_criterion, comps, n_ungraded=prep.n_ungraded)
