@@ -1,0 +1,172 @@
+"""Checks on rubrics beyond the schema, and ``validate_paths`` behind ``rubricrl validate``.
+
+The schema (``rubricrl.rubrics.schema``) checks each model on its own. The checks here need more
+context: the raw input (a YAML ``true`` or ``.nan`` where a number belongs, which pydantic would
+accept), the verifier registry (unknown verifiers, arguments that do not fit the verifier), and every
+rubric loaded together (rubric ids must be unique across files). The loader runs them on every load, so
+``load_rubrics`` and ``rubricrl validate`` accept exactly the same inputs.
+
+Checks return ``(loc, message)`` pairs, ``loc`` being a pydantic-style location inside one rubric
+(``("criteria", 2, "args")``); the loader turns the location into a line number.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterable, Sequence
+
+from rubricrl.rubrics import verifiers
+from rubricrl.rubrics.schema import Rubric
+
+logger = logging.getLogger(__name__)
+
+Loc = tuple[Any, ...]
+
+_verifiers_state: dict[str, str | None] = {}
+
+
+def _verifier_registry() -> dict[str, Any]:
+    """The verifier registry with the built-in verifiers loaded, if they import."""
+    if "error" not in _verifiers_state:
+        try:
+            verifiers.check_args("", {})  # triggers the one-time import of the built-in verifiers
+            _verifiers_state["error"] = None
+        except Exception as e:  # noqa: BLE001 - a broken verifiers module must not crash validation
+            _verifiers_state["error"] = f"{type(e).__name__}: {e}"
+            logger.warning("built-in verifiers failed to load (%s); only registered ones are known",
+                           _verifiers_state["error"])
+    return verifiers.VERIFIERS
+
+
+def _bad_number(v: Any) -> str | None:
+    if isinstance(v, bool):
+        return f"expected a number, got boolean {str(v).lower()}"
+    if isinstance(v, float) and not math.isfinite(v):
+        return f"expected a finite number, got {v}"
+    return None
+
+
+def _is_number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
+NO_POSITIVE = "no criterion has positive points"
+
+
+def raw_rubric_problems(node: dict[str, Any]) -> list[tuple[Loc, str]]:
+    """Problems in a rubric's raw mapping that the schema would miss or report vaguely.
+
+    Finds duplicate criterion ids (reported at the repeat, naming the first), booleans or
+    non-finite values where a number belongs (``points``, ``weight``, tier ``score``) and points-based
+    rubrics without any positive points (also when other fields are invalid, which stops the schema's
+    own rubric-level check).
+    """
+    out: list[tuple[Loc, str]] = []
+    crits = node.get("criteria")
+    if not isinstance(crits, list):
+        return out
+    first: dict[str, int] = {}
+    for i, c in enumerate(crits):
+        if not isinstance(c, dict):
+            continue
+        cid = c.get("id")
+        if isinstance(cid, str):
+            if cid in first:
+                out.append((("criteria", i, "id"), f"duplicate criterion id {cid!r} (first used by criteria[{first[cid]}])"))
+            else:
+                first[cid] = i
+        for key in ("points", "weight"):
+            bad = _bad_number(c.get(key))
+            if bad:
+                out.append((("criteria", i, key), bad))
+        tiers = c.get("tiers")
+        if isinstance(tiers, list):
+            for j, t in enumerate(tiers):
+                bad = _bad_number(t.get("score")) if isinstance(t, dict) else None
+                if bad:
+                    out.append((("criteria", i, "tiers", j, "score"), bad))
+    points = [c.get("points") for c in crits if isinstance(c, dict)]
+    if points and len(points) == len(crits) and all(_is_number(p) for p in points) and not any(p > 0 for p in points):
+        out.append((("criteria",), f"{NO_POSITIVE}: every criterion has points <= 0, so the score "
+                                   "denominator would be zero; give at least one criterion positive points"))
+    return out
+
+
+def verifier_problems(node: dict[str, Any]) -> list[tuple[Loc, str]]:
+    """Unknown verifiers and arguments that do not fit the named verifier, per programmatic criterion.
+
+    Works on the raw rubric mapping, so it reports even when the schema rejects something else.
+    """
+    out: list[tuple[Loc, str]] = []
+    crits = node.get("criteria")
+    if not isinstance(crits, list):
+        return out
+    for i, c in enumerate(crits):
+        if not isinstance(c, dict) or c.get("kind") != "programmatic":
+            continue
+        name, args = c.get("verifier"), c.get("args", {})
+        if not isinstance(name, str) or not name or not isinstance(args, dict):
+            continue  # the schema reports these
+        registry = _verifier_registry()
+        if name not in registry:
+            known = ", ".join(sorted(registry)) or "none registered"
+            why = _verifiers_state.get("error")
+            hint = f"; built-in verifiers failed to load: {why}" if why else ""
+            out.append((("criteria", i, "verifier"), f"unknown verifier {name!r} (known: {known}){hint}"))
+            continue
+        try:
+            problem = verifiers.check_args(name, dict(args))
+        except Exception as e:  # noqa: BLE001 - report, never crash
+            problem = f"verifier {name!r}: could not check args: {type(e).__name__}: {e}"
+        if problem:
+            out.append((("criteria", i, "args" if "args" in c else "verifier"), problem))
+    return out
+
+
+def duplicate_rubric_ids(located: Iterable[tuple[Rubric, str]]) -> list[str]:
+    """``where: duplicate rubric id`` for every rubric whose id was already used by an earlier one.
+
+    Args:
+        located: ``(rubric, "path:line")`` pairs in load order.
+    """
+    first: dict[str, str] = {}
+    out = []
+    for rubric, where in located:
+        if rubric.id in first:
+            out.append(f"{where}: duplicate rubric id {rubric.id!r} (first defined at {first[rubric.id]}); "
+                       "rubric ids must be unique across all files loaded together")
+        else:
+            first[rubric.id] = where
+    return out
+
+
+@dataclass
+class ValidationStats:
+    """What ``validate_paths`` looked at."""
+
+    files: int = 0
+    rubrics: int = 0
+    criteria: int = 0
+
+    def summary(self) -> str:
+        return f"{self.files} files, {self.rubrics} rubrics, {self.criteria} criteria"
+
+
+def validate_paths(paths: Sequence[str | Path]) -> tuple[ValidationStats, list[str]]:
+    """Load and check every rubric file under ``paths``; never raises for bad input.
+
+    Args:
+        paths: files (``.yaml``, ``.yml``, ``.jsonl``) or folders (searched recursively).
+
+    Returns:
+        The counts and one ``path:line: what is wrong`` string per problem (empty when all is well).
+    """
+    from rubricrl.rubrics.loader import load_paths  # the loader imports this module's checks
+
+    result = load_paths(paths)
+    stats = ValidationStats(files=len(result.files), rubrics=len(result.rubrics),
+                            criteria=sum(len(r.criteria) for r in result.rubrics))
+    return stats, result.problems
