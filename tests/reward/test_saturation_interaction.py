@@ -92,7 +92,8 @@ def test_saturation_spreading_beats_concentrating():
         concentrated = sat(crit, scores(a=0.9, b=0.0, c=0.0), k=k)
         assert spread > concentrated
     # the plain weighted mean cannot tell them apart
-    wm = [aggregate(crit, scores(**v), AggregationSpec()).reward for v in ({"a": .3, "b": .3, "c": .3}, {"a": .9, "b": 0.0, "c": 0.0})]
+    cases = ({"a": 0.3, "b": 0.3, "c": 0.3}, {"a": 0.9, "b": 0.0, "c": 0.0})
+    wm = [aggregate(crit, scores(**v), AggregationSpec()).reward for v in cases]
     assert wm[0] == pytest.approx(wm[1])
 
 

@@ -20,7 +20,7 @@ from typing import Any, Mapping, Sequence
 
 from rubricrl.judge.interfaces import Verdict
 from rubricrl.reward.interfaces import RewardResult
-from rubricrl.reward.registry import AggregationError, get_aggregator, check_params, pair_verdicts, register
+from rubricrl.reward.registry import AggregationError, check_params, get_aggregator, pair_verdicts, register
 from rubricrl.rubrics.schema import Criterion
 
 
@@ -162,7 +162,9 @@ def _validate_weighted_mean(params: Mapping[str, Any]) -> None:
 
 
 @register("weighted_mean", params=("clip",), validate=_validate_weighted_mean)
-def weighted_mean(criteria: Sequence[Criterion], verdicts: Sequence[Verdict], params: Mapping[str, Any]) -> RewardResult:
+def weighted_mean(
+    criteria: Sequence[Criterion], verdicts: Sequence[Verdict], params: Mapping[str, Any]
+) -> RewardResult:
     """Weighted mean of positive criteria minus a weighted penalty for negative ones (Rubicon's base reward).
 
     ``reward = sum_{i in P} w_i v_i / W+  -  sum_{j in N} w_j v_j / W+``
@@ -196,7 +198,9 @@ def weighted_mean(criteria: Sequence[Criterion], verdicts: Sequence[Verdict], pa
 
 
 @register("points_ratio", aliases=("healthbench",))
-def points_ratio(criteria: Sequence[Criterion], verdicts: Sequence[Verdict], params: Mapping[str, Any]) -> RewardResult:
+def points_ratio(
+    criteria: Sequence[Criterion], verdicts: Sequence[Verdict], params: Mapping[str, Any]
+) -> RewardResult:
     """HealthBench per-example score: points of met items over positive points. Not clipped.
 
     ``reward = sum_{i in P u N} p_i v_i / sum_{i in P} p_i``
@@ -250,7 +254,9 @@ def groups(items: Sequence[Item]) -> dict[str, list[Item]]:
 
 
 @register("saturation", params=("k", "clip"), validate=_validate_saturation)
-def saturation(criteria: Sequence[Criterion], verdicts: Sequence[Verdict], params: Mapping[str, Any]) -> RewardResult:
+def saturation(
+    criteria: Sequence[Criterion], verdicts: Sequence[Verdict], params: Mapping[str, Any]
+) -> RewardResult:
     """Saturation-aware aggregation: diminishing returns within each dimension.
 
     Positive criteria are grouped by dimension ``d`` (``criterion.group``). With
@@ -321,7 +327,8 @@ def _base_spec(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
         raise AggregationError(f"interaction: 'base_params' must be a mapping, got {bp!r}")
     clash = sorted(set(bp) & set(_INHERITED))
     if clash:
-        raise AggregationError(f"interaction: set {', '.join(map(repr, clash))} on interaction itself, not in base_params")
+        names = ", ".join(map(repr, clash))
+        raise AggregationError(f"interaction: set {names} on interaction itself, not in base_params")
     merged = {**bp, **{key: params[key] for key in ("ungraded", "empty_reward") if key in params}}
     check_params(base, merged)
     return base, merged
@@ -367,7 +374,9 @@ def group_value(prep: Prepared, criteria: Sequence[Criterion], ref: str) -> floa
     validate=_validate_interaction,
     validate_criteria=_validate_interaction_criteria,
 )
-def interaction(criteria: Sequence[Criterion], verdicts: Sequence[Verdict], params: Mapping[str, Any]) -> RewardResult:
+def interaction(
+    criteria: Sequence[Criterion], verdicts: Sequence[Verdict], params: Mapping[str, Any]
+) -> RewardResult:
     """Pairwise interaction modelling: a base reward plus explicit synergy / antagonism terms.
 
     ``reward = base + sum_{(a, b, gamma) in pairs} gamma * s_a * s_b``
