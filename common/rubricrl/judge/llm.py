@@ -1,0 +1,295 @@
+"""LLMJudge: grade criteria with a chat model, with bounded concurrency, timeouts and retries.
+
+Modes:
+
+* ``binary`` / ``tiered``: one call per criterion (criteria without tiers get the binary template,
+  criteria with tiers the tiered one);
+* ``batch``: all criteria of a response in one call; a retry re-asks only the criteria still missing;
+* ``holistic``: one overall score per response, mapped onto every criterion's own range.
+
+A call is retried (exponential backoff) after a transport error, a timeout, or an answer that cannot be
+parsed, up to ``retries`` extra attempts. After that the verdict is ungraded (``met=None, score=None``,
+``error`` says why, ``attempts`` counts the calls), logged and counted in :class:`JudgeStats`; it is
+never turned into ``False``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from dataclasses import asdict, dataclass
+from typing import Any, Callable
+
+from rubricrl.judge.backends import BackendError
+from rubricrl.judge.interfaces import ChatBackend, GradingMode, GradingRequest, Verdict
+from rubricrl.judge.parsing import ParseError, Parsed, parse_batch, parse_binary, parse_score
+from rubricrl.judge.prompts import TemplateSet, holistic_scale, new_tag, prompt_values, score_range
+from rubricrl.rubrics.schema import Criterion
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class JudgeStats:
+    """Counters a caller (training loop, CLI) reads to log judge health.
+
+    Attributes:
+        calls: model calls made (every attempt counts).
+        retries: attempts after the first, per criterion or request.
+        transport_errors: calls that failed in transport or timed out.
+        parse_failures: answers that could not be parsed.
+        graded: verdicts produced by a model call.
+        ungraded: verdicts given up on after the retry budget (or not servable, for replay).
+        cache_hits: verdicts served from a verdict cache.
+        latency_sum_s: total wall time spent in model calls.
+    """
+
+    calls: int = 0
+    retries: int = 0
+    transport_errors: int = 0
+    parse_failures: int = 0
+    graded: int = 0
+    ungraded: int = 0
+    cache_hits: int = 0
+    latency_sum_s: float = 0.0
+
+    @property
+    def mean_latency_s(self) -> float:
+        """Mean wall time per model call (0 when no call was made)."""
+        return self.latency_sum_s / self.calls if self.calls else 0.0
+
+    def as_dict(self) -> dict[str, float]:
+        """All counters plus ``mean_latency_s``, for logging."""
+        d: dict[str, float] = asdict(self)
+        d["mean_latency_s"] = self.mean_latency_s
+        return d
+
+    def add(self, other: "JudgeStats") -> "JudgeStats":
+        """A new stats object with the counters of both."""
+        a, b = asdict(self), asdict(other)
+        return JudgeStats(**{k: a[k] + b[k] for k in a})
+
+    def reset(self) -> None:
+        """Zero all counters (e.g. after logging them for a training step)."""
+        for k, v in asdict(JudgeStats()).items():
+            setattr(self, k, v)
+
+
+@dataclass
+class _Outcome:
+    result: Any
+    attempts: int
+    error: str | None
+    latency_s: float
+
+
+class LLMJudge:
+    """A judge over a :class:`~rubricrl.judge.interfaces.ChatBackend`.
+
+    Args:
+        backend: the chat model.
+        mode: grading mode.
+        template: template spec (built-in name, ``official:healthbench`` or a path); None for the
+            mode's built-in default.
+        sampling: keyword arguments for ``backend.complete`` (temperature, top_p, top_k, max_tokens, seed).
+        retries: extra attempts after a failed call or an unparsable answer.
+        backoff: ``(initial_s, max_s, factor)`` of the exponential backoff between attempts.
+        timeout_s: per-call timeout.
+        concurrency: maximum calls in flight.
+        name: judge identifier in verdicts and cache keys (default: the backend's model name).
+    """
+
+    def __init__(
+        self,
+        backend: ChatBackend,
+        *,
+        mode: GradingMode = "binary",
+        template: str | None = None,
+        sampling: dict[str, Any] | None = None,
+        retries: int = 3,
+        backoff: tuple[float, float, float] = (0.5, 8.0, 2.0),
+        timeout_s: float = 60.0,
+        concurrency: int = 8,
+        name: str | None = None,
+    ):
+        self.backend = backend
+        self.mode: GradingMode = mode
+        self.templates = TemplateSet(mode, template)
+        self.sampling = dict(sampling or {})
+        self.retries = retries
+        self.backoff = backoff
+        self.timeout_s = timeout_s
+        self.concurrency = concurrency
+        self.name = name or backend.model
+        self.stats = JudgeStats()
+        self._sem: asyncio.Semaphore | None = None
+        self._sem_loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def from_config(cls, cfg: Any, backend: ChatBackend) -> "LLMJudge":
+        """Build from a :class:`~rubricrl.judge.config.JudgeConfig` and a backend."""
+        explicit = "template" in cfg.model_fields_set
+        return cls(
+            backend,
+            mode=cfg.mode,
+            template=cfg.template if explicit else None,
+            sampling=cfg.sampling.model_dump(),
+            retries=cfg.retries,
+            backoff=(cfg.backoff.initial_s, cfg.backoff.max_s, cfg.backoff.factor),
+            timeout_s=cfg.timeout_s,
+            concurrency=cfg.concurrency,
+        )
+
+    # ------------------------------------------------------------------ plumbing
+
+    def _semaphore(self) -> asyncio.Semaphore:
+        loop = asyncio.get_running_loop()
+        if self._sem is None or self._sem_loop is not loop:  # asyncio primitives are loop-bound
+            self._sem, self._sem_loop = asyncio.Semaphore(self.concurrency), loop
+        return self._sem
+
+    def _delay(self, retry: int) -> float:
+        initial, max_s, factor = self.backoff
+        return min(max_s, initial * factor ** (retry - 1))
+
+    def template_hash(self, criterion: Criterion) -> str:
+        """Hash of the template that grades ``criterion`` (part of its cache key)."""
+        return self.templates.for_criterion(criterion).hash
+
+    async def _attempts(
+        self,
+        make_prompt: Callable[[str], str],
+        parse: Callable[[str, str], Any],
+        what: str,
+    ) -> _Outcome:
+        """Call the model until ``parse`` succeeds or the retry budget is spent."""
+        error: str | None = None
+        latency = 0.0
+        attempt = 0
+        for attempt in range(1, self.retries + 2):
+            if attempt > 1:
+                self.stats.retries += 1
+                await asyncio.sleep(self._delay(attempt - 1))
+            tag = new_tag()
+            messages = [{"role": "user", "content": make_prompt(tag)}]
+            async with self._semaphore():
+                t0 = time.perf_counter()
+                try:
+                    text = await asyncio.wait_for(self.backend.complete(messages, **self.sampling), self.timeout_s)
+                except (BackendError, asyncio.TimeoutError, TimeoutError) as e:
+                    text = None
+                    error = f"transport: {e}" if str(e) else f"transport: timeout after {self.timeout_s}s"
+                    self.stats.transport_errors += 1
+                finally:
+                    dt = time.perf_counter() - t0
+                    latency += dt
+                    self.stats.calls += 1
+                    self.stats.latency_sum_s += dt
+            if text is None:
+                log.info("judge %s: %s (attempt %d/%d)", self.name, error, attempt, self.retries + 1)
+                continue
+            try:
+                return _Outcome(parse(text, tag), attempt, None, latency)
+            except ParseError as e:
+                error = f"parse: {e}"
+                self.stats.parse_failures += 1
+                log.info("judge %s: %s (attempt %d/%d)", self.name, error, attempt, self.retries + 1)
+        log.warning("judge %s: %s ungraded after %d attempts: %s", self.name, what, attempt, error)
+        return _Outcome(None, attempt, error, latency)
+
+    def _verdict(self, c: Criterion, parsed: Parsed | None, out: _Outcome, error: str | None = None) -> Verdict:
+        if parsed is None:
+            self.stats.ungraded += 1
+            return Verdict(c.id, judge=self.name, attempts=out.attempts, error=error or out.error,
+                           latency_s=out.latency_s)
+        self.stats.graded += 1
+        return Verdict(c.id, met=parsed.met, score=parsed.score, explanation=parsed.explanation,
+                       judge=self.name, attempts=out.attempts, latency_s=out.latency_s)
+
+    # ------------------------------------------------------------------ modes
+
+    async def _grade_one(self, request: GradingRequest, c: Criterion) -> Verdict:
+        template = self.templates.for_criterion(c)
+        per_mode: GradingMode = "binary" if c.binary else "tiered"
+        lo, hi = score_range(c)
+
+        def make_prompt(tag: str) -> str:
+            return template.render(prompt_values(request.conversation, request.response, [c], tag, per_mode))
+
+        def parse(text: str, tag: str) -> Parsed:
+            return parse_binary(text, tag) if c.binary else parse_score(text, lo, hi, tag)
+
+        out = await self._attempts(make_prompt, parse, f"criterion {c.id!r}")
+        return self._verdict(c, out.result, out)
+
+    async def _grade_batch(self, request: GradingRequest) -> list[Verdict]:
+        template = self.templates.primary
+        got: dict[str, Parsed] = {}
+        errors: dict[str, str] = {}
+        pending = list(request.criteria)
+
+        def make_prompt(tag: str) -> str:
+            return template.render(prompt_values(request.conversation, request.response, pending, tag, "batch"))
+
+        def parse(text: str, tag: str) -> dict[str, Parsed]:
+            results = parse_batch(text, [(c.id, c.binary, score_range(c)) for c in pending], tag)
+            for cid, r in results.items():
+                if isinstance(r, Parsed):
+                    got[cid] = r
+                else:
+                    errors[cid] = f"parse: {r}"
+            pending[:] = [c for c in pending if c.id not in got]
+            if pending:
+                raise ParseError(f"{len(pending)} criteria missing or invalid: {errors[pending[0].id]}")
+            return got
+
+        out = await self._attempts(make_prompt, parse, f"batch of {len(request.criteria)} criteria")
+        return [self._verdict(c, got.get(c.id), out, errors.get(c.id)) for c in request.criteria]
+
+    async def _grade_holistic(self, request: GradingRequest) -> list[Verdict]:
+        template = self.templates.primary
+        lo, hi = holistic_scale(request.criteria)
+
+        def make_prompt(tag: str) -> str:
+            return template.render(
+                prompt_values(request.conversation, request.response, request.criteria, tag, "holistic")
+            )
+
+        out = await self._attempts(make_prompt, lambda t, tag: parse_score(t, lo, hi, tag), "holistic score")
+        verdicts = []
+        for c in request.criteria:
+            parsed = out.result
+            if parsed is not None:
+                frac = (parsed.score - lo) / (hi - lo)
+                if c.binary:  # a good overall reply "meets" positive items and avoids negative ones
+                    met = (frac < 0.5) if c.negative else (frac >= 0.5)
+                    parsed = Parsed(met=met, score=None, explanation=parsed.explanation)
+                else:
+                    clo, chi = score_range(c)
+                    parsed = Parsed(met=None, score=clo + frac * (chi - clo), explanation=parsed.explanation)
+            verdicts.append(self._verdict(c, parsed, out))
+        return verdicts
+
+    async def grade(self, request: GradingRequest) -> list[Verdict]:
+        """One verdict per criterion of ``request``, in order (ungraded where the budget ran out)."""
+        if not request.criteria:
+            return []
+        if self.mode == "batch":
+            return await self._grade_batch(request)
+        if self.mode == "holistic":
+            return await self._grade_holistic(request)
+        return list(await asyncio.gather(*(self._grade_one(request, c) for c in request.criteria)))
+
+    async def aclose(self) -> None:
+        """Close the backend if it holds resources."""
+        close = getattr(self.backend, "aclose", None)
+        if close is not None:
+            await close()
+
+
+    def cache_key(self, request: GradingRequest, criterion: Criterion) -> str:
+        """Verdict-cache key of ``criterion`` in ``request`` for this judge."""
+        from rubricrl.judge.cache import request_key
+
+        return request_key(self.name, self.templates, request, criterion)
