@@ -193,7 +193,7 @@ def test_interaction_unknown_reference_and_bad_params_are_errors():
         ({"pairs": []}, "non-empty list"),
         ({"pairs": [{"a": "a", "b": "b"}]}, "exactly the keys"),
         ({"pairs": [{"a": "a", "b": "b", "gamma": "big"}]}, "gamma"),
-        ({"pairs": [{"a": "a", "b": "b", "gamma": 1}], "base": "nope"}, "unknown aggregator 'nope'"),
+        ({"pairs": [{"a": "a", "b": "b", "gamma": 1}], "base": "nope"}, "'base' 'nope' is not a registered aggregator"),
         ({"pairs": [{"a": "a", "b": "b", "gamma": 1}], "base": "interaction"}, "cannot be"),
         ({"pairs": [{"a": "a", "b": "b", "gamma": 1}], "base_params": {"kk": 1}}, "unknown parameter"),
         ({"pairs": [{"a": "a", "b": "b", "gamma": 1}], "base_params": {"ungraded": "not_met"}}, "not in base_params"),

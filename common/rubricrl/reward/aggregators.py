@@ -20,7 +20,14 @@ from typing import Any, Mapping, Sequence
 
 from rubricrl.judge.interfaces import Verdict
 from rubricrl.reward.interfaces import RewardResult
-from rubricrl.reward.registry import AggregationError, check_params, get_aggregator, pair_verdicts, register
+from rubricrl.reward.registry import (
+    AGGREGATORS,
+    AggregationError,
+    check_params,
+    get_aggregator,
+    pair_verdicts,
+    register,
+)
 from rubricrl.rubrics.schema import Criterion
 
 
@@ -322,6 +329,9 @@ def _base_spec(params: Mapping[str, Any]) -> tuple[str, dict[str, Any]]:
     base = params.get("base", "weighted_mean")
     if base == "interaction":
         raise AggregationError("interaction: 'base' cannot be 'interaction'")
+    if base not in AGGREGATORS:
+        known = ", ".join(sorted(AGGREGATORS))
+        raise AggregationError(f"interaction: 'base' {base!r} is not a registered aggregator; known: {known}")
     bp = params.get("base_params", {})
     if not isinstance(bp, Mapping):
         raise AggregationError(f"interaction: 'base_params' must be a mapping, got {bp!r}")
