@@ -1,0 +1,394 @@
+"""``rubricrl grade``: grade responses to HealthBench examples with a judge, into a graded JSONL file.
+
+Resumable and crash-safe: each graded example is appended as one fsync'd line as soon as its verdicts
+are in; a re-run skips prompt_ids already in ``--out``; SIGINT/SIGTERM stop the run, keeping every line
+written. ``--retry-ungraded`` re-grades only the ungraded items of existing records and rewrites the
+file atomically. ``--out`` is never overwritten unless it is a graded file of the same data, the same
+responses and the same judge.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import signal
+import sys
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable
+
+import yaml
+
+from rubricrl.errors import Problems, UserError
+from rubricrl.judge.config import JudgeConfig, load_judge_config
+from rubricrl.judge.interfaces import GradingRequest, Verdict
+from rubricrl.rubrics.importers import HealthBenchExample, iter_jsonl, load_healthbench_jsonl
+from rubricrl.scoring.graded import GradedFile, GradedRecord, GradedWriter, make_record, read_graded, rewrite_graded
+
+log = logging.getLogger(__name__)
+EXIT_UNGRADED = 3
+SUMMARY_KEYS = ("backend", "model", "mode", "template", "template_sha256")
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "grade",
+        help="grade responses to HealthBench examples with a judge (resumable)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--data", required=True, type=Path, help="HealthBench examples (JSONL, as published)")
+    p.add_argument("--responses", help="JSONL of {prompt_id, response}, or 'ideal' for the examples' ideal completions")
+    p.add_argument("--judge", required=True, type=Path, help="judge config (JUDGE.yaml)")
+    p.add_argument("--judge-set", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a judge config key (dotted keys, YAML values), e.g. sampling.temperature=0.6")
+    p.add_argument("--out", required=True, type=Path, help="graded JSONL (created, or resumed when it exists)")
+    p.add_argument("--limit", type=int, metavar="N", help="only the first N examples (in data order) that have a response")
+    p.add_argument("--retry-ungraded", action="store_true", help="re-grade only the ungraded items already in --out")
+    p.add_argument("--fail-on-ungraded", action="store_true", help="exit 3 when --out holds ungraded verdicts at the end")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+# ----------------------------------------------------------------------------------------- inputs
+
+
+def parse_overrides(items: list[str]) -> dict[str, Any]:
+    """``["a.b=1", "model=x"]`` -> ``{"a.b": 1, "model": "x"}`` (values parsed as YAML scalars)."""
+    out: dict[str, Any] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise UserError(f"--judge-set expects KEY=VALUE, got {item!r}")
+        try:
+            out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
+        except yaml.YAMLError:
+            out[key.strip()] = value
+    return out
+
+
+def judge_summary(cfg: JudgeConfig) -> dict[str, Any]:
+    """What identifies a judge in a graded file: backend, model, mode, template and its hash."""
+    summary: dict[str, Any] = {"backend": cfg.backend, "model": cfg.model, "mode": cfg.mode, "template": cfg.template}
+    try:
+        from rubricrl.judge.prompts import load_template
+
+        summary["template_sha256"] = load_template(cfg.template).hash
+    except Exception as e:  # noqa: BLE001 - the judge build reports a bad template properly
+        log.debug("no template hash for %r: %s", cfg.template, e)
+    summary["sampling"] = cfg.sampling.model_dump()
+    return summary
+
+
+def load_responses(path: Path) -> dict[str, str]:
+    """Read ``{prompt_id, response}`` lines; problems are reported as ``path:line``."""
+    out: dict[str, str] = {}
+    first: dict[str, int] = {}
+    problems: list[str] = []
+    for lineno, obj, bad in iter_jsonl(path):
+        where = f"{path}:{lineno}"
+        if bad:
+            problems.append(f"{where}: {bad}")
+        elif not isinstance(obj, dict):
+            problems.append(f"{where}: expected a JSON object with 'prompt_id' and 'response'")
+        elif not isinstance(obj.get("prompt_id"), str) or not obj["prompt_id"]:
+            problems.append(f"{where}: 'prompt_id' missing or not a string")
+        elif not isinstance(obj.get("response"), str):
+            problems.append(f"{where}: 'response' missing or not a string")
+        elif obj["prompt_id"] in first:
+            problems.append(f"{where}: duplicate prompt_id {obj['prompt_id']!r} (first on line {first[obj['prompt_id']]})")
+        else:
+            first[obj["prompt_id"]] = lineno
+            out[obj["prompt_id"]] = obj["response"]
+    if problems:
+        raise Problems(problems)
+    return out
+
+
+def read_existing(out: Path) -> GradedFile | None:
+    """The graded file at ``out``, or None; refuses anything that is not a graded file."""
+    if not out.exists():
+        return None
+    if not out.is_file():
+        raise UserError("exists and is not a regular file; choose another --out", path=str(out))
+    if out.stat().st_size == 0:
+        return GradedFile(out, [])
+    try:
+        return read_graded(out)
+    except Problems as e:
+        shown = "\n  ".join(e.problems[:3])
+        raise UserError(
+            f"refusing to write: the file exists and is not a valid graded file (nothing was changed); "
+            f"choose another --out or fix it:\n  {shown}",
+            path=str(out),
+        ) from None
+
+
+def check_same_data(existing: GradedFile, examples: dict[str, HealthBenchExample], summary: dict[str, Any],
+                    responses: dict[str, str] | None) -> None:
+    """Refuse to append to a graded file of other data, other responses or another judge."""
+    for r in existing.records:
+        where = f"{existing.path}:{r.line}"
+        ex = examples.get(r.prompt_id)
+        if ex is None or ex.raw.get("rubrics") != r.data.get("rubrics"):
+            why = "is not in --data" if ex is None else "has other rubrics in --data"
+            raise UserError(f"{where}: prompt_id {r.prompt_id!r} {why}; --out holds grades of other data "
+                            "(nothing was changed); choose another --out")
+        if responses is not None and r.prompt_id in responses and responses[r.prompt_id] != r.response:
+            raise UserError(f"{where}: the response to {r.prompt_id!r} differs from --responses; --out holds grades "
+                            "of other responses (nothing was changed); choose another --out")
+        theirs = r.data.get("judge")
+        if isinstance(theirs, dict):
+            diff = [k for k in SUMMARY_KEYS if k in theirs and k in summary and theirs[k] != summary[k]]
+            if diff:
+                raise UserError(f"{where}: graded by another judge ({', '.join(f'{k}={theirs[k]!r}' for k in diff)}); "
+                                "mixing judges in one file is refused (nothing was changed); choose another --out")
+
+
+# ---------------------------------------------------------------------------------------- grading
+
+
+def _build_judge(cfg: JudgeConfig) -> Any:
+    from rubricrl.judge import build_judge
+
+    return build_judge(cfg)
+
+
+@dataclass
+class Job:
+    example: HealthBenchExample
+    response: str
+    indices: list[int]  # rubric item indices to grade
+    record: GradedRecord | None = None  # the existing record (retry mode)
+
+
+@dataclass
+class RunStats:
+    examples: int = 0
+    verdicts: int = 0
+    ungraded: int = 0
+    calls: int = 0
+    latencies: list[float] = field(default_factory=list)
+
+    def add(self, verdicts: list[Verdict]) -> None:
+        self.examples += 1
+        self.verdicts += len(verdicts)
+        self.ungraded += sum(1 for v in verdicts if v.ungraded)
+        self.calls += sum(v.attempts for v in verdicts if not v.cached)
+        self.latencies += [v.latency_s for v in verdicts if not v.cached and v.attempts]
+
+
+def request_for(job: Job) -> GradingRequest:
+    crit = job.example.rubric.criteria
+    return GradingRequest(
+        conversation=job.example.prompt,
+        response=job.response,
+        criteria=[crit[i] for i in job.indices],
+        rubric_id=job.example.prompt_id,
+        metadata={"prompt_id": job.example.prompt_id},
+    )
+
+
+async def grade_jobs(judge: Any, jobs: list[Job], on_done: Callable[[Job, list[Verdict]], None], concurrency: int) -> None:
+    """Grade ``jobs`` with at most ``concurrency`` examples in flight; ``on_done`` runs as each finishes.
+
+    ``on_done`` runs in the event loop between awaits, so a cancellation (SIGINT/SIGTERM) can never cut
+    a write in half. The judge is closed at the end, whatever happens.
+    """
+    queue: asyncio.Queue[Job] = asyncio.Queue()
+    for j in jobs:
+        queue.put_nowait(j)
+
+    async def worker() -> None:
+        while not queue.empty():
+            job = queue.get_nowait()
+            verdicts = list(await judge.grade(request_for(job)))
+            if len(verdicts) != len(job.indices):
+                raise RuntimeError(f"judge returned {len(verdicts)} verdicts for {len(job.indices)} criteria")
+            on_done(job, verdicts)
+
+    tasks = [asyncio.create_task(worker()) for _ in range(max(1, min(concurrency, len(jobs))))]
+    try:
+        await asyncio.gather(*tasks)
+    finally:
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+        close = getattr(judge, "aclose", None)
+        if close is not None:
+            await close()
+
+
+def _progress(total: int, disable: bool) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="ex", desc="grading", file=sys.stderr, disable=True if disable else None)
+
+
+def _run_async(coro_fn: Callable[[], Any]) -> str | None:
+    """Run ``coro_fn()``; SIGINT/SIGTERM cancel it. Returns the signal name when interrupted."""
+    caught: list[str] = []
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        task = asyncio.current_task()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            try:
+                loop.add_signal_handler(sig, lambda s=sig: (caught.append(s.name), task.cancel()))
+            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
+                pass
+        try:
+            await coro_fn()
+        finally:
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                try:
+                    loop.remove_signal_handler(sig)
+                except (NotImplementedError, RuntimeError, ValueError):
+                    pass
+
+    try:
+        asyncio.run(main())
+    except asyncio.CancelledError:
+        if not caught:
+            raise
+    except KeyboardInterrupt:
+        caught.append("SIGINT")
+    return caught[0] if caught else None
+
+
+# -------------------------------------------------------------------------------------------- run
+
+
+def run(args: argparse.Namespace) -> int:
+    examples = load_healthbench_jsonl(args.data)
+    by_id = {ex.prompt_id: ex for ex in examples}
+    cfg = load_judge_config(args.judge, parse_overrides(args.judge_set) or None)
+    summary = judge_summary(cfg)
+    if args.limit is not None and args.limit < 0:
+        raise UserError("--limit must be >= 0")
+    if args.retry_ungraded:
+        responses = None
+    elif args.responses is None:
+        raise UserError("--responses is required (a JSONL of {prompt_id, response}, or 'ideal')")
+    elif args.responses == "ideal":
+        responses = {ex.prompt_id: ex.ideal_completion for ex in examples if ex.ideal_completion is not None}
+    else:
+        responses = load_responses(Path(args.responses))
+    existing = read_existing(args.out)
+    if existing is not None:
+        check_same_data(existing, by_id, summary, responses)
+        if existing.truncated_tail:
+            print(f"{args.out}: last line was incomplete (interrupted write); it will be re-graded", file=sys.stderr)
+    if args.retry_ungraded:
+        return _retry(args, cfg, existing, by_id)
+
+    assert responses is not None
+    unknown = [pid for pid in responses if pid not in by_id]
+    if unknown:
+        print(f"warning: {len(unknown)} responses have no example in {args.data} (e.g. {unknown[0]!r}); ignored",
+              file=sys.stderr)
+    missing = [ex.prompt_id for ex in examples if ex.prompt_id not in responses]
+    if missing:
+        print(f"warning: {len(missing)} of {len(examples)} examples have no response (e.g. {missing[0]!r}); "
+              "they are not graded", file=sys.stderr)
+    selected = [ex for ex in examples if ex.prompt_id in responses]
+    if args.limit is not None:
+        selected = selected[: args.limit]
+    done = set(existing.by_prompt_id()) if existing else set()
+    jobs = [Job(ex, responses[ex.prompt_id], list(range(len(ex.rubric.criteria)))) for ex in selected
+            if ex.prompt_id not in done]
+    skipped = len(selected) - len(jobs)
+
+    stats = RunStats()
+    signame = None
+    judge = _build_judge(cfg) if jobs else None
+    writer = GradedWriter(args.out, existing)
+    try:
+        if jobs:
+            bar = _progress(len(jobs), args.no_progress)
+
+            def on_done(job: Job, verdicts: list[Verdict]) -> None:
+                writer.append(make_record(job.example.raw, job.response, verdicts, summary))
+                stats.add(verdicts)
+                bar.update(1)
+                bar.set_postfix(ungraded=stats.ungraded, refresh=False)
+
+            try:
+                signame = _run_async(lambda: grade_jobs(judge, jobs, on_done, cfg.concurrency))
+            finally:
+                bar.close()
+    finally:
+        writer.close()
+    _print_summary(args.out, stats, skipped, len(missing), signame)
+    if signame:
+        return 130 if signame == "SIGINT" else 143
+    return _final_exit(args)
+
+
+def _retry(args: argparse.Namespace, cfg: JudgeConfig, existing: GradedFile | None,
+           by_id: dict[str, HealthBenchExample]) -> int:
+    if existing is None or not existing.records:
+        raise UserError("--retry-ungraded: nothing graded yet", path=str(args.out))
+    records = existing.records
+    jobs = [Job(by_id[r.prompt_id], r.response, [i for i, g in enumerate(r.grades) if g.get("criteria_met") is None], r)
+            for r in records if r.n_ungraded]
+    if args.limit is not None:
+        jobs = jobs[: args.limit]
+    stats = RunStats()
+    signame = None
+    summary = judge_summary(cfg)
+    changed = existing.truncated_tail
+    if jobs:
+        judge = _build_judge(cfg)
+        bar = _progress(len(jobs), args.no_progress)
+
+        def on_done(job: Job, verdicts: list[Verdict]) -> None:
+            nonlocal changed
+            assert job.record is not None
+            for i, v in zip(job.indices, verdicts):
+                job.record.grades[i] = v.to_json()
+            job.record.data["judge"] = summary
+            changed = True
+            stats.add(verdicts)
+            bar.update(1)
+
+        try:
+            signame = _run_async(lambda: grade_jobs(judge, jobs, on_done, cfg.concurrency))
+        finally:
+            bar.close()
+            if changed:  # also after an interruption: keep what was re-graded
+                rewrite_graded(args.out, records)
+    _print_summary(args.out, stats, 0, 0, signame, retried=True)
+    if signame:
+        return 130 if signame == "SIGINT" else 143
+    return _final_exit(args)
+
+
+def _print_summary(out: Path, stats: RunStats, skipped: int, no_response: int, signame: str | None,
+                   retried: bool = False) -> None:
+    verb = "re-graded ungraded items of" if retried else "graded"
+    line = f"{verb} {stats.examples} examples"
+    extra = []
+    if skipped:
+        extra.append(f"{skipped} already in {out}, skipped")
+    if no_response:
+        extra.append(f"{no_response} without a response")
+    print(line + (f" ({'; '.join(extra)})" if extra else ""))
+    print(f"verdicts: {stats.verdicts} (ungraded: {stats.ungraded})")
+    lat = sum(stats.latencies) / len(stats.latencies) if stats.latencies else 0.0
+    print(f"judge calls: {stats.calls}, mean latency {lat:.3f} s")
+    if signame:
+        print(f"interrupted by {signame}: everything graded so far is in {out}; re-run the same command to resume",
+              file=sys.stderr)
+
+
+def _final_exit(args: argparse.Namespace) -> int:
+    final = read_existing(args.out)
+    total = sum(r.n_ungraded for r in final.records) if final else 0
+    n = len(final.records) if final else 0
+    print(f"{args.out}: {n} examples, {total} ungraded verdicts in total")
+    if total and args.fail_on_ungraded:
+        print(f"{total} ungraded verdicts (--fail-on-ungraded); re-grade them with --retry-ungraded", file=sys.stderr)
+        return EXIT_UNGRADED
+    return 0
