@@ -320,7 +320,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.close()
     finally:
         writer.close()
-    _print_summary(args.out, stats, skipped, len(missing), signame)
+    _print_summary(args.out, stats, skipped, len(missing), signame, judge=judge)
     if signame:
         return 130 if signame == "SIGINT" else 143
     return _final_exit(args)
@@ -339,6 +339,7 @@ def _retry(args: argparse.Namespace, cfg: JudgeConfig, existing: GradedFile | No
     signame = None
     summary = judge_summary(cfg)
     changed = existing.truncated_tail
+    judge = None
     if jobs:
         judge = _build_judge(cfg)
         bar = _progress(len(jobs), args.no_progress)
@@ -359,14 +360,14 @@ def _retry(args: argparse.Namespace, cfg: JudgeConfig, existing: GradedFile | No
             bar.close()
             if changed:  # also after an interruption: keep what was re-graded
                 rewrite_graded(args.out, records)
-    _print_summary(args.out, stats, 0, 0, signame, retried=True)
+    _print_summary(args.out, stats, 0, 0, signame, retried=True, judge=judge)
     if signame:
         return 130 if signame == "SIGINT" else 143
     return _final_exit(args)
 
 
 def _print_summary(out: Path, stats: RunStats, skipped: int, no_response: int, signame: str | None,
-                   retried: bool = False) -> None:
+                   retried: bool = False, judge: Any = None) -> None:
     verb = "re-graded ungraded items of" if retried else "graded"
     line = f"{verb} {stats.examples} examples"
     extra = []
@@ -376,8 +377,17 @@ def _print_summary(out: Path, stats: RunStats, skipped: int, no_response: int, s
         extra.append(f"{no_response} without a response")
     print(line + (f" ({'; '.join(extra)})" if extra else ""))
     print(f"verdicts: {stats.verdicts} (ungraded: {stats.ungraded})")
+    calls = stats.calls
     lat = sum(stats.latencies) / len(stats.latencies) if stats.latencies else 0.0
-    print(f"judge calls: {stats.calls}, mean latency {lat:.3f} s")
+    extra_stats = ""
+    js = getattr(judge, "stats", None)
+    if js is not None and hasattr(js, "as_dict"):  # the judge's own counters, when it keeps them
+        d = js.as_dict()
+        calls, lat = int(d.get("calls", calls)), float(d.get("mean_latency_s", lat))
+        extra_stats = "".join(f", {k.replace('_', ' ')} {int(d[k])}" for k in ("retries", "parse_failures",
+                                                                             "transport_errors", "cache_hits")
+                              if d.get(k))
+    print(f"judge calls: {calls}, mean latency {lat:.3f} s{extra_stats}")
     if signame:
         print(f"interrupted by {signame}: everything graded so far is in {out}; re-run the same command to resume",
               file=sys.stderr)
