@@ -75,7 +75,10 @@ def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any, str | None]]:
         text = read_text(path)
     except OSError as e:
         raise UserError(f"cannot read file: {e.strerror or e}", path=str(path)) from None
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # Split on "\n" only: str.splitlines() also splits on U+2028/U+2029/U+0085, which JSON allows
+    # unescaped inside strings (one record of the HealthBench-500 copy has one).
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
         if not line.strip():
             continue
         try:
