@@ -1,0 +1,132 @@
+"""LLMJudge logic around the model: retries with backoff, ungraded after the budget, stats, modes.
+
+The backend here is scripted on purpose: these tests are about the judge's control flow, not a model.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+
+from rubricrl.judge.backends import TransportError
+from rubricrl.judge.build import run_sync
+from rubricrl.judge.llm import LLMJudge
+
+from .helpers import FAST, ScriptedBackend, crit_neg, crit_pos, crit_tiered, met, request
+
+
+def grade(judge, req):
+    return run_sync(judge.grade(req))
+
+
+def test_graded_first_try():
+    b = ScriptedBackend(met(True, "sees doctor"))
+    j = LLMJudge(b, sampling={"temperature": 0.6, "top_k": 20}, **FAST)
+    [v] = grade(j, request(crit_pos()))
+    assert (v.met, v.score, v.explanation, v.attempts, v.error, v.judge) == (True, None, "sees doctor", 1, None, "scripted-judge")
+    assert b.sampling[0] == {"temperature": 0.6, "top_k": 20}
+    assert j.stats.calls == 1 and j.stats.graded == 1 and j.stats.ungraded == 0
+
+
+def test_transport_errors_then_success_counts_attempts():
+    b = ScriptedBackend(TransportError("refused"), TransportError("HTTP 500", 500), met(False))
+    j = LLMJudge(b, retries=3, **FAST)
+    [v] = grade(j, request(crit_pos()))
+    assert v.met is False and v.attempts == 3 and v.error is None
+    assert j.stats.transport_errors == 2 and j.stats.retries == 2 and j.stats.calls == 3
+
+
+def test_unparsable_then_ungraded_never_false(caplog):
+    b = ScriptedBackend("I think it is fine.", '{"criteria_met": "maybe"}')
+    j = LLMJudge(b, retries=2, **FAST)
+    with caplog.at_level(logging.WARNING, logger="rubricrl.judge.llm"):
+        [v] = grade(j, request(crit_pos()))
+    assert v.met is None and v.score is None and v.ungraded
+    assert v.attempts == 3 and b.calls == 3
+    assert v.error.startswith("parse:") and "boolean" in v.error
+    assert j.stats.parse_failures == 3 and j.stats.ungraded == 1 and j.stats.graded == 0
+    assert any("ungraded after 3 attempts" in r.message for r in caplog.records)
+
+
+def test_retries_zero_means_one_attempt():
+    b = ScriptedBackend(TransportError("down"))
+    j = LLMJudge(b, retries=0, **FAST)
+    [v] = grade(j, request(crit_pos()))
+    assert v.ungraded and v.attempts == 1 and "down" in v.error
+
+
+def test_backoff_grows_exponentially(monkeypatch):
+    slept = []
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(s):
+        slept.append(s)
+        await real_sleep(0)
+
+    monkeypatch.setattr("rubricrl.judge.llm.asyncio.sleep", fake_sleep)
+    j = LLMJudge(ScriptedBackend(TransportError("x")), retries=5, backoff=(0.5, 3.0, 2.0))
+    [v] = grade(j, request(crit_pos()))
+    assert slept == [0.5, 1.0, 2.0, 3.0, 3.0] and v.attempts == 6
+
+
+def test_per_call_timeout_is_retried_then_ungraded():
+    b = ScriptedBackend(met(True), delay_s=0.5)
+    j = LLMJudge(b, retries=1, timeout_s=0.05, **FAST)
+    [v] = grade(j, request(crit_pos()))
+    assert v.ungraded and v.attempts == 2 and "timeout" in v.error
+    assert j.stats.transport_errors == 2
+
+
+def test_concurrency_is_bounded():
+    b = ScriptedBackend(met(True), delay_s=0.02)
+    j = LLMJudge(b, concurrency=2, **FAST)
+    crits = [crit_pos(f"c{i}") for i in range(7)]
+    verdicts = grade(j, request(*crits))
+    assert [v.criterion_id for v in verdicts] == [c.id for c in crits]
+    assert b.max_in_flight == 2
+
+
+def test_tiered_score_and_out_of_range_retry():
+    b = ScriptedBackend('{"explanation": "", "score": 12}', '{"explanation": "clear", "score": "8"}')
+    j = LLMJudge(b, mode="tiered", **FAST)
+    [v] = grade(j, request(crit_tiered()))
+    assert v.score == 8.0 and v.met is None and v.attempts == 2
+    assert "Score levels" in b.prompts[0]
+
+
+def test_each_attempt_uses_a_fresh_nonce():
+    b = ScriptedBackend("no json", met(True))
+    grade(LLMJudge(b, **FAST), request(crit_pos()))
+    import re
+
+    tags = [re.search(r'<(turn-[0-9a-f]{12}) role="user">', p).group(1) for p in b.prompts]
+    assert len(set(tags)) == 2
+
+
+def test_batch_partial_answer_reasks_only_missing():
+    first = '[{"id": "a", "criteria_met": true, "explanation": ""}, {"id": "c", "score": 99}]'
+    second = '[{"id": "c", "score": 5, "explanation": "ok"}]'
+    b = ScriptedBackend(first, second, "garbage")
+    j = LLMJudge(b, mode="batch", **FAST)
+    va, vb, vc = grade(j, request(crit_pos("a"), crit_neg("b"), crit_tiered("c")))
+    assert va.met is True and vc.score == 5.0
+    assert "## id: a" in b.prompts[0] and "## id: a" not in b.prompts[1] and "## id: c" in b.prompts[1]
+    assert vb.ungraded and "missing" in vb.error and vb.attempts == 4
+    assert j.stats.ungraded == 1 and j.stats.graded == 2
+
+
+def test_holistic_maps_one_score_onto_each_criterion():
+    b = ScriptedBackend('{"explanation": "good", "score": 8}')
+    j = LLMJudge(b, mode="holistic", **FAST)
+    vp, vn, vt = grade(j, request(crit_pos(), crit_neg(), crit_tiered()))
+    assert b.calls == 1
+    assert vp.met is True and vn.met is False  # a good reply meets positives and avoids negatives
+    assert vt.score == pytest.approx(10 * (8 - 1) / 9)
+
+
+def test_bugs_in_backend_are_not_swallowed():
+    j = LLMJudge(ScriptedBackend(TypeError("bug")), **FAST)
+    with pytest.raises(TypeError):
+        grade(j, request(crit_pos()))
