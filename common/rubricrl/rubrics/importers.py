@@ -24,6 +24,7 @@ it unchanged.
 
 from __future__ import annotations
 
+import datetime
 import json
 import logging
 import math
@@ -56,8 +57,17 @@ def _nonempty_str(v: Any) -> bool:
     return isinstance(v, str) and bool(v.strip())
 
 
-def _kind(v: Any) -> str:
-    return "null" if v is None else type(v).__name__
+def kind_of(v: Any) -> str:
+    """What a YAML/JSON author would call the type of ``v``, with short scalars shown."""
+    if isinstance(v, (datetime.date, datetime.datetime)):
+        return f"a date {v} (quote it to keep it as text)"
+    names = {type(None): "null", bool: "a boolean", int: "an integer", float: "a number", str: "a string",
+             list: "a list", dict: "a mapping"}
+    shown = f" {v!r}" if isinstance(v, (str, int, float)) and not isinstance(v, bool) and len(repr(v)) < 40 else ""
+    return names.get(type(v), type(v).__name__) + shown
+
+
+_kind = kind_of
 
 
 # --------------------------------------------------------------------------------------------- JSONL

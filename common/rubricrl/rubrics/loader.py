@@ -42,13 +42,20 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from rubricrl.config_io import line_of, load_yaml_with_lines
 from rubricrl.errors import Problems, UserError
 from rubricrl.rubrics import importers
 from rubricrl.rubrics.schema import AggregationSpec, Criterion, Rubric, Tier, VetoSpec
-from rubricrl.rubrics.validate import NO_POSITIVE, duplicate_rubric_ids, raw_rubric_problems, verifier_problems
+from rubricrl.rubrics.validate import (
+    NO_POSITIVE,
+    aggregation_problems,
+    duplicate_rubric_ids,
+    raw_rubric_problems,
+    verifier_problems,
+)
 
 logger = logging.getLogger(__name__)
 
@@ -140,6 +147,13 @@ def _refine(tree: Any, loc: tuple, msg: str) -> tuple:
     return loc
 
 
+_EXPECTED = {"string_type": "a string", "tuple_type": "a list", "list_type": "a list", "dict_type": "a mapping",
+             "model_type": "a mapping", "float_type": "a number", "bool_type": "true or false"}
+
+
+_kind = importers.kind_of
+
+
 def _schema_problems(err: ValidationError, tree: Any) -> list[tuple[tuple, str]]:
     out = []
     for e in err.errors():
@@ -154,6 +168,10 @@ def _schema_problems(err: ValidationError, tree: Any) -> list[tuple[tuple, str]]
                 msg += f" (allowed: {', '.join(allowed)})"
         elif e["type"] == "missing":
             msg = "missing required key"
+        elif e["type"] in _EXPECTED:
+            msg = f"expected {_EXPECTED[e['type']]}, got {_kind(e.get('input'))}"
+        elif e["type"] == "invalid_key":
+            msg = f"key {loc[-1]} is not a string (quote it)"
         elif e["type"] == "value_error":
             loc = _refine(tree, loc, msg)
         out.append((loc, msg))
@@ -173,9 +191,10 @@ def _build(path: str, node: dict, plain: dict, line_for: LineFor, label: str,
         data["source"] = f"{loc} ({authored})" if authored else loc
 
     def fmt(loc: tuple, msg: str) -> str:
+        shown = loc[:-1] if msg.startswith("key ") and msg.endswith("(quote it)") else loc
         if loc and loc[0] in from_defaults:
-            return _at(path, line_for(loc), f"defaults.{_loc_str(loc)}: {msg}")
-        return _at(path, line_for(loc), f"{prefix}: {_loc_str(loc) + ': ' if loc else ''}{msg}")
+            return _at(path, line_for(loc), f"defaults.{_loc_str(shown)}: {msg}")
+        return _at(path, line_for(loc), f"{prefix}: {_loc_str(shown) + ': ' if shown else ''}{msg}")
 
     raw = raw_rubric_problems(plain) + verifier_problems(plain)
     problems = [fmt(loc, msg) for loc, msg in raw]
@@ -188,6 +207,8 @@ def _build(path: str, node: dict, plain: dict, line_for: LineFor, label: str,
         for loc, msg in _schema_problems(e, plain):
             if not any(m in msg for m in covered):
                 problems.append(fmt(loc, msg))
+    if rubric is not None:
+        problems += [fmt(loc, msg) for loc, msg in aggregation_problems(rubric)]
     return (rubric if not problems else None), problems
 
 
@@ -230,14 +251,14 @@ def _load_bank(path: str, tree: dict, result: LoadResult) -> list[tuple[Rubric, 
                     defaults[k] = d[k]
     items = tree.get("rubrics")
     if not isinstance(items, list):
-        problems.append(_at(path, lines.get("rubrics"), f"rubrics: expected a list of rubrics, got {type(items).__name__ if items is not None else 'nothing'}"))
+        problems.append(_at(path, lines.get("rubrics"), f"rubrics: expected a list of rubrics, got {_kind(items)}"))
         return []
     if not items:
         problems.append(_at(path, lines.get("rubrics"), "rubrics: the list is empty"))
     out = []
     for i, node in enumerate(items):
         if not isinstance(node, dict):
-            problems.append(_at(path, lines.get("rubrics"), f"rubrics[{i}]: expected a mapping (a rubric), got {type(node).__name__}"))
+            problems.append(_at(path, lines.get("rubrics"), f"rubrics[{i}]: expected a mapping (a rubric), got {_kind(node)}"))
             continue
         own = set(node) - {"__line__", "__lines__"}
         from_defaults = frozenset(k for k in defaults if k not in own)
@@ -254,8 +275,27 @@ def _load_bank(path: str, tree: dict, result: LoadResult) -> list[tuple[Rubric, 
     return out
 
 
+def _yaml_tree(path: str) -> Any:
+    """``load_yaml_with_lines``, adding where an unterminated construct started to syntax errors."""
+    try:
+        return load_yaml_with_lines(path)
+    except UserError as e:
+        if not e.message.startswith("invalid YAML"):
+            raise
+        try:
+            yaml.safe_load(Path(path).read_text(encoding="utf-8"))
+        except yaml.MarkedYAMLError as detail:
+            mark = detail.context_mark
+            if detail.context and mark is not None and mark.line + 1 != e.line:
+                raise UserError(f"{e.message} ({detail.context} at line {mark.line + 1})", path=e.path,
+                                line=e.line) from None
+        except Exception:  # noqa: BLE001 - only used to enrich the message
+            pass
+        raise
+
+
 def _load_yaml(path: str, result: LoadResult) -> list[tuple[Rubric, str]]:
-    tree = load_yaml_with_lines(path)
+    tree = _yaml_tree(path)
     if tree is None:
         result.problems.append(_at(path, None, "no content (only comments?); expected a bank or a rubric"))
         return []
@@ -263,7 +303,7 @@ def _load_yaml(path: str, result: LoadResult) -> list[tuple[Rubric, str]]:
         result.problems.append(_at(path, 1, "top level is a list; a bank file is a mapping: put the list under `rubrics:`"))
         return []
     if not isinstance(tree, dict):
-        result.problems.append(_at(path, 1, f"top level is a {type(tree).__name__}; expected a mapping "
+        result.problems.append(_at(path, 1, f"top level is {_kind(tree)}; expected a mapping "
                                             "(a bank with `rubrics:`, or a rubric with `id:` and `criteria:`)"))
         return []
     if "rubrics" in tree:
@@ -287,7 +327,7 @@ def _load_jsonl(path: str, result: LoadResult) -> list[tuple[Rubric, str]]:
             result.problems.append(f"{where}: {bad}")
             continue
         if not isinstance(rec, dict):
-            result.problems.append(f"{where}: expected a JSON object (a rubric or a benchmark record), got {type(rec).__name__}")
+            result.problems.append(f"{where}: expected a JSON object (a rubric or a benchmark record), got {_kind(rec)}")
             continue
         try:
             if "criteria" in rec:

@@ -2,7 +2,8 @@
 
 The schema (``rubricrl.rubrics.schema``) checks each model on its own. The checks here need more
 context: the raw input (a YAML ``true`` or ``.nan`` where a number belongs, which pydantic would
-accept), the verifier registry (unknown verifiers, arguments that do not fit the verifier), and every
+accept), the verifier registry (unknown verifiers, arguments that do not fit the verifier), the
+aggregator registry (unknown aggregator, bad parameters), and every
 rubric loaded together (rubric ids must be unique across files). The loader runs them on every load, so
 ``load_rubrics`` and ``rubricrl validate`` accept exactly the same inputs.
 
@@ -12,6 +13,7 @@ Checks return ``(loc, message)`` pairs, ``loc`` being a pydantic-style location 
 
 from __future__ import annotations
 
+import difflib
 import logging
 import math
 from dataclasses import dataclass
@@ -95,6 +97,22 @@ def raw_rubric_problems(node: dict[str, Any]) -> list[tuple[Loc, str]]:
     return out
 
 
+def _unknown_verifier(name: str, registry: dict[str, Any]) -> str:
+    names = sorted(registry)
+    close = difflib.get_close_matches(name, names, n=3)
+    msg = f"unknown verifier {name!r}"
+    if close:
+        msg += f"; did you mean {' or '.join(map(repr, close))}?"
+    if not names:
+        msg += " (no verifiers are registered)"
+    elif len(names) <= 12:
+        msg += f" (known: {', '.join(names)})"
+    else:
+        msg += f" ({len(names)} known; list them with rubricrl.rubrics.verifiers.VERIFIERS)"
+    why = _verifiers_state.get("error")
+    return msg + (f"; the built-in verifiers failed to load: {why}" if why else "")
+
+
 def verifier_problems(node: dict[str, Any]) -> list[tuple[Loc, str]]:
     """Unknown verifiers and arguments that do not fit the named verifier, per programmatic criterion.
 
@@ -112,10 +130,7 @@ def verifier_problems(node: dict[str, Any]) -> list[tuple[Loc, str]]:
             continue  # the schema reports these
         registry = _verifier_registry()
         if name not in registry:
-            known = ", ".join(sorted(registry)) or "none registered"
-            why = _verifiers_state.get("error")
-            hint = f"; built-in verifiers failed to load: {why}" if why else ""
-            out.append((("criteria", i, "verifier"), f"unknown verifier {name!r} (known: {known}){hint}"))
+            out.append((("criteria", i, "verifier"), _unknown_verifier(name, registry)))
             continue
         try:
             problem = verifiers.check_args(name, dict(args))
@@ -124,6 +139,20 @@ def verifier_problems(node: dict[str, Any]) -> list[tuple[Loc, str]]:
         if problem:
             out.append((("criteria", i, "args" if "args" in c else "verifier"), problem))
     return out
+
+
+def aggregation_problems(rubric: Rubric) -> list[tuple[Loc, str]]:
+    """Unknown aggregator or parameters that do not fit it (``rubricrl.reward.registry.check_spec``)."""
+    try:
+        from rubricrl.reward.registry import check_spec
+
+        problem = check_spec(rubric.aggregation, rubric.criteria)
+    except Exception as e:  # noqa: BLE001 - report, never crash
+        problem = f"could not check the aggregation: {type(e).__name__}: {e}"
+    if not problem:
+        return []
+    key = "name" if "unknown aggregator" in problem else "params"
+    return [(("aggregation", key), problem)]
 
 
 def duplicate_rubric_ids(located: Iterable[tuple[Rubric, str]]) -> list[str]:
