@@ -48,16 +48,19 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from rubricrl.config_io import line_of, load_yaml_with_lines
 from rubricrl.errors import Problems, UserError
 from rubricrl.rubrics import importers
-from rubricrl.rubrics.schema import AggregationSpec, Criterion, Rubric, Tier, VetoSpec
+from rubricrl.rubrics.schema import Rubric
 from rubricrl.rubrics.validate import (
     NO_POSITIVE,
     aggregation_problems,
     duplicate_rubric_ids,
+    loc_str,
     raw_rubric_problems,
+    schema_problems,
     verifier_problems,
 )
 
 logger = logging.getLogger(__name__)
+_kind = importers.kind_of
 
 SUFFIXES = (".yaml", ".yml", ".jsonl")
 _BANK_KEYS = ("bank", "defaults", "rubrics")
@@ -102,13 +105,6 @@ def _at(path: str, line: int | None, msg: str) -> str:
     return f"{path}:{line}: {msg}" if line else f"{path}: {msg}"
 
 
-def _loc_str(loc: tuple) -> str:
-    out = ""
-    for p in loc:
-        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
-    return out
-
-
 def _plain(obj: Any, budget: list[int]) -> Any:
     """Copy of a line-annotated tree without the bookkeeping keys, bounded in size."""
     budget[0] -= 1
@@ -119,63 +115,6 @@ def _plain(obj: Any, budget: list[int]) -> Any:
     if isinstance(obj, list):
         return [_plain(v, budget) for v in obj]
     return obj
-
-
-def _model_at(loc: tuple) -> type[BaseModel] | None:
-    """The schema model that owns the last key of ``loc`` (for listing allowed keys)."""
-    names = tuple(p for p in loc[:-1] if not isinstance(p, int))
-    return {(): Rubric, ("criteria",): Criterion, ("criteria", "tiers"): Tier, ("aggregation",): AggregationSpec,
-            ("aggregation", "veto"): VetoSpec}.get(names)
-
-
-# Words in a model-level error message -> the key the error is about (so the line points at it).
-_HINTS = (("tiers", "tiers"), ("scale", "scale"), ("verifier", "verifier"), ("programmatic", "kind"),
-          ("points", "points"), ("criteri", "criteria"))
-
-
-def _refine(tree: Any, loc: tuple, msg: str) -> tuple:
-    cur = tree
-    for p in loc:
-        try:
-            cur = cur[p]
-        except (KeyError, IndexError, TypeError):
-            return loc
-    if isinstance(cur, dict):
-        for word, key in _HINTS:
-            if word in msg and key in cur:
-                return loc + (key,)
-    return loc
-
-
-_EXPECTED = {"string_type": "a string", "tuple_type": "a list", "list_type": "a list", "dict_type": "a mapping",
-             "model_type": "a mapping", "float_type": "a number", "bool_type": "true or false"}
-
-
-_kind = importers.kind_of
-
-
-def _schema_problems(err: ValidationError, tree: Any) -> list[tuple[tuple, str]]:
-    out = []
-    for e in err.errors():
-        loc = tuple(e["loc"])
-        msg = e["msg"].removeprefix("Value error, ")
-        if e["type"] == "extra_forbidden":
-            model = _model_at(loc)
-            allowed = sorted(model.model_fields) if model else []
-            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
-            msg = "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
-            if allowed:
-                msg += f" (allowed: {', '.join(allowed)})"
-        elif e["type"] == "missing":
-            msg = "missing required key"
-        elif e["type"] in _EXPECTED:
-            msg = f"expected {_EXPECTED[e['type']]}, got {_kind(e.get('input'))}"
-        elif e["type"] == "invalid_key":
-            msg = f"key {loc[-1]} is not a string (quote it)"
-        elif e["type"] == "value_error":
-            loc = _refine(tree, loc, msg)
-        out.append((loc, msg))
-    return out
 
 
 def _build(path: str, node: dict, plain: dict, line_for: LineFor, label: str,
@@ -193,8 +132,8 @@ def _build(path: str, node: dict, plain: dict, line_for: LineFor, label: str,
     def fmt(loc: tuple, msg: str) -> str:
         shown = loc[:-1] if msg.startswith("key ") and msg.endswith("(quote it)") else loc
         if loc and loc[0] in from_defaults:
-            return _at(path, line_for(loc), f"defaults.{_loc_str(shown)}: {msg}")
-        return _at(path, line_for(loc), f"{prefix}: {_loc_str(shown) + ': ' if shown else ''}{msg}")
+            return _at(path, line_for(loc), f"defaults.{loc_str(shown)}: {msg}")
+        return _at(path, line_for(loc), f"{prefix}: {loc_str(shown) + ': ' if shown else ''}{msg}")
 
     raw = raw_rubric_problems(plain) + verifier_problems(plain)
     problems = [fmt(loc, msg) for loc, msg in raw]
@@ -204,7 +143,7 @@ def _build(path: str, node: dict, plain: dict, line_for: LineFor, label: str,
         rubric: Rubric | None = Rubric.model_validate(data)
     except ValidationError as e:
         rubric = None
-        for loc, msg in _schema_problems(e, plain):
+        for loc, msg in schema_problems(e, plain):
             if not any(m in msg for m in covered):
                 problems.append(fmt(loc, msg))
     if rubric is not None:
@@ -234,7 +173,7 @@ def _load_bank(path: str, tree: dict, result: LoadResult) -> list[tuple[Rubric, 
                 for err in e.errors():
                     loc = ("bank",) + tuple(err["loc"])
                     msg = "unknown key (allowed: name, version, description)" if err["type"] == "extra_forbidden" else err["msg"]
-                    problems.append(_at(path, line_of(tree, loc), f"{_loc_str(loc)}: {msg}"))
+                    problems.append(_at(path, line_of(tree, loc), f"{loc_str(loc)}: {msg}"))
     defaults: dict = {}
     if tree.get("defaults") is not None:
         d = tree["defaults"]

@@ -20,8 +20,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Sequence
 
+from pydantic import BaseModel, ValidationError
+
 from rubricrl.rubrics import verifiers
-from rubricrl.rubrics.schema import Rubric
+from rubricrl.rubrics.importers import kind_of
+from rubricrl.rubrics.schema import AggregationSpec, Criterion, Rubric, Tier, VetoSpec
 
 logger = logging.getLogger(__name__)
 
@@ -153,6 +156,73 @@ def aggregation_problems(rubric: Rubric) -> list[tuple[Loc, str]]:
         return []
     key = "name" if "unknown aggregator" in problem else "params"
     return [(("aggregation", key), problem)]
+
+
+def loc_str(loc: Loc) -> str:
+    """``("criteria", 2, "points")`` -> ``criteria[2].points``."""
+    out = ""
+    for p in loc:
+        out += f"[{p}]" if isinstance(p, int) else (f".{p}" if out else str(p))
+    return out
+
+
+def _model_at(loc: tuple) -> type[BaseModel] | None:
+    """The schema model that owns the last key of ``loc`` (for listing allowed keys)."""
+    names = tuple(p for p in loc[:-1] if not isinstance(p, int))
+    return {(): Rubric, ("criteria",): Criterion, ("criteria", "tiers"): Tier, ("aggregation",): AggregationSpec,
+            ("aggregation", "veto"): VetoSpec}.get(names)
+
+
+# Words in a model-level error message -> the key the error is about (so the line points at it).
+_HINTS = (("tiers", "tiers"), ("scale", "scale"), ("verifier", "verifier"), ("programmatic", "kind"),
+          ("points", "points"), ("criteri", "criteria"))
+
+
+def _refine(tree: Any, loc: tuple, msg: str) -> tuple:
+    cur = tree
+    for p in loc:
+        try:
+            cur = cur[p]
+        except (KeyError, IndexError, TypeError):
+            return loc
+    if isinstance(cur, dict):
+        for word, key in _HINTS:
+            if word in msg and key in cur:
+                return loc + (key,)
+    return loc
+
+
+_EXPECTED = {"string_type": "a string", "tuple_type": "a list", "list_type": "a list", "dict_type": "a mapping",
+             "model_type": "a mapping", "float_type": "a number", "bool_type": "true or false"}
+
+
+def schema_problems(err: ValidationError, tree: Any) -> list[tuple[Loc, str]]:
+    """Translate a pydantic error on a rubric mapping into ``(loc, message)`` pairs a rubric author reads.
+
+    Unknown keys get the allowed keys and a close match; type errors say what was found; a
+    model-level error (e.g. tiers not increasing) is pointed at the key it is about.
+    """
+    out = []
+    for e in err.errors():
+        loc = tuple(e["loc"])
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            model = _model_at(loc)
+            allowed = sorted(model.model_fields) if model else []
+            close = difflib.get_close_matches(str(loc[-1]), allowed, n=1)
+            msg = "unknown key" + (f"; did you mean {close[0]!r}?" if close else "")
+            if allowed:
+                msg += f" (allowed: {', '.join(allowed)})"
+        elif e["type"] == "missing":
+            msg = "missing required key"
+        elif e["type"] in _EXPECTED:
+            msg = f"expected {_EXPECTED[e['type']]}, got {kind_of(e.get('input'))}"
+        elif e["type"] == "invalid_key":
+            msg = f"key {loc[-1]} is not a string (quote it)"
+        elif e["type"] == "value_error":
+            loc = _refine(tree, loc, msg)
+        out.append((loc, msg))
+    return out
 
 
 def duplicate_rubric_ids(located: Iterable[tuple[Rubric, str]]) -> list[str]:
