@@ -53,7 +53,7 @@ def _grade(files, judge, *extra, responses=None):
 
 
 def _lines(path):
-    return [json.loads(x) for x in path.read_text().splitlines()]
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").split("\n") if x]
 
 
 def test_grade_writes_aligned_grades_and_reports_missing(files, capsys):

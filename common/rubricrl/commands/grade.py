@@ -23,7 +23,9 @@ import yaml
 from rubricrl.errors import Problems, UserError
 from rubricrl.judge.config import JudgeConfig, load_judge_config
 from rubricrl.judge.interfaces import GradingRequest, Verdict
-from rubricrl.rubrics.importers import HealthBenchExample, iter_jsonl, load_healthbench_jsonl
+from rubricrl.data.healthbench import load_examples
+from rubricrl.data.jsonl import iter_jsonl_lines
+from rubricrl.rubrics.importers import HealthBenchExample
 from rubricrl.scoring.graded import GradedFile, GradedRecord, GradedWriter, make_record, read_graded, rewrite_graded
 
 log = logging.getLogger(__name__)
@@ -86,7 +88,7 @@ def load_responses(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     first: dict[str, int] = {}
     problems: list[str] = []
-    for lineno, obj, bad in iter_jsonl(path):
+    for lineno, obj, bad in iter_jsonl_lines(path):
         where = f"{path}:{lineno}"
         if bad:
             problems.append(f"{where}: {bad}")
@@ -261,7 +263,7 @@ def _run_async(coro_fn: Callable[[], Any]) -> str | None:
 
 
 def run(args: argparse.Namespace) -> int:
-    examples = load_healthbench_jsonl(args.data)
+    examples = load_examples(args.data)
     by_id = {ex.prompt_id: ex for ex in examples}
     cfg = load_judge_config(args.judge, parse_overrides(args.judge_set) or None)
     summary = judge_summary(cfg)
