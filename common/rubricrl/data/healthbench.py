@@ -35,10 +35,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any, Callable, Sequence, TypeVar
 
-from rubricrl.data.jsonl import iter_jsonl_lines
 from rubricrl.data.paths import data_dir, installed_data_file
-from rubricrl.errors import Problems, UserError
-from rubricrl.rubrics.importers import HealthBenchExample, RecordError, healthbench_example
+from rubricrl.errors import UserError
+from rubricrl.rubrics.importers import HealthBenchExample, load_healthbench_jsonl
 
 log = logging.getLogger(__name__)
 
@@ -237,31 +236,13 @@ def verified_path(subset: str, root: Path | None = None) -> Path:
 
 
 def load_examples(path: str | Path) -> list[HealthBenchExample]:
-    """Read a HealthBench JSONL file (published format) into examples.
+    """Read a HealthBench JSONL file (published format) into examples (via the importer).
 
     Raises:
         Problems: one ``path:line: ...`` per bad line, including duplicate ``prompt_id``.
+        UserError: missing, empty or non-UTF-8 file.
     """
-    out: list[HealthBenchExample] = []
-    problems: list[str] = []
-    seen: dict[str, int] = {}
-    for lineno, rec, bad in iter_jsonl_lines(path):
-        where = f"{path}:{lineno}"
-        if bad:
-            problems.append(f"{where}: {bad}")
-            continue
-        try:
-            ex = healthbench_example(rec, source=where)
-        except RecordError as e:
-            problems.extend(f"{where}: {p}" for p in e.problems)
-            continue
-        if ex.prompt_id in seen:
-            problems.append(f"{where}: prompt_id: duplicate {ex.prompt_id!r} (first at line {seen[ex.prompt_id]})")
-            continue
-        seen[ex.prompt_id] = lineno
-        out.append(ex)
-    if problems:
-        raise Problems(problems)
+    out = load_healthbench_jsonl(path)
     if not out:
         raise UserError("no examples", path=str(path))
     return out
