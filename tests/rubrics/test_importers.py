@@ -171,8 +171,9 @@ def test_writingbench_real_file(writingbench_path):
             assert [t.description for t in c.tiers] == [item[b] for b in ("1-2", "3-4", "5-6", "7-8", "9-10")]
     langs = [ex.meta["lang"] for ex in examples]
     assert (langs.count("en"), langs.count("zh")) == (555, 445)
+    query, rubric, meta = examples[0]
+    assert query == records[0]["query"] and rubric.id == "writingbench-1" and meta["domain2"] == "Paper Outline"
     first = examples[0]
-    assert first.rubric.id == "writingbench-1" and first.meta["domain2"] == "Paper Outline"
     assert first.rubric.criteria[0].text.startswith("论文结构完整性与学术规范: ")
 
 

@@ -270,7 +270,7 @@ def load_healthbench_jsonl(path: str | Path) -> list[HealthBenchExample]:
 
 @dataclass
 class WritingBenchExample:
-    """One WritingBench query with its instance rubric.
+    """One WritingBench query with its instance rubric (unpacks as ``query, rubric, meta``).
 
     Attributes:
         query: the writing request.
@@ -283,6 +283,10 @@ class WritingBenchExample:
     rubric: Rubric
     meta: dict[str, Any]
     raw: dict[str, Any] = field(repr=False)
+
+    def __iter__(self) -> Iterator[Any]:
+        """Unpack as ``query, rubric, meta``."""
+        return iter((self.query, self.rubric, self.meta))
 
 
 def writingbench_problems(record: Any) -> list[str]:

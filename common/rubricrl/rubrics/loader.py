@@ -15,7 +15,7 @@ YAML (``.yaml`` / ``.yml``), one of two shapes:
           - id: word-limit-120
             instruction: Answer in at most 120 words.
             criteria:
-              - {id: limit, text: At most 120 words., kind: programmatic, verifier: max_words, args: {n: 120}}
+              - {id: limit, text: At most 120 words., kind: programmatic, verifier: word_count, args: {max_words: 120}}
 
 * a **single rubric**: a mapping with ``id`` and ``criteria`` at the top level.
 
