@@ -305,6 +305,7 @@ def run(args: argparse.Namespace) -> int:
     stats = RunStats()
     signame = None
     judge = _build_judge(cfg) if jobs else None
+    args.out.parent.mkdir(parents=True, exist_ok=True)
     writer = GradedWriter(args.out, existing)
     try:
         if jobs:
