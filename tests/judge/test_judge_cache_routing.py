@@ -47,7 +47,9 @@ def test_cache_hit_avoids_a_call_and_is_marked(tmp_path):
     assert b.calls == 2, "a cached verdict must not call the model"
     assert [(v.criterion_id, v.met, v.explanation, v.cached) for v in second] == [
         ("pos", True, "first", True), ("neg", True, "first", True)]
-    assert judge.stats.cache_hits == 2
+    assert judge.stats.cache_hits == 2 and judge.stats.calls == 2
+    judge.stats.reset()
+    assert judge.stats.cache_hits == 0 and judge.stats.calls == 0
     # a different response is a different key
     run_sync(judge.grade(request(crit_pos(), response="Drink water.")))
     assert b.calls == 3

@@ -57,9 +57,15 @@ class RoutingJudge:
 
     @property
     def stats(self) -> JudgeStats:
-        """Combined counters of the model judge, the verifiers and the cache (a fresh snapshot)."""
+        """Combined counters of the model judge, the verifiers and the cache.
+
+        A fresh snapshot on every access; its ``reset()`` zeroes the underlying counters.
+        """
         total = self._own.add(self.programmatic.stats)
-        return total.add(self.model.stats) if self.model is not None else total
+        if self.model is not None:
+            total = total.add(self.model.stats)
+        total.reset = self.reset_stats  # type: ignore[method-assign]
+        return total
 
     def reset_stats(self) -> None:
         """Zero every counter (model, verifiers, cache)."""
