@@ -95,12 +95,14 @@ _SELF_ADJ = (
     r"expertly[- ]crafted|in[- ]depth|detailed|complete|clear|engaging|compelling|helpful|informative|accurate)"
 )
 _STRONG_ADJ = _SELF_ADJ.replace("|in[- ]depth|detailed|complete|clear|engaging|compelling|helpful|informative|accurate", "")
+# One to three adjectives, at least one of them strong ("this detailed explanation" alone is neutral).
+_ADJ_RUN = rf"(?:{_SELF_ADJ}[,\s]+(?:and\s+)?){{0,2}}{_STRONG_ADJ}[,\s]+(?:and\s+)?(?:{_SELF_ADJ}[,\s]+(?:and\s+)?){{0,2}}"
 _SELF_NOUN = r"(?:response|answer|reply|explanation|write-?up)"
 _MY_NOUN = r"(?:response|answer|reply|explanation|write-?up|analysis|essay|story|poem|work|overview|breakdown|summary)"
 _SELF_PRAISE = [
     # "this comprehensive, well-structured response", "my thorough answer"
-    re.compile(rf"\b(?:this|the\s+above|the\s+preceding)\s+(?:{_STRONG_ADJ}[,\s]+(?:and\s+)?){{1,3}}{_SELF_NOUN}\b", re.I),
-    re.compile(rf"\bmy\s+(?:{_STRONG_ADJ}[,\s]+(?:and\s+)?){{1,3}}{_MY_NOUN}\b", re.I),
+    re.compile(rf"\b(?:this|the\s+above|the\s+preceding)\s+{_ADJ_RUN}{_SELF_NOUN}\b", re.I),
+    re.compile(rf"\bmy\s+{_ADJ_RUN}{_MY_NOUN}\b", re.I),
     # "this response is thorough and well-organized", "my answer has been comprehensive"
     re.compile(
         rf"\b(?:this|my|the\s+above)\s+{_SELF_NOUN}\s+(?:is|was|has\s+been|remains|should\s+be)\s+"

@@ -6,6 +6,7 @@ import re
 
 from rubricrl.rubrics.verifiers import VerifierResult, verifier
 from rubricrl.rubrics.verifiers.textutil import (
+    DIVIDER_PATTERN,
     bounded_score,
     in_bounds,
     lines,
@@ -74,7 +75,7 @@ def paragraph_count(
     paras = paragraphs(response, separator)
     res = _range_result("paragraphs", len(paras), min_paragraphs, max_paragraphs, exact)
     if separator == "***":
-        raw = re.split(r"^\s*\*\s*\*\s*\*[\s*]*$", response.strip(), flags=re.M)
+        raw = re.split(DIVIDER_PATTERN, response.strip(), flags=re.M)
         if any(not p.strip() for p in raw):
             return VerifierResult(False, 0.0, "empty paragraph between '***' dividers")
     return res

@@ -31,6 +31,8 @@ _LIST_LINE_RE = re.compile(r"^\s*(?:[-*\u2022+]\s+|\d+[.)]\s+|#{1,6}\s+|>\s*)")
 _BOUNDARY_RE = re.compile(r"(\.\.\.|\u2026|[.!?]+)([\"'\u201d\u2019)\]*_]*)(\s+)")
 _CLOSERS = "\"'\u201d\u2019)]*_"
 
+DIVIDER_PATTERN = r"^[ \t]*\*[ \t]*\*[ \t]*\*[ \t*]*$"
+
 RELATIONS = ("at_least", "at_most", "exactly", "less_than", "more_than")
 
 
@@ -54,7 +56,7 @@ def paragraphs(text: str, separator: str = "blank_line") -> list[str]:
             made of three or more asterisks, as in IFEval's paragraph instructions).
     """
     if separator == "***":
-        parts = re.split(r"^\s*\*\s*\*\s*\*[\s*]*$", text, flags=re.M)
+        parts = re.split(DIVIDER_PATTERN, text, flags=re.M)
     elif separator == "blank_line":
         parts = re.split(r"\n[ \t]*\n", text.strip())
     else:
