@@ -130,6 +130,7 @@ class VLLMServer:
         endpoint_file: JSON file written once the server is ready, removed when it stops.
         startup_timeout_s: how long to wait for readiness.
         env: extra environment variables for the server.
+        log_stats: keep vLLM's periodic stats logging and Prometheus counters (``/metrics``) on.
     """
 
     def __init__(self, model: str | Path, *, served_model_name: str | None = None, host: str = "127.0.0.1",
@@ -137,7 +138,7 @@ class VLLMServer:
                  max_model_len: int = 4096, kv_cache_gib: float = 1, threads: int | None = None,
                  max_num_seqs: int | None = None, enforce_eager: bool = True, extra_args: Sequence[str] = (),
                  log_file: str | Path | None = None, endpoint_file: str | Path | None = None,
-                 startup_timeout_s: float = 300.0, env: dict[str, str] | None = None):
+                 startup_timeout_s: float = 300.0, env: dict[str, str] | None = None, log_stats: bool = False):
         self.model = str(model)
         self.served_model_name = served_model_name or Path(self.model).name
         self.host = host
@@ -154,6 +155,7 @@ class VLLMServer:
         self.endpoint_file = Path(endpoint_file) if endpoint_file else None
         self.startup_timeout_s = startup_timeout_s
         self.env = dict(env or {})
+        self.log_stats = log_stats
         self.proc: subprocess.Popen | None = None
         self.model_dir: Path | None = None
         self.startup_s: float | None = None
@@ -193,8 +195,9 @@ class VLLMServer:
         cmd = [str(python), "-m", "vllm.entrypoints.openai.api_server",
                "--model", str(self.model_dir), "--served-model-name", self.served_model_name,
                "--host", self.host, "--port", str(self.port), "--dtype", dtype,
-               "--max-model-len", str(self.max_model_len), "--disable-log-stats",
-               "--uvicorn-log-level", "warning"]
+               "--max-model-len", str(self.max_model_len), "--uvicorn-log-level", "warning"]
+        if not self.log_stats:
+            cmd.append("--disable-log-stats")
         if self.enforce_eager:
             cmd.append("--enforce-eager")
         if self.max_num_seqs:
