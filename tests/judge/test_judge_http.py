@@ -182,3 +182,24 @@ def test_many_requests_across_calls_reuse_one_client(server_factory):
         assert all(v.met is True for vs in out for v in vs)
     assert len(srv.requests) == 20
     close_judge(judge)
+
+
+def test_structured_output_sends_the_mode_schema(server_factory):
+    srv = server_factory((200, completion('{"explanation": "ok", "criteria_met": true}')))
+    judge = build_judge(cfg(srv.url, structured_output=True))
+    [verdicts] = grade_many(judge, [request(crit_pos("a"))])
+    close_judge(judge)
+    assert verdicts[0].met is True
+    fmt = srv.requests[0]["body"]["response_format"]
+    assert fmt["type"] == "json_schema"
+    schema = fmt["json_schema"]["schema"]
+    assert schema["properties"]["criteria_met"] == {"type": "boolean"}
+    assert set(schema["required"]) == {"explanation", "criteria_met"}
+
+
+def test_no_response_format_unless_asked(server_factory):
+    srv = server_factory((200, completion('{"explanation": "ok", "criteria_met": false}')))
+    judge = build_judge(cfg(srv.url))
+    grade_many(judge, [request(crit_pos("a"))])
+    close_judge(judge)
+    assert "response_format" not in srv.requests[0]["body"]

@@ -67,6 +67,8 @@ class JudgeConfig(_Strict):
         concurrency: maximum calls in flight.
         cache: sqlite file for the verdict cache (None = no cache).
         device: torch device for ``transformers`` (``cpu``, ``cuda``).
+        structured_output: constrain the answer to the mode's JSON schema (OpenAI ``response_format``;
+            vLLM enforces it). Recommended for small graders; ignored by the ``transformers`` backend.
     """
 
     backend: Literal["openai", "transformers", "programmatic", "replay"] = "openai"
@@ -84,6 +86,7 @@ class JudgeConfig(_Strict):
     cache: Path | None = None
     device: str = "cpu"
     extra_body: dict[str, Any] = Field(default_factory=dict)
+    structured_output: bool = False
 
 
 def load_judge_config(path: str | Path, overrides: dict[str, Any] | None = None) -> JudgeConfig:

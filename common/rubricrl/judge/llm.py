@@ -25,6 +25,7 @@ from rubricrl.judge.backends import BackendError
 from rubricrl.judge.interfaces import ChatBackend, GradingMode, GradingRequest, Verdict
 from rubricrl.judge.parsing import ParseError, Parsed, parse_batch, parse_binary, parse_score
 from rubricrl.judge.prompts import TemplateSet, holistic_scale, new_tag, prompt_values, score_range
+from rubricrl.judge.schemas import batch_schema, binary_schema, response_format, score_schema
 from rubricrl.rubrics.schema import Criterion
 
 log = logging.getLogger(__name__)
@@ -98,6 +99,7 @@ class LLMJudge:
         timeout_s: per-call timeout.
         concurrency: maximum calls in flight.
         name: judge identifier in verdicts and cache keys (default: the backend's model name).
+        structured_output: send the mode's JSON schema as ``response_format`` (see ``judge.schemas``).
     """
 
     def __init__(
@@ -112,8 +114,10 @@ class LLMJudge:
         timeout_s: float = 60.0,
         concurrency: int = 8,
         name: str | None = None,
+        structured_output: bool = False,
     ):
         self.backend = backend
+        self.structured_output = structured_output
         self.mode: GradingMode = mode
         self.templates = TemplateSet(mode, template)
         self.sampling = dict(sampling or {})
@@ -139,6 +143,7 @@ class LLMJudge:
             backoff=(cfg.backoff.initial_s, cfg.backoff.max_s, cfg.backoff.factor),
             timeout_s=cfg.timeout_s,
             concurrency=cfg.concurrency,
+            structured_output=cfg.structured_output,
         )
 
     # ------------------------------------------------------------------ plumbing
@@ -162,11 +167,15 @@ class LLMJudge:
         make_prompt: Callable[[str], str],
         parse: Callable[[str, str], Any],
         what: str,
+        schema: Callable[[], dict[str, Any]] | None = None,
     ) -> _Outcome:
         """Call the model until ``parse`` succeeds or the retry budget is spent."""
         error: str | None = None
         latency = 0.0
         attempt = 0
+        sampling = dict(self.sampling)
+        if self.structured_output and schema is not None:
+            sampling["response_format"] = response_format(schema())
         for attempt in range(1, self.retries + 2):
             if attempt > 1:
                 self.stats.retries += 1
@@ -176,7 +185,7 @@ class LLMJudge:
             async with self._semaphore():
                 t0 = time.perf_counter()
                 try:
-                    text = await asyncio.wait_for(self.backend.complete(messages, **self.sampling), self.timeout_s)
+                    text = await asyncio.wait_for(self.backend.complete(messages, **sampling), self.timeout_s)
                 except (BackendError, asyncio.TimeoutError, TimeoutError) as e:
                     text = None
                     error = f"transport: {e}" if str(e) else f"transport: timeout after {self.timeout_s}s"
@@ -220,7 +229,8 @@ class LLMJudge:
         def parse(text: str, tag: str) -> Parsed:
             return parse_binary(text, tag) if c.binary else parse_score(text, lo, hi, tag)
 
-        out = await self._attempts(make_prompt, parse, f"criterion {c.id!r}")
+        out = await self._attempts(make_prompt, parse, f"criterion {c.id!r}",
+                                   (binary_schema if c.binary else lambda: score_schema(lo, hi)))
         return self._verdict(c, out.result, out)
 
     async def _grade_batch(self, request: GradingRequest) -> list[Verdict]:
@@ -244,7 +254,8 @@ class LLMJudge:
                 raise ParseError(f"{len(pending)} criteria missing or invalid: {errors[pending[0].id]}")
             return got
 
-        out = await self._attempts(make_prompt, parse, f"batch of {len(request.criteria)} criteria")
+        out = await self._attempts(make_prompt, parse, f"batch of {len(request.criteria)} criteria",
+                                   lambda: batch_schema([(c.id, c.binary, score_range(c)) for c in pending]))
         return [self._verdict(c, got.get(c.id), out, errors.get(c.id)) for c in request.criteria]
 
     async def _grade_holistic(self, request: GradingRequest) -> list[Verdict]:
@@ -256,7 +267,8 @@ class LLMJudge:
                 prompt_values(request.conversation, request.response, request.criteria, tag, "holistic")
             )
 
-        out = await self._attempts(make_prompt, lambda t, tag: parse_score(t, lo, hi, tag), "holistic score")
+        out = await self._attempts(make_prompt, lambda t, tag: parse_score(t, lo, hi, tag), "holistic score",
+                                   lambda: score_schema(lo, hi))
         verdicts = []
         for c in request.criteria:
             parsed = out.result

@@ -129,6 +129,8 @@ class OpenAIChatBackend:
                 body[key] = sampling[key]
         if sampling.get("top_k") is not None:
             body["top_k"] = sampling["top_k"]
+        if sampling.get("response_format") is not None:
+            body["response_format"] = sampling["response_format"]
         body.update(self._extra_body)
         return body
 

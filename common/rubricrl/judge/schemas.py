@@ -1,0 +1,55 @@
+"""JSON schemas of the judge's answer per grading mode, for constrained decoding.
+
+With ``structured_output: true`` the judge sends the schema as an OpenAI ``response_format``
+(``{"type": "json_schema", ...}``); vLLM enforces it with its structured-output backend (xgrammar on CPU
+and GPU). Small graders (SmolLM2-135M) rarely produce the verdict JSON unaided; a constrained answer is
+still the model's own decision, only its form is fixed. Parsing and validation stay the same.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+EXPLANATION = {"type": "string", "maxLength": 400}
+
+
+def binary_schema() -> dict[str, Any]:
+    return {
+        "type": "object",
+        "properties": {"explanation": EXPLANATION, "criteria_met": {"type": "boolean"}},
+        "required": ["explanation", "criteria_met"],
+        "additionalProperties": False,
+    }
+
+
+def score_schema(lo: float, hi: float) -> dict[str, Any]:
+    integral = float(lo).is_integer() and float(hi).is_integer()
+    return {
+        "type": "object",
+        "properties": {
+            "explanation": EXPLANATION,
+            "score": {"type": "integer" if integral else "number", "minimum": lo, "maximum": hi},
+        },
+        "required": ["explanation", "score"],
+        "additionalProperties": False,
+    }
+
+
+def batch_schema(items: list[tuple[str, bool, tuple[float, float]]]) -> dict[str, Any]:
+    """A list with one object per criterion: ``{id, criteria_met | score, explanation}``."""
+    variants = []
+    for cid, binary, (lo, hi) in items:
+        verdict = {"type": "boolean"} if binary else {"type": "number", "minimum": lo, "maximum": hi}
+        key = "criteria_met" if binary else "score"
+        variants.append({
+            "type": "object",
+            "properties": {"id": {"const": cid}, key: verdict, "explanation": EXPLANATION},
+            "required": ["id", key, "explanation"],
+            "additionalProperties": False,
+        })
+    return {"type": "array", "items": {"anyOf": variants}, "minItems": len(items), "maxItems": len(items)}
+
+
+def response_format(schema: dict[str, Any], name: str = "verdict") -> dict[str, Any]:
+    """The OpenAI ``response_format`` body field for ``schema``."""
+    return {"type": "json_schema", "json_schema": {"name": name, "schema": schema, "strict": True}}
