@@ -20,6 +20,7 @@ from typing import Any, Callable
 
 import yaml
 
+from rubricrl.configs import config_path
 from rubricrl.errors import Problems, UserError
 from rubricrl.judge.config import JudgeConfig, load_judge_config
 from rubricrl.judge.interfaces import GradingRequest, Verdict
@@ -42,7 +43,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--data", required=True, type=Path, help="HealthBench examples (JSONL, as published)")
     p.add_argument("--responses", help="JSONL of {prompt_id, response}, or 'ideal' for the examples' ideal completions")
-    p.add_argument("--judge", required=True, type=Path, help="judge config (JUDGE.yaml)")
+    p.add_argument("--judge", required=True,
+                   help="judge config (JUDGE.yaml), or a shipped name: smollm2-vllm, smollm2-local, gpt41-healthbench")
     p.add_argument("--judge-set", action="append", default=[], metavar="KEY=VALUE",
                    help="override a judge config key (dotted keys, YAML values), e.g. sampling.temperature=0.6")
     p.add_argument("--out", required=True, type=Path, help="graded JSONL (created, or resumed when it exists)")
@@ -265,7 +267,7 @@ def _run_async(coro_fn: Callable[[], Any]) -> str | None:
 def run(args: argparse.Namespace) -> int:
     examples = load_examples(args.data)
     by_id = {ex.prompt_id: ex for ex in examples}
-    cfg = load_judge_config(args.judge, parse_overrides(args.judge_set) or None)
+    cfg = load_judge_config(config_path("judge", args.judge), parse_overrides(args.judge_set) or None)
     summary = judge_summary(cfg)
     if args.limit is not None and args.limit < 0:
         raise UserError("--limit must be >= 0")
