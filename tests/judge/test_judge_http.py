@@ -203,3 +203,16 @@ def test_no_response_format_unless_asked(server_factory):
     grade_many(judge, [request(crit_pos("a"))])
     close_judge(judge)
     assert "response_format" not in srv.requests[0]["body"]
+
+
+def test_base_url_file_accepts_the_serve_json_endpoint(tmp_path):
+    from rubricrl.judge.backends.openai_http import read_base_url_file
+
+    p = tmp_path / "endpoint.json"
+    p.write_text('{"base_url": "http://127.0.0.1:8123/v1/", "model": "m", "pid": 1}', encoding="utf-8")
+    assert read_base_url_file(p) == "http://127.0.0.1:8123/v1"
+    p.write_text("127.0.0.1:9000/v1\n", encoding="utf-8")
+    assert read_base_url_file(p) == "http://127.0.0.1:9000/v1"
+    p.write_text('{"model": "m"}', encoding="utf-8")
+    with pytest.raises(TransportError, match="no 'base_url'"):
+        read_base_url_file(p)

@@ -9,6 +9,7 @@ configured ``extra_body``. Connection errors, timeouts, non-2xx statuses and mal
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import os
 from pathlib import Path
@@ -24,8 +25,21 @@ log = logging.getLogger(__name__)
 
 
 def read_base_url_file(path: Path) -> str:
-    """Read a server endpoint written by a job script (first non-empty line; ``http://`` added if bare)."""
-    for line in path.read_text(encoding="utf-8").splitlines():
+    """Read a server endpoint written by a job script.
+
+    Accepts the JSON endpoint file ``rubricrl serve`` writes (``{"base_url": ...}``) or a plain file
+    whose first non-empty line is the URL (``http://`` added if bare).
+    """
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("{"):
+        try:
+            url = json.loads(text).get("base_url")
+        except (ValueError, AttributeError):
+            raise TransportError(f"base_url_file {path} is not valid JSON (being written?)") from None
+        if not isinstance(url, str) or not url:
+            raise TransportError(f"base_url_file {path} has no 'base_url'")
+        return url.rstrip("/")
+    for line in text.split("\n"):
         url = line.strip()
         if url:
             if "://" not in url:
