@@ -1,0 +1,1 @@
+"""Reports: evaluation results set against the papers' numbers (markdown, PNG charts, W&B tables)."""
