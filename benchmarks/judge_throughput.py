@@ -23,13 +23,6 @@ from pathlib import Path
 
 import httpx
 
-VERDICT_SCHEMA = {
-    "type": "object",
-    "properties": {"explanation": {"type": "string", "maxLength": 160}, "criteria_met": {"type": "boolean"}},
-    "required": ["explanation", "criteria_met"],
-}
-
-
 def token_counters(base_url: str) -> dict[str, float]:
     """Prompt and generation token totals from vLLM's /metrics (empty when unavailable)."""
     root = base_url.rsplit("/v1", 1)[0]
@@ -82,11 +75,10 @@ def run(args: argparse.Namespace) -> dict:
         server = VLLMServer(args.model, threads=args.threads, max_num_seqs=args.max_num_seqs, log_stats=True).start()
         base_url, model = server.base_url, server.served_model_name
     try:
-        extra = {"response_format": {"type": "json_schema", "json_schema": {"name": "verdict", "schema": VERDICT_SCHEMA}}}
         cfg = JudgeConfig(backend="openai", base_url=base_url, model=model, retries=args.retries,
                           concurrency=args.concurrency, timeout_s=120,
                           sampling={"temperature": args.temperature, "max_tokens": args.max_tokens},
-                          extra_body=extra if args.structured else {})
+                          structured_output=args.structured)
         requests = build_requests(args.n, args.response_chars)
         judge = build_judge(cfg)
         before = token_counters(base_url)

@@ -19,21 +19,15 @@ import yaml
 
 pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
-# Structured outputs (vLLM's response_format) keep the 135M judge's answers parseable; the explanation is
-# capped so that a verdict fits in the small max_tokens used here.
-VERDICT_SCHEMA = {
-    "type": "object",
-    "properties": {"explanation": {"type": "string", "maxLength": 160}, "criteria_met": {"type": "boolean"}},
-    "required": ["explanation", "criteria_met"],
-}
-STRUCTURED = {"response_format": {"type": "json_schema", "json_schema": {"name": "verdict", "schema": VERDICT_SCHEMA}}}
+# Structured outputs (the judge's `structured_output`, sent as vLLM's response_format) keep the 135M judge's
+# answers parseable; the explanation cap follows max_tokens so a verdict always fits.
 
 SAMPLING = {"temperature": 0.0, "max_tokens": 96}
 
 
 def judge_yaml(path: Path, base_url: str, model: str, **overrides) -> Path:
     cfg = {"backend": "openai", "base_url": base_url, "model": model, "mode": "binary", "template": "healthbench",
-           "sampling": SAMPLING, "retries": 1, "concurrency": 4, "timeout_s": 60, "extra_body": STRUCTURED}
+           "sampling": SAMPLING, "retries": 1, "concurrency": 4, "timeout_s": 60, "structured_output": True}
     cfg.update(overrides)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
@@ -60,7 +54,7 @@ def test_judge_library_grades_real_examples(vllm_endpoint, healthbench_small):
     requests = [GradingRequest(conversation=ex.prompt, response=healthbench_small["responses_by_id"][ex.prompt_id],
                                criteria=list(ex.rubric.criteria), rubric_id=ex.prompt_id) for ex in examples]
     cfg = JudgeConfig(backend="openai", base_url=vllm_endpoint["base_url"], model=vllm_endpoint["model"],
-                      sampling=SAMPLING, retries=1, concurrency=4, extra_body=STRUCTURED)
+                      sampling=SAMPLING, retries=1, concurrency=4, structured_output=True)
     judge = build_judge(cfg)
     try:
         results = grade_many(judge, requests)

@@ -25,7 +25,7 @@ from rubricrl.judge.backends import BackendError
 from rubricrl.judge.interfaces import ChatBackend, GradingMode, GradingRequest, Verdict
 from rubricrl.judge.parsing import ParseError, Parsed, parse_batch, parse_binary, parse_score
 from rubricrl.judge.prompts import TemplateSet, holistic_scale, new_tag, prompt_values, score_range
-from rubricrl.judge.schemas import batch_schema, binary_schema, response_format, score_schema
+from rubricrl.judge.schemas import batch_schema, binary_schema, explanation_chars, response_format, score_schema
 from rubricrl.rubrics.schema import Criterion
 
 log = logging.getLogger(__name__)
@@ -121,6 +121,7 @@ class LLMJudge:
         self.mode: GradingMode = mode
         self.templates = TemplateSet(mode, template)
         self.sampling = dict(sampling or {})
+        self._chars = explanation_chars(self.sampling.get("max_tokens"))
         self.retries = retries
         self.backoff = backoff
         self.timeout_s = timeout_s
@@ -229,8 +230,8 @@ class LLMJudge:
         def parse(text: str, tag: str) -> Parsed:
             return parse_binary(text, tag) if c.binary else parse_score(text, lo, hi, tag)
 
-        out = await self._attempts(make_prompt, parse, f"criterion {c.id!r}",
-                                   (binary_schema if c.binary else lambda: score_schema(lo, hi)))
+        schema = (lambda: binary_schema(self._chars)) if c.binary else (lambda: score_schema(lo, hi, self._chars))
+        out = await self._attempts(make_prompt, parse, f"criterion {c.id!r}", schema)
         return self._verdict(c, out.result, out)
 
     async def _grade_batch(self, request: GradingRequest) -> list[Verdict]:
@@ -255,7 +256,7 @@ class LLMJudge:
             return got
 
         out = await self._attempts(make_prompt, parse, f"batch of {len(request.criteria)} criteria",
-                                   lambda: batch_schema([(c.id, c.binary, score_range(c)) for c in pending]))
+                                   lambda: batch_schema([(c.id, c.binary, score_range(c)) for c in pending], self._chars))
         return [self._verdict(c, got.get(c.id), out, errors.get(c.id)) for c in request.criteria]
 
     async def _grade_holistic(self, request: GradingRequest) -> list[Verdict]:
@@ -268,7 +269,7 @@ class LLMJudge:
             )
 
         out = await self._attempts(make_prompt, lambda t, tag: parse_score(t, lo, hi, tag), "holistic score",
-                                   lambda: score_schema(lo, hi))
+                                   lambda: score_schema(lo, hi, self._chars))
         verdicts = []
         for c in request.criteria:
             parsed = out.result

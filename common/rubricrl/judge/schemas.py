@@ -10,24 +10,36 @@ from __future__ import annotations
 
 from typing import Any
 
-EXPLANATION = {"type": "string", "maxLength": 400}
 
 
-def binary_schema() -> dict[str, Any]:
+def explanation_chars(max_tokens: int | None) -> int:
+    """Longest explanation that still leaves the JSON frame room within ``max_tokens``.
+
+    About 2.5 characters per token (conservative for English), minus ~24 tokens for keys and braces,
+    so a constrained answer is never cut off mid-JSON by the token limit.
+    """
+    return max(40, int(2.5 * ((max_tokens or 512) - 24)))
+
+
+def _explanation(chars: int) -> dict[str, Any]:
+    return {"type": "string", "maxLength": chars}
+
+
+def binary_schema(chars: int = 400) -> dict[str, Any]:
     return {
         "type": "object",
-        "properties": {"explanation": EXPLANATION, "criteria_met": {"type": "boolean"}},
+        "properties": {"explanation": _explanation(chars), "criteria_met": {"type": "boolean"}},
         "required": ["explanation", "criteria_met"],
         "additionalProperties": False,
     }
 
 
-def score_schema(lo: float, hi: float) -> dict[str, Any]:
+def score_schema(lo: float, hi: float, chars: int = 400) -> dict[str, Any]:
     integral = float(lo).is_integer() and float(hi).is_integer()
     return {
         "type": "object",
         "properties": {
-            "explanation": EXPLANATION,
+            "explanation": _explanation(chars),
             "score": {"type": "integer" if integral else "number", "minimum": lo, "maximum": hi},
         },
         "required": ["explanation", "score"],
@@ -35,7 +47,7 @@ def score_schema(lo: float, hi: float) -> dict[str, Any]:
     }
 
 
-def batch_schema(items: list[tuple[str, bool, tuple[float, float]]]) -> dict[str, Any]:
+def batch_schema(items: list[tuple[str, bool, tuple[float, float]]], chars: int = 400) -> dict[str, Any]:
     """A list with one object per criterion: ``{id, criteria_met | score, explanation}``."""
     variants = []
     for cid, binary, (lo, hi) in items:
@@ -43,7 +55,7 @@ def batch_schema(items: list[tuple[str, bool, tuple[float, float]]]) -> dict[str
         key = "criteria_met" if binary else "score"
         variants.append({
             "type": "object",
-            "properties": {"id": {"const": cid}, key: verdict, "explanation": EXPLANATION},
+            "properties": {"id": {"const": cid}, key: verdict, "explanation": _explanation(chars)},
             "required": ["id", key, "explanation"],
             "additionalProperties": False,
         })
