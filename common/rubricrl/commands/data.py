@@ -17,7 +17,7 @@ from typing import Any
 
 from rubricrl.data import healthbench as hb
 from rubricrl.data import writingbench as wb
-from rubricrl.data.jsonl import read_jsonl_objects, write_jsonl_atomic
+from rubricrl.jsonl import read_jsonl_objects, write_jsonl_atomic
 from rubricrl.errors import UserError
 
 DATASETS = ("healthbench", "healthbench-500", "writingbench")

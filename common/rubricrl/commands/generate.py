@@ -19,8 +19,7 @@ from rubricrl.commands.grade import _run_async, parse_overrides
 from rubricrl.configs import config_path
 from rubricrl.errors import Problems, UserError
 from rubricrl.generation import Sampler, load_policy_config
-from rubricrl.rubrics.importers import iter_jsonl
-from rubricrl.scoring.graded import write_atomic
+from rubricrl.jsonl import iter_jsonl, write_atomic
 
 EXIT_FAILED = 3
 

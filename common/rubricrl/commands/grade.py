@@ -25,7 +25,7 @@ from rubricrl.errors import Problems, UserError
 from rubricrl.judge.config import JudgeConfig, load_judge_config
 from rubricrl.judge.interfaces import GradingRequest, Verdict
 from rubricrl.data.healthbench import load_examples
-from rubricrl.data.jsonl import iter_jsonl_lines
+from rubricrl.jsonl import iter_jsonl as iter_jsonl_lines
 from rubricrl.rubrics.importers import HealthBenchExample
 from rubricrl.scoring.graded import GradedFile, GradedRecord, GradedWriter, make_record, read_graded, rewrite_graded
 

@@ -34,8 +34,8 @@ from typing import Any, Iterator
 
 from pydantic import ValidationError
 
-from rubricrl.config_io import read_text
-from rubricrl.errors import Problems, UserError
+from rubricrl.jsonl import iter_jsonl  # noqa: F401  (re-exported: loaders import it from here)
+from rubricrl.errors import Problems
 from rubricrl.rubrics.schema import AggregationSpec, Criterion, Rubric, Tier
 
 logger = logging.getLogger(__name__)
@@ -73,30 +73,6 @@ _kind = kind_of
 # --------------------------------------------------------------------------------------------- JSONL
 
 
-def iter_jsonl(path: str | Path) -> Iterator[tuple[int, Any, str | None]]:
-    """Yield ``(line_number, value, problem)`` for each non-blank line of a JSONL file.
-
-    ``problem`` is set (and ``value`` is None) when the line is not valid JSON.
-
-    Raises:
-        UserError: the file is missing, unreadable, not UTF-8 or empty.
-    """
-    try:
-        text = read_text(path)
-    except OSError as e:
-        raise UserError(f"cannot read file: {e.strerror or e}", path=str(path)) from None
-    # Split on "\n" only: str.splitlines() also splits on U+2028/U+2029/U+0085, which JSON allows
-    # unescaped inside strings (one record of the HealthBench-500 copy has one).
-    for lineno, line in enumerate(text.split("\n"), start=1):
-        line = line.removesuffix("\r")
-        if not line.strip():
-            continue
-        try:
-            yield lineno, json.loads(line), None
-        except json.JSONDecodeError as e:
-            yield lineno, None, f"invalid JSON: {e.msg} (column {e.colno})"
-        except RecursionError:
-            yield lineno, None, "invalid JSON: nested too deeply"
 
 
 class RecordError(ValueError):

@@ -20,12 +20,12 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Iterable
 
 from rubricrl.errors import Problems, UserError
+from rubricrl.jsonl import write_atomic
 from rubricrl.judge.interfaces import Verdict
 from rubricrl.rubrics.importers import healthbench_problems, rubric_from_healthbench
 from rubricrl.rubrics.schema import Criterion
@@ -212,36 +212,6 @@ def read_graded(path: str | Path) -> GradedFile:
     if problems:
         raise Problems(problems)
     return GradedFile(p, records, truncated, good, ends_nl)
-
-
-def _fsync_dir(directory: Path) -> None:
-    try:
-        fd = os.open(directory, os.O_RDONLY)
-    except OSError:  # pragma: no cover - platforms without directory fds
-        return
-    try:
-        os.fsync(fd)
-    except OSError:  # pragma: no cover
-        pass
-    finally:
-        os.close(fd)
-
-
-def write_atomic(path: str | Path, lines: Iterable[str]) -> None:
-    """Write ``lines`` to ``path`` through a temporary file in the same folder and a rename."""
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as f:
-            for line in lines:
-                f.write(line)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    _fsync_dir(p.parent)
 
 
 def rewrite_graded(path: str | Path, records: Iterable[GradedRecord]) -> None:

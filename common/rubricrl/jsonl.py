@@ -1,0 +1,116 @@
+"""JSONL reading and durable writing: the one implementation every loader and command uses.
+
+Lines are split on ``\\n`` only: JSON allows U+2028 / U+2029 / U+0085 unescaped inside strings (the
+HealthBench-500 copy has them), and ``str.splitlines`` would wrongly break records there.
+Writes go through a temporary file in the same folder, fsync and a rename, so a crash leaves either the
+old file or the new one, never half of each.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Iterable, Iterator
+
+from rubricrl.config_io import read_text
+from rubricrl.errors import Problems, UserError
+
+
+def iter_jsonl(path: str | Path, *, allow_empty: bool = False) -> Iterator[tuple[int, Any, str | None]]:
+    """Yield ``(line_number, value, problem)`` for each non-blank line.
+
+    ``problem`` is set (and ``value`` is None) when the line is not valid JSON.
+
+    Raises:
+        UserError: the file is missing, a directory, unreadable, not UTF-8, or empty (unless ``allow_empty``).
+    """
+    p = Path(path)
+    if allow_empty and p.is_file() and p.stat().st_size == 0:
+        return
+    try:
+        text = read_text(p)
+    except OSError as e:
+        raise UserError(f"cannot read file: {e.strerror or e}", path=str(p)) from None
+    for lineno, line in enumerate(text.split("\n"), start=1):
+        line = line.removesuffix("\r")
+        if not line.strip():
+            continue
+        try:
+            yield lineno, json.loads(line), None
+        except json.JSONDecodeError as e:
+            yield lineno, None, f"invalid JSON: {e.msg} (column {e.colno})"
+        except RecursionError:
+            yield lineno, None, "invalid JSON: nested too deeply"
+
+
+def read_jsonl_objects(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
+    """All ``(line, object)`` pairs of a JSONL file of objects.
+
+    Raises:
+        Problems: one ``path:line: ...`` per invalid line.
+    """
+    out, problems = [], []
+    for lineno, obj, bad in iter_jsonl(path):
+        if bad:
+            problems.append(f"{path}:{lineno}: {bad}")
+        elif not isinstance(obj, dict):
+            problems.append(f"{path}:{lineno}: expected a JSON object")
+        else:
+            out.append((lineno, obj))
+    if problems:
+        raise Problems(problems)
+    return out
+
+
+def _fsync_dir(directory: Path) -> None:
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:  # pragma: no cover - platforms without directory fds
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # pragma: no cover
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_atomic(path: str | Path, lines: Iterable[str]) -> None:
+    """Write ``lines`` (each ending in a newline) to ``path`` through a temporary file and a rename."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
+    try:
+        with os.fdopen(fd, "w", encoding="utf-8") as f:
+            for line in lines:
+                f.write(line)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, p)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(p.parent)
+
+
+def write_jsonl_atomic(path: str | Path, objs: Iterable[dict[str, Any]], overwrite: bool = False) -> int:
+    """Write objects as JSONL atomically; returns the number written.
+
+    Raises:
+        UserError: ``path`` exists and ``overwrite`` is False.
+    """
+    p = Path(path)
+    if p.exists() and not overwrite:
+        raise UserError("already exists; not overwritten (pass --force to replace it)", path=str(p))
+    n = 0
+
+    def lines() -> Iterator[str]:
+        nonlocal n
+        for obj in objs:
+            n += 1
+            yield json.dumps(obj, ensure_ascii=False) + "\n"
+
+    write_atomic(p, lines())
+    return n
