@@ -15,7 +15,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rubricrl.commands.grade import _run_async, parse_overrides
+from rubricrl.commands.common import parse_overrides, run_interruptible
 from rubricrl.configs import config_path
 from rubricrl.errors import Problems, UserError
 from rubricrl.generation import Sampler, load_policy_config
@@ -149,7 +149,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.close()
                 await sampler.aclose()
 
-    interrupted = _run_async(main)
+    interrupted = run_interruptible(main)
     mean = sampler.latency_s / max(1, sampler.n_calls - sampler.n_failed)
     print(f"generate: wrote {written}, failed {sampler.n_failed}, calls {sampler.n_calls}, "
           f"mean latency {mean:.2f}s -> {args.out}", file=sys.stderr)

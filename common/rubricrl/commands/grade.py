@@ -12,14 +12,13 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
-import signal
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import yaml
 
+from rubricrl.commands.common import parse_overrides, run_interruptible
 from rubricrl.configs import config_path
 from rubricrl.errors import Problems, UserError
 from rubricrl.judge.config import JudgeConfig, load_judge_config
@@ -56,20 +55,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 # ----------------------------------------------------------------------------------------- inputs
-
-
-def parse_overrides(items: list[str]) -> dict[str, Any]:
-    """``["a.b=1", "model=x"]`` -> ``{"a.b": 1, "model": "x"}`` (values parsed as YAML scalars)."""
-    out: dict[str, Any] = {}
-    for item in items:
-        key, sep, value = item.partition("=")
-        if not sep or not key.strip():
-            raise UserError(f"--judge-set expects KEY=VALUE, got {item!r}")
-        try:
-            out[key.strip()] = yaml.safe_load(value) if value.strip() else ""
-        except yaml.YAMLError:
-            out[key.strip()] = value
-    return out
 
 
 def judge_summary(cfg: JudgeConfig) -> dict[str, Any]:
@@ -230,44 +215,13 @@ def _progress(total: int, disable: bool) -> Any:
     return tqdm(total=total, unit="ex", desc="grading", file=sys.stderr, disable=True if disable else None)
 
 
-def _run_async(coro_fn: Callable[[], Any]) -> str | None:
-    """Run ``coro_fn()``; SIGINT/SIGTERM cancel it. Returns the signal name when interrupted."""
-    caught: list[str] = []
-
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        task = asyncio.current_task()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            try:
-                loop.add_signal_handler(sig, lambda s=sig: (caught.append(s.name), task.cancel()))
-            except (NotImplementedError, RuntimeError, ValueError):  # not the main thread / platform
-                pass
-        try:
-            await coro_fn()
-        finally:
-            for sig in (signal.SIGINT, signal.SIGTERM):
-                try:
-                    loop.remove_signal_handler(sig)
-                except (NotImplementedError, RuntimeError, ValueError):
-                    pass
-
-    try:
-        asyncio.run(main())
-    except asyncio.CancelledError:
-        if not caught:
-            raise
-    except KeyboardInterrupt:
-        caught.append("SIGINT")
-    return caught[0] if caught else None
-
-
 # -------------------------------------------------------------------------------------------- run
 
 
 def run(args: argparse.Namespace) -> int:
     examples = load_examples(args.data)
     by_id = {ex.prompt_id: ex for ex in examples}
-    cfg = load_judge_config(config_path("judge", args.judge), parse_overrides(args.judge_set) or None)
+    cfg = load_judge_config(config_path("judge", args.judge), parse_overrides(args.judge_set, "--judge-set") or None)
     summary = judge_summary(cfg)
     if args.limit is not None and args.limit < 0:
         raise UserError("--limit must be >= 0")
@@ -320,7 +274,7 @@ def run(args: argparse.Namespace) -> int:
                 bar.set_postfix(ungraded=stats.ungraded, refresh=False)
 
             try:
-                signame = _run_async(lambda: grade_jobs(judge, jobs, on_done, cfg.concurrency))
+                signame = run_interruptible(lambda: grade_jobs(judge, jobs, on_done, cfg.concurrency))
             finally:
                 bar.close()
     finally:
@@ -360,7 +314,7 @@ def _retry(args: argparse.Namespace, cfg: JudgeConfig, existing: GradedFile | No
             bar.update(1)
 
         try:
-            signame = _run_async(lambda: grade_jobs(judge, jobs, on_done, cfg.concurrency))
+            signame = run_interruptible(lambda: grade_jobs(judge, jobs, on_done, cfg.concurrency))
         finally:
             bar.close()
             if changed:  # also after an interruption: keep what was re-graded
