@@ -1,0 +1,101 @@
+"""``rubricrl replicate <paper> [--stage NAME] [overrides...]``: run a replication pipeline.
+
+Examples::
+
+    rubricrl replicate rubicon                                  # tiny scale, every stage, skip finished ones
+    rubricrl replicate rubicon scale=tiny grpo.max_steps=4 run.name=x
+    rubricrl replicate rubicon --stage stage1_rl run.name=x     # one stage (predecessors must be done)
+    rubricrl replicate rubicon --list-stages
+    rubricrl replicate rubicon --show-config scale=paper        # the fully resolved config, nothing run
+
+Pipelines: ``PIPELINES[paper]`` names a module exposing ``stages(cfg) -> list[Stage]``
+(see :mod:`rubricrl.train.stages`). Exit codes: 0 done, 2 bad config / missing predecessor,
+143 stopped by SIGTERM/SIGINT after saving a checkpoint (run the same command again to resume).
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+
+from rubricrl.errors import UserError
+
+PIPELINES: dict[str, str] = {
+    "rubicon": "rubricrl.train.rubicon",
+    "self_rewarding": "rubricrl.train.self_reward",
+}
+
+
+def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    p = subparsers.add_parser(
+        "replicate", help="run a replication pipeline (stages under runs/<run>/<stage>/)",
+        description="Compose replications/<paper>/configs with Hydra overrides (key=value) and run the "
+                    "pipeline's stages; finished stages are skipped, interrupted training resumes.")
+    p.add_argument("paper", help=f"replication: {', '.join(PIPELINES)}")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="Hydra overrides, e.g. scale=tiny grpo.max_steps=4 run.name=x")
+    p.add_argument("--stage", metavar="NAME", help="run only this stage (its predecessors must be done)")
+    p.add_argument("--force", action="store_true",
+                   help="redo the selected stage (or stages finished under another config); old folders are kept aside")
+    p.add_argument("--list-stages", action="store_true", help="list the stages and their status, run nothing")
+    p.add_argument("--show-config", action="store_true", help="print the resolved config, run nothing")
+    p.add_argument("--config-dir", metavar="DIR", help="replication config folder (default replications/<paper>/configs)")
+    _collect_trailing_overrides(p)
+    return p
+
+
+def _collect_trailing_overrides(p: argparse.ArgumentParser) -> None:
+    """Let KEY=VALUE overrides come after options too (``--stage x run.name=y``)."""
+    parse = p.parse_known_args
+
+    def parse_known_args(args=None, namespace=None):  # type: ignore[no-untyped-def]
+        ns, extra = parse(args, namespace)
+        more = [a for a in extra if "=" in a and not a.startswith("-")]
+        ns.overrides = [*(getattr(ns, "overrides", None) or []), *more]
+        return ns, [a for a in extra if a not in more]
+
+    p.parse_known_args = parse_known_args  # type: ignore[method-assign]
+
+
+def load_stages(paper: str, cfg) -> list:
+    """The stage list of ``paper``'s pipeline."""
+    if paper not in PIPELINES:
+        raise UserError(f"no pipeline for {paper!r}; known: {', '.join(PIPELINES)}")
+    try:
+        mod = importlib.import_module(PIPELINES[paper])
+    except ModuleNotFoundError as e:
+        if e.name == PIPELINES[paper]:
+            raise UserError(f"pipeline module {PIPELINES[paper]} is not installed") from None
+        raise
+    return list(mod.stages(cfg))
+
+
+def run(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from rubricrl.config import compose_experiment, to_yaml
+    from rubricrl.train.stages import StageInterrupted, run_pipeline, stage_status
+
+    cfg = compose_experiment(args.paper, args.overrides, Path(args.config_dir) if args.config_dir else None)
+    if args.show_config:
+        sys.stdout.write(to_yaml(cfg))
+        return 0
+    stages = load_stages(args.paper, cfg)
+    if args.list_stages:
+        for s in stages:
+            status = stage_status(cfg.run.dir, s.name)
+            after = f" (after {', '.join(s.inputs)})" if s.inputs else ""
+            print(f"{s.name:14s} {status:8s} {s.description}{after}")
+        return 0
+    if logging.getLogger().level > logging.INFO:
+        logging.getLogger("rubricrl").setLevel(logging.INFO)
+    print(f"run {cfg.run.name} ({cfg.run.scale} scale) in {cfg.run.dir}", file=sys.stderr)
+    try:
+        results = run_pipeline(stages, cfg, only=args.stage, force=args.force)
+    except StageInterrupted as e:
+        print(f"stopped: {e}. Run the same command again to resume.", file=sys.stderr)
+        return StageInterrupted.exit_code
+    print(f"done: {', '.join(results)} in {cfg.run.dir}", file=sys.stderr)
+    return 0

@@ -1,0 +1,193 @@
+"""Hydra composition of experiment configs, validated into :class:`ExperimentConfig`.
+
+Search path: the replication's ``replications/<paper>/configs/`` (primary config ``<paper>.yaml``)
+then the shared tree shipped in the package, ``rubricrl/configs/train/``:
+
+* ``algorithm/<name>.yaml``: algorithm base (``grpo``);
+* ``scale/{tiny,single_gpu,paper}.yaml``: scale overlay;
+* ``site/{local,slurm}.yaml``: site overlay;
+
+and, in the replication folder, ``at_scale/<scale>.yaml``: the replication's own values at that scale
+(optional). Precedence, lowest first: algorithm, the replication's ``<paper>.yaml``, scale, site,
+``at_scale``, command-line overrides. Every file is ``# @package _global_``.
+
+Overrides are Hydra's: ``scale=paper``, ``grpo.max_steps=4``, ``run.name=x``; a key that does not exist
+is an error (``+key=value`` adds one, and then the schema rejects it unless it is a real field).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import importlib
+import json
+import logging
+from pathlib import Path
+from typing import Any, Sequence
+
+import yaml
+from pydantic import ValidationError
+
+from rubricrl.config.schema import ExperimentConfig, registered_sections
+from rubricrl.errors import Problems, UserError
+
+log = logging.getLogger(__name__)
+
+TRAIN_CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "train"
+
+# paper -> module that registers its config section when imported.
+SECTION_MODULES: dict[str, str] = {
+    "rubicon": "rubricrl.config.rubicon",
+    "self_rewarding": "rubricrl.train.self_reward",
+}
+
+
+def repo_root() -> Path:
+    """The checkout holding ``replications/`` (the working directory if it has one, else the source tree)."""
+    cwd = Path.cwd()
+    if (cwd / "replications").is_dir():
+        return cwd
+    from rubricrl.data.paths import _repo_root
+
+    return _repo_root() or cwd
+
+
+def resolve_path(p: str | Path) -> Path:
+    """A config path: absolute as is; relative to the working directory if it exists there, else to the repo."""
+    path = Path(p)
+    if path.is_absolute() or path.exists():
+        return path
+    alt = repo_root() / path
+    return alt if alt.exists() else path
+
+
+def replication_config_dir(paper: str) -> Path:
+    """``replications/<paper>/configs`` (raises UserError listing known papers)."""
+    root = repo_root() / "replications"
+    d = root / paper / "configs"
+    if not (d / f"{paper}.yaml").is_file():
+        known = sorted(p.parent.name for p in root.glob("*/configs") if (p / f"{p.parent.name}.yaml").is_file())
+        raise UserError(f"no replication {paper!r}: expected {d / (paper + '.yaml')} "
+                        f"(known: {', '.join(known) or 'none'})")
+    return d
+
+
+def _import_section(paper: str) -> None:
+    mod = SECTION_MODULES.get(paper)
+    if mod:
+        try:
+            importlib.import_module(mod)
+        except ModuleNotFoundError as e:
+            if e.name != mod:
+                raise
+            log.warning("section module %s for %s is not installed", mod, paper)
+
+
+def _hydra_message(e: Exception, overrides: Sequence[str]) -> str:
+    msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
+    if "Could not override" in msg:
+        key = msg.split("'")[1] if "'" in msg else "?"
+        return (f"unknown config key {key!r} in override; check the spelling "
+                f"(`rubricrl replicate <paper> --show-config` prints every key)")
+    if "Could not find" in msg or "In '" in msg:
+        return f"{msg} (scale: tiny | single_gpu | paper; site: see rubricrl/configs/train/site/)"
+    return f"bad config override ({' '.join(overrides)}): {msg}"
+
+
+def compose_dict(paper: str, overrides: Sequence[str] = (), config_dir: Path | None = None) -> dict[str, Any]:
+    """Compose the config of ``paper`` with Hydra and return it as a plain dict (not validated)."""
+    from hydra import compose, initialize_config_dir
+    from hydra.errors import HydraException
+    from omegaconf import OmegaConf
+    from omegaconf.errors import OmegaConfBaseException
+
+    cdir = Path(config_dir) if config_dir else replication_config_dir(paper)
+    search = f"hydra.searchpath=[file://{TRAIN_CONFIGS}]"
+    for o in overrides:
+        if "=" not in o:
+            raise UserError(f"bad override {o!r}: expected key=value (e.g. grpo.max_steps=4, scale=paper)")
+    try:
+        with initialize_config_dir(config_dir=str(cdir.resolve()), version_base=None):
+            cfg = compose(config_name=paper, overrides=[search, *overrides])
+            data = OmegaConf.to_container(cfg, resolve=True)
+    except (HydraException, OmegaConfBaseException) as e:
+        raise UserError(_hydra_message(e, overrides)) from None
+    assert isinstance(data, dict)
+    data.pop("hydra", None)
+    return data
+
+
+def validate_experiment(data: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    """Validate a composed dict; every problem is reported as ``source: dotted.key: message``."""
+    data = dict(data)
+    _import_section(str(data.get("paper", "")))
+    known = registered_sections()
+    sections: dict[str, Any] = {}
+    problems: list[str] = []
+    for name in [k for k in data if k in known]:
+        try:
+            sections[name] = known[name].model_validate(data.pop(name))
+        except ValidationError as e:
+            problems += _pyd_problems(e, source, (name,))
+    try:
+        cfg = ExperimentConfig.model_validate(data)
+    except ValidationError as e:
+        problems += _pyd_problems(e, source, ())
+        cfg = None
+    if problems:
+        raise Problems(problems)
+    assert cfg is not None
+    cfg.sections = sections
+    return cfg
+
+
+def _pyd_problems(err: ValidationError, source: str, prefix: tuple) -> list[str]:
+    out = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in prefix + tuple(e["loc"]))
+        msg = e["msg"].removeprefix("Value error, ")
+        if e["type"] == "extra_forbidden":
+            msg = "unknown key (check the spelling; see rubricrl.config.schema)"
+        out.append(f"{source}: {where}: {msg}")
+    return out
+
+
+def compose_experiment(paper: str, overrides: Sequence[str] = (), config_dir: Path | None = None) -> ExperimentConfig:
+    """Compose with Hydra and validate: the one way to get a run's configuration.
+
+    Args:
+        paper: replication name (``rubicon``, ``self_rewarding``).
+        overrides: Hydra overrides, e.g. ``["scale=tiny", "grpo.max_steps=4", "run.name=x"]``.
+        config_dir: replication config folder (default ``replications/<paper>/configs``).
+
+    Raises:
+        UserError: unknown paper, scale or key, bad value (``Problems`` lists each).
+    """
+    data = compose_dict(paper, overrides, config_dir)
+    source = f"{paper} config" + (f" (overrides: {' '.join(overrides)})" if overrides else "")
+    return validate_experiment(data, source)
+
+
+def to_yaml(cfg: ExperimentConfig) -> str:
+    """The fully resolved config as YAML (stable key order)."""
+    return yaml.safe_dump(cfg.to_dict(), sort_keys=False, allow_unicode=True, width=120)
+
+
+def load_experiment_yaml(path: str | Path) -> ExperimentConfig:
+    """Load a resolved config written by :func:`to_yaml` (e.g. ``runs/<run>/config.yaml``)."""
+    from rubricrl.config_io import load_yaml_with_lines, strip_lines
+
+    tree = load_yaml_with_lines(path)
+    if not isinstance(tree, dict):
+        raise UserError("expected a mapping at the top level", path=str(path), line=1)
+    return validate_experiment(strip_lines(tree), str(path))
+
+
+def config_hash(cfg: ExperimentConfig, exclude: Sequence[str] = ("site", "wandb", "server")) -> str:
+    """sha256 of the result-relevant config (site, W&B and judge-server placement excluded; run.name too)."""
+    d = cfg.to_dict()
+    for k in exclude:
+        d.pop(k, None)
+    d.get("run", {}).pop("name", None)
+    d.get("run", {}).pop("root", None)
+    d.get("judge", {}).pop("base_url", None)
+    return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()

@@ -1,0 +1,262 @@
+"""Typed experiment schema: every hyperparameter of a training run, validated after Hydra composition.
+
+Top-level sections (unknown keys anywhere are errors):
+
+=========  ===========================================================================================
+``run``    name, output root, seed, scale label, engine (``trl`` locally, ``nemo_rl`` on clusters)
+``wandb``  W&B mode (``offline`` by default; ``online`` only when configured), project, entity, tags
+``policy`` the model being trained (alias for ``rubricrl.models.resolve_model``, a path, or a hub id)
+``grpo``   GRPO settings, named as ``trl.GRPOConfig`` fields (``rubricrl.train.trl_adapter`` maps them)
+``judge``  the judge for ``llm`` criteria (``rubricrl.judge.JudgeConfig``, inline)
+``server`` a local vLLM judge server started for the stages that need it (``enabled: false`` = none)
+``site``   where it runs: ``local`` or ``slurm`` (account, partition, container, paths); see
+           ``configs/train/site/*.yaml``
+=========  ===========================================================================================
+
+Pipelines add their own top-level section with :func:`register_section` (``rubicon`` is
+:class:`rubricrl.config.rubicon.RubiconConfig`; the self-rewarding pipeline registers its own).
+A section that is present but not registered is an error, as is any unknown key inside one.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from rubricrl.judge.config import JudgeConfig
+
+Scale = Literal["tiny", "single_gpu", "paper"]
+
+
+class Strict(BaseModel):
+    """Base for every config model: unknown keys are errors."""
+
+    model_config = ConfigDict(extra="forbid")
+
+
+class RunConfig(Strict):
+    """Identity and placement of a run.
+
+    Attributes:
+        name: run folder name under ``root`` (``runs/<name>/<stage>/``).
+        root: folder holding runs (relative paths are relative to the working directory).
+        seed: seed for data splits, sampling and training.
+        scale: which scale overlay composed this config (set by ``configs/train/scale/<scale>.yaml``).
+        engine: ``trl`` (local CPU / one GPU) or ``nemo_rl`` (clusters; consumed by the Slurm recipes).
+    """
+
+    name: str = "default"
+    root: Path = Path("runs")
+    seed: int = 0
+    scale: Scale = "tiny"
+    engine: Literal["trl", "nemo_rl"] = "trl"
+
+    @field_validator("name")
+    @classmethod
+    def _safe_name(cls, v: str) -> str:
+        if not v or "/" in v or v.startswith("."):
+            raise ValueError(f"run.name must be a plain folder name, got {v!r}")
+        return v
+
+    @property
+    def dir(self) -> Path:
+        return self.root / self.name
+
+
+class WandbConfig(Strict):
+    """W&B logging. ``offline`` (default) writes under the run folder and needs no login."""
+
+    mode: Literal["offline", "online", "disabled"] = "offline"
+    project: str = "rubricrl"
+    entity: str | None = None
+    tags: list[str] = Field(default_factory=list)
+
+
+class PolicyModel(Strict):
+    """The policy being trained.
+
+    Attributes:
+        name: a ``resolve_model`` alias (``smollm2-135m-instruct``, ``tiny-qwen3-moe``), a checkpoint
+            directory, or (on clusters) a hub id such as ``Qwen/Qwen3-30B-A3B``.
+        dtype: parameter dtype for training.
+        device: ``cpu`` or ``cuda``.
+        chat_template_kwargs: passed to the chat template (Qwen3: ``{enable_thinking: false}``).
+        system_prompt: optional system message for every prompt.
+    """
+
+    name: str = "smollm2-135m-instruct"
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    device: str = "cpu"
+    chat_template_kwargs: dict[str, Any] = Field(default_factory=dict)
+    system_prompt: str | None = None
+
+
+LossType = Literal["grpo", "dr_grpo", "dapo", "bnpo", "cispo", "sapo"]
+
+
+class GRPOSettings(Strict):
+    """GRPO hyperparameters; each key is the ``trl.GRPOConfig`` field of the same name.
+
+    Defaults are the published values where known (REFERENCE.md): KL ``beta`` 0, asymmetric clip
+    ``epsilon`` 0.2 / ``epsilon_high`` 0.28, per-token loss (``dapo``: token-level sum over the global
+    batch), constant learning rate with warmup, weight decay 0.1. ``extra`` passes any other
+    ``GRPOConfig`` field through (checked against TRL's dataclass when the trainer is built).
+    """
+
+    learning_rate: float = Field(default=1e-6, gt=0)
+    lr_scheduler_type: str = "constant_with_warmup"
+    warmup_steps: int = Field(default=10, ge=0)
+    weight_decay: float = Field(default=0.1, ge=0)
+    max_grad_norm: float = Field(default=1.0, gt=0)
+    beta: float = Field(default=0.0, ge=0)
+    epsilon: float = Field(default=0.2, gt=0)
+    epsilon_high: float = Field(default=0.28, gt=0)
+    loss_type: LossType = "dapo"
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    num_generations: int = Field(default=4, ge=2)
+    per_device_train_batch_size: int = Field(default=4, ge=1)
+    gradient_accumulation_steps: int = Field(default=1, ge=1)
+    num_iterations: int = Field(default=1, ge=1)
+    max_steps: int = Field(default=100, ge=1)
+    max_completion_length: int = Field(default=256, ge=1)
+    temperature: float = Field(default=1.0, gt=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    top_k: int = Field(default=0, ge=0)
+    mask_truncated_completions: bool = False
+    bf16: bool = False
+    gradient_checkpointing: bool = False
+    use_vllm: bool = False
+    vllm_mode: Literal["colocate", "server"] = "colocate"
+    logging_steps: int = Field(default=1, ge=1)
+    save_steps: int = Field(default=50, ge=1)
+    save_total_limit: int | None = 2
+    extra: dict[str, Any] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _check(self) -> "GRPOSettings":
+        if self.epsilon_high < self.epsilon:
+            raise ValueError(f"epsilon_high ({self.epsilon_high}) must be >= epsilon ({self.epsilon})")
+        gen = self.per_device_train_batch_size * self.gradient_accumulation_steps
+        if gen % self.num_generations:
+            raise ValueError(f"per_device_train_batch_size x gradient_accumulation_steps ({gen}) must be a "
+                             f"multiple of num_generations ({self.num_generations})")
+        return self
+
+    def merged(self, overrides: dict[str, Any]) -> "GRPOSettings":
+        """A copy with ``overrides`` (a per-stage partial section) applied and re-validated."""
+        data = self.model_dump()
+        for k, v in overrides.items():
+            if k == "extra":
+                data["extra"] = {**data["extra"], **v}
+            else:
+                data[k] = v
+        return GRPOSettings.model_validate(data)
+
+    @property
+    def prompts_per_step(self) -> int:
+        return self.per_device_train_batch_size * self.gradient_accumulation_steps // self.num_generations
+
+
+class ServerConfig(Strict):
+    """A local vLLM judge server (``rubricrl.judge.vllm_server.VLLMServer``) for stages that judge.
+
+    When ``enabled``, stages that need a model judge start it, point ``judge.base_url`` at it, and stop
+    it when done. Clusters run the judge as their own job and leave this off.
+    """
+
+    enabled: bool = False
+    model: str = "smollm2-135m-instruct"
+    max_model_len: int = Field(default=2048, ge=256)
+    kv_cache_gib: float = Field(default=1.0, gt=0)
+    max_num_seqs: int | None = None
+    dtype: str = "auto"
+    startup_timeout_s: float = Field(default=300.0, gt=0)
+
+
+class SlurmSettings(Strict):
+    """Slurm job parameters (used by the slurm/ scripts when ``site.launcher`` is ``slurm``)."""
+
+    account: str | None = None
+    partition: str | None = None
+    qos: str | None = None
+    time: str = "04:00:00"
+    nodes: int = Field(default=1, ge=1)
+    gpus_per_node: int = Field(default=8, ge=0)
+    cpus_per_task: int = Field(default=16, ge=1)
+    mem: str | None = None
+    constraint: str | None = None
+    extra_args: list[str] = Field(default_factory=list)
+
+
+class SitePaths(Strict):
+    """Site paths (None = the local defaults: ``models/``, ``data/``, HF cache from the environment)."""
+
+    models_dir: Path | None = None
+    data_dir: Path | None = None
+    hf_home: Path | None = None
+    scratch: Path | None = None
+
+
+class SiteConfig(Strict):
+    """Where and how a run executes."""
+
+    name: str = "local"
+    launcher: Literal["local", "slurm"] = "local"
+    container: str | None = None
+    slurm: SlurmSettings = Field(default_factory=SlurmSettings)
+    paths: SitePaths = Field(default_factory=SitePaths)
+    env: dict[str, str] = Field(default_factory=dict)
+
+
+class ExperimentConfig(Strict):
+    """A whole experiment. Build it with :func:`rubricrl.config.compose_experiment`.
+
+    ``sections`` holds the validated pipeline sections (e.g. ``sections["rubicon"]``).
+    """
+
+    paper: str
+    run: RunConfig = Field(default_factory=RunConfig)
+    wandb: WandbConfig = Field(default_factory=WandbConfig)
+    policy: PolicyModel = Field(default_factory=PolicyModel)
+    grpo: GRPOSettings = Field(default_factory=GRPOSettings)
+    judge: JudgeConfig = Field(default_factory=lambda: JudgeConfig(backend="programmatic"))
+    server: ServerConfig = Field(default_factory=ServerConfig)
+    site: SiteConfig = Field(default_factory=SiteConfig)
+    sections: dict[str, Any] = Field(default_factory=dict, exclude=True)
+
+    def section(self, name: str) -> Any:
+        """The validated pipeline section ``name`` (raises KeyError with the known names)."""
+        if name not in self.sections:
+            raise KeyError(f"config has no section {name!r} (has: {sorted(self.sections)})")
+        return self.sections[name]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able dict of everything, sections included (what ``config.yaml`` holds)."""
+        out = self.model_dump(mode="json")
+        for name, sec in self.sections.items():
+            out[name] = sec.model_dump(mode="json") if isinstance(sec, BaseModel) else sec
+        return out
+
+
+_SECTIONS: dict[str, type[BaseModel]] = {}
+
+
+def register_section(name: str, model: type[BaseModel]) -> None:
+    """Declare a pipeline section (top-level key ``name`` validated by ``model``)."""
+    if name in ExperimentConfig.model_fields:
+        raise ValueError(f"{name!r} is a built-in section")
+    _SECTIONS[name] = model
+
+
+def registered_sections() -> dict[str, type[BaseModel]]:
+    return dict(_SECTIONS)
+
+
+def trl_field_names() -> set[str]:
+    """Field names of ``trl.GRPOConfig`` (imports TRL; used to check ``grpo.extra``)."""
+    from trl import GRPOConfig
+
+    return {f.name for f in dataclasses.fields(GRPOConfig)}
