@@ -66,7 +66,7 @@ def test_grade_writes_aligned_grades_and_reports_missing(files, capsys):
     assert [g["criteria_met"] for g in p1["grades"]] == [True, False, False]
     assert p1["response"] == "alpha" and p1["judge"]["model"] == "scripted-test"
     assert p1["ideal_completions_data"]["ideal_completion"] == "alpha beta"  # published fields kept
-    assert "1 of 4 examples have no response" in out.err
+    assert "3 of 4 examples have a response and are graded; the other 1" in out.err
     assert "graded 3 examples" in out.out and "verdicts: 7 (ungraded: 0)" in out.out
     assert "judge calls: 7" in out.out
     assert j.closed

@@ -248,8 +248,8 @@ def run(args: argparse.Namespace) -> int:
               file=sys.stderr)
     missing = [ex.prompt_id for ex in examples if ex.prompt_id not in responses]
     if missing:
-        print(f"warning: {len(missing)} of {len(examples)} examples have no response (e.g. {missing[0]!r}); "
-              "they are not graded", file=sys.stderr)
+        print(f"note: {len(examples) - len(missing)} of {len(examples)} examples have a response and are graded; "
+              f"the other {len(missing)} (e.g. {missing[0]!r}) are not", file=sys.stderr)
     selected = [ex for ex in examples if ex.prompt_id in responses]
     if args.limit is not None:
         selected = selected[: args.limit]
