@@ -16,7 +16,7 @@ from rubricrl import __version__
 from rubricrl.errors import UserError
 
 # Order = order in --help. A module missing from an install is skipped, so a partial install still works.
-COMMANDS = ["validate", "generate", "grade", "score", "models", "data", "serve", "replicate", "report", "nemo"]
+COMMANDS = ["validate", "generate", "grade", "score", "models", "data", "serve", "replicate", "report", "nemo", "cluster"]
 
 
 def build_parser() -> argparse.ArgumentParser:
