@@ -1,0 +1,277 @@
+"""The NeMo RL rubric environment: signature translation around the real rubricrl judge and aggregation.
+
+NeMo RL and Ray are not installable here, so the test installs a minimal stand-in for
+``nemo_rl.environments.interfaces`` (EnvironmentReturn / EnvironmentInterface), NeMo RL's registries
+and ``ray.remote``. Everything that scores is real: verifiers from the rubric banks, the HTTP judge
+against small local OpenAI-compatible servers, ``rubric_reward`` aggregation.
+"""
+
+from __future__ import annotations
+
+import abc
+import json
+import sys
+import threading
+import types
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import pytest
+
+from rubricrl.errors import UserError
+from rubricrl.rubrics.loader import load_rubrics
+from rubricrl.rubrics.schema import AggregationSpec, Criterion, Rubric
+from rubricrl.train import nemo_rl_env as env_mod
+from rubricrl.train.nemo_rl_env import RubricEnvironment, nemo_rl_row, write_endpoints
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+# --------------------------------------------------------------------------- NeMo RL / Ray stand-ins
+
+
+class _EnvironmentReturn(NamedTuple):
+    observations: list
+    metadata: list
+    next_stop_strings: list
+    rewards: Any
+    terminateds: Any
+    answers: Any
+
+
+class _EnvironmentInterface(abc.ABC):
+    @abc.abstractmethod
+    def step(self, message_log_batch, metadata): ...
+
+    @abc.abstractmethod
+    def global_post_process_and_metrics(self, batch): ...
+
+
+@pytest.fixture
+def nemo_stub(monkeypatch):
+    """Minimal nemo_rl + ray modules: interfaces, the three registries, ray.remote."""
+    mods: dict[str, types.ModuleType] = {}
+    for name in ["nemo_rl", "nemo_rl.environments", "nemo_rl.environments.interfaces", "nemo_rl.environments.utils",
+                 "nemo_rl.distributed", "nemo_rl.distributed.ray_actor_environment_registry",
+                 "nemo_rl.distributed.virtual_cluster", "nemo_rl.data", "nemo_rl.data.processors", "ray"]:
+        mods[name] = types.ModuleType(name)
+        monkeypatch.setitem(sys.modules, name, mods[name])
+    mods["nemo_rl.environments.interfaces"].EnvironmentReturn = _EnvironmentReturn
+    mods["nemo_rl.environments.interfaces"].EnvironmentInterface = _EnvironmentInterface
+    utils = mods["nemo_rl.environments.utils"]
+    utils.ENV_REGISTRY = {"math": {"actor_class_fqn": "x"}}
+
+    def register_env(name, fqn):
+        if name in utils.ENV_REGISTRY:
+            raise ValueError(f"Env name {name} already registered")
+        utils.ENV_REGISTRY[name] = {"actor_class_fqn": fqn}
+
+    utils.register_env = register_env
+    mods["nemo_rl.distributed.ray_actor_environment_registry"].ACTOR_ENVIRONMENT_REGISTRY = {}
+    mods["nemo_rl.distributed.virtual_cluster"].PY_EXECUTABLES = types.SimpleNamespace(SYSTEM="python-system")
+    procs = mods["nemo_rl.data.processors"]
+    procs.PROCESSOR_REGISTRY = {}
+
+    def register_processor(name, fn):
+        if name in procs.PROCESSOR_REGISTRY:
+            raise ValueError(f"Processor name {name} already registered")
+        procs.PROCESSOR_REGISTRY[name] = fn
+
+    procs.register_processor = register_processor
+    mods["ray"].remote = lambda **kw: (lambda cls: type(cls.__name__, (cls,), {"ray_options": kw}))
+    monkeypatch.delitem(env_mod.__dict__, "RubricEnvironmentActor", raising=False)
+    return mods
+
+
+# --------------------------------------------------------------------------- a local OpenAI-compatible grader
+
+
+class _Grader:
+    """Serves /v1/chat/completions: ``criteria_met`` decided by markers in the grading prompt."""
+
+    def __init__(self, always_met: bool = False):
+        self.bodies: list[dict] = []
+        grader = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+                grader.bodies.append(body)
+                prompt = "\n".join(m["content"] for m in body["messages"])
+                if always_met:
+                    flag = True
+                elif "CRIT-NEG" in prompt:
+                    flag = "DANGER!!" in prompt
+                else:
+                    flag = "SAFE-ADVICE" in prompt
+                content = json.dumps({"explanation": "marker check", "criteria_met": flag})
+                out = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(out)))
+                self.end_headers()
+                self.wfile.write(out)
+
+            def log_message(self, *a):
+                pass
+
+        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/v1"
+        threading.Thread(target=self.server.serve_forever, daemon=True).start()
+
+    def close(self):
+        self.server.shutdown()
+        self.server.server_close()
+
+
+@pytest.fixture
+def graders():
+    made: list[_Grader] = []
+
+    def make(**kw):
+        made.append(_Grader(**kw))
+        return made[-1]
+
+    yield make
+    for g in made:
+        g.close()
+
+
+def _health_rubric() -> Rubric:
+    return Rubric(id="hb-1", scope="instance", criteria=(
+        Criterion(id="pos", text="CRIT-POS: gives safe advice", points=5, tags=("axis:accuracy",)),
+        Criterion(id="neg", text="CRIT-NEG: recommends something harmful", points=-5, tags=("axis:safety",)),
+    ), aggregation=AggregationSpec(name="points_ratio"))
+
+
+def _sample(rubric: Rubric, prompt_id: str, response: str) -> tuple[list[dict], dict]:
+    conversation = [{"role": "user", "content": "My head hurts, what should I do?"}]
+    row = nemo_rl_row(conversation, rubric, prompt_id)
+    meta = {"conversation": row["messages"], "rubric": row["rubric_json"], "prompt_id": prompt_id}
+    log = [{"role": "user", "content": "<|im_start|>user ...templated...<|im_end|>"},
+           {"role": "assistant", "content": response}]
+    return log, meta
+
+
+def _stage1_rubric() -> Rubric:
+    bank = load_rubrics([REPO / "rubric_banks" / "stage1_instruction_following"])
+    rubric = next(r for r in bank if r.id == "if-all-lowercase")
+    return rubric.model_copy(update={"criteria": tuple(c for c in rubric.criteria if c.kind == "programmatic")})
+
+
+# --------------------------------------------------------------------------- tests
+
+
+def test_programmatic_step_returns_nemo_rl_shapes_and_logs_metrics(nemo_stub, tmp_path):
+    rubric = _stage1_rubric()
+    env = RubricEnvironment({"judge": {"backend": "programmatic"}, "metrics_path": str(tmp_path / "m.jsonl")})
+    logs, metas = zip(*[_sample(rubric, "a", "all lowercase here."), _sample(rubric, "b", "Not Lowercase."),
+                        _sample(rubric, "c", "<think>Some Capitals In Thought</think>fine answer.")])
+    out = env.step(list(logs), list(metas))
+    assert isinstance(out, _EnvironmentReturn)
+    assert out.rewards.dtype.is_floating_point and out.rewards.shape == (3,)
+    assert out.rewards.tolist() == [1.0, 0.0, 1.0]          # the <think> block is not graded
+    assert out.terminateds.tolist() == [1.0, 1.0, 1.0]
+    assert all(o["role"] == "environment" for o in out.observations)
+    assert out.next_stop_strings == [None, None, None]
+    crit = rubric.criteria[0].id
+    assert [m["per_criterion"][crit] for m in out.metadata] == [1.0, 0.0, 1.0]
+    batch, metrics = env.global_post_process_and_metrics({"x": 1})
+    assert batch == {"x": 1}
+    assert metrics[f"criterion/{rubric.id}/{crit}"] == pytest.approx(2 / 3)
+    assert metrics["reward/mean"] == pytest.approx(2 / 3)
+    records = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
+    assert len(records) == 1 and records[0]["samples"] == 3 and records[0]["reward/mean"] == pytest.approx(2 / 3)
+
+
+def test_http_judge_round_robin_points_ratio_and_tags(nemo_stub, graders, tmp_path):
+    a, b = graders(), graders()
+    endpoints = tmp_path / "policy.endpoints.json"
+    write_endpoints(endpoints, [a.url, b.url])
+    env = RubricEnvironment({"judge": {"backend": "openai", "model": "policy", "base_url_file": str(endpoints),
+                                       "sampling": {"temperature": 1.0, "top_p": 1.0, "top_k": None},
+                                       "retries": 0},
+                             "judge_is_policy": True, "endpoint_wait_s": 0})
+    rubric = _health_rubric()
+    samples = [_sample(rubric, "p1", "SAFE-ADVICE: rest and drink water."),
+               _sample(rubric, "p2", "SAFE-ADVICE but also DANGER!! take ten pills."),
+               _sample(rubric, "p3", "DANGER!! only.")]
+    out = env.step([s[0] for s in samples], [s[1] for s in samples])
+    assert out.rewards.tolist() == [1.0, 0.0, -1.0]         # HealthBench points ratio, not clipped per sample
+    assert a.bodies and b.bodies                            # both policy servers graded
+    assert len(a.bodies) + len(b.bodies) == 6               # one call per criterion per rollout
+    assert all(body["temperature"] == 1.0 and "top_k" not in body for body in a.bodies + b.bodies)
+    _, metrics = env.global_post_process_and_metrics(None)
+    assert metrics["tag/axis:accuracy"] == pytest.approx(2 / 3)
+    assert metrics["tag/axis:safety"] == pytest.approx(2 / 3)
+    assert metrics["judge/calls"] == 6 and metrics["ungraded_frac"] == 0
+    assert not any(k.startswith("criterion/") for k in metrics)  # instance rubrics: tags only
+    env.shutdown()
+
+
+def test_teacher_grades_its_share_of_prompts(nemo_stub, graders, tmp_path):
+    student, teacher = graders(), graders(always_met=True)
+    env = RubricEnvironment({"judge": {"backend": "openai", "model": "s", "base_url": student.url, "retries": 0},
+                             "teacher": {"backend": "openai", "model": "t", "base_url": teacher.url, "retries": 0},
+                             "teacher_fraction": 0.5})
+    rubric = _health_rubric()
+    ids = [f"prompt-{i}" for i in range(40)]
+    samples = [_sample(rubric, pid, "DANGER!! only.") for pid in ids]
+    out = env.step([s[0] for s in samples], [s[1] for s in samples])
+    by_teacher = [m["graded_by"] == "teacher" for m in out.metadata]
+    assert 5 < sum(by_teacher) < 35                          # about half, by prompt id
+    for t, r in zip(by_teacher, out.rewards.tolist()):
+        assert r == (0.0 if t else -1.0)                     # the teacher marks both items met: (5-5)/5
+    again = env.step([s[0] for s in samples], [s[1] for s in samples])
+    assert [m["graded_by"] for m in again.metadata] == [m["graded_by"] for m in out.metadata]  # stable
+    forced = _sample(rubric, "prompt-x", "DANGER!! only.")
+    forced[1]["judge"] = "teacher"
+    assert env.step([forced[0]], [forced[1]]).metadata[0]["graded_by"] == "teacher"
+    env.shutdown()
+
+
+def test_clear_errors(nemo_stub, tmp_path):
+    with pytest.raises(UserError, match="env.rubric.judgee"):
+        RubricEnvironment({"judge": {"backend": "programmatic"}, "judgee": 1})
+    env = RubricEnvironment({"judge": {"backend": "programmatic"}})
+    with pytest.raises(UserError, match="rubricrl_rubric"):
+        env.step([[{"role": "assistant", "content": "x"}]], [{"ground_truth": "4"}])
+    missing = RubricEnvironment({"judge": {"backend": "openai", "base_url_file": str(tmp_path / "none.json")},
+                                 "endpoint_wait_s": 0})
+    log, meta = _sample(_health_rubric(), "p", "x")
+    with pytest.raises(UserError, match="did not appear"):
+        missing.step([log], [meta])
+
+
+def test_register_by_name_and_actor(nemo_stub):
+    env_mod.register()
+    env_mod.register()  # idempotent
+    utils = nemo_stub["nemo_rl.environments.utils"]
+    assert utils.ENV_REGISTRY["rubric"]["actor_class_fqn"] == env_mod.ACTOR_FQN
+    reg = nemo_stub["nemo_rl.distributed.ray_actor_environment_registry"].ACTOR_ENVIRONMENT_REGISTRY
+    assert reg[env_mod.ACTOR_FQN] == "python-system"
+    assert nemo_stub["nemo_rl.data.processors"].PROCESSOR_REGISTRY["rubricrl_rubric"] is env_mod.rubric_data_processor
+    module_name, _, attr = env_mod.ACTOR_FQN.rpartition(".")
+    actor = getattr(sys.modules[module_name], attr)
+    assert issubclass(actor, _EnvironmentInterface) and issubclass(actor, RubricEnvironment)
+
+
+def test_processor_templates_prompt_and_carries_rubric(nemo_stub):
+    from transformers import AutoTokenizer
+
+    from rubricrl.models.tiny_qwen import tokenizer_dir
+
+    tok = AutoTokenizer.from_pretrained(tokenizer_dir())
+    rubric = _health_rubric()
+    row = nemo_rl_row([{"role": "user", "content": "Hello there"}], rubric, "p9")
+    spec = types.SimpleNamespace(system_prompt="Be careful.")
+    datum = env_mod.rubric_data_processor(row, spec, tok, max_seq_length=512, idx=3)
+    text = datum["message_log"][0]["content"]
+    assert "Be careful." in text and "Hello there" in text and text.rstrip().endswith("assistant")
+    assert datum["length"] == len(datum["message_log"][0]["token_ids"]) and datum["loss_multiplier"] == 1.0
+    info = datum["extra_env_info"]
+    assert info["conversation"] == row["messages"] and info["prompt_id"] == "p9"
+    assert Rubric.model_validate_json(info["rubric"]) == rubric
+    short = env_mod.rubric_data_processor(row, spec, tok, max_seq_length=5, idx=0)
+    assert short["loss_multiplier"] == 0.0 and len(short["message_log"][0]["token_ids"]) <= 4
