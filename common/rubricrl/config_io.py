@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -93,8 +94,20 @@ def line_of(obj: Any, loc: tuple[Any, ...]) -> int | None:
     return line
 
 
-def format_validation_error(err: ValidationError, path: str | Path, tree: Any, prefix: tuple = ()) -> list[str]:
-    """One ``path:line: field: message`` string per pydantic error."""
+def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]:
+    """Field names of the (nested) model that holds the key at ``loc``."""
+    cur: Any = model
+    for part in loc[:-1]:
+        if not (isinstance(cur, type) and issubclass(cur, BaseModel)) or part not in cur.model_fields:
+            return []
+        ann = cur.model_fields[part].annotation
+        cur = next((a for a in getattr(ann, "__args__", ()) if isinstance(a, type) and issubclass(a, BaseModel)), ann)
+    return list(cur.model_fields) if isinstance(cur, type) and issubclass(cur, BaseModel) else []
+
+
+def format_validation_error(err: ValidationError, path: str | Path, tree: Any, prefix: tuple = (),
+                            model: type[BaseModel] | None = None) -> list[str]:
+    """One ``path:line: field: message`` string per pydantic error (unknown keys get a suggestion)."""
     out = []
     for e in err.errors():
         loc = prefix + tuple(e["loc"])
@@ -102,7 +115,11 @@ def format_validation_error(err: ValidationError, path: str | Path, tree: Any, p
         where = ".".join(str(p) for p in loc if p != "__root__")
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown key (check spelling; see the schema docs)"
+            known = _fields_at(model, tuple(e["loc"]))
+            close = difflib.get_close_matches(str(e["loc"][-1]), known, n=2)
+            msg = "unknown key" + (f"; did you mean {' or '.join(repr(c) for c in close)}?" if close else "")
+            if known:
+                msg += f" (allowed: {', '.join(known)})"
         text = f"{where}: {msg}" if where else msg
         out.append(f"{path}:{line}: {text}" if line else f"{path}: {text}")
     return out
@@ -128,4 +145,4 @@ def load_yaml_model(path: str | Path, model: type[M], overrides: dict[str, Any] 
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise Problems(format_validation_error(e, path, tree)) from None
+        raise Problems(format_validation_error(e, path, tree, model=model)) from None
