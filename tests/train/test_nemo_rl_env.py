@@ -275,3 +275,21 @@ def test_processor_templates_prompt_and_carries_rubric(nemo_stub):
     assert Rubric.model_validate_json(info["rubric"]) == rubric
     short = env_mod.rubric_data_processor(row, spec, tok, max_seq_length=5, idx=0)
     assert short["loss_multiplier"] == 0.0 and len(short["message_log"][0]["token_ids"]) <= 4
+
+
+def test_endpoint_files_with_replicas(tmp_path):
+    from rubricrl.train.nemo_rl_env import read_endpoints
+
+    base = tmp_path / "endpoint.json"
+    base.write_text(json.dumps({"base_url": "http://a:1/v1"}))
+    (tmp_path / "endpoint.1.json").write_text(json.dumps({"base_url": "http://b:2/v1/"}))
+    (tmp_path / "endpoint.json.tmp").write_text("ignored")
+    (tmp_path / "endpoint.x.json").write_text(json.dumps({"base_url": "http://c:3/v1"}))
+    assert read_endpoints(base) == ["http://a:1/v1", "http://b:2/v1"]
+    lines = tmp_path / "urls.txt"
+    lines.write_text("h1:8000/v1\n\nhttp://h2:8000/v1\n")
+    assert read_endpoints(lines) == ["http://h1:8000/v1", "http://h2:8000/v1"]
+    empty = tmp_path / "empty.json"
+    empty.write_text("{}")
+    with pytest.raises(UserError, match="lists no URL"):
+        read_endpoints(empty)

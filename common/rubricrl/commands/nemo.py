@@ -146,25 +146,34 @@ def _publish_policy_endpoints(path: Path, policy_generation: Any) -> None:
     print(f"rubricrl: policy grader endpoints ({len(urls)}) -> {path}", flush=True)
 
 
-def _train(args: argparse.Namespace) -> int:
+def run_grpo(config: Path, overrides: list[str] | None = None, nemo_rl_root: Path = Path("/opt/nemo-rl")) -> None:
+    """Run NeMo RL's ``examples/run_grpo.py`` on a generated config with the rubric environment.
+
+    Registers the ``rubric`` environment and ``rubricrl_rubric`` processor, makes the env's file paths
+    absolute, and, for a self-rewarding config (``env.rubric.judge_is_policy``), writes the policy
+    engine's OpenAI-compatible URLs to ``env.rubric.judge.base_url_file`` before the first step.
+
+    Raises:
+        UserError: NeMo RL is not at ``nemo_rl_root``; the policy exposes no HTTP server.
+    """
     import yaml
 
     from rubricrl.config_io import read_text
 
-    cfg = yaml.safe_load(read_text(args.file))
-    root = args.nemo_rl_root
-    if not (root / "examples" / "run_grpo.py").is_file():
-        raise UserError(f"NeMo RL not found at {root} (examples/run_grpo.py); run inside the "
+    config = Path(config)
+    cfg = yaml.safe_load(read_text(config))
+    if not (Path(nemo_rl_root) / "examples" / "run_grpo.py").is_file():
+        raise UserError(f"NeMo RL not found at {nemo_rl_root} (examples/run_grpo.py); run inside the "
                         "nvcr.io/nvidia/nemo-rl:v0.7.0 container or pass --nemo-rl-root")
-    sys.path.insert(0, str(root))
+    sys.path.insert(0, str(nemo_rl_root))
     from rubricrl.train.nemo_rl_env import register
 
     register()
-    run_grpo = importlib.import_module("examples.run_grpo")
+    run_grpo_mod = importlib.import_module("examples.run_grpo")
     rubric = (cfg.get("env") or {}).get("rubric") or {}
     if rubric.get("judge_is_policy"):
         endpoint = Path((rubric.get("judge") or {}).get("base_url_file") or "").resolve()
-        select = run_grpo._select_trainer
+        select = run_grpo_mod._select_trainer
 
         def _select(master_config: Any) -> Any:
             trainer = select(master_config)
@@ -174,7 +183,7 @@ def _train(args: argparse.Namespace) -> int:
                 return trainer(policy, policy_generation, *a, **k)
             return _wrapped
 
-        run_grpo._select_trainer = _select
+        run_grpo_mod._select_trainer = _select
         grpo = importlib.import_module("nemo_rl.algorithms.grpo")
         async_train = grpo.async_grpo_train
 
@@ -183,7 +192,11 @@ def _train(args: argparse.Namespace) -> int:
             return async_train(*a, **k)
 
         grpo.async_grpo_train = _async
-    overrides = [o for o in args.overrides if o != "--"]
-    sys.argv = ["run_grpo.py", "--config", str(args.file.resolve()), *_absolute_overrides(cfg), *overrides]
-    run_grpo.main()
+    extra = [o for o in (overrides or []) if o != "--"]
+    sys.argv = ["run_grpo.py", "--config", str(config.resolve()), *_absolute_overrides(cfg), *extra]
+    run_grpo_mod.main()
+
+
+def _train(args: argparse.Namespace) -> int:
+    run_grpo(args.file, args.overrides, args.nemo_rl_root)
     return 0

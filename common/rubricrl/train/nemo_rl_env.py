@@ -147,7 +147,21 @@ def rubric_data_processor(datum: dict[str, Any], task_data_spec: Any, tokenizer:
 
 
 def read_endpoints(path: Path) -> list[str]:
-    """URLs in an endpoint file: JSON ``{"base_urls": [...]}`` / ``{"base_url": ...}`` or one per line."""
+    """URLs in an endpoint file and its replica siblings.
+
+    A file holds JSON ``{"base_urls": [...]}`` / ``{"base_url": ...}`` or one URL per line; judge
+    replicas write ``<stem>.<i><suffix>`` beside it (``slurm/judge.sbatch``), which are read too.
+    """
+    path = Path(path)
+    siblings = sorted(p for p in path.parent.glob(f"{path.stem}.*{path.suffix}")
+                      if p.name[len(path.stem) + 1:len(p.name) - len(path.suffix)].isdigit())
+    urls: list[str] = []
+    for p in [path, *siblings]:
+        urls += [u for u in _endpoint_urls(p) if u not in urls]
+    return urls
+
+
+def _endpoint_urls(path: Path) -> list[str]:
     text = Path(path).read_text(encoding="utf-8").strip()
     if text.startswith("{"):
         data = json.loads(text)
