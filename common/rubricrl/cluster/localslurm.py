@@ -152,7 +152,12 @@ class LocalSlurm:
             subprocess.run(["scancel", "--full", "-u", "root"], capture_output=True, env=self.env)
             subprocess.run(["scancel", "--full", "-u", os.environ.get("USER", "root")], capture_output=True,
                            env=self.env)
-            time.sleep(1)
+            deadline = time.monotonic() + 45
+            while time.monotonic() < deadline:
+                q = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, env=self.env)
+                if q.returncode != 0 or not q.stdout.strip():
+                    break
+                time.sleep(0.5)
         for name in ("slurmd", "slurmctld", "munged"):
             pid = self.pids.pop(name, None)
             if pid is None:

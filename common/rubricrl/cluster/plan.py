@@ -37,7 +37,7 @@ from rubricrl.errors import UserError
 
 log = logging.getLogger(__name__)
 
-TRAIN_STAGES = ("train",)
+TRAIN_STAGES = ("train", "rl")
 CPU_STAGES = ("data", "report")
 
 
@@ -144,35 +144,46 @@ def _done_status(run_dir: Path, name: str, chash: str) -> str:
     return "partial" if (run_dir / name).is_dir() else "pending"
 
 
-def _train_layout(cfg: Any, stage: str, site: SiteFile) -> tuple[int, float | None, str]:
-    """(nodes, GPU-hours or None, basis) of a NeMo RL training stage.
+def _train_layout(cfg: Any, stage: str, site: SiteFile, nodes: int | None) -> tuple[int, float | None, str]:
+    """(nodes, GPU-hours or None, basis) of a NeMo RL training stage from its cluster recipe.
 
-    Uses the NeMo RL config generator (``rubricrl.cluster.nemo_rl``) when it can build the stage's
-    config; otherwise falls back to the cluster recipe sizes below.
+    The recipe (``rubricrl.cluster.nemo_rl.RECIPES``) gives the node count; the GPU-hours come from
+    :func:`rubricrl.cluster.throughput.estimate_gpu_hours` on the config generated for it.
     """
     try:
-        from rubricrl.cluster import nemo_rl  # written alongside (NeMo RL environment + config generation)
+        from rubricrl.cluster.nemo_rl import RECIPES, build_config
         from rubricrl.cluster.throughput import estimate_gpu_hours
-
-        nemo_cfg = nemo_rl.stage_config(cfg, stage)  # type: ignore[attr-defined]
-        nodes = int(nemo_cfg["cluster"]["num_nodes"])
-        judge_gpus = 0
-        hours, basis = estimate_gpu_hours(nemo_cfg, judge_gpus=judge_gpus)
-        return nodes, hours, basis
-    except (ImportError, AttributeError, KeyError, TypeError) as e:
-        log.debug("no generated NeMo RL config for %s (%s); using the recipe size", stage, e)
+    except ImportError:  # pragma: no cover - partial install
+        return nodes or RECIPE_NODES.get(cfg.paper, 4), None, ""
+    cands = [r for r in RECIPES.values() if r.paper == cfg.paper and (r.stage == stage or r.stage == "rl")]
+    if nodes is not None:
+        cands = [r for r in cands if r.nodes == nodes]
+    if not cands:
+        sizes = sorted({r.nodes for r in RECIPES.values() if r.paper == cfg.paper})
+        raise UserError(f"no NeMo RL recipe for {cfg.paper} stage {stage!r}"
+                        + (f" on {nodes} nodes (recipes exist for {sizes} nodes; use --nodes)" if nodes else ""))
+    recipe = max(cands, key=lambda r: r.nodes)
+    if recipe.gpus_per_node != site.slurm.gpus_per_node:
+        raise UserError(f"recipe {recipe.name} needs {recipe.gpus_per_node} GPUs per node but the site file "
+                        f"says slurm.gpus_per_node: {site.slurm.gpus_per_node}",
+                        path=str(site.source) if site.source else None)
+    try:
+        hours, basis = estimate_gpu_hours(build_config(cfg, recipe))
     except UserError as e:
-        log.info("GPU-hour estimate for %s unavailable: %s", stage, e)
-    nodes = RECIPE_NODES.get(cfg.paper, 4)
-    return nodes, None, ""
+        return recipe.nodes, None, f"recipe {recipe.name}; no throughput estimate: {e}"
+    return recipe.nodes, hours, f"recipe {recipe.name}: {basis}"
 
 
 RECIPE_NODES = {"rubicon": 8, "self_rewarding": 4}
-"""Fallback node counts: NeMo RL's Qwen3-30B-A3B GRPO recipe (8 x 8) and the MrlX 32B script (4 x 8)."""
+"""Fallback node counts when the NeMo RL recipes are not installed."""
 
 
-def build_plan(paper: str, overrides: list[str], site: SiteFile, repo: Path | None = None) -> Plan:
+def build_plan(paper: str, overrides: list[str], site: SiteFile, repo: Path | None = None,
+               nodes: int | None = None) -> Plan:
     """The job graph for ``paper`` with ``overrides`` on ``site``.
+
+    Args:
+        nodes: pick the NeMo RL recipe with this many nodes (default: the largest, e.g. Rubicon 8 x 8).
 
     Raises:
         UserError: bad config or overrides, a stage marker from another config.
@@ -199,13 +210,12 @@ def build_plan(paper: str, overrides: list[str], site: SiteFile, repo: Path | No
                    and not cfg.server.enabled and any(stage_kind(s.name) != "cpu" for s in todo))
     if wants_judge:
         judge_endpoint = run_dir / "judge" / "endpoint.json"
+        all_overrides = [o for o in all_overrides if not o.startswith("judge.base_url_file=")]
         all_overrides.append(f"judge.base_url_file={judge_endpoint}")
         jgpus = site.judge.gpus if site.judge.gpus is not None else (gpn if on_gpus else 0)
         j = Job(name="judge", kind="judge", script="slurm/judge.sbatch", args=[cfg.judge.model],
                 gpus_per_node=jgpus, cpus_per_task=cpus, time=times["judge"], array=site.judge.replicas,
                 requeue=True, env={"RR_JUDGE_ENDPOINT": str(judge_endpoint)})
-        j.gpu_hours = j.gpus * _hours(j.time)
-        j.gpu_hours_basis = f"upper bound: {j.gpus} GPUs x time limit {j.time}"
         jobs.append(j)
         # Re-compose so the recorded hash is the one the jobs will see (judge.base_url_file is part of it).
         cfg = compose_experiment(paper, all_overrides, config_dir if config_dir and config_dir.is_dir() else None)
@@ -225,11 +235,14 @@ def build_plan(paper: str, overrides: list[str], site: SiteFile, repo: Path | No
         if kind == "cpu":
             job.gpus_per_node = 0
         elif kind == "train" and cfg.run.engine == "nemo_rl":
-            job.nodes, hours, basis = _train_layout(cfg, s.name, site)
+            job.nodes, hours, basis = _train_layout(cfg, s.name, site, nodes)
             job.gpus_per_node = gpn
             job.env["RR_RAY"] = "1"
             if hours is not None:
                 job.gpu_hours, job.gpu_hours_basis = hours, basis
+            elif basis:
+                job.gpu_hours = job.gpus * _hours(job.time)
+                job.gpu_hours_basis = f"upper bound {job.gpus} GPUs x time limit {job.time} ({basis})"
         else:
             job.gpus_per_node = gpn if on_gpus else 0
         if not job.gpu_hours_basis:
@@ -241,6 +254,11 @@ def build_plan(paper: str, overrides: list[str], site: SiteFile, repo: Path | No
                                         "throughput-based estimate)")
         jobs.append(job)
     if judge_endpoint is not None:
+        judge, users = jobs[0], [j for j in jobs if "judge" in j.after_start and j.gpus]
+        wall = sum(j.gpu_hours / j.gpus for j in users)
+        judge.gpu_hours = judge.gpus * wall
+        judge.gpu_hours_basis = (f"{judge.gpus} judge GPUs x {wall:.1f} h, the wall time of the jobs that use it "
+                                 f"({', '.join(j.name for j in users) or 'none'})")
         jobs.append(Job(name="cleanup", kind="cleanup", script="slurm/cleanup.sbatch", args=[],
                         cpus_per_task=1, time="00:10:00", requeue=False,
                         after_any=[j.name for j in jobs if j.name != "judge"],

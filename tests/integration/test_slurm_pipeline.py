@@ -1,0 +1,208 @@
+"""The Slurm job scripts on a real one-node Slurm (Debian slurm-wlm: munge, slurmctld, slurmd on localhost).
+
+The daemons are started by the fixture in a private folder and stopped at the end. Jobs are submitted
+through the real command (``rubricrl cluster submit``) and the real scripts (slurm/*.sbatch) with the
+container runtime switched off. Stage bodies are the small stand-in of tests/cluster/slurm_stage.py
+(real stage runner, markers and signal handling; training = a few checkpointed steps), selected with the
+site's ``RR_STAGE_COMMAND``; the judge test serves a real CPU vLLM through ``rubricrl serve``.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from rubricrl.cluster.localslurm import LocalSlurm, missing_binaries
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def slurm(tmp_path_factory):
+    missing = missing_binaries()
+    if missing:
+        pytest.skip(f"Slurm not installed ({', '.join(missing)}); `make setup-slurm` installs slurm-wlm and munge")
+    if os.geteuid() != 0:
+        pytest.skip("a local Slurm needs root (slurmd runs jobs as their submitter)")
+    root = Path(f"/tmp/rr-slurm-{os.getpid()}")  # short path: munge's socket path must stay short
+    cluster = LocalSlurm(root, cpus=os.cpu_count() or 2).start()
+    old = os.environ.get("SLURM_CONF")
+    os.environ["SLURM_CONF"] = str(cluster.conf)
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+        if old is None:
+            os.environ.pop("SLURM_CONF", None)
+        else:
+            os.environ["SLURM_CONF"] = old
+        assert not any(_alive(p) for p in cluster.pids.values())
+        subprocess.run(["rm", "-rf", str(root)], check=False)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+        return True
+    except ProcessLookupError:
+        return False
+
+
+def _site(tmp: Path, **env: str) -> Path:
+    runs = tmp / "runs"
+    site = tmp / "site.yaml"
+    site.write_text(json.dumps({
+        "name": "local-test",
+        "slurm": {"account": None, "partition": "debug", "gpus_per_node": 0, "cpus_per_node": 1, "mem": None,
+                  "time": {"train": "00:10:00", "gpu": "00:10:00", "cpu": "00:05:00", "judge": "00:15:00"},
+                  "signal_seconds": 60},
+        "paths": {"repo": str(REPO), "runs": str(runs), "venv": str(REPO / ".venv")},
+        "containers": {"runtime": "none"},
+        "wandb": {"project": "rubricrl-slurm-test", "mode": "disabled"},
+        "judge": {"launcher": "rubricrl", "host": "127.0.0.1", "port": 0, "startup_timeout_s": 600},
+        "env": {"RR_STAGE_COMMAND": f"{sys.executable} tests/cluster/slurm_stage.py", "HF_HUB_OFFLINE": "1",
+                "WANDB_MODE": "disabled", **env},
+    }))
+    return site
+
+
+def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "rubricrl.cli", *args], capture_output=True, text=True,
+                          cwd=REPO, timeout=timeout)
+
+
+def _ids(out: str) -> dict[str, str]:
+    ids = {}
+    for line in out.splitlines():
+        parts = line.split()
+        if line.startswith("submitted") and "job" in parts:
+            ids[parts[1]] = parts[parts.index("job") + 1]
+    return ids
+
+
+def _state(job: str) -> str:
+    r = subprocess.run(["scontrol", "show", "job", "-o", job], capture_output=True, text=True)
+    for f in r.stdout.split():
+        if f.startswith("JobState="):
+            return f.split("=", 1)[1]
+    return "GONE"
+
+
+def _wait_all(ids: dict[str, str], timeout: float, log_dir: Path) -> dict[str, str]:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        states = {n: _state(i) for n, i in ids.items()}
+        if all(s not in ("PENDING", "RUNNING", "COMPLETING", "CONFIGURING") for s in states.values()):
+            return states
+        time.sleep(2)
+    logs = "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(log_dir.glob("*.out")))
+    pytest.fail(f"jobs still active after {timeout} s: {states}\n{logs}")
+
+
+def _wait_for(pred, timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if pred():
+            return
+        time.sleep(0.5)
+    pytest.fail(f"timed out waiting for {what}")
+
+
+OVR = ["scale=tiny", "run.name=slurm-tiny"]
+
+
+def test_pipeline_runs_as_a_job_graph_and_a_requeued_training_job_resumes(slurm, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("pipe")
+    site = _site(tmp, RR_TEST_STEPS="10", RR_TEST_STEP_S="1")
+    r = _cli("cluster", "submit", "rubicon", "--site", str(site), *OVR)
+    assert r.returncode == 0, r.stderr + r.stdout
+    ids = _ids(r.stdout)
+    stages = ["data", "filter", "stage1_rl", "hacking", "stage2_rl", "eval", "report"]
+    assert list(ids) == stages, r.stdout
+    assert "W&B: project rubricrl-slurm-test" in r.stdout
+    run_dir = tmp / "runs" / "slurm-tiny"
+    log_dir = run_dir / "slurm"
+
+    # Requeue stage1_rl once it has written two checkpoints.
+    train_dir = run_dir / "stage1_rl"
+    _wait_for(lambda: (train_dir / "checkpoint-2" / "state.json").is_file(), 180, "stage1_rl checkpoint-2")
+    assert _state(ids["stage1_rl"]) == "RUNNING"
+    subprocess.run(["scontrol", "requeue", ids["stage1_rl"]], check=True)
+
+    states = _wait_all(ids, 300, log_dir)
+    assert set(states.values()) == {"COMPLETED"}, states
+    for s in stages:
+        assert (run_dir / s / "DONE").is_file(), s
+    # Dependencies: no stage finished before one of its inputs.
+    done_at = {s: (run_dir / s / "DONE").stat().st_mtime for s in stages}
+    assert done_at["filter"] >= done_at["data"] and done_at["stage1_rl"] >= done_at["filter"]
+    assert done_at["report"] == max(done_at.values())
+    # The requeued job started twice and the second start resumed from a checkpoint, not from zero.
+    starts = [json.loads(x) for x in (train_dir / "starts.jsonl").read_text().splitlines()]
+    assert len(starts) == 2, starts
+    assert starts[0]["resumed_from"] == 0 and starts[1]["resumed_from"] >= 2, starts
+    assert starts[1]["restart"] == "1" and starts[0]["job"] == starts[1]["job"] == ids["stage1_rl"]
+    assert json.loads((train_dir / "metrics.json").read_text())["steps"] == 10
+    log = (log_dir / f"stage1_rl-{ids['stage1_rl']}.out").read_text()
+    assert "SIGTERM" in log and "restart 1" in log, log[-3000:]
+
+    # Everything is done: a second submission submits nothing; status shows the stages done.
+    r2 = _cli("cluster", "submit", "rubicon", "--site", str(site), *OVR)
+    assert r2.returncode == 0 and "nothing to submit" in r2.stdout, r2.stderr + r2.stdout
+    st = _cli("cluster", "status", "rubicon", "--site", str(site), *OVR)
+    assert st.returncode == 0 and st.stdout.count(" done") == len(stages), st.stdout
+
+
+def test_failed_stage_cancels_dependants_and_resubmission_runs_only_what_is_left(slurm, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("fail")
+    site = _site(tmp, RR_TEST_STEPS="1", RR_TEST_STEP_S="0")
+    ovr = ["scale=tiny", "run.name=slurm-fail"]
+    plan_only = _cli("cluster", "submit", "rubicon", "--site", str(site), "--dry-run", *ovr)
+    assert plan_only.returncode == 0 and "sbatch --parsable" in plan_only.stdout
+    assert not (tmp / "runs" / "slurm-fail" / "slurm" / "submissions.jsonl").exists()
+
+    # A stage command that does not exist: the first job fails and every dependant is cancelled.
+    broken = tmp / "broken-site.yaml"
+    broken.write_text(site.read_text().replace("tests/cluster/slurm_stage.py", "tests/cluster/no_such_stage.py"))
+    r = _cli("cluster", "submit", "rubicon", "--site", str(broken), *ovr)
+    assert r.returncode == 0, r.stderr
+    ids = _ids(r.stdout)
+    states = _wait_all(ids, 240, tmp / "runs" / "slurm-fail" / "slurm")
+    assert states["data"] == "FAILED", states
+    assert all(states[s] in ("CANCELLED", "GONE") for s in ("filter", "stage1_rl", "report")), states
+
+    r = _cli("cluster", "submit", "rubicon", "--site", str(site), *ovr)
+    assert r.returncode == 0, r.stderr
+    ids = _ids(r.stdout)
+    assert list(ids)[0] == "data"
+    states = _wait_all(ids, 300, tmp / "runs" / "slurm-fail" / "slurm")
+    assert set(states.values()) == {"COMPLETED"}, states
+
+
+@pytest.mark.vllm
+def test_judge_server_job_serves_dependants_and_is_cancelled_at_the_end(slurm, tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("judge")
+    site = _site(tmp, RR_TEST_STEPS="1", RR_TEST_STEP_S="0", VLLM_CPU_OMP_THREADS_BIND="all")
+    ovr = ["scale=tiny", "run.name=slurm-judge", "judge.backend=openai", "judge.model=smollm2-135m-instruct",
+           "judge.base_url_file=unused.json"]
+    plan = _cli("cluster", "plan", "rubicon", "--site", str(site), *ovr)
+    assert plan.returncode == 0, plan.stderr
+    assert "judge " in plan.stdout and "start:judge" in plan.stdout and "cleanup" in plan.stdout
+    r = _cli("cluster", "submit", "rubicon", "--site", str(site), *ovr)
+    assert r.returncode == 0, r.stderr + r.stdout
+    ids = _ids(r.stdout)
+    assert list(ids)[0] == "judge" and list(ids)[-1] == "cleanup"
+    run_dir = tmp / "runs" / "slurm-judge"
+    states = _wait_all(ids, 600, run_dir / "slurm")
+    assert states["cleanup"] == "COMPLETED" and states["judge"] in ("CANCELLED", "COMPLETED"), states
+    assert all(states[s] == "COMPLETED" for s in ids if s not in ("judge",)), states
+    filter_log = (run_dir / "slurm" / f"filter-{ids['filter']}.out").read_text()
+    assert "judge ready:" in filter_log and '"base_url": "http://127.0.0.1:' in filter_log, filter_log[-2000:]
+    assert not (run_dir / "judge" / "endpoint.json").exists(), "the endpoint file must go with the server"
