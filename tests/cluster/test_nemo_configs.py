@@ -123,3 +123,29 @@ def test_cli_check_and_estimate(capsys, tmp_path):
     assert main(["nemo-config", "check", "-q", str(bad)]) == 2
     err = capsys.readouterr().err
     assert "bad.yaml: experts % EP" in err
+
+
+def test_self_rewarding_32b_recipe_with_paper_b_hyperparameters():
+    """Paper B's public 32B script values (REFERENCE.md) through the 4x8 TP4 PP2 recipe."""
+    from rubricrl.config import ExperimentConfig
+
+    exp = ExperimentConfig.model_validate({
+        "paper": "self_rewarding", "run": {"name": "sr", "scale": "paper", "engine": "nemo_rl"},
+        "policy": {"name": "Qwen/Qwen3-32B", "dtype": "bfloat16", "device": "cuda"},
+        "grpo": {"num_generations": 4, "per_device_train_batch_size": 32, "max_steps": 1250,
+                 "max_completion_length": 6144, "extra": {"steps_per_generation": 4}},
+        "judge": {"backend": "openai", "model": "policy", "base_url_file": "x.json",
+                  "sampling": {"temperature": 0.6, "top_p": 0.95, "top_k": 20}},
+    })
+    cfg = build_config(exp, RECIPES["grpo-qwen3-32b-4n8g-self-reward"])
+    assert (cfg["grpo"]["num_prompts_per_step"], cfg["grpo"]["num_generations_per_prompt"]) == (32, 4)
+    assert cfg["policy"]["train_global_batch_size"] == 32      # 4 optimizer steps per rollout batch
+    mc = cfg["policy"]["megatron_cfg"]
+    assert (mc["tensor_model_parallel_size"], mc["pipeline_model_parallel_size"]) == (4, 2)
+    assert cfg["policy"]["max_total_sequence_length"] == 2048 + 6144
+    assert cfg["env"]["rubric"]["judge_is_policy"] is True
+    assert cfg["env"]["rubric"]["judge"]["sampling"] == {"temperature": 1.0, "top_p": 1.0, "top_k": None}
+    checks = check_nemo_config(cfg)
+    assert not failures(checks), [f"{c.name}: {c.detail}" for c in failures(checks)]
+    hours, basis = estimate_gpu_hours(cfg)
+    assert hours > 0 and "571" in basis and "grader calls" in basis

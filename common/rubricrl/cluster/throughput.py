@@ -44,6 +44,7 @@ class PublishedThroughput:
     mean_seq_len: int
     step_time_s: float
     source: str
+    rollouts: int = 2048
 
     @property
     def mean_fraction(self) -> float:
@@ -129,6 +130,9 @@ def estimate_gpu_hours(
     if judge_gpus:
         assumed.append("the separate judge server's latency adds nothing to the step time (it grades while "
                        "the batch is generated; a slow judge lengthens every step)")
+    if layout.rollouts != pub.rollouts:
+        assumed.append(f"tokens/s/GPU unchanged from {pub.rollouts} to {layout.rollouts} rollouts per step "
+                       "(smaller batches use the GPUs less well: optimistic)")
     if layout.world != pub.gpus:
         assumed.append(f"tokens/s/GPU unchanged from {pub.gpus} to {layout.world} GPUs")
     basis = (f"{steps} steps x {step_s:.0f} s/step ({layout.rollouts} rollouts x {mean_seq_len + judge_tokens:.0f} "
