@@ -141,6 +141,14 @@ def build_config(exp: Any, recipe: Recipe) -> dict[str, Any]:
                               f"{upd}: NeMo RL's policy HTTP server only serves the rollout sampling")
         judge = judge.model_copy(update={"model": exp.policy.name, "sampling": judge.sampling.model_copy(update=upd),
                                          "base_url_file": Path(f"{run_dir}/policy.endpoints.json")})
+    teacher: dict[str, Any] = {}
+    t = getattr(sec, "teacher", None)
+    if t is not None and getattr(t, "fraction", 0) > 0:
+        if getattr(t.grader, "kind", None) != "judge" or t.grader.judge is None:
+            raise UserError(f"{exp.paper}.teacher.fraction > 0 needs teacher.grader.kind: judge with a judge "
+                            "config (an OpenAI-compatible teacher server) at paper scale")
+        teacher = {"teacher": t.grader.judge.model_dump(mode="json", exclude_unset=True),
+                   "teacher_fraction": t.fraction}
     lr = g.learning_rate
     mcfg: dict[str, Any] = {
         "enabled": True, "tensor_model_parallel_size": recipe.tp, "pipeline_model_parallel_size": recipe.pp,
@@ -197,7 +205,8 @@ def build_config(exp: Any, recipe: Recipe) -> dict[str, Any]:
                            "processor": "rubricrl_rubric", "env_name": "rubric"}},
         "env": {"_override_": True, "rubric": {
             "judge": judge.model_dump(mode="json", exclude_unset=True),
-            "judge_is_policy": recipe.judge == "policy", "metrics_path": f"{run_dir}/env_metrics.jsonl"}},
+            "judge_is_policy": recipe.judge == "policy", **teacher,
+            "metrics_path": f"{run_dir}/env_metrics.jsonl"}},
         "logger": {"log_dir": f"{run_dir}/logs", "wandb_enabled": exp.wandb.mode != "disabled",
                    "tensorboard_enabled": False,
                    "wandb": {"project": exp.wandb.project, "name": f"{exp.run.name}-{recipe.stage}"}},
