@@ -115,7 +115,7 @@ def _wait_for(pred, timeout: float, what: str) -> None:
     pytest.fail(f"timed out waiting for {what}")
 
 
-OVR = ["scale=tiny", "run.name=slurm-tiny"]
+OVR = ["scale=tiny", "run.name=slurm-tiny", "server.enabled=false"]
 
 
 def test_pipeline_runs_as_a_job_graph_and_a_requeued_training_job_resumes(slurm, tmp_path_factory):
@@ -163,7 +163,7 @@ def test_pipeline_runs_as_a_job_graph_and_a_requeued_training_job_resumes(slurm,
 def test_failed_stage_cancels_dependants_and_resubmission_runs_only_what_is_left(slurm, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("fail")
     site = _site(tmp, RR_TEST_STEPS="1", RR_TEST_STEP_S="0")
-    ovr = ["scale=tiny", "run.name=slurm-fail"]
+    ovr = ["scale=tiny", "run.name=slurm-fail", "server.enabled=false"]
     plan_only = _cli("cluster", "submit", "rubicon", "--site", str(site), "--dry-run", *ovr)
     assert plan_only.returncode == 0 and "sbatch --parsable" in plan_only.stdout
     assert not (tmp / "runs" / "slurm-fail" / "slurm" / "submissions.jsonl").exists()
@@ -190,8 +190,8 @@ def test_failed_stage_cancels_dependants_and_resubmission_runs_only_what_is_left
 def test_judge_server_job_serves_dependants_and_is_cancelled_at_the_end(slurm, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("judge")
     site = _site(tmp, RR_TEST_STEPS="1", RR_TEST_STEP_S="0", VLLM_CPU_OMP_THREADS_BIND="all")
-    ovr = ["scale=tiny", "run.name=slurm-judge", "judge.backend=openai", "judge.model=smollm2-135m-instruct",
-           "judge.base_url_file=unused.json"]
+    # The tiny config's per-stage judge server (server.enabled) becomes a judge server job on Slurm.
+    ovr = ["scale=tiny", "run.name=slurm-judge"]
     plan = _cli("cluster", "plan", "rubicon", "--site", str(site), *ovr)
     assert plan.returncode == 0, plan.stderr
     assert "judge " in plan.stdout and "start:judge" in plan.stdout and "cleanup" in plan.stdout
@@ -206,3 +206,5 @@ def test_judge_server_job_serves_dependants_and_is_cancelled_at_the_end(slurm, t
     filter_log = (run_dir / "slurm" / f"filter-{ids['filter']}.out").read_text()
     assert "judge ready:" in filter_log and '"base_url": "http://127.0.0.1:' in filter_log, filter_log[-2000:]
     assert not (run_dir / "judge" / "endpoint.json").exists(), "the endpoint file must go with the server"
+    cfg = (run_dir / "filter" / "config.yaml").read_text()
+    assert f"base_url_file: {run_dir / 'judge' / 'endpoint.json'}" in cfg and "enabled: false" in cfg

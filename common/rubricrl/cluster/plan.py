@@ -108,9 +108,9 @@ class Plan:
 
 def site_overrides(site: SiteFile) -> list[str]:
     """Overrides every job passes so that the run folder and W&B come from the site file."""
-    out = [f"run.root={site.paths.runs}", f"wandb.project={site.wandb.project}", f"wandb.mode={site.wandb.mode}"]
+    out = [f"++run.root={site.paths.runs}", f"++wandb.project={site.wandb.project}", f"++wandb.mode={site.wandb.mode}"]
     if site.wandb.entity:
-        out.append(f"wandb.entity={site.wandb.entity}")
+        out.append(f"++wandb.entity={site.wandb.entity}")
     return out
 
 
@@ -206,14 +206,19 @@ def build_plan(paper: str, overrides: list[str], site: SiteFile, repo: Path | No
     jobs: list[Job] = []
     status = {s.name: _done_status(run_dir, s.name, chash) for s in stages}
     todo = [s for s in stages if status[s.name] != "done"]
-    wants_judge = (cfg.judge.backend == "openai" and cfg.judge.base_url_file is not None
-                   and not cfg.server.enabled and any(stage_kind(s.name) != "cpu" for s in todo))
+    # A judge server job when the config wants a served judge: either an endpoint file to read
+    # (paper scale) or a per-stage local server (tiny scale, ``server.enabled``), which becomes the job.
+    wants_judge = (cfg.judge.backend == "openai" and (cfg.judge.base_url_file is not None or cfg.server.enabled)
+                   and any(stage_kind(s.name) != "cpu" for s in todo))
     if wants_judge:
         judge_endpoint = run_dir / "judge" / "endpoint.json"
-        all_overrides = [o for o in all_overrides if not o.startswith("judge.base_url_file=")]
-        all_overrides.append(f"judge.base_url_file={judge_endpoint}")
+        serve_model = cfg.server.model if cfg.server.enabled else cfg.judge.model
+        all_overrides = [o for o in all_overrides if o.lstrip("+").split("=", 1)[0] != "judge.base_url_file"]
+        all_overrides.append(f"++judge.base_url_file={judge_endpoint}")
+        if cfg.server.enabled:
+            all_overrides.append("server.enabled=false")
         jgpus = site.judge.gpus if site.judge.gpus is not None else (gpn if on_gpus else 0)
-        j = Job(name="judge", kind="judge", script="slurm/judge.sbatch", args=[cfg.judge.model],
+        j = Job(name="judge", kind="judge", script="slurm/judge.sbatch", args=[serve_model, cfg.judge.model],
                 gpus_per_node=jgpus, cpus_per_task=cpus, time=times["judge"], array=site.judge.replicas,
                 requeue=True, env={"RR_JUDGE_ENDPOINT": str(judge_endpoint)})
         jobs.append(j)
