@@ -28,12 +28,14 @@ class _Strict(BaseModel):
 class TaskRef(_Strict):
     """One harness task metric that measures a paper column.
 
-    ``factor`` converts our metric to the paper's scale (e.g. 100 for a 0-1 accuracy shown as percent).
+    ``factor`` converts our metric to the paper's scale (e.g. 100 for a 0-1 accuracy shown as percent);
+    ``judged`` says the task's metric comes from an LLM judge.
     """
 
     task: str
     metric: str
     factor: float = 1.0
+    judged: bool = False  # graded by an LLM judge (then the run's judge matters), else programmatic
 
 
 class Column(_Strict):
@@ -58,6 +60,7 @@ class PaperRow(_Strict):
     """One published row: a model and its numbers by column key."""
 
     model: str
+    size: str = ""
     values: dict[str, float]
 
 
@@ -76,6 +79,7 @@ class PaperTable(_Strict):
     paper_models: tuple[str, ...] = ()
     grader_match: str | None = None
     grader: str
+    grader_short: str
     average: Average | None = None
     columns: tuple[Column, ...]
     rows: tuple[PaperRow, ...]

@@ -1,0 +1,310 @@
+"""Evaluation results set against the papers' tables: values on the paper's scale, deltas, comparability.
+
+A run is *comparable* with a paper number only when it ran at paper scale, on the full benchmark (no
+``--limit``) and, where the paper names its grader, with that grader. Anything else still shows its numbers
+and deltas, but every delta is flagged and the report opens with a banner saying why (e.g. "tiny scale,
+SmolLM2-135M on CPU: not comparable to the paper's 30B numbers"). Missing metrics stay missing ("—").
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+from rubricrl.report.paper_tables import PaperRow, PaperTable, TaskRef
+from rubricrl.report.results import UNKNOWN, RunResult
+
+SCALES = ("tiny", "single_gpu", "paper", "unknown")
+TINY_PATTERNS = ("smollm2", "tiny-qwen", "tiny_qwen", "135m", "360m")
+MISSING = "—"
+FLAG = "†"
+
+
+@dataclass
+class RunView:
+    """One of our runs as seen by one paper table."""
+
+    run: RunResult
+    scale: str
+    reasons: list[str]
+    values: dict[str, float | None]  # column key -> value on the paper's scale
+    provenance: dict[str, str]  # column key -> "task metric x factor" actually used
+    judged: set[str] = field(default_factory=set)  # column keys whose value came from an LLM-judged task
+    used: set[tuple[str, str]] = field(default_factory=set)  # (task, metric) pairs shown in some column
+
+    @property
+    def judge(self) -> str:
+        """The run's judge where a judged task gave a value here; 'programmatic' where none did; '—' if empty."""
+        if self.judged:
+            return self.run.judge
+        return "programmatic" if any(v is not None for v in self.values.values()) else MISSING
+
+    @property
+    def comparable(self) -> bool:
+        return not self.reasons
+
+    def delta(self, key: str, reference: PaperRow) -> float | None:
+        ours, theirs = self.values.get(key), reference.values.get(key)
+        if ours is None or theirs is None:
+            return None
+        return ours - theirs
+
+
+@dataclass
+class TableComparison:
+    """A paper table plus our runs on it."""
+
+    table: PaperTable
+    runs: list[RunView]
+
+    @property
+    def reference(self) -> PaperRow:
+        return self.table.row(self.table.reference_row)
+
+    @property
+    def has_values(self) -> bool:
+        return any(v is not None for r in self.runs for v in r.values.values())
+
+
+@dataclass
+class Comparison:
+    """Everything a report renders: per-table comparisons and the scale banners."""
+
+    paper: str
+    tables: list[TableComparison]
+    banners: list[str] = field(default_factory=list)
+
+    def other_results(self) -> list[tuple[str, str, str, float]]:
+        """(model, task, metric, value) present in the results but in no paper column (e.g. a subset)."""
+        out = []
+        for i, view in enumerate(self.tables[0].runs if self.tables else []):
+            used = {ref for tc in self.tables for ref in tc.runs[i].used}
+            for task, metrics in sorted(view.run.metrics.items()):
+                for metric, value in sorted(metrics.items()):
+                    if (task, metric) not in used:
+                        out.append((view.run.model, task, metric, value))
+        return out
+
+    @property
+    def comparable(self) -> bool:
+        return all(r.comparable for t in self.tables for r in t.runs)
+
+
+def infer_scale(run: RunResult, table: PaperTable, override: str | None = None) -> str:
+    """``override`` (from --scale), else what the run says, else a guess from the model name.
+
+    Only a model whose name contains one of the paper's model names counts as paper scale; known tiny
+    models are ``tiny``; anything else is ``unknown`` (and therefore not comparable).
+    """
+    if override:
+        return override
+    if run.scale:
+        return str(run.scale)
+    name = run.model.lower()
+    if any(p in name for p in TINY_PATTERNS):
+        return "tiny"
+    if any(p.lower() in name for p in table.paper_models):
+        return "paper"
+    return "unknown"
+
+
+def not_comparable_reasons(run: RunResult, scale: str, table: PaperTable) -> list[str]:
+    """Why this run's numbers cannot be read as a replication of the table's (empty = comparable)."""
+    reasons = []
+    if scale != "paper":
+        reasons.append(f"{scale} scale (paper: {table.paper_size})")
+    if run.limit is not None:
+        reasons.append(f"limited to {run.limit:g} examples per task")
+    if table.grader_match and table.grader_match.lower() not in run.judge.lower():
+        reasons.append(f"judge {run.judge} is not the paper's {table.grader_short}")
+    return reasons
+
+
+def _column_value(run: RunResult, table: PaperTable, key: str) -> tuple[float | None, TaskRef | None]:
+    for ref in table.column(key).ours:
+        v = run.value(ref.task, ref.metric)
+        if v is not None and not math.isnan(v):
+            return v * ref.factor, ref
+    return None, None
+
+
+def view_run(run: RunResult, table: PaperTable, scale_override: str | None = None) -> RunView:
+    """Our run's numbers in the table's columns (None where no mapped metric exists) and its flags."""
+    values: dict[str, float | None] = {}
+    provenance: dict[str, str] = {}
+    judged: set[str] = set()
+    used: set[tuple[str, str]] = set()
+    for key in table.column_keys:
+        values[key], ref = _column_value(run, table, key)
+        provenance[key] = ""
+        if ref is not None:
+            provenance[key] = f"{ref.task} {ref.metric}" + (f" x {ref.factor:g}" if ref.factor != 1 else "")
+            used.add((ref.task, ref.metric))
+            if ref.judged:
+                judged.add(key)
+    avg = table.average
+    if avg is not None:
+        parts = [values.get(k) for k in avg.of]
+        values[avg.column] = sum(parts) / len(parts) if all(p is not None for p in parts) else None  # type: ignore[arg-type]
+        provenance[avg.column] = f"mean of {', '.join(avg.of)}" if values[avg.column] is not None else ""
+    scale = infer_scale(run, table, scale_override)
+    return RunView(run=run, scale=scale, reasons=not_comparable_reasons(run, scale, table), values=values,
+                   provenance=provenance, judged=judged, used=used)
+
+
+def _device_label(device: str) -> str:
+    d = device.lower()
+    if d.startswith("cpu"):
+        return "CPU"
+    if d.startswith("cuda"):
+        return "GPU"
+    return device
+
+
+def banner(view: RunView, table: PaperTable) -> str:
+    """The one-line warning for a run that is not comparable, naming model, device and the paper's scale."""
+    where = f" on {_device_label(view.run.device)}" if view.run.device != UNKNOWN else ""
+    head = f"{view.scale} scale, {view.run.model}{where}: not comparable to the paper's {table.paper_size} numbers"
+    extra = [r for r in view.reasons if not r.endswith(f"scale (paper: {table.paper_size})")]
+    return head + (f" ({'; '.join(extra)})" if extra else "")
+
+
+def compare(paper: str, tables: list[PaperTable], runs: list[RunResult], scale: str | None = None) -> Comparison:
+    """Build the comparison of ``runs`` against every table of ``paper``."""
+    out = Comparison(paper=paper, tables=[TableComparison(t, [view_run(r, t, scale) for r in runs]) for t in tables])
+    seen: set[str] = set()
+    for tc in out.tables:
+        for view in tc.runs:
+            if not view.comparable:
+                line = banner(view, tc.table)
+                if line not in seen:
+                    seen.add(line)
+                    out.banners.append(line)
+    return out
+
+
+def _fmt_delta(table: PaperTable, delta: float | None, comparable: bool) -> str:
+    if delta is None:
+        return MISSING
+    text = table.fmt(delta)
+    text = text if text.startswith("-") else f"+{text}"
+    return text if comparable else f"{text} {FLAG}"
+
+
+def _cell(text: str) -> str:
+    return text.replace("|", "\\|").replace("\n", " ")
+
+
+def render_table(tc: TableComparison) -> list[str]:
+    """One markdown section: paper rows, our rows, delta rows vs the reference row, column key, footnotes."""
+    t = tc.table
+    keys = t.column_keys
+    lines = [f"## {t.title}", "",
+             f"Source: arXiv {t.source.get('arxiv', '?')}, {t.source.get('where', '?')}. "
+             f"Scale: {t.scale}. Paper scale: {t.paper_scale}. Paper grader: {t.grader}.", "",
+             "| model | from | scale | judge | " + " | ".join(_cell(k) for k in keys) + " |",
+             "|---|---|---|---|" + "---:|" * len(keys)]
+    for row in t.rows:
+        vals = [t.fmt(row.values.get(k)) for k in keys]
+        lines.append(f"| {_cell(row.model)} | paper | {_cell(row.size or t.paper_size)} | {t.grader_short} | "
+                     + " | ".join(vals) + " |")
+    ref = tc.reference
+    for v in tc.runs:
+        vals = [t.fmt(v.values.get(k)) for k in keys]
+        device = f" ({_device_label(v.run.device)})" if v.run.device != UNKNOWN else ""
+        lines.append(f"| {_cell(v.run.model)} | ours | {v.scale}{device} | {_cell(v.judge)} | " + " | ".join(vals) + " |")
+    for v in tc.runs:
+        label = f"Δ {_cell(v.run.model)} − {_cell(ref.model)}"
+        status = "comparable" if v.comparable else f"**not comparable** {FLAG}"
+        deltas = [_fmt_delta(t, v.delta(k, ref), v.comparable) for k in keys]
+        lines.append(f"| {label} | {status} | | | " + " | ".join(deltas) + " |")
+    lines.append("")
+    lines.append("Columns:")
+    for c in t.columns:
+        used = sorted({v.provenance.get(c.key, "") for v in tc.runs} - {""})
+        mapped = ", ".join(f"`{r.task}` `{r.metric}`" + (f" x {r.factor:g}" if r.factor != 1 else "") for r in c.ours)
+        ours = f"ours: {'; '.join(f'`{u}`' for u in used)}" if used else (
+            f"ours: none found in these results (looked for {mapped})" if mapped else "ours: no task")
+        note = f" {c.metric_note}" if c.metric_note else ""
+        lines.append(f"- **{c.key}**: {c.name}. {ours}.{note}")
+    flagged = [v for v in tc.runs if not v.comparable]
+    if flagged:
+        lines.append("")
+        for v in flagged:
+            lines.append(f"{FLAG} {v.run.model}: not comparable: {'; '.join(v.reasons)}. Deltas are for orientation only.")
+    lines.append("")
+    return lines
+
+
+def render_markdown(comp: Comparison, charts: dict[str, list[str]] | None = None) -> str:
+    """The full report: title, banner, runs, one section per table (with its charts when given)."""
+    papers = {"rubicon": "Rubicon (arXiv 2508.12790)", "self_rewarding": "Self-rewarding rubric RL (arXiv 2509.25534)"}
+    lines = [f"# rubricrl report: ours vs {papers.get(comp.paper, comp.paper)}", ""]
+    for b in comp.banners:
+        lines.append(f"> **{b}.** Deltas are shown for orientation only and marked {FLAG}.")
+        lines.append(">")
+    if comp.banners:
+        lines[-1] = ""
+    runs = comp.tables[0].runs if comp.tables else []
+    lines += ["## Runs", "", "| model | scale | judge (judged tasks) | device | limit | examples | results |",
+              "|---|---|---|---|---|---|---|"]
+    for v in runs:
+        n = sum(v.run.n_samples.values()) if v.run.n_samples else None
+        limit = MISSING if v.run.limit is None else f"{v.run.limit:g}"
+        lines.append(f"| {_cell(v.run.model)} | {v.scale} | {_cell(v.run.judge)} | {_cell(v.run.device)} | {limit} | "
+                     f"{MISSING if n is None else n} | {'<br>'.join(f'`{s}`' for s in v.run.sources)} |")
+    lines.append("")
+    for v in runs:
+        for task, why in sorted(v.run.skipped.items()):
+            lines.append(f"- {_cell(v.run.model)}: `{task}` not run: {_cell(why)}")
+    if any(v.run.skipped for v in runs):
+        lines.append("")
+    for tc in comp.tables:
+        lines += render_table(tc)
+        for png in (charts or {}).get(tc.table.id, []):
+            lines += [f"![{tc.table.id}]({png})", ""]
+    other = comp.other_results()
+    if other:
+        lines += ["## Other results (no paper column)", "",
+                  "Measured, but not what any column of the paper's tables reports (e.g. another subset or density).", "",
+                  "| model | task | metric | value |", "|---|---|---|---:|"]
+        lines += [f"| {_cell(m)} | `{t}` | `{k}` | {v:.4g} |" for m, t, k, v in other]
+        lines.append("")
+    return "\n".join(lines).rstrip() + "\n"
+
+
+def long_rows(comp: Comparison) -> tuple[list[str], list[list[Any]]]:
+    """One row per (table, column, paper row, our run): the shape W&B tables and CSV tools want."""
+    columns = ["table", "column", "column_name", "paper_model", "paper_value", "our_model", "our_value", "delta",
+               "scale", "judge", "limit", "comparable", "not_comparable_because", "our_metric"]
+    rows: list[list[Any]] = []
+    for tc in comp.tables:
+        for v in tc.runs:
+            for c in tc.table.columns:
+                for prow in tc.table.rows:
+                    rows.append([tc.table.id, c.key, c.name, prow.model, prow.values.get(c.key), v.run.model,
+                                 v.values.get(c.key), v.delta(c.key, prow), v.scale,
+                                 v.run.judge if c.key in v.judged else ("programmatic" if v.values.get(c.key) is not None else None),
+                                 v.run.limit,
+                                 v.comparable, "; ".join(v.reasons), v.provenance.get(c.key, "")])
+    return columns, rows
+
+
+def to_json(comp: Comparison) -> dict[str, Any]:
+    """Machine-readable summary written beside the markdown (``comparison.json``)."""
+    return {
+        "paper": comp.paper,
+        "comparable": comp.comparable,
+        "banners": comp.banners,
+        "tables": [
+            {"id": tc.table.id, "title": tc.table.title, "scale": tc.table.scale, "grader": tc.table.grader,
+             "reference_row": tc.table.reference_row,
+             "paper_rows": [{"model": r.model, "size": r.size, "values": r.values} for r in tc.table.rows],
+             "runs": [{"model": v.run.model, "scale": v.scale, "judge": v.judge, "device": v.run.device,
+                       "limit": v.run.limit, "comparable": v.comparable, "not_comparable_because": v.reasons,
+                       "values": v.values, "metric_used": v.provenance, "sources": v.run.sources,
+                       "delta_vs_reference": {k: v.delta(k, tc.reference) for k in tc.table.column_keys}}
+                      for v in tc.runs]}
+            for tc in comp.tables],
+    }

@@ -1,0 +1,228 @@
+"""``make eval``: run lm-evaluation-harness on a paper's suite of tasks for one model.
+
+    python -m rubricrl.report.eval_runner --model smollm2-135m-instruct --suite rubicon --limit 5
+
+* Model: a checkpoint folder, or a rubricrl alias (``rubricrl.models.resolve_model``; the tiny models are
+  built on first use). In-process ``hf`` on CPU by default; with ``--base-url`` the harness's
+  ``local-chat-completions`` talks to an OpenAI-compatible server (e.g. vLLM serving the checkpoint).
+* Suite: the paper's task groups in ``eval/tasks/paper_suites/`` (``rubicon`` = writing + reasoning +
+  general, ``self_rewarding`` = HealthBench Hard + meta-eval), or ``--tasks`` to pick. Each task is loaded
+  first, one by one; a task whose data cannot be had here (the harness's own tasks download from the
+  Hugging Face hub, which an offline machine cannot reach) is skipped with its reason, unless ``--strict``.
+* Judge: ``--judge`` > ``$RUBRICRL_EVAL_JUDGE`` > the tasks' default; passed to the tasks as metadata, so
+  it is recorded in the results file (``configs.<task>.metadata.judge``).
+* Output: lm-eval's own layout under ``runs/eval/<model>/<suite>/`` (``<model>/results_<date>.json`` and
+  ``samples_*``), plus ``rubricrl_eval_<date>.json`` beside it: model alias, scale, device, judge, limit,
+  skipped tasks. ``rubricrl report`` reads both.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from rubricrl.errors import UserError
+from rubricrl.report.paper_tables import PAPERS, load_paper_tables
+from rubricrl.report.results import describe_judge, sidecar_name
+
+log = logging.getLogger("rubricrl.eval")
+
+SUITE_GROUPS = {
+    "rubicon": ["rubicon_writing", "rubicon_reasoning", "rubicon_general"],
+    "self_rewarding": ["self_rewarding"],
+}
+TINY_MODELS = ("smollm2-135m-instruct", "tiny-qwen3", "tiny-qwen3-moe")
+JUDGE_ENV = "RUBRICRL_EVAL_JUDGE"
+
+
+def repo_root() -> Path:
+    for parent in Path(__file__).resolve().parents:
+        if (parent / "pyproject.toml").is_file() and (parent / "eval" / "tasks").is_dir():
+            return parent
+    raise UserError("make eval runs from a rubricrl checkout (eval/tasks not found)")
+
+
+def suite_tasks(suite: str, tasks_dir: Path) -> list[str]:
+    """The leaf tasks (or task groups such as ``ifscale``) of a suite, in order.
+
+    Read from the suite group YAMLs in ``eval/tasks/paper_suites``; where one is missing, from the paper
+    tables' column mapping (first candidate task of every mapped column).
+    """
+    if suite not in SUITE_GROUPS:
+        raise UserError(f"unknown suite {suite!r}; choose one of: {', '.join(SUITE_GROUPS)}")
+    out: list[str] = []
+    for group in SUITE_GROUPS[suite]:
+        path = tasks_dir / "paper_suites" / f"{group}.yaml"
+        if path.is_file():
+            data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+            members = data.get("task") or []
+            out += [m for m in (members if isinstance(members, list) else [members]) if isinstance(m, str)]
+    if not out:
+        for table in load_paper_tables(suite):
+            out += [c.ours[0].task for c in table.columns if c.ours]
+    return list(dict.fromkeys(out))
+
+
+def model_args(model: str, base_url: str | None, served_name: str | None, concurrency: int,
+               dtype: str) -> tuple[str, dict[str, Any], str, str]:
+    """(lm-eval model type, model_args, display name, device) for a local checkpoint or a server."""
+    if base_url:
+        url = base_url.rstrip("/")
+        if not url.endswith("/chat/completions"):
+            url = f"{url}/v1/chat/completions" if not url.endswith("/v1") else f"{url}/chat/completions"
+        name = served_name or model
+        args = {"model": name, "base_url": url, "num_concurrent": concurrency, "max_retries": 3,
+                "tokenized_requests": False}
+        return "local-chat-completions", args, Path(name.rstrip("/")).name or name, f"server {url}"
+    from rubricrl.models import resolve_model
+
+    path = resolve_model(model)
+    display = model if model in TINY_MODELS else path.name
+    return "hf", {"pretrained": str(path), "dtype": dtype}, display, "cpu"
+
+
+def default_judge(explicit: str | None) -> str | None:
+    """``--judge`` > ``$RUBRICRL_EVAL_JUDGE`` > the judged tasks' own default (None if not importable)."""
+    if explicit:
+        return explicit
+    if os.environ.get(JUDGE_ENV):
+        return os.environ[JUDGE_ENV]
+    try:
+        from rubricrl.evaluation.judging import DEFAULT_JUDGE
+    except ImportError:
+        return None
+    return DEFAULT_JUDGE
+
+
+def load_available(names: list[str], task_manager: Any, strict: bool) -> tuple[list[Any], dict[str, str]]:
+    """Load each task (its data included); return the loaded objects and {skipped task: reason}."""
+    loaded, skipped = [], {}
+    for name in names:
+        t0 = time.monotonic()
+        try:
+            got = task_manager.load([name])
+        except UserError as e:
+            reason = e.render()
+        except Exception as e:  # noqa: BLE001 - any failure to build a task is reported per task
+            reason = f"{type(e).__name__}: {str(e).splitlines()[0][:300] if str(e) else ''}"
+        else:
+            obj = got["groups"].get(name) or got["tasks"].get(name)
+            if obj is None:
+                reason = "not a task or group name the harness knows"
+            else:
+                loaded.append(obj)
+                log.info("loaded %s (%.1fs)", name, time.monotonic() - t0)
+                continue
+        if strict:
+            raise UserError(f"task {name}: {reason}")
+        skipped[name] = reason
+        log.warning("skipping %s: %s", name, reason)
+    return loaded, skipped
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m rubricrl.report.eval_runner", description=__doc__.split("\n\n")[0])
+    p.add_argument("--model", required=True, help="checkpoint folder or alias (smollm2-135m-instruct, tiny-qwen3, ...)")
+    p.add_argument("--suite", required=True, help="|".join(SUITE_GROUPS))
+    p.add_argument("--tasks", default="", help="comma-separated task names instead of the whole suite")
+    p.add_argument("--limit", type=float, default=None, help="examples per task (quick runs; never comparable)")
+    p.add_argument("--base-url", default=None, help="OpenAI-compatible server (vLLM) serving the model")
+    p.add_argument("--served-model", default=None, help="model name the server knows (default --model)")
+    p.add_argument("--concurrency", type=int, default=4, help="parallel requests to the server")
+    p.add_argument("--judge", default=None, help="judge config name or path for judged tasks")
+    p.add_argument("--scale", default=None, help="tiny|single_gpu|paper (recorded for the report)")
+    p.add_argument("--max-gen-toks", type=int, default=None, help="cap generation length (tiny runs)")
+    p.add_argument("--batch-size", default="1", help="lm-eval batch size")
+    p.add_argument("--dtype", default="float32", help="hf dtype (float32 on CPU)")
+    p.add_argument("--out", type=Path, default=Path("runs/eval"), help="results root (default runs/eval)")
+    p.add_argument("--strict", action="store_true", help="fail instead of skipping a task whose data is unavailable")
+    p.add_argument("--no-chat-template", action="store_true", help="do not apply the model's chat template")
+    return p
+
+
+def run(args: argparse.Namespace) -> Path:
+    """Run the suite; return the results file written."""
+    if args.suite not in SUITE_GROUPS or args.suite not in PAPERS:
+        raise UserError(f"unknown suite {args.suite!r}; choose one of: {', '.join(SUITE_GROUPS)}")
+    if args.limit is not None and args.limit <= 0:
+        raise UserError("--limit must be > 0")
+    root = repo_root()
+    tasks_dir = root / "eval" / "tasks"
+    names = [t.strip() for t in args.tasks.split(",") if t.strip()] or suite_tasks(args.suite, tasks_dir)
+    lm_type, margs, display, device = model_args(args.model, args.base_url, args.served_model, args.concurrency, args.dtype)
+    judge = default_judge(args.judge)
+    scale = args.scale or ("tiny" if display in TINY_MODELS else None)
+    out = args.out / display / args.suite
+    print(f"[eval] {display} ({lm_type}, {device}) on {args.suite}: {', '.join(names)}"
+          f"{f'; limit {args.limit:g}' if args.limit else ''}; judge {judge or 'task default'} -> {out}", flush=True)
+
+    from lm_eval import simple_evaluate
+    from lm_eval.loggers import EvaluationTracker
+    from lm_eval.tasks import TaskManager
+
+    metadata = {"judge": judge} if judge else {}
+    tm = TaskManager(include_path=str(tasks_dir), metadata=metadata)
+    loaded, skipped = load_available(names, tm, args.strict)
+    if not loaded:
+        raise UserError("no task of the suite could be loaded here: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+    tracker = EvaluationTracker(output_path=str(out))
+    gen_kwargs = {"max_gen_toks": args.max_gen_toks} if args.max_gen_toks else None
+    results = simple_evaluate(
+        model=lm_type, model_args=margs, tasks=loaded, task_manager=tm, limit=args.limit,
+        batch_size=args.batch_size, device="cpu" if lm_type == "hf" else None, log_samples=True,
+        evaluation_tracker=tracker, apply_chat_template=not args.no_chat_template, gen_kwargs=gen_kwargs,
+        metadata=metadata,
+    )
+    if results is None:  # pragma: no cover - non-zero ranks only
+        raise UserError("lm-eval returned no results")
+    samples = results.pop("samples", {})
+    tracker.save_results_aggregated(results=results, samples=samples)
+    for task_name in results.get("configs", {}):
+        if task_name in samples:
+            tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
+    results_file = newest_written(out, tracker.date_id)
+    side = {"model": display, "model_path": margs.get("pretrained") or margs.get("model"), "backend": lm_type,
+            "suite": args.suite, "tasks": names, "skipped": skipped, "scale": scale, "device": device,
+            "judge": describe_judge(judge) if judge else None, "judge_config": judge, "limit": args.limit,
+            "max_gen_toks": args.max_gen_toks, "command": " ".join(sys.argv)}
+    (results_file.parent / sidecar_name(results_file)).write_text(json.dumps(side, indent=2) + "\n", encoding="utf-8")
+    from lm_eval.utils import make_table
+
+    print(make_table(results))
+    if skipped:
+        print("[eval] skipped (data not available here): " + "; ".join(f"{k} ({v})" for k, v in skipped.items()))
+    print(f"[eval] results: {results_file}")
+    return results_file
+
+
+def newest_written(out: Path, date_id: str) -> Path:
+    found = sorted(out.rglob(f"results_{date_id}.json"))
+    if not found:
+        raise UserError(f"lm-eval wrote no results_{date_id}.json", path=str(out))
+    return found[-1]
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
+    try:
+        run(args)
+    except UserError as e:
+        print(e.render(), file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
