@@ -1,0 +1,359 @@
+"""Self-rewarding rubric RL (Paper B, arXiv 2509.25534): config section and pipeline stages.
+
+``rubricrl replicate self_rewarding`` runs::
+
+    data -> train -> eval -> report
+
+* ``data``: HealthBench Easy (full minus Hard by ``prompt_id``) on clusters, the 500-example offline copy
+  locally; a fixed-seed train / held-out split (:mod:`rubricrl.data.self_rewarding`).
+* ``train``: GRPO (TRL adapter, :func:`rubricrl.train.trl_adapter.train_grpo`) whose reward grades every
+  rollout with the policy itself, current weights at every step: in process by constrained verdict
+  decoding on the trainer's model object (:class:`rubricrl.judge.live_policy.LivePolicyGrader`,
+  ``grader.engine: live``), or through the policy engine's OpenAI-compatible endpoint (``engine: http``,
+  the top-level ``judge`` config). A fixed teacher can grade a fraction of the samples
+  (:class:`~rubricrl.judge.live_policy.SelfTeacherJudge`); self-versus-teacher agreement is logged.
+  The reward is ``rubricrl.reward``'s ``points_ratio`` (sum of met points over positive points, not
+  clipped per sample).
+* ``eval``: responses of the policy before and after training on the held-out part, graded by a FIXED
+  judge, scored by :func:`rubricrl.scoring.healthbench.score_records`
+  (:mod:`rubricrl.train.self_reward_eval`).
+* ``report``: markdown and PNG plots.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+from pydantic import Field, model_validator
+
+from rubricrl.config.schema import Strict, register_section
+from rubricrl.judge.config import JudgeConfig
+from rubricrl.judge.live_policy import LivePolicyGrader, SelfTeacherJudge, agreement
+from rubricrl.train.stages import Stage, StageContext, file_hash
+
+log = logging.getLogger(__name__)
+
+SECTION = "self_rewarding"
+
+
+class DataSettings(Strict):
+    """Training data and the held-out split.
+
+    Attributes:
+        subset: HealthBench subset to train on: ``easy`` (Paper B; needs the official files),
+            ``offline`` (the 500-example copy; no network), ``offline_easy`` (offline minus Hard).
+        heldout_frac: share of ``subset`` held out for evaluation (by hashed ``prompt_id``).
+        split_seed: seed of that split (kept apart from ``run.seed`` so runs share the split).
+        eval_subset: ``heldout`` (the held-out part) or ``hard`` (HealthBench Hard, as in Paper B).
+        train_max_criteria, train_max_prompt_chars, max_train: budget caps on training examples (0 = none).
+        heldout_max_criteria, heldout_max_prompt_chars, max_heldout: the same for evaluation examples.
+    """
+
+    subset: str = "offline"
+    heldout_frac: float = Field(default=0.2, ge=0, lt=1)
+    split_seed: int = 0
+    eval_subset: Literal["heldout", "hard"] = "heldout"
+    train_max_criteria: int = Field(default=0, ge=0)
+    train_max_prompt_chars: int = Field(default=0, ge=0)
+    max_train: int = Field(default=0, ge=0)
+    heldout_max_criteria: int = Field(default=0, ge=0)
+    heldout_max_prompt_chars: int = Field(default=0, ge=0)
+    max_heldout: int = Field(default=0, ge=0)
+
+
+class SelfGrader(Strict):
+    """The policy as grader.
+
+    Attributes:
+        engine: ``live`` (in-process constrained verdicts on the trainer's model object; CPU, one GPU) or
+            ``http`` (the top-level ``judge`` config, pointing at the policy engine's vLLM endpoint).
+        temperature: grader temperature (Paper B: 0.6; its earlier setting 1.0 scored best). 0 = argmax.
+        top_p, top_k: Paper B grader settings (0.95 / 20); applied among the allowed verdict tokens.
+        template: judge template (the HealthBench grader template, as the HTTP judge uses).
+        max_prompt_tokens: longer grader prompts are ungraded (counted).
+        batch_size: criterion prompts per forward pass (live engine).
+        seed: seed of the verdict sampling (live engine).
+    """
+
+    engine: Literal["live", "http"] = "live"
+    temperature: float = Field(default=0.6, ge=0)
+    top_p: float | None = Field(default=0.95, gt=0, le=1)
+    top_k: int | None = Field(default=20, ge=1)
+    template: str = "healthbench"
+    max_prompt_tokens: int = Field(default=4096, ge=64)
+    batch_size: int = Field(default=16, ge=1)
+    seed: int = 0
+
+
+class FixedGrader(Strict):
+    """A fixed (never trained) grader: the teacher, and the evaluation judge.
+
+    Attributes:
+        kind: ``constrained`` (a frozen copy of ``model`` in process, constrained verdict decoding) or
+            ``judge`` (any :class:`~rubricrl.judge.JudgeConfig`: an HTTP server of a bigger model, GPT-4.1,
+            the in-process transformers judge).
+        model: checkpoint alias or path for ``constrained``.
+        temperature, top_p, top_k, template, max_prompt_tokens, batch_size: as for the self grader
+            (temperature 0 = deterministic argmax verdicts).
+        chat_template_kwargs: for ``constrained`` (Qwen3: ``{enable_thinking: false}``).
+        judge: the judge config for ``kind: judge``. With ``backend: openai`` and no ``base_url`` /
+            ``base_url_file``, the stage starts a local vLLM server from the top-level ``server`` config.
+    """
+
+    kind: Literal["constrained", "judge"] = "constrained"
+    model: str = "smollm2-135m-instruct"
+    temperature: float = Field(default=0.0, ge=0)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    top_k: int | None = Field(default=None, ge=1)
+    template: str = "healthbench"
+    max_prompt_tokens: int = Field(default=4096, ge=64)
+    batch_size: int = Field(default=16, ge=1)
+    chat_template_kwargs: dict[str, Any] = Field(default_factory=dict)
+    judge: JudgeConfig | None = None
+
+    @model_validator(mode="after")
+    def _needs_judge(self) -> "FixedGrader":
+        if self.kind == "judge" and self.judge is None:
+            raise ValueError("kind: judge needs a 'judge' config (backend, model, ...)")
+        return self
+
+
+class TeacherSettings(Strict):
+    """Teacher grading (Paper B: "a small amount of teacher-graded data"; ratio and teacher unknown).
+
+    Attributes:
+        fraction: share of training samples the teacher also grades (0 = no teacher).
+        replace: teacher verdicts replace self verdicts on those samples (else: agreement only).
+        seed: seed of the sample choice.
+        grader: the teacher.
+    """
+
+    fraction: float = Field(default=0.0, ge=0, le=1)
+    replace: bool = True
+    seed: int = 0
+    grader: FixedGrader = Field(default_factory=FixedGrader)
+
+
+class EvalSettings(Strict):
+    """Held-out evaluation with a fixed judge.
+
+    Attributes:
+        max_new_tokens, temperature, top_p: response decoding (temperature 0 = greedy).
+        batch_size: sequences generated together.
+        seed: sampling seed.
+        grader: the fixed judge.
+        n_bootstrap: bootstrap resamples (HealthBench reference: 1000).
+        ungraded: scoring policy for ungraded verdicts (``exclude``, ``not_met``, ``fail``).
+    """
+
+    max_new_tokens: int = Field(default=64, ge=1)
+    temperature: float = Field(default=0.0, ge=0)
+    top_p: float = Field(default=1.0, gt=0, le=1)
+    batch_size: int = Field(default=8, ge=1)
+    seed: int = 0
+    grader: FixedGrader = Field(default_factory=FixedGrader)
+    n_bootstrap: int = Field(default=1000, ge=10)
+    ungraded: Literal["exclude", "not_met", "fail"] = "exclude"
+
+
+class SelfRewardingConfig(Strict):
+    """The ``self_rewarding:`` section."""
+
+    data: DataSettings = Field(default_factory=DataSettings)
+    grader: SelfGrader = Field(default_factory=SelfGrader)
+    teacher: TeacherSettings = Field(default_factory=TeacherSettings)
+    eval: EvalSettings = Field(default_factory=EvalSettings)
+
+
+register_section(SECTION, SelfRewardingConfig)
+
+
+# --------------------------------------------------------------------------- data stage
+
+
+def data_stage(ctx: StageContext) -> dict[str, Any]:
+    """Load the subset, split it with the fixed seed, cap, and write ``train.jsonl`` / ``heldout.jsonl``."""
+    from rubricrl.data.healthbench import load_subset
+    from rubricrl.data import self_rewarding as srd
+
+    d = ctx.cfg.section(SECTION).data
+    pool = srd.load_training_pool(d.subset)
+    train_caps = srd.SizeCaps(d.train_max_criteria, d.train_max_prompt_chars, d.max_train)
+    held_caps = srd.SizeCaps(d.heldout_max_criteria, d.heldout_max_prompt_chars, d.max_heldout)
+    train, held = srd.build_split(pool, d.heldout_frac, d.split_seed, train_caps, held_caps)
+    if d.eval_subset == "hard":
+        held = srd.apply_caps(load_subset("hard"), held_caps)
+    srd.write_examples(ctx.dir / "train.jsonl", train)
+    srd.write_examples(ctx.dir / "heldout.jsonl", held)
+    for name in ("train", "heldout"):
+        ctx.record_hash(f"{name}.jsonl", file_hash(ctx.dir / f"{name}.jsonl"))
+    ctx.record_hash("train_ids", srd.ids_digest(train))
+    ctx.record_hash("heldout_ids", srd.ids_digest(held))
+    print(f"[data] {d.subset}: {len(pool)} examples -> train {len(train)}, held-out {len(held)} "
+          f"({d.eval_subset}, split seed {d.split_seed})", flush=True)
+    return {"subset": d.subset, "pool": len(pool), "train": srd.summary(train), "heldout": srd.summary(held)}
+
+
+# --------------------------------------------------------------------------- graders
+
+
+def build_fixed_grader(spec: FixedGrader, name: str) -> Any:
+    """A fixed grader from its spec (the model of ``constrained`` is loaded frozen, in eval mode)."""
+    if spec.kind == "judge":
+        from rubricrl.judge import build_judge
+
+        assert spec.judge is not None
+        return build_judge(spec.judge)
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    from rubricrl.train.trl_adapter import policy_path
+
+    path = policy_path(spec.model)
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return LivePolicyGrader(model, tok, template=spec.template, temperature=spec.temperature, top_p=spec.top_p,
+                            top_k=spec.top_k, max_prompt_tokens=spec.max_prompt_tokens, batch_size=spec.batch_size,
+                            chat_template_kwargs=spec.chat_template_kwargs, name=f"{name}:{spec.model}")
+
+
+def _unwrap(trainer: Any) -> Any:
+    acc = getattr(trainer, "accelerator", None)
+    return acc.unwrap_model(trainer.model) if acc is not None else trainer.model
+
+
+class SelfRewardFunc:
+    """TRL reward function: the policy grades its own rollouts (plus the teacher's share).
+
+    Wraps :class:`rubricrl.train.trl_adapter.RubricRewardFunc` (which logs the reward components,
+    per-criterion pass rates, judge latency and ungraded counts). Before each batch it binds the live
+    grader to the trainer's model object (found through the bound ``log_metric`` TRL passes), so the
+    grader has the weights of that step; after it, it logs self-versus-teacher agreement on the overlap
+    (``self_vs_teacher/{agreement,kappa,n}``) and appends it to ``agreement_path``.
+    """
+
+    def __init__(self, inner: Any, judge: SelfTeacherJudge, grader: SelfGrader, agreement_path: Path | None,
+                 chat_template_kwargs: dict[str, Any] | None = None):
+        self.inner = inner
+        self.judge = judge
+        self.grader = grader
+        self.agreement_path = agreement_path
+        self.chat_template_kwargs = dict(chat_template_kwargs or {})
+        self.__name__ = "self_reward"
+
+    def bind(self, model: Any, tokenizer: Any) -> None:
+        """Grade with ``model`` from now on (built once; later calls only swap the model object)."""
+        live = self.judge.self_judge
+        if isinstance(live, LivePolicyGrader):
+            live.model = model
+            return
+        g = self.grader
+        self.judge.self_judge = LivePolicyGrader(
+            model, tokenizer, template=g.template, temperature=g.temperature, top_p=g.top_p, top_k=g.top_k,
+            seed=g.seed, max_prompt_tokens=g.max_prompt_tokens, batch_size=g.batch_size,
+            chat_template_kwargs=self.chat_template_kwargs)
+        self.judge.name = self.judge.self_judge.name
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+        if self.grader.engine == "live":
+            trainer = getattr(kwargs.get("log_metric"), "__self__", None)
+            if trainer is not None:
+                self.bind(_unwrap(trainer), trainer.processing_class)
+            elif self.judge.self_judge is None:
+                raise RuntimeError("live grader has no model: call bind(model, tokenizer) before grading")
+        rewards = self.inner(prompts, completions, **kwargs)
+        pairs = self.judge.take_pairs()
+        if self.judge.teacher is not None:
+            a = agreement(pairs)
+            log_metric = kwargs.get("log_metric")
+            if log_metric is not None:
+                log_metric("self_vs_teacher/n", float(a["n"]))
+                for k in ("agreement", "kappa"):
+                    if a[k] is not None:
+                        log_metric(f"self_vs_teacher/{k}", float(a[k]))
+            if self.agreement_path is not None:
+                step = int(getattr(kwargs.get("trainer_state"), "global_step", 0) or 0)
+                with open(self.agreement_path, "a", encoding="utf-8") as f:
+                    f.write(json.dumps({"step": step, "pairs": [[int(s), int(t)] for s, t in pairs], **a}) + "\n")
+        return rewards
+
+
+def read_agreement(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Per-step agreement rows (the last row of a step wins, after a resume) and the overall agreement."""
+    if not path.is_file():
+        return [], agreement([])
+    by_step: dict[int, dict[str, Any]] = {}
+    for line in path.read_text(encoding="utf-8").splitlines():
+        if line.strip():
+            row = json.loads(line)
+            by_step[int(row["step"])] = row
+    rows = [by_step[s] for s in sorted(by_step)]
+    pairs = [(bool(s), bool(t)) for r in rows for s, t in r.get("pairs", [])]
+    return rows, agreement(pairs)
+
+
+# --------------------------------------------------------------------------- train stage
+
+
+def train_stage(ctx: StageContext) -> dict[str, Any]:
+    """GRPO with self-grading; checkpoints and resume come from the TRL adapter."""
+    from rubricrl.data import self_rewarding as srd
+    from rubricrl.judge import build_judge, close_judge
+    from rubricrl.train.rewards import RubricScorer
+    from rubricrl.train.trl_adapter import RubricRewardFunc, train_grpo
+
+    cfg = ctx.cfg
+    sr = cfg.section(SECTION)
+    train = srd.read_examples(ctx.input("data") / "train.jsonl")
+    rows = srd.trl_rows(train, cfg.policy.system_prompt)
+    self_judge = build_judge(cfg.judge) if sr.grader.engine == "http" else None
+    teacher = build_fixed_grader(sr.teacher.grader, "teacher") if sr.teacher.fraction > 0 else None
+    judge = SelfTeacherJudge(self_judge, teacher, sr.teacher.fraction, sr.teacher.replace, sr.teacher.seed)
+    scorer = RubricScorer(srd.rubric_lookup(train), judge)
+    inner = RubricRewardFunc(scorer, rubric_column=srd.PROMPT_ID, rollouts_path=ctx.dir / "rollouts.jsonl",
+                             name="self_reward")
+    func = SelfRewardFunc(inner, judge, sr.grader, ctx.dir / "agreement.jsonl", cfg.policy.chat_template_kwargs)
+    print(f"[train] {len(rows)} prompts, {cfg.grpo.max_steps} steps x {cfg.grpo.prompts_per_step} prompts x "
+          f"{cfg.grpo.num_generations} samples; grader: {sr.grader.engine} policy at T={sr.grader.temperature:g}"
+          + (f", teacher {sr.teacher.grader.kind}:{sr.teacher.grader.model} on {sr.teacher.fraction:.0%}"
+             if teacher is not None else ""), flush=True)
+    try:
+        result = train_grpo(cfg, cfg.grpo, rows, [func], ctx.dir, run_name=f"{cfg.run.name}-train")
+    finally:
+        close_judge(judge)
+    _, overall = read_agreement(ctx.dir / "agreement.jsonl")
+    stats = judge.stats.as_dict() if judge.self_judge is not None else {}
+    ctx.record_hash("final_model", _dir_digest(Path(result["final_model"])))
+    return {**result, "self_grader": stats, "teacher_samples": judge.teacher_samples,
+            "teacher_fallbacks": judge.teacher_fallbacks, "self_vs_teacher": overall}
+
+
+def _dir_digest(d: Path) -> str:
+    """sha256 over the weight files of a saved model (provenance)."""
+    import hashlib
+
+    h = hashlib.sha256()
+    for p in sorted(d.glob("*.safetensors")):
+        h.update(p.name.encode())
+        h.update(file_hash(p).encode())
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------- pipeline
+
+
+def stages(cfg: Any) -> list[Stage]:
+    """The self-rewarding stages in order."""
+    from rubricrl.train.self_reward_eval import eval_stage, report_stage
+
+    return [
+        Stage("data", data_stage, (), "HealthBench subset, fixed-seed train / held-out split"),
+        Stage("train", train_stage, ("data",), "GRPO, the policy grades its own rollouts (current weights)"),
+        Stage("eval", eval_stage, ("data", "train"), "held-out responses before / after, graded by a fixed judge"),
+        Stage("report", report_stage, ("data", "train", "eval"), "markdown + PNG report"),
+    ]

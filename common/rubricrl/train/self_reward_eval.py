@@ -1,0 +1,193 @@
+"""Evaluation and report stages of the self-rewarding pipeline.
+
+``eval``: the policy before training (``policy.name``) and after (``train/final``) answers every held-out
+conversation; a FIXED judge (never the trained policy) grades the answers against their rubrics; the
+graded records (``graded_<before|after>.jsonl``, the interchange format of :mod:`rubricrl.scoring.graded`)
+are scored with :func:`rubricrl.scoring.healthbench.score_records` (``overall_score`` clipped to [0, 1],
+bootstrap std, n). The before / after difference gets a paired bootstrap 95% interval over examples.
+Each phase writes its file once; an interrupted stage re-uses the files already complete.
+
+``report``: ``report.md`` with the claim, data, training curve, before / after, self-versus-teacher
+agreement and stage timings, plus PNG plots.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator, Sequence
+
+from rubricrl.train.stages import StageContext
+
+log = logging.getLogger(__name__)
+
+
+# --------------------------------------------------------------------------- generation
+
+
+def generate_responses(model_path: str, conversations: Sequence[list[dict[str, str]]], *, max_new_tokens: int,
+                       temperature: float, top_p: float, batch_size: int, seed: int,
+                       chat_template_kwargs: dict[str, Any] | None = None, advance: Any = None) -> list[str]:
+    """Batched chat generation with a transformers model (left padding); greedy at temperature 0."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(model_path)
+    tok.padding_side = "left"
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
+    torch.manual_seed(seed)
+    texts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True, **(chat_template_kwargs or {}))
+             for c in conversations]
+    gen: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": tok.pad_token_id}
+    if temperature > 0:
+        gen.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=None)
+    else:
+        gen.update(do_sample=False, temperature=None, top_p=None, top_k=None)
+    out: list[str] = []
+    for i in range(0, len(texts), batch_size):
+        enc = tok(texts[i:i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
+        with torch.no_grad():
+            ids = model.generate(**enc, **gen)
+        out += tok.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+        if advance is not None:
+            advance(len(texts[i:i + batch_size]))
+    return out
+
+
+# --------------------------------------------------------------------------- fixed judge
+
+
+@contextmanager
+def fixed_judge(spec: Any, cfg: Any, name: str, log_dir: Path) -> Iterator[Any]:
+    """The fixed grader of ``spec``; starts a local vLLM server when an HTTP judge has no endpoint."""
+    from rubricrl.judge import close_judge
+    from rubricrl.train.self_reward import build_fixed_grader
+
+    judge_cfg = spec.judge
+    if (spec.kind == "judge" and judge_cfg.backend == "openai" and not judge_cfg.base_url
+            and not judge_cfg.base_url_file and cfg.server.enabled):
+        from rubricrl.judge.vllm_server import VLLMServer
+
+        s = cfg.server
+        with VLLMServer(s.model, max_model_len=s.max_model_len, kv_cache_gib=s.kv_cache_gib, max_num_seqs=s.max_num_seqs,
+                        dtype=s.dtype, startup_timeout_s=s.startup_timeout_s, log_file=log_dir / "vllm.log") as server:
+            live = spec.model_copy(update={"judge": judge_cfg.model_copy(
+                update={"base_url": server.base_url, "model": server.served_model_name})})
+            judge = build_fixed_grader(live, name)
+            try:
+                yield judge
+            finally:
+                close_judge(judge)
+        return
+    judge = build_fixed_grader(spec, name)
+    try:
+        yield judge
+    finally:
+        close_judge(judge)
+
+
+def judge_summary(judge: Any, spec: Any) -> dict[str, Any]:
+    """What the graded records say about their judge."""
+    if spec.kind == "judge":
+        return {"kind": "judge", "model": spec.judge.model, "backend": spec.judge.backend, "mode": spec.judge.mode,
+                "template": spec.judge.template, "structured_output": spec.judge.structured_output}
+    tpl = judge.templates.primary
+    return {"kind": "constrained", "model": spec.model, "template": tpl.name, "template_sha256": tpl.hash,
+            "temperature": spec.temperature, "verdict_first": True}
+
+
+# --------------------------------------------------------------------------- eval stage
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for r in rows:
+            f.write(json.dumps(r, ensure_ascii=False) + "\n")
+    os.replace(tmp, path)
+
+
+def paired_diff_ci(before: Sequence[float], after: Sequence[float], n_bootstrap: int, seed: int
+                   ) -> tuple[float, float, float]:
+    """Difference of clipped means (after - before) with a paired bootstrap 95% interval over examples."""
+    import numpy as np
+
+    b, a = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
+    clip = lambda x: float(np.clip(x.mean(), 0.0, 1.0))  # noqa: E731  (HealthBench clips the mean)
+    diff = clip(a) - clip(b)
+    rng = np.random.default_rng(seed)
+    idx = rng.integers(0, len(a), size=(n_bootstrap, len(a)))
+    boots = np.clip(a[idx].mean(1), 0, 1) - np.clip(b[idx].mean(1), 0, 1)
+    return diff, float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+
+
+def eval_stage(ctx: StageContext) -> dict[str, Any]:
+    """Generate before / after on the held-out part, grade with the fixed judge, score."""
+    from rubricrl.data.self_rewarding import read_examples
+    from rubricrl.judge import grade_many
+    from rubricrl.judge.interfaces import GradingRequest
+    from rubricrl.scoring.graded import GradedRecord, make_record
+    from rubricrl.scoring.healthbench import score_example, score_records
+    from rubricrl.train.self_reward import SECTION
+    from rubricrl.train.trl_adapter import policy_path
+
+    cfg = ctx.cfg
+    ev = cfg.section(SECTION).eval
+    held = read_examples(ctx.input("data") / "heldout.jsonl")
+    convs = [[{"role": str(m["role"]), "content": str(m["content"])} for m in ex.prompt] for ex in held]
+    models = {"before": policy_path(cfg.policy.name), "after": str(ctx.input("train") / "final")}
+    out: dict[str, Any] = {"n_heldout": len(held), "judge": None}
+    per_example: dict[str, list[float | None]] = {}
+    with fixed_judge(ev.grader, cfg, "eval-judge", ctx.dir) as judge:
+        summary = judge_summary(judge, ev.grader)
+        out["judge"] = summary
+        for label, path in models.items():
+            resp_file = ctx.dir / f"responses_{label}.jsonl"
+            if resp_file.is_file() and len(_read_jsonl(resp_file)) == len(held):
+                responses = [r["response"] for r in _read_jsonl(resp_file)]
+            else:
+                with ctx.progress(len(held), f"{label}: generate") as advance:
+                    responses = generate_responses(
+                        path, convs, max_new_tokens=ev.max_new_tokens, temperature=ev.temperature, top_p=ev.top_p,
+                        batch_size=ev.batch_size, seed=ev.seed, chat_template_kwargs=cfg.policy.chat_template_kwargs,
+                        advance=advance)
+                _write_jsonl(resp_file, [{"prompt_id": ex.prompt_id, "response": r} for ex, r in zip(held, responses)])
+            graded_file = ctx.dir / f"graded_{label}.jsonl"
+            if graded_file.is_file() and len(_read_jsonl(graded_file)) == len(held):
+                records = [GradedRecord(d) for d in _read_jsonl(graded_file)]
+            else:
+                reqs = [GradingRequest(c, r, ex.rubric.criteria, rubric_id=ex.prompt_id) for c, r, ex in
+                        zip(convs, responses, held)]
+                with ctx.progress(len(reqs), f"{label}: grade (fixed judge)") as advance:
+                    verdicts = grade_many(judge, reqs, progress=lambda done, total: advance(1))
+                records = [make_record(ex.raw, r, v, summary) for ex, r, v in zip(held, responses, verdicts)]
+                _write_jsonl(graded_file, [rec.data for rec in records])
+            rep = score_records(records, ungraded=ev.ungraded, n_bootstrap=ev.n_bootstrap, seed=ev.seed).to_json()
+            out[label] = {k: rep[k] for k in ("overall_score", "overall_score:bootstrap_std", "overall_score:n_samples",
+                                              "n_examples", "n_scored", "n_ungraded", "n_unscorable")}
+            out[label]["mean_response_words"] = sum(len(r.split()) for r in responses) / max(1, len(responses))
+            per_example[label] = [score_example(r.prompt_id, r.criteria(), r.verdicts(), r.example_tags,
+                                                ev.ungraded).overall for r in records]
+            print(f"[eval] {label}: overall_score {rep['overall_score']:.4f} +- {rep['overall_score:bootstrap_std']:.4f} "
+                  f"(n={rep['overall_score:n_samples']}, ungraded verdicts {rep['n_ungraded']})", flush=True)
+    both = [(b, a) for b, a in zip(per_example["before"], per_example["after"]) if b is not None and a is not None]
+    if both:
+        diff, lo, hi = paired_diff_ci([b for b, _ in both], [a for _, a in both], ev.n_bootstrap, ev.seed)
+        out["difference"] = {"after_minus_before": diff, "ci95_low": lo, "ci95_high": hi, "n_paired": len(both)}
+    return out
+
+
+def report_stage(ctx: StageContext) -> dict[str, Any]:
+    """Write ``report.md`` and the plots (see :mod:`rubricrl.train.self_reward_report`)."""
+    from rubricrl.train.self_reward_report import write_report
+
+    return write_report(ctx)
