@@ -124,3 +124,12 @@ def test_dry_run_prints_every_sbatch_line_and_writes_nothing(tmp_path):
     assert len(lines) == len(STAGES) and all(line.startswith("sbatch --parsable") for line in lines)
     assert "--dependency=afterok:'<data>'" in lines[1] or "--dependency=afterok:<data>" in lines[1]
     assert not plan.slurm_dir.exists()
+
+
+def test_self_rewarding_paper_plan_has_no_judge_job(tmp_path):
+    # The grader is the policy's own engine (Paper B): no separate judge server, no cleanup job.
+    plan = build_plan("self_rewarding", ["scale=paper"], _site(tmp_path))
+    assert all(j.kind not in ("judge", "cleanup") for j in plan.jobs)
+    assert all(not j.after_start for j in plan.jobs)
+    train = [j for j in plan.jobs if j.kind == "train"]
+    assert train and all((j.nodes, j.gpus_per_node) == (4, 8) for j in train)

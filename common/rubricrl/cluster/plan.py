@@ -174,6 +174,15 @@ def _train_layout(cfg: Any, stage: str, site: SiteFile, nodes: int | None) -> tu
     return recipe.nodes, hours, f"recipe {recipe.name}: {basis}"
 
 
+def _judge_is_policy(paper: str) -> bool:
+    """Whether ``paper``'s NeMo RL recipe grades with the policy's own vLLM engine (no judge job then)."""
+    try:
+        from rubricrl.cluster.nemo_rl import RECIPES
+    except ImportError:  # pragma: no cover - partial install
+        return paper == "self_rewarding"
+    return any(r.paper == paper and r.judge == "policy" for r in RECIPES.values())
+
+
 RECIPE_NODES = {"rubicon": 8, "self_rewarding": 4}
 """Fallback node counts when the NeMo RL recipes are not installed."""
 
@@ -208,7 +217,9 @@ def build_plan(paper: str, overrides: list[str], site: SiteFile, repo: Path | No
     todo = [s for s in stages if status[s.name] != "done"]
     # A judge server job when the config wants a served judge: either an endpoint file to read
     # (paper scale) or a per-stage local server (tiny scale, ``server.enabled``), which becomes the job.
+    # Not when the grader is the policy's own engine (self-rewarding on NeMo RL: its recipe says so).
     wants_judge = (cfg.judge.backend == "openai" and (cfg.judge.base_url_file is not None or cfg.server.enabled)
+                   and not (cfg.run.engine == "nemo_rl" and _judge_is_policy(cfg.paper))
                    and any(stage_kind(s.name) != "cpu" for s in todo))
     if wants_judge:
         judge_endpoint = run_dir / "judge" / "endpoint.json"
