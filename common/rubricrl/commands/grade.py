@@ -21,7 +21,7 @@ from typing import Any, Callable
 from rubricrl.commands.common import parse_overrides, run_interruptible
 from rubricrl.configs import config_path
 from rubricrl.errors import Problems, UserError
-from rubricrl.judge.config import JudgeConfig, load_judge_config
+from rubricrl.judge.config import JudgeConfig, judge_summary, load_judge_config
 from rubricrl.judge.interfaces import GradingRequest, Verdict
 from rubricrl.data.healthbench import load_examples
 from rubricrl.jsonl import iter_jsonl as iter_jsonl_lines
@@ -55,19 +55,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 # ----------------------------------------------------------------------------------------- inputs
-
-
-def judge_summary(cfg: JudgeConfig) -> dict[str, Any]:
-    """What identifies a judge in a graded file: backend, model, mode, template and its hash."""
-    summary: dict[str, Any] = {"backend": cfg.backend, "model": cfg.model, "mode": cfg.mode, "template": cfg.template}
-    try:
-        from rubricrl.judge.prompts import load_template
-
-        summary["template_sha256"] = load_template(cfg.template).hash
-    except Exception as e:  # noqa: BLE001 - the judge build reports a bad template properly
-        log.debug("no template hash for %r: %s", cfg.template, e)
-    summary["sampling"] = cfg.sampling.model_dump()
-    return summary
 
 
 def load_responses(path: Path) -> dict[str, str]:

@@ -89,6 +89,28 @@ class JudgeConfig(_Strict):
     structured_output: bool = False
 
 
+def judge_summary(cfg: JudgeConfig, **extra: Any) -> dict[str, Any]:
+    """What identifies a judge in graded files and results: backend, model, mode, template and its hash.
+
+    ``extra`` keys (e.g. ``config=path``) are added first. A template that cannot be loaded leaves
+    ``template_sha256`` out: building the judge reports that error properly.
+    """
+    import logging
+
+    out: dict[str, Any] = {**extra, "backend": cfg.backend, "model": cfg.model, "mode": cfg.mode,
+                           "template": cfg.template}
+    try:
+        from rubricrl.judge.prompts import load_template
+
+        out["template_sha256"] = load_template(cfg.template).hash
+    except Exception as e:  # noqa: BLE001
+        logging.getLogger(__name__).debug("no template hash for %r: %s", cfg.template, e)
+    out["sampling"] = cfg.sampling.model_dump()
+    if cfg.structured_output:
+        out["structured_output"] = True
+    return out
+
+
 def load_judge_config(path: str | Path, overrides: dict[str, Any] | None = None) -> JudgeConfig:
     """Load and validate a judge YAML; errors name the file and the key.
 
