@@ -74,5 +74,31 @@ plan-rubicon: setup  ## dry run: Rubicon's Slurm jobs at paper scale, resources,
 plan-self-rewarding: setup  ## dry run: self-rewarding's Slurm jobs at paper scale, resources, GPU-hours
 	$(BIN)/rubricrl cluster plan self_rewarding --site $(PLAN_SITE) $(if $(NODES),--nodes $(NODES)) scale=paper $(ARGS)
 
+# ---- evaluation and paper comparison (eval/tasks, eval/paper_tables) ----
+.PHONY: eval report
+MODEL ?= smollm2-135m-instruct
+SUITE ?= rubicon
+LIMIT ?=
+BASE_URL ?=
+JUDGE ?=
+TASKS ?=
+MAX_GEN_TOKS ?=
+SCALE ?=
+SERVE_JUDGE ?=
+WANDB ?=
+
+eval: setup $(if $(SERVE_JUDGE),setup-vllm)  ## lm-eval on SUITE=rubicon|self_rewarding for MODEL (path or alias); LIMIT=n, BASE_URL=vLLM, JUDGE=, TASKS=a,b
+	$(BIN)/python -m rubricrl.report.eval_runner --model "$(MODEL)" --suite "$(SUITE)" \
+	  $(if $(LIMIT),--limit $(LIMIT)) $(if $(BASE_URL),--base-url "$(BASE_URL)") $(if $(JUDGE),--judge "$(JUDGE)") \
+	  $(if $(TASKS),--tasks "$(TASKS)") $(if $(MAX_GEN_TOKS),--max-gen-toks $(MAX_GEN_TOKS)) \
+	  $(if $(SCALE),--scale $(SCALE)) $(if $(SERVE_JUDGE),--serve-judge)
+
+REPORT_INPUTS = $(if $(filter command line,$(origin MODEL)),$(wildcard runs/eval/$(MODEL)/$(SUITE)),$(wildcard runs/eval/*/$(SUITE)))
+
+report: setup  ## compare the newest `make eval` results of SUITE (all models, or MODEL=) with the paper -> runs/report/<suite>/
+	$(if $(REPORT_INPUTS),,$(error no results under runs/eval/$(if $(filter command line,$(origin MODEL)),$(MODEL),*)/$(SUITE); run `make eval SUITE=$(SUITE)` first))
+	$(BIN)/rubricrl report $(REPORT_INPUTS) \
+	  --paper "$(SUITE)" --out runs/report/$(SUITE) $(if $(WANDB),--wandb $(WANDB)) $(if $(SCALE),--scale $(SCALE))
+
 clean:  ## remove environments and caches (keeps runs/ and models/)
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

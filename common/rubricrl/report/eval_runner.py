@@ -24,8 +24,9 @@ import logging
 import os
 import sys
 import time
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterator
 
 import yaml
 
@@ -102,6 +103,28 @@ def default_judge(explicit: str | None) -> str | None:
     return DEFAULT_JUDGE
 
 
+@contextmanager
+def judge_server(judge: str | None, enabled: bool) -> Iterator[None]:
+    """With ``enabled``, serve the judge config's model on a local vLLM (CPU) and write its endpoint file."""
+    if not enabled:
+        yield
+        return
+    from rubricrl.configs import config_path
+    from rubricrl.judge.config import load_judge_config
+    from rubricrl.judge.vllm_server import VLLMServer
+
+    if not judge:
+        raise UserError("--serve-judge needs a judge config (--judge NAME)")
+    cfg = load_judge_config(config_path("judge", judge))
+    endpoint = getattr(cfg, "base_url_file", None)
+    if not endpoint:
+        raise UserError(f"--serve-judge: judge config {judge!r} does not read an endpoint file (base_url_file), "
+                        "so a local server would not be used; drop --serve-judge")
+    print(f"[eval] starting a vLLM judge server for {cfg.model} (endpoint file {endpoint})", flush=True)
+    with VLLMServer(cfg.model, endpoint_file=endpoint):
+        yield
+
+
 def load_available(names: list[str], task_manager: Any, strict: bool) -> tuple[list[Any], dict[str, str]]:
     """Load each task (its data included); return the loaded objects and {skipped task: reason}."""
     loaded, skipped = [], {}
@@ -145,6 +168,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", type=Path, default=Path("runs/eval"), help="results root (default runs/eval)")
     p.add_argument("--strict", action="store_true", help="fail instead of skipping a task whose data is unavailable")
     p.add_argument("--no-chat-template", action="store_true", help="do not apply the model's chat template")
+    p.add_argument("--serve-judge", action="store_true",
+                   help="start a local vLLM judge server for the run (judge configs that read an endpoint file)")
     return p
 
 
@@ -175,12 +200,13 @@ def run(args: argparse.Namespace) -> Path:
         raise UserError("no task of the suite could be loaded here: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
     tracker = EvaluationTracker(output_path=str(out))
     gen_kwargs = {"max_gen_toks": args.max_gen_toks} if args.max_gen_toks else None
-    results = simple_evaluate(
-        model=lm_type, model_args=margs, tasks=loaded, task_manager=tm, limit=args.limit,
-        batch_size=args.batch_size, device="cpu" if lm_type == "hf" else None, log_samples=True,
-        evaluation_tracker=tracker, apply_chat_template=not args.no_chat_template, gen_kwargs=gen_kwargs,
-        metadata=metadata,
-    )
+    with judge_server(judge, args.serve_judge):
+        results = simple_evaluate(
+            model=lm_type, model_args=margs, tasks=loaded, task_manager=tm, limit=args.limit,
+            batch_size=args.batch_size, device="cpu" if lm_type == "hf" else None, log_samples=True,
+            evaluation_tracker=tracker, apply_chat_template=not args.no_chat_template, gen_kwargs=gen_kwargs,
+            metadata=metadata,
+        )
     if results is None:  # pragma: no cover - non-zero ranks only
         raise UserError("lm-eval returned no results")
     samples = results.pop("samples", {})
