@@ -25,7 +25,7 @@ def _record(pid, items, met, theme):
     }
 
 
-RECORDS = [
+GRADED = [
     # REFERENCE.md's worked check: met points 7 + 10 - 6 over positive points 22 = 0.5
     _record("a", [(7, "accuracy"), (10, "completeness"), (5, "accuracy"), (-6, "accuracy")],
             [True, True, False, True], "hedging"),
@@ -34,6 +34,7 @@ RECORDS = [
     # one ungraded item (excluded): 2 / 2 = 1
     _record("c", [(2, "accuracy"), (4, "completeness")], [True, None], "global_health"),
 ]
+RECORDS = [hb.example_score(r) for r in GRADED]  # what process_results hands every score metric
 
 
 def test_worked_example_and_hand_computed_means():
@@ -48,7 +49,7 @@ def test_worked_example_and_hand_computed_means():
 
 
 def test_every_metric_equals_score_records():
-    ref = score_records([GradedRecord(json.loads(json.dumps(r))) for r in RECORDS])
+    ref = score_records([GradedRecord(json.loads(json.dumps(r))) for r in GRADED])
     for lm_name, ref_name in hb.METRICS.items():
         got = hb.aggregation(lm_name)(RECORDS)
         want = ref.metrics.get(ref_name, math.nan)
@@ -58,16 +59,16 @@ def test_every_metric_equals_score_records():
 
 def test_no_scorable_example_gives_nan_not_an_exception():
     rec = _record("z", [(5, "accuracy")], [None], "hedging")
-    assert math.isnan(hb.aggregation("overall_score")([rec]))
+    assert math.isnan(hb.aggregation("overall_score")([hb.example_score(rec)]))
 
 
 def test_records_from_samples_round_trip(tmp_path):
     samples = tmp_path / "samples_healthbench_500.jsonl"
-    samples.write_text("".join(json.dumps({"doc_id": i, "overall_score": r, "n_ungraded": 0}) + "\n"
-                               for i, r in enumerate(RECORDS)))
+    samples.write_text("".join(json.dumps({"doc_id": i, "graded_examples": r, "n_ungraded": 0}) + "\n"
+                               for i, r in enumerate(GRADED)))
     got = hb.records_from_samples(samples)
     assert [r.prompt_id for r in got] == ["a", "b", "c"]
-    assert score_records(got).metrics == score_records([GradedRecord(r) for r in RECORDS]).metrics
+    assert score_records(got).metrics == score_records([GradedRecord(r) for r in GRADED]).metrics
 
 
 def test_docs_keep_conversation_and_record(repo_root):

@@ -4,9 +4,11 @@ The numbers are the core scorer's (:mod:`rubricrl.scoring.healthbench`): each do
 graded item by item by the rubricrl judge (same template, same ``points_ratio`` aggregator, same judge
 config as training), and the per-example value lm-eval stores is the graded record itself (the
 interchange format of :mod:`rubricrl.scoring.graded`: the published example plus ``response``,
-``grades`` and ``judge``). Every corpus metric is then :func:`~rubricrl.scoring.healthbench.score_records`
-over those records: overall score (mean clipped to [0, 1]), per axis and per theme, with the same
-ungraded policy (``exclude``) and bootstrap settings. :func:`records_from_samples` turns a
+``grades`` and ``judge``, under the metric ``graded_examples``) and its ``score_example`` scores (under
+every score metric). Every corpus metric is then ``aggregate_examples`` over those scores, i.e. exactly
+:func:`~rubricrl.scoring.healthbench.score_records` over the graded records: overall score (mean
+clipped to [0, 1]), per axis and per theme, with the same ungraded policy (``exclude``) and bootstrap
+settings. :func:`records_from_samples` turns a
 ``--log_samples`` file back into graded records, so ``rubricrl score`` gives the full per-tag table
 (levels, clusters, physician categories) of a harness run.
 
@@ -35,7 +37,15 @@ from rubricrl.evaluation import judging
 from rubricrl.judge.interfaces import GradingRequest
 from rubricrl.rubrics.importers import HealthBenchExample, healthbench_example
 from rubricrl.scoring.graded import GradedRecord, make_record
-from rubricrl.scoring.healthbench import DEFAULT_BOOTSTRAP, DEFAULT_SEED, OVERALL, HealthBenchReport, score_records
+from rubricrl.scoring.healthbench import (
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_SEED,
+    OVERALL,
+    ExampleScore,
+    HealthBenchReport,
+    aggregate_examples,
+    score_example,
+)
 
 log = logging.getLogger(__name__)
 
@@ -90,7 +100,7 @@ def load_dataset(subset: str = "offline", data_file: str | None = None, **metada
     """
     import datasets
 
-    judge = judging.resolve_judge(metadata)
+    judge = judging.prepare(metadata)
     rows = docs(load_examples(subset, judging.data_file_arg(data_file or metadata.get("healthbench_data_file"))), judge)
     return {"test": datasets.Dataset.from_list(rows)}
 
@@ -105,12 +115,27 @@ def grade_doc(doc: Mapping[str, Any], response: str) -> dict[str, Any]:
     return make_record(raw, response, verdicts, info).data
 
 
+def example_score(record: Mapping[str, Any]) -> dict[str, Any]:
+    """Per-example scores of a graded record (``score_example``): ``prompt_id``, ``overall``,
+    ``tags`` (tag -> score) and ``n_ungraded``; small enough to log once per metric."""
+    r = GradedRecord(dict(record))
+    s = score_example(r.prompt_id, r.criteria(), r.verdicts(), r.example_tags, UNGRADED_POLICY)
+    return {"prompt_id": s.prompt_id, "overall": s.overall, "tags": dict(s.tags), "n_ungraded": s.n_ungraded}
+
+
 def process_results(doc: Mapping[str, Any], results: Sequence[str]) -> dict[str, Any]:
-    """lm-eval ``process_results``: every metric gets the graded record; ``n_ungraded`` its count."""
+    """lm-eval ``process_results``.
+
+    Every score metric gets the example's scores (:func:`example_score`); ``graded_examples`` gets the
+    whole graded record (logged once per sample, read back by :func:`records_from_samples`);
+    ``n_ungraded`` the number of ungraded verdicts.
+    """
     record = grade_doc(doc, results[0])
-    out: dict[str, Any] = {name: record for name in METRICS}
-    out["overall_score_bootstrap_std"] = record
-    out["n_ungraded"] = sum(1 for g in record["grades"] if g.get("criteria_met") is None)
+    scores = example_score(record)
+    out: dict[str, Any] = {name: scores for name in METRICS}
+    out["overall_score_bootstrap_std"] = scores
+    out["n_ungraded"] = scores["n_ungraded"]
+    out["graded_examples"] = record
     return out
 
 
@@ -118,24 +143,24 @@ _reports: OrderedDict[str, HealthBenchReport | None] = OrderedDict()
 
 
 def _digest(items: Sequence[Mapping[str, Any]]) -> str:
-    h = hashlib.sha256()
-    for it in items:
-        h.update(json.dumps([it.get("prompt_id"), it.get("response"), it.get("grades")], sort_keys=True).encode())
-    return h.hexdigest()
+    return hashlib.sha256(json.dumps(list(items), sort_keys=True, default=str).encode()).hexdigest()
 
 
 def report(items: Sequence[Mapping[str, Any]], n_bootstrap: int = DEFAULT_BOOTSTRAP,
            seed: int = DEFAULT_SEED) -> HealthBenchReport | None:
-    """``score_records`` over graded records (memoised on their content: every metric asks once).
+    """The core scorer's corpus metrics over per-example scores (:func:`example_score`).
 
-    Returns None when no example could be scored (every positive item ungraded).
+    ``score_records`` is ``score_example`` per record then ``aggregate_examples``; the harness
+    computes the first step per document and this the second, so the numbers are the same. Memoised on
+    the items' content (every metric asks once). None when no example could be scored.
     """
     key = f"{_digest(items)}:{n_bootstrap}:{seed}"
     if key not in _reports:
-        try:
-            _reports[key] = score_records([GradedRecord(dict(it)) for it in items], UNGRADED_POLICY, n_bootstrap, seed)
-        except UserError as e:
-            log.warning("HealthBench: %s", e)
+        scores = [ExampleScore(it["prompt_id"], it["overall"], dict(it["tags"]), int(it["n_ungraded"])) for it in items]
+        if any(s.overall is not None for s in scores):
+            _reports[key] = aggregate_examples(scores, n_bootstrap, seed, UNGRADED_POLICY)
+        else:
+            log.warning("HealthBench: no example could be scored (no graded positive-point item)")
             _reports[key] = None
         while len(_reports) > 8:
             _reports.popitem(last=False)
@@ -172,7 +197,12 @@ def agg_sum(items: Sequence[float]) -> float:
     return float(sum(items))
 
 
-def records_from_samples(path: str | Path, metric: str = OVERALL) -> list[GradedRecord]:
+def agg_count(items: Sequence[Any]) -> float:
+    """Number of items (``graded_examples``: how many examples were graded)."""
+    return float(len(items))
+
+
+def records_from_samples(path: str | Path, metric: str = "graded_examples") -> list[GradedRecord]:
     """Graded records from an lm-eval ``samples_<task>_*.jsonl`` file written with ``--log_samples``.
 
     Write them out with ``GradedRecord.to_line()`` and ``rubricrl score`` reads them.

@@ -10,9 +10,10 @@ Which judge config a task uses, first match wins:
    ``rubricrl serve --endpoint-file runs/judge.endpoint.json`` starts).
 
 A value is a shipped config name (``rubricrl.configs.config_path("judge", ...)``) or a path to a
-``JUDGE.yaml``. The task's dataset hook resolves it once, when the data is loaded, and stores the
-resolved file path in every document (``doc["judge"]``), so ``--log_samples`` shows which judge graded
-each example. The judge itself is built lazily on first use and kept for the process (its HTTP pool
+``JUDGE.yaml``. The task's dataset hook resolves it once, when the data is loaded, builds the judge
+right away (:func:`prepare`: a missing endpoint file or API key fails before any generation) and
+stores the resolved file path in every document (``doc["judge"]``), so ``--log_samples`` shows which
+judge graded each example. The judge is kept for the process (its HTTP pool
 and semaphores live on rubricrl's background judge loop); it is closed at interpreter exit.
 
 Rubric-scored writing tasks (WritingBench, creative writing) need scores on tiers: for them a judge
@@ -31,6 +32,7 @@ from pathlib import Path
 from typing import Any, Mapping
 
 from rubricrl.configs import config_path
+from rubricrl.errors import UserError
 from rubricrl.judge.config import JudgeConfig, load_judge_config
 from rubricrl.judge.interfaces import GradingRequest, Verdict
 
@@ -58,6 +60,20 @@ def resolve_judge(metadata: Mapping[str, Any] | None = None) -> str:
     """
     spec = (metadata or {}).get(METADATA_KEY) or os.environ.get(JUDGE_ENV) or DEFAULT_JUDGE
     return str(config_path("judge", str(spec)).resolve())
+
+
+def prepare(metadata: Mapping[str, Any] | None = None, tiered: bool = False) -> str:
+    """Resolve the task's judge and build it now, so a missing server endpoint, API key or bad config
+    fails when the data is loaded, before any generation is spent. Returns the config path."""
+    path = resolve_judge(metadata)
+    cfg = load_config(path, tiered)
+    if cfg.backend == "openai" and not cfg.base_url and cfg.base_url_file and not Path(cfg.base_url_file).exists():
+        raise UserError(
+            f"judge endpoint file {cfg.base_url_file} does not exist (judge config {path}): start the judge "
+            f"server first (`rubricrl serve --endpoint-file {cfg.base_url_file}`), or choose another judge "
+            f"with --metadata '{{\"judge\": ...}}' or ${JUDGE_ENV}")
+    judge_for(path, tiered)
+    return path
 
 
 def load_config(path: str, tiered: bool = False) -> JudgeConfig:

@@ -100,7 +100,7 @@ def writingbench_dataset(data_file: str | None = None, lang: str | None = None, 
     metadata key ``writingbench_data_file``)."""
     import datasets
 
-    rows = writingbench_docs(data_file or metadata.get("writingbench_data_file"), judging.resolve_judge(metadata))
+    rows = writingbench_docs(data_file or metadata.get("writingbench_data_file"), judging.prepare(metadata, tiered=True))
     if lang:
         rows = [r for r in rows if r["lang"] == lang]
         if not rows:

@@ -7,6 +7,7 @@ load_dataset = hb.load_dataset
 process_results = hb.process_results
 agg_bootstrap_std = hb.agg_bootstrap_std
 agg_sum = hb.agg_sum
+agg_count = hb.agg_count
 
 
 def doc_to_text(doc: dict) -> str:
