@@ -131,10 +131,12 @@ def test_two_files_of_one_model_merge_into_one_row(tmp_path, capsys):
     assert rc == 0
     ours = _row((tmp_path / "o" / "report.md").read_text(), "smollm2-135m-instruct", "ours")
     assert ours[5] == "30.00" and ours[8] == "20.00"
-    # A folder means its newest results file only.
+    # A folder means the newest result of each task in it: a re-run of one task replaces only that task.
+    lm_eval_results(tmp_path / "r", {"ifeval_local": {"prompt_level_strict_acc,none": 0.4}},
+                    pretrained="/m/smollm2-135m-instruct", limit=5, stamp="2025-01-03T00-00-00")
     rc, _, _ = _report([tmp_path / "r", "--paper", "rubicon", "--out", tmp_path / "p", "--wandb", "off", "--quiet"], capsys)
     ours = _row((tmp_path / "p" / "report.md").read_text(), "smollm2-135m-instruct", "ours")
-    assert ours[5] == "30.00" and ours[8] == "—"
+    assert rc == 0 and ours[5] == "30.00" and ours[8] == "40.00"
 
 
 def test_wandb_offline_run_holds_the_table_and_charts(tiny, tmp_path, capsys, monkeypatch):

@@ -11,7 +11,7 @@ from typing import Any
 from rubricrl.errors import UserError
 from rubricrl.report.compare import SCALES, compare, render_markdown, to_json
 from rubricrl.report.paper_tables import PAPERS, load_paper_tables
-from rubricrl.report.results import merge_runs, read_result
+from rubricrl.report.results import merge_runs, read_results
 from rubricrl.report.wandb_log import MODES, default_mode
 
 
@@ -23,7 +23,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "table with deltas, the judge and the scale of each run, PNG charts, and the same table in W&B "
         "(offline by default). Runs that are not at paper scale, were limited, or used another grader are "
         "labelled not comparable.",
-        epilog="RESULTS: lm-eval results_*.json files or their folders (newest file is used), or TASK=PATH for "
+        epilog="RESULTS: lm-eval results_*.json files or their folders (the newest result of each task), or TASK=PATH for "
         "`rubricrl score --json` output (e.g. healthbench_hard=score.json). Example: rubricrl report "
         "runs/eval/smollm2-135m-instruct/rubicon --paper rubicon --out runs/report/rubicon",
     )
@@ -56,7 +56,7 @@ def run(args: argparse.Namespace) -> int:
     if mode not in MODES:
         raise UserError(f"unknown --wandb mode {mode!r}; choose one of: {', '.join(MODES)}")
     tables = load_paper_tables(args.paper, args.tables)
-    runs = merge_runs([read_result(spec) for spec in args.results])
+    runs = merge_runs([run for spec in args.results for run in read_results(spec)])
     comp = compare(args.paper, tables, runs, scale=args.scale)
 
     from rubricrl.report.charts import write_charts

@@ -7,6 +7,7 @@ label and a watermark across the chart, so a picture cut out of the report canno
 from __future__ import annotations
 
 import logging
+import textwrap
 from pathlib import Path
 
 from rubricrl.report.compare import TableComparison
@@ -27,7 +28,11 @@ def _pyplot():
 
 
 def _short_scale(scale: str) -> str:
-    return scale.split(";")[0].strip()
+    return scale.split(" (")[0].split(";")[0].strip()
+
+
+def _wrap(text: str, width: int = 100) -> str:
+    return "\n".join(textwrap.wrap(text, width)) or text
 
 
 def _watermark(ax, text: str) -> None:
@@ -54,7 +59,7 @@ def comparison_chart(tc: TableComparison, path: Path) -> Path:
                        {"color": OUR_COLORS[i % len(OUR_COLORS)], "hatch": "//", "edgecolor": "black"}))
     n = len(series)
     width = 0.8 / max(n, 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.3 * len(keys) + 3), 5.2))
+    fig, ax = plt.subplots(figsize=(max(9.0, 1.3 * len(keys) + 3), 5.6))
     try:
         for s, (label, values, style) in enumerate(series):
             xs = [k + (s - (n - 1) / 2) * width for k in range(len(keys))]
@@ -72,7 +77,7 @@ def comparison_chart(tc: TableComparison, path: Path) -> Path:
         flagged = [v for v in tc.runs if not v.comparable]
         subtitle = ("ours NOT comparable: " + "; ".join(sorted({r for v in flagged for r in v.reasons}))) if flagged else \
             "ours at paper scale, full benchmark, paper's grader"
-        ax.set_title(f"{t.title}\n{subtitle}", fontsize=9, color="#c44e52" if flagged else "black")
+        ax.set_title(f"{t.title}\n{_wrap(subtitle)}", fontsize=9, color="#c44e52" if flagged else "black")
         if flagged:
             _watermark(ax, "NOT COMPARABLE")
         ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, frameon=False)
@@ -92,7 +97,7 @@ def delta_chart(tc: TableComparison, path: Path) -> Path:
     keys = t.column_keys
     n = len(tc.runs)
     width = 0.8 / max(n, 1)
-    fig, ax = plt.subplots(figsize=(max(6.0, 1.1 * len(keys) + 3), 4.6))
+    fig, ax = plt.subplots(figsize=(max(9.0, 1.1 * len(keys) + 3), 4.8))
     try:
         for s, view in enumerate(tc.runs):
             xs = [k + (s - (n - 1) / 2) * width for k in range(len(keys))]

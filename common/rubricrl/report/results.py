@@ -62,12 +62,12 @@ def _load_json(path: Path) -> Any:
         raise UserError(f"not valid JSON: {e.msg} (column {e.colno})", path=str(path), line=e.lineno) from None
 
 
-def newest_results_file(folder: Path) -> Path:
-    """The newest ``results_*.json`` under ``folder`` (lm-eval names them by ISO date, so names sort by time)."""
-    found = sorted(folder.rglob("results_*.json"), key=lambda p: (p.name, p.stat().st_mtime))
+def results_files(folder: Path) -> list[Path]:
+    """Every ``results_*.json`` under ``folder``, newest first (lm-eval names them by ISO date)."""
+    found = sorted(folder.rglob("results_*.json"), key=lambda p: (p.name, p.stat().st_mtime), reverse=True)
     if not found:
         raise UserError("no lm-eval results_*.json under this folder (run `make eval` first)", path=str(folder))
-    return found[-1]
+    return found
 
 
 def _model_args(config: dict[str, Any]) -> dict[str, Any]:
@@ -201,8 +201,27 @@ def parse_score_json(data: Any, path: Path, task: str) -> RunResult:
                      n_samples={task: int(data["n_examples"])} if isinstance(data.get("n_examples"), int) else {})
 
 
-def read_result(spec: str) -> RunResult:
-    """One RESULTS argument: a results file, a folder (newest results_*.json in it), or ``TASK=PATH``."""
+def read_folder(folder: Path) -> list[RunResult]:
+    """The newest result of every task under ``folder`` (several ``make eval`` calls with different TASKS add up).
+
+    Older files only contribute tasks that no newer file has; a file contributing nothing is ignored.
+    """
+    runs: list[RunResult] = []
+    covered: set[str] = set()
+    for path in results_files(folder):
+        run = parse_lm_eval(_load_json(path), path)
+        run.metrics = {t: m for t, m in run.metrics.items() if t not in covered}
+        if run.metrics:
+            covered |= set(run.metrics)
+            run.n_samples = {t: n for t, n in run.n_samples.items() if t in run.metrics}
+            run.skipped = {t: why for t, why in run.skipped.items() if t not in covered}
+            runs.append(run)
+            log.info("using %s for %s", path, ", ".join(sorted(run.metrics)))
+    return list(reversed(runs))  # oldest first, so merging keeps the newest numbers
+
+
+def read_results(spec: str) -> list[RunResult]:
+    """One RESULTS argument: a results file, a folder (newest result of each task in it), or ``TASK=PATH``."""
     task = None
     if "=" in spec and not Path(spec).exists():
         task, spec = spec.split("=", 1)
@@ -210,17 +229,16 @@ def read_result(spec: str) -> RunResult:
             raise UserError(f"empty task name in {task}={spec!r}; write TASK=PATH, e.g. healthbench_hard=score.json")
     path = Path(spec)
     if path.is_dir():
-        path = newest_results_file(path)
-        log.info("using %s", path)
+        return read_folder(path)
     data = _load_json(path)
     if isinstance(data, dict) and "results" in data:
-        return parse_lm_eval(data, path)
+        return [parse_lm_eval(data, path)]
     if isinstance(data, dict) and "overall_score" in data:
         if task is None:
             raise UserError("`rubricrl score --json` output does not say which HealthBench subset it scored; "
                             f"pass it as TASK=PATH, e.g. healthbench_hard={spec}", path=str(path))
-        return parse_score_json(data, path, task)
-    return parse_lm_eval(data, path)  # raises with the lm-eval explanation
+        return [parse_score_json(data, path, task)]
+    return [parse_lm_eval(data, path)]  # raises with the lm-eval explanation
 
 
 def merge_runs(runs: list[RunResult]) -> list[RunResult]:
