@@ -1,28 +1,257 @@
-"""The Rubicon pipeline's stage list (``rubricrl replicate rubicon``).
+"""The Rubicon pipeline (``rubricrl replicate rubicon``): stage functions and their order.
 
-Stages: data -> filter -> stage1_rl -> hacking -> stage2_rl -> eval -> report.
+=========  =========================  ====================================================================
+stage      reads                      writes (in ``runs/<run>/<stage>/``)
+=========  =========================  ====================================================================
+data       banks, seed tasks          stage1_train/heldout.jsonl, stage2_train/heldout.jsonl, rubrics.json
+filter     data                       kept.jsonl, groups.jsonl, filter_stats.json, histogram.png
+stage1_rl  filter, data               checkpoints/, final/, rollouts.jsonl, log_history.jsonl
+hacking    stage1_rl                  taxonomy.md, taxonomy.json, defense_rubric.json
+stage2_rl  data, stage1_rl, hacking   checkpoints/, final/, rollouts.jsonl, log_history.jsonl
+eval       data, stage1_rl, ...       eval.json, samples_<model>.jsonl (see ``rubicon_eval``)
+report     everything                 report.md, *.png (also copied to ``runs/<run>/report.md``)
+=========  =========================  ====================================================================
+
+Judging: stage 1 uses the programmatic verifiers (``rubicon.stage1.judge_llm: false``); stage 2 and the
+judged evaluation use ``cfg.judge``, with a local vLLM server started around the stage when
+``server.enabled`` (tiny scale).
 """
 
 from __future__ import annotations
 
-from typing import Any
+import json
+import logging
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any, Iterator
 
+from rubricrl.config import ExperimentConfig, resolve_path
+from rubricrl.config.rubicon import RubiconConfig
 from rubricrl.errors import UserError
-from rubricrl.train.stages import Stage, StageContext
+from rubricrl.judge import JudgeConfig, build_judge, close_judge
+from rubricrl.rubrics.schema import Rubric, bank_hash
+from rubricrl.train.stages import Stage, StageContext, file_hash
+
+log = logging.getLogger(__name__)
 
 
-def _todo(ctx: StageContext) -> dict[str, Any]:
-    raise UserError(f"stage {ctx.stage.name} is not implemented yet")
+# --------------------------------------------------------------------------- helpers
+
+def rub(cfg: ExperimentConfig) -> RubiconConfig:
+    return cfg.section("rubicon")
 
 
-def stages(cfg: Any) -> list[Stage]:
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> str:
+    """Write JSONL atomically; returns its sha256."""
+    from rubricrl.data.jsonl import write_jsonl_atomic
+
+    write_jsonl_atomic(path, rows, overwrite=True)
+    return file_hash(path)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def save_rubrics(path: Path, rubrics: list[Rubric]) -> None:
+    path.write_text(json.dumps([r.model_dump(mode="json") for r in rubrics], ensure_ascii=False), encoding="utf-8")
+
+
+def load_rubric_file(path: Path) -> dict[str, Rubric]:
+    return {r.id: r for r in (Rubric.model_validate(d) for d in json.loads(path.read_text(encoding="utf-8")))}
+
+
+def _load_bank(paths: list[str]) -> list[Rubric]:
+    from rubricrl.rubrics.loader import load_rubrics
+
+    return load_rubrics([resolve_path(p) for p in paths])
+
+
+@contextmanager
+def judge_for(cfg: ExperimentConfig, llm: bool, log_dir: Path) -> Iterator[Any]:
+    """A judge for a stage: verifiers only, or ``cfg.judge`` (with a local vLLM server if enabled)."""
+    if not llm:
+        judge = build_judge(JudgeConfig(backend="programmatic"))
+        yield judge
+        return
+    if cfg.server.enabled:
+        from rubricrl.judge.vllm_server import VLLMServer
+
+        s = cfg.server
+        server = VLLMServer(s.model, max_model_len=s.max_model_len, kv_cache_gib=s.kv_cache_gib,
+                            max_num_seqs=s.max_num_seqs, dtype=s.dtype, startup_timeout_s=s.startup_timeout_s,
+                            log_file=log_dir / "judge_server.log")
+        print(f"starting the vLLM judge server ({s.model}); log: {log_dir / 'judge_server.log'}", flush=True)
+        with server:
+            jc = cfg.judge.model_copy(update={"base_url": server.base_url, "base_url_file": None,
+                                              "model": server.served_model_name})
+            judge = build_judge(jc)
+            try:
+                yield judge
+            finally:
+                close_judge(judge)
+        return
+    judge = build_judge(cfg.judge)
+    try:
+        yield judge
+    finally:
+        close_judge(judge)
+
+
+# --------------------------------------------------------------------------- stages
+
+def stage_data(ctx: StageContext) -> dict[str, Any]:
+    from rubricrl.data.rubicon import (build_stage1, build_stage2, constraint_rubrics, ifeval_tasks, load_tasks)
+    from rubricrl.train.rewards import programmatic_only
+
+    cfg, d = ctx.cfg, rub(ctx.cfg).data
+    s1_bank = _load_bank(d.stage1_banks)
+    chosen = constraint_rubrics(s1_bank, d.stage1_rubrics)
+    if d.stage1_programmatic_only:
+        chosen = [programmatic_only(r) for r in chosen]
+    tasks = load_tasks(resolve_path(d.seed_tasks))
+    if d.ifeval_tasks:
+        tasks += ifeval_tasks(d.ifeval_tasks, cfg.run.seed)
+    s1_train, s1_held = build_stage1(tasks, chosen, constraints_per_task=d.constraints_per_task,
+                                     heldout_tasks=d.heldout_tasks,
+                                     heldout_constraints_per_task=d.heldout_constraints_per_task,
+                                     heldout_seed=d.heldout_seed, seed=cfg.run.seed,
+                                     max_train_prompts=d.max_train_prompts, system_prompt=cfg.policy.system_prompt)
+    s2_bank = {r.id: r for r in _load_bank(d.stage2_bank_paths)}
+    s2_prompts = load_tasks(resolve_path(d.stage2_prompts), need_category=True)
+    s2_train, s2_held, instance = build_stage2(s2_prompts, s2_bank, d.stage2_banks, heldout=d.stage2_heldout,
+                                               heldout_seed=d.heldout_seed, seed=cfg.run.seed,
+                                               writingbench=d.writingbench, system_prompt=cfg.policy.system_prompt)
+    used_s2 = [s2_bank[i] for i in sorted(set(d.stage2_banks.values()))]
+    save_rubrics(ctx.dir / "rubrics.json", chosen + used_s2 + instance)
+    for name, rows in [("stage1_train", s1_train), ("stage1_heldout", s1_held), ("stage2_train", s2_train),
+                       ("stage2_heldout", s2_held)]:
+        ctx.record_hash(f"{name}.jsonl", write_rows(ctx.dir / f"{name}.jsonl", rows))
+    ctx.record_hash("stage1_bank", bank_hash(s1_bank))
+    ctx.record_hash("stage1_rubrics_used", bank_hash(chosen))
+    ctx.record_hash("stage2_bank", bank_hash(list(s2_bank.values())))
+    ctx.record_hash("rubrics.json", file_hash(ctx.dir / "rubrics.json"))
+    return {"stage1_train": len(s1_train), "stage1_heldout": len(s1_held), "stage2_train": len(s2_train),
+            "stage2_heldout": len(s2_held), "stage1_constraints": len(chosen), "instance_rubrics": len(instance),
+            "tasks": len(tasks)}
+
+
+def stage_filter(ctx: StageContext) -> dict[str, Any]:
+    from rubricrl.data.filtering import plot_histogram, select_prompts
+    from rubricrl.train.rewards import RubricScorer
+    from rubricrl.train.rollout import sample_responses
+    from rubricrl.train.trl_adapter import policy_path
+
+    cfg, f = ctx.cfg, rub(ctx.cfg).filter
+    data = ctx.input("data")
+    rows = read_rows(data / "stage1_train.jsonl")
+    rubrics = load_rubric_file(data / "rubrics.json")
+    with ctx.progress(len(rows) * f.k, f"sampling k={f.k} per prompt with the base policy") as advance:
+        samples = sample_responses(policy_path(cfg.policy.name), [r["prompt"] for r in rows], n=f.k,
+                                   max_new_tokens=f.max_new_tokens, temperature=cfg.grpo.temperature,
+                                   top_p=cfg.grpo.top_p, batch_size=f.batch_size, seed=cfg.run.seed,
+                                   chat_template_kwargs=cfg.policy.chat_template_kwargs, advance=advance)
+    with judge_for(cfg, False, ctx.dir) as judge:
+        scorer = RubricScorer(rubrics, judge)
+        flat = [(r, s) for r, ss in zip(rows, samples) for s in ss]
+        scored = scorer.score([r["prompt"] for r, _ in flat], [s for _, s in flat], [r["rubric_id"] for r, _ in flat])
+    groups: dict[str, list[float]] = {r["id"]: [] for r in rows}
+    for (r, _), sc in zip(flat, scored):
+        groups[r["id"]].append(sc.reward)
+    res = select_prompts(groups, tuple(f.band), f.min_std, f.max_kept, cfg.run.seed)
+    kept = set(res.kept)
+    ctx.record_hash("kept.jsonl", write_rows(ctx.dir / "kept.jsonl", [r for r in rows if r["id"] in kept]))
+    write_rows(ctx.dir / "groups.jsonl", [{"id": r["id"], "rubric_id": r["rubric_id"], "rewards": groups[r["id"]],
+                                           "mean": res.means[r["id"]], "std": res.stds[r["id"]],
+                                           "kept": r["id"] in kept, "responses": ss} for r, ss in zip(rows, samples)])
+    stats = res.stats()
+    (ctx.dir / "filter_stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
+    plot_histogram(res, ctx.dir / "histogram.png", f"offline filter: band {list(f.band)}, k={f.k}")
+    if not res.kept:
+        raise UserError(f"the offline filter kept no prompt ({stats}); widen rubicon.filter.band or add prompts")
+    return stats
+
+
+def _train_stage(ctx: StageContext, rows: list[dict[str, Any]], rubrics: dict[str, Rubric], llm: bool,
+                 defense: Rubric | None, stage_cfg: Any, init_model: str | None) -> dict[str, Any]:
+    from rubricrl.train.rewards import RubricScorer
+    from rubricrl.train.trl_adapter import RubricRewardFunc, train_grpo
+
+    cfg = ctx.cfg
+    settings = cfg.grpo.merged(stage_cfg.grpo)
+    with judge_for(cfg, llm, ctx.dir) as judge:
+        scorer = RubricScorer(rubrics, judge, defense)
+        fn = RubricRewardFunc(scorer, rollouts_path=ctx.dir / "rollouts.jsonl")
+        out = train_grpo(cfg, settings, rows, [fn], ctx.dir, f"{cfg.run.name}-{ctx.stage.name}", init_model)
+        out["judge"] = judge.stats.as_dict()
+    hist = [h for h in read_rows(ctx.dir / "log_history.jsonl") if "reward" in h]
+    if hist:
+        k = max(1, len(hist) // 4)
+        out["reward_first_quarter"] = sum(h["reward"] for h in hist[:k]) / k
+        out["reward_last_quarter"] = sum(h["reward"] for h in hist[-k:]) / k
+    ctx.record_hash("final_model", file_hash(Path(out["final_model"]) / "model.safetensors"))
+    return out
+
+
+def stage_stage1(ctx: StageContext) -> dict[str, Any]:
+    r = rub(ctx.cfg)
+    rows = read_rows(ctx.input("filter") / "kept.jsonl")
+    rubrics = load_rubric_file(ctx.input("data") / "rubrics.json")
+    return _train_stage(ctx, rows, rubrics, r.stage1.judge_llm, None, r.stage1, None)
+
+
+def stage_hacking(ctx: StageContext) -> dict[str, Any]:
+    from rubricrl.analysis.hacking import mine, render_markdown
+
+    h = rub(ctx.cfg).hacking
+    rollouts = read_rows(ctx.input("stage1_rl") / "rollouts.jsonl")
+    tax = mine(rollouts, h.top_frac, h.examples, h.max_ratio)
+    bank = {r.id: r for r in _load_bank([h.defense_bank])}
+    if h.defense_rubric not in bank:
+        raise UserError(f"rubicon.hacking.defense_rubric {h.defense_rubric!r} is not in {h.defense_bank}")
+    defense = bank[h.defense_rubric]
+    save_rubrics(ctx.dir / "defense_rubric.json", [defense])
+    ctx.record_hash("defense_rubric", defense.content_hash())
+    (ctx.dir / "taxonomy.json").write_text(json.dumps(tax.as_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
+    (ctx.dir / "taxonomy.md").write_text(render_markdown(tax, defense.id), encoding="utf-8")
+    return {"rollouts": tax.n_all, "top": tax.n_top, "reward_cutoff": tax.reward_cutoff,
+            "top_counts": {k: p.top_count for k, p in tax.patterns.items()},
+            "all_counts": {k: p.all_count for k, p in tax.patterns.items()}}
+
+
+def stage_stage2(ctx: StageContext) -> dict[str, Any]:
+    r = rub(ctx.cfg)
+    rows = read_rows(ctx.input("data") / "stage2_train.jsonl")
+    rubrics = load_rubric_file(ctx.input("data") / "rubrics.json")
+    defense = next(iter(load_rubric_file(ctx.input("hacking") / "defense_rubric.json").values()))
+    init = str(ctx.input("stage1_rl") / "final")
+    return _train_stage(ctx, rows, rubrics, r.stage2.judge_llm, defense, r.stage2, init)
+
+
+def stage_eval(ctx: StageContext) -> dict[str, Any]:
+    from rubricrl.train.rubicon_eval import evaluate
+
+    return evaluate(ctx)
+
+
+def stage_report(ctx: StageContext) -> dict[str, Any]:
+    from rubricrl.report.pipeline import write_rubicon_report
+
+    return write_rubicon_report(ctx)
+
+
+def stages(cfg: Any = None) -> list[Stage]:
     """Rubicon stages in order."""
     return [
-        Stage("data", _todo, (), "build stage-1/stage-2 prompt sets and the held-out split"),
-        Stage("filter", _todo, ("data",), "sample k responses per prompt, keep the central quantile band"),
-        Stage("stage1_rl", _todo, ("filter",), "GRPO on instruction-following constraints"),
-        Stage("hacking", _todo, ("stage1_rl",), "mine high-reward rollouts for hacking patterns"),
-        Stage("stage2_rl", _todo, ("data", "stage1_rl", "hacking"), "GRPO on stage-2 rubrics with the defense veto"),
-        Stage("eval", _todo, ("data", "stage1_rl", "stage2_rl"), "held-out evaluation before / after each stage"),
-        Stage("report", _todo, ("data", "filter", "stage1_rl", "hacking", "stage2_rl", "eval"), "markdown + PNG report"),
+        Stage("data", stage_data, (), "build stage-1/stage-2 prompt sets and the held-out split"),
+        Stage("filter", stage_filter, ("data",), "sample k responses per prompt, keep the central quantile band"),
+        Stage("stage1_rl", stage_stage1, ("data", "filter"), "GRPO on instruction-following constraints"),
+        Stage("hacking", stage_hacking, ("stage1_rl",), "mine high-reward rollouts for hacking patterns"),
+        Stage("stage2_rl", stage_stage2, ("data", "stage1_rl", "hacking"),
+              "GRPO on stage-2 rubrics with the defense rubric as a veto"),
+        Stage("eval", stage_eval, ("data", "stage1_rl", "hacking", "stage2_rl"),
+              "held-out evaluation of base, stage 1 and stage 2"),
+        Stage("report", stage_report, ("data", "filter", "stage1_rl", "hacking", "stage2_rl", "eval"),
+              "markdown + PNG report"),
     ]

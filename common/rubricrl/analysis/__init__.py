@@ -1,0 +1,1 @@
+"""Analyses of training runs (reward-hacking mining)."""

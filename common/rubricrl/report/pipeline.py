@@ -1,0 +1,163 @@
+"""Pipeline report: markdown + PNG of a Rubicon run (before / after each stage), from the stage folders.
+
+``write_rubicon_report(ctx)`` reads ``data``, ``filter``, ``stage1_rl``, ``hacking``, ``stage2_rl`` and
+``eval`` outputs and writes ``report.md``, ``training_curves.png``, ``heldout.png`` (and copies the
+filter histogram) into the report stage folder; ``report.md`` is also copied to ``runs/<run>/report.md``.
+Every number comes from a file the stages wrote; the report states n and 95% intervals.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+
+def _json(p: Path) -> Any:
+    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
+
+
+def _history(p: Path) -> list[dict[str, Any]]:
+    if not p.is_file():
+        return []
+    return [json.loads(x) for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+def plot_training(curves: dict[str, list[dict[str, Any]]], path: Path) -> Path:
+    """Reward per step for each RL stage (one panel each)."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.2), squeeze=False)
+    for ax, (name, hist) in zip(axes[0], curves.items()):
+        rows = [h for h in hist if "reward" in h and "step" in h]
+        ax.plot([h["step"] for h in rows], [h["reward"] for h in rows], marker="o", ms=3, label="reward")
+        vr = [h for h in rows if "veto_rate" in h]
+        if vr:
+            ax.plot([h["step"] for h in vr], [h["veto_rate"] for h in vr], linestyle="--", label="veto rate")
+        ax.set_title(name)
+        ax.set_xlabel("step")
+        ax.set_ylim(-0.05, 1.05)
+        ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def plot_heldout(summary: dict[str, Any], path: Path) -> Path:
+    """Prompt- and instruction-level held-out accuracy per model with 95% Wilson intervals."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    models = [m for m in ("base", "stage1", "stage2") if m in summary]
+    fig, ax = plt.subplots(figsize=(6, 3.4))
+    width = 0.38
+    for j, (key, label) in enumerate([("prompt_level", "prompt-level"), ("instruction_level", "instruction-level")]):
+        vals = [summary[m][key] for m in models]
+        err = [[v - summary[m][f"{key}_ci95"][0] for m, v in zip(models, vals)],
+               [summary[m][f"{key}_ci95"][1] - v for m, v in zip(models, vals)]]
+        ax.bar([i + (j - 0.5) * width for i in range(len(models))], vals, width, yerr=err, capsize=3, label=label)
+    ax.set_xticks(range(len(models)), models)
+    ax.set_ylim(0, 1)
+    ax.set_ylabel("accuracy (programmatic checks)")
+    ax.set_title(f"held-out stage-1 prompts (n={summary[models[0]]['n']} samples)")
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+    return path
+
+
+def _pct(x: float) -> str:
+    return f"{100 * x:.1f}%"
+
+
+def render(run: str, scale: str, data: dict, filt: dict, s1: dict, hack: dict, s2: dict, ev: dict) -> str:
+    """The report's markdown."""
+    L = [f"# Rubicon pipeline report: run `{run}` ({scale} scale)", "",
+         f"Scale: **{scale}**. At tiny scale this is SmolLM2-135M-Instruct on CPU: a check that every stage "
+         "of the method runs and moves the policy, not a replication of the paper's Qwen3-30B-A3B numbers.", "",
+         "## Data", "",
+         f"- stage-1 train prompts: {data.get('stage1_train')} ({data.get('stage1_constraints')} constraint rubrics); "
+         f"held-out: {data.get('stage1_heldout')} (tasks never trained on, fixed seed)",
+         f"- stage-2 train prompts: {data.get('stage2_train')}; held-out: {data.get('stage2_heldout')}", "",
+         "## Offline filter", "",
+         f"Kept {filt.get('kept')} of {filt.get('candidates')} prompts (band thresholds "
+         f"{filt.get('threshold_low', 0):.3f}..{filt.get('threshold_high', 0):.3f}; dropped: {filt.get('dropped')}). "
+         f"Mean base reward: all {filt.get('mean_reward_all', 0):.3f}, kept {filt.get('mean_reward_kept', 0):.3f}.", "",
+         "![filter histogram](histogram.png)", "",
+         "## Training", "",
+         "| stage | steps | reward, first quarter | reward, last quarter | train seconds |", "|---|---:|---:|---:|---:|"]
+    for name, m in (("stage 1", s1), ("stage 2", s2)):
+        L.append(f"| {name} | {m.get('global_step')} | {m.get('reward_first_quarter', float('nan')):.3f} | "
+                 f"{m.get('reward_last_quarter', float('nan')):.3f} | {m.get('train_seconds')} |")
+    L += ["", "![training curves](training_curves.png)", "", "## Hacking analysis (after stage 1)", "",
+          f"{hack.get('rollouts')} rollouts mined, top {hack.get('top')} (reward >= {hack.get('reward_cutoff', 0):.3f}). "
+          "Pattern counts in the top slice: " + ", ".join(f"{k} {v}" for k, v in (hack.get("top_counts") or {}).items())
+          + ". Full taxonomy: `hacking/taxonomy.md`. The defense rubric is applied as a veto in stage 2.", ""]
+    h = ev.get("stage1_heldout", {})
+    if h:
+        L += ["## Held-out evaluation: stage-1 prompts, programmatic checks", "",
+              f"Decoding: {ev.get('decoding')}.", "",
+              "| model | n samples | prompt-level (95% Wilson CI) | instruction-level (95% CI) | mean reward |",
+              "|---|---:|---|---|---:|"]
+        for m in ("base", "stage1", "stage2"):
+            if m in h:
+                s = h[m]
+                L.append(f"| {m} | {s['n']} | {_pct(s['prompt_level'])} ({_pct(s['prompt_level_ci95'][0])}.."
+                         f"{_pct(s['prompt_level_ci95'][1])}) | {_pct(s['instruction_level'])} "
+                         f"({_pct(s['instruction_level_ci95'][0])}..{_pct(s['instruction_level_ci95'][1])}) | "
+                         f"{s['mean_reward']:.3f} |")
+        L += ["", "| difference to base (paired over prompts) | prompt-level (95% bootstrap CI) | reward (95% CI) |",
+              "|---|---|---|"]
+        for m in ("stage1", "stage2"):
+            d = h.get(f"{m}_minus_base")
+            if d:
+                L.append(f"| {m} - base (n={d['n_prompts']} prompts) | {100 * d['prompt_level']:+.1f} pts "
+                         f"({100 * d['prompt_level_ci95'][0]:+.1f}..{100 * d['prompt_level_ci95'][1]:+.1f}) | "
+                         f"{d['reward']:+.3f} ({d['reward_ci95'][0]:+.3f}..{d['reward_ci95'][1]:+.3f}) |")
+        L += ["", "![held-out accuracy](heldout.png)", ""]
+    s2h = ev.get("stage2_heldout")
+    if s2h:
+        L += ["## Held-out evaluation: stage-2 prompts, judged", "",
+              f"Judge: {s2h.get('judge', {})}. A 135M judge is a weak grader: these numbers exercise the path.", "",
+              "| model | n | mean reward | task reward | veto rate | ungraded verdicts |", "|---|---:|---:|---:|---:|---:|"]
+        for m in ("base", "stage1", "stage2"):
+            if m in s2h:
+                s = s2h[m]
+                L.append(f"| {m} | {s['n']} | {s['mean_reward']:.3f} | {s['mean_task_reward']:.3f} | "
+                         f"{_pct(s['veto_rate'])} | {s['ungraded']} |")
+        L.append("")
+    return "\n".join(L)
+
+
+def write_rubicon_report(ctx: Any) -> dict[str, Any]:
+    """The report stage (see the module docstring)."""
+    run_dir: Path = ctx.run_dir
+    out: Path = ctx.dir
+    data = _json(run_dir / "data" / "metrics.json")
+    filt = _json(run_dir / "filter" / "filter_stats.json")
+    s1 = _json(run_dir / "stage1_rl" / "metrics.json")
+    s2 = _json(run_dir / "stage2_rl" / "metrics.json")
+    hack = _json(run_dir / "hacking" / "metrics.json")
+    ev = _json(run_dir / "eval" / "eval.json")
+    if (run_dir / "filter" / "histogram.png").is_file():
+        shutil.copy(run_dir / "filter" / "histogram.png", out / "histogram.png")
+    plot_training({"stage 1": _history(run_dir / "stage1_rl" / "log_history.jsonl"),
+                   "stage 2": _history(run_dir / "stage2_rl" / "log_history.jsonl")}, out / "training_curves.png")
+    if ev.get("stage1_heldout"):
+        plot_heldout(ev["stage1_heldout"], out / "heldout.png")
+    md = render(ctx.cfg.run.name, ctx.cfg.run.scale, data, filt, s1, hack, s2, ev)
+    (out / "report.md").write_text(md, encoding="utf-8")
+    for png in out.glob("*.png"):
+        shutil.copy(png, run_dir / png.name)
+    (run_dir / "report.md").write_text(md, encoding="utf-8")
+    h = ev.get("stage1_heldout", {})
+    return {"report": str(out / "report.md"),
+            **{f"heldout_{m}_prompt_level": h[m]["prompt_level"] for m in ("base", "stage1", "stage2") if m in h}}

@@ -1,0 +1,122 @@
+"""Rubric rewards for training: grade with a ``rubricrl.judge`` judge, aggregate with ``rubricrl.reward``.
+
+:class:`RubricScorer` is engine-independent (TRL's reward function and NeMo RL's environment both call
+it). For each (conversation, response, rubric id) it grades the task rubric and, when configured, the
+defense rubric, then returns :class:`Scored`:
+
+* ``task``: ``rubric_reward(rubric, verdicts)`` of the task rubric (its own aggregation, shaping, veto);
+* ``defense``: ``rubric_reward(defense_rubric, verdicts)``; its ``vetoed`` flag (a critical hacking
+  pattern present) replaces the reward with the defense rubric's veto floor;
+* ``reward``: the training reward (``task.reward``, or the floor when the defense vetoed).
+
+No formula lives here beyond that veto: aggregation, shaping and each rubric's own veto are
+``rubricrl.reward``'s.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Any, Mapping, Sequence
+
+from rubricrl.judge import GradingRequest, Verdict, grade_many
+from rubricrl.reward import RewardResult, rubric_reward
+from rubricrl.rubrics.schema import Rubric
+
+log = logging.getLogger(__name__)
+Message = dict[str, str]
+
+
+@dataclass
+class Scored:
+    """The reward of one response and how it was reached."""
+
+    rubric_id: str
+    family: str
+    reward: float
+    task: RewardResult
+    defense: RewardResult | None = None
+    verdicts: list[Verdict] | None = None
+
+    @property
+    def defense_vetoed(self) -> bool:
+        return bool(self.defense is not None and self.defense.vetoed)
+
+    @property
+    def vetoed(self) -> bool:
+        return self.task.vetoed or self.defense_vetoed
+
+    @property
+    def n_ungraded(self) -> int:
+        return self.task.n_ungraded + (self.defense.n_ungraded if self.defense else 0)
+
+
+def family_of(rubric: Rubric) -> str:
+    """Rubric family used to split logged rewards: its category (``stage1/...``), else its id prefix."""
+    return rubric.category or rubric.id.split("-")[0]
+
+
+def programmatic_only(rubric: Rubric) -> Rubric:
+    """A copy of ``rubric`` keeping only its programmatic criteria (for verifier-only stages)."""
+    kept = tuple(c for c in rubric.criteria if c.kind == "programmatic")
+    if not kept:
+        raise ValueError(f"rubric {rubric.id!r} has no programmatic criteria")
+    return rubric.model_copy(update={"criteria": kept})
+
+
+class RubricScorer:
+    """Scores responses against rubrics looked up by id.
+
+    Args:
+        rubrics: rubric id -> Rubric (task rubrics: bank rubrics and instance rubrics).
+        judge: a ``rubricrl.judge`` judge (``RoutingJudge`` from ``build_judge``).
+        defense: optional defense rubric applied to every response as a veto.
+    """
+
+    def __init__(self, rubrics: Mapping[str, Rubric], judge: Any, defense: Rubric | None = None):
+        self.rubrics = dict(rubrics)
+        self.judge = judge
+        self.defense = defense
+        self.last_latency_s = 0.0
+
+    def rubric(self, rubric_id: str) -> Rubric:
+        try:
+            return self.rubrics[rubric_id]
+        except KeyError:
+            raise KeyError(f"unknown rubric id {rubric_id!r} (the dataset names a rubric the scorer was not given)") from None
+
+    def score(self, conversations: Sequence[list[Message]], responses: Sequence[str],
+              rubric_ids: Sequence[str]) -> list[Scored]:
+        """Grade and aggregate; one :class:`Scored` per response, in order."""
+        if not (len(conversations) == len(responses) == len(rubric_ids)):
+            raise ValueError("conversations, responses and rubric_ids differ in length")
+        requests: list[GradingRequest] = []
+        for conv, resp, rid in zip(conversations, responses, rubric_ids):
+            r = self.rubric(rid)
+            requests.append(GradingRequest(conversation=list(conv), response=resp, criteria=r.criteria, rubric_id=r.id))
+            if self.defense is not None:
+                requests.append(GradingRequest(conversation=list(conv), response=resp, criteria=self.defense.criteria,
+                                               rubric_id=self.defense.id))
+        t0 = time.monotonic()
+        verdicts = grade_many(self.judge, requests)
+        self.last_latency_s = time.monotonic() - t0
+        step = 2 if self.defense is not None else 1
+        out = []
+        for i, rid in enumerate(rubric_ids):
+            r = self.rubric(rid)
+            task_v = verdicts[i * step]
+            task = rubric_reward(r, task_v)
+            defense = None
+            reward = task.reward
+            all_v = list(task_v)
+            if self.defense is not None:
+                dv = verdicts[i * step + 1]
+                defense = rubric_reward(self.defense, dv)
+                all_v += dv
+                if defense.vetoed:
+                    veto = self.defense.aggregation.veto
+                    reward = veto.floor if veto is not None else 0.0
+            out.append(Scored(rubric_id=rid, family=family_of(r), reward=float(reward), task=task, defense=defense,
+                              verdicts=all_v))
+        return out

@@ -1,0 +1,263 @@
+"""TRL adapter: rubric rewards as ``trl.GRPOTrainer`` reward functions, and GRPO settings as ``GRPOConfig``.
+
+Signature translation only; scoring is :class:`rubricrl.train.rewards.RubricScorer` (judges from
+``rubricrl.judge``, aggregation from ``rubricrl.reward``).
+
+* :class:`RubricRewardFunc` is a TRL reward function: ``f(prompts, completions, rubric_id, **columns)
+  -> list[float]``. Through TRL's ``log_metric`` it also logs, per batch: ``reward/<family>`` (each rubric
+  family), ``reward/task``, ``defense/reward``, ``defense/veto_rate``, ``veto_rate``, per-criterion
+  pass rates ``criteria/<rubric>/<criterion>``, ``judge/latency_s``, ``judge/ungraded``,
+  ``response/words``. TRL itself logs ``completions/mean_length``, ``completions/clipped_ratio``
+  (truncation) and ``clip_ratio/*`` (policy-ratio clip fraction). With ``rollouts_path`` every scored
+  rollout is appended there as JSONL (the hacking analysis mines it).
+* :func:`grpo_config` maps :class:`rubricrl.config.GRPOSettings` onto ``trl.GRPOConfig`` field by field.
+* :func:`train_grpo` builds the trainer, resumes from the newest checkpoint in its folder, stops with a
+  checkpoint on SIGTERM/SIGINT (raising ``StageInterrupted``) and saves the final model to ``final/``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+import time
+from collections import defaultdict
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from rubricrl.config import ExperimentConfig, GRPOSettings
+from rubricrl.config.schema import trl_field_names
+from rubricrl.errors import UserError
+from rubricrl.train.checkpoint import GracefulStop, StopOnSignal, last_checkpoint
+from rubricrl.train.rewards import RubricScorer, Scored
+from rubricrl.train.stages import StageInterrupted
+
+log = logging.getLogger(__name__)
+
+
+def conversation_of(prompt: Any) -> list[dict[str, str]]:
+    """TRL prompt (a string, or a list of chat messages) -> chat messages."""
+    if isinstance(prompt, str):
+        return [{"role": "user", "content": prompt}]
+    return [{"role": m["role"], "content": m["content"]} for m in prompt]
+
+
+def text_of(completion: Any) -> str:
+    """TRL completion (a string, or ``[{"role": "assistant", "content": ...}]``) -> its text."""
+    if isinstance(completion, str):
+        return completion
+    return "".join(m.get("content", "") for m in completion)
+
+
+class RubricRewardFunc:
+    """A TRL reward function over rubric ids in a dataset column.
+
+    Args:
+        scorer: the rubric scorer (judge + rubrics + optional defense rubric).
+        rubric_column: dataset column holding each row's rubric id.
+        rollouts_path: JSONL file each scored rollout is appended to (None = not kept).
+        name: the name TRL logs the reward under (``rewards/<name>/mean``).
+    """
+
+    def __init__(self, scorer: RubricScorer, rubric_column: str = "rubric_id", rollouts_path: Path | None = None,
+                 name: str = "rubric"):
+        self.scorer = scorer
+        self.rubric_column = rubric_column
+        self.rollouts_path = Path(rollouts_path) if rollouts_path else None
+        self.__name__ = name
+        self.calls = 0
+
+    def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+        if self.rubric_column not in kwargs:
+            raise KeyError(f"dataset has no {self.rubric_column!r} column (columns passed: {sorted(kwargs)})")
+        rubric_ids = [str(r) for r in kwargs[self.rubric_column]]
+        convs = [conversation_of(p) for p in prompts]
+        texts = [text_of(c) for c in completions]
+        stats0 = _judge_stats(self.scorer.judge)
+        scored = self.scorer.score(convs, texts, rubric_ids)
+        stats1 = _judge_stats(self.scorer.judge)
+        self.calls += 1
+        log_metric: Callable[[str, float], None] | None = kwargs.get("log_metric")
+        state = kwargs.get("trainer_state")
+        step = int(getattr(state, "global_step", 0) or 0)
+        metrics = batch_metrics(scored, texts)
+        metrics["judge/latency_s"] = self.scorer.last_latency_s
+        metrics["judge/ungraded"] = float(stats1.get("ungraded", 0) - stats0.get("ungraded", 0))
+        metrics["judge/calls"] = float(stats1.get("calls", 0) - stats0.get("calls", 0))
+        if log_metric is not None:
+            for k, v in metrics.items():
+                log_metric(k, v)
+        if self.rollouts_path is not None:
+            self._append(step, convs, texts, scored)
+        return [s.reward for s in scored]
+
+    def _append(self, step: int, convs: list, texts: list[str], scored: list[Scored]) -> None:
+        self.rollouts_path.parent.mkdir(parents=True, exist_ok=True)
+        with open(self.rollouts_path, "a", encoding="utf-8") as f:
+            for conv, text, s in zip(convs, texts, scored):
+                f.write(json.dumps({
+                    "step": step, "prompt": conv[-1]["content"], "rubric_id": s.rubric_id, "family": s.family,
+                    "completion": text, "reward": s.reward, "task_reward": s.task.reward, "vetoed": s.vetoed,
+                    "defense_vetoed": s.defense_vetoed, "per_criterion": s.task.per_criterion,
+                    "defense_per_criterion": s.defense.per_criterion if s.defense else None,
+                }, ensure_ascii=False) + "\n")
+
+
+def _judge_stats(judge: Any) -> dict[str, float]:
+    stats = getattr(judge, "stats", None)
+    return stats.as_dict() if stats is not None and hasattr(stats, "as_dict") else {}
+
+
+def batch_metrics(scored: Sequence[Scored], texts: Sequence[str]) -> dict[str, float]:
+    """Per-batch component metrics (means over the batch; pass rates over graded verdicts)."""
+    out: dict[str, float] = {}
+    n = len(scored)
+    if not n:
+        return out
+    fam: dict[str, list[float]] = defaultdict(list)
+    crit: dict[str, list[float]] = defaultdict(list)
+    for s in scored:
+        fam[s.family].append(s.reward)
+        for cid, v in s.task.per_criterion.items():
+            if v is not None:
+                crit[f"criteria/{s.rubric_id}/{cid}"].append(float(v))
+        if s.defense is not None:
+            for cid, v in s.defense.per_criterion.items():
+                if v is not None:
+                    crit[f"defense_criteria/{cid}"].append(float(v))
+    for f, vals in fam.items():
+        out[f"reward/{f}"] = sum(vals) / len(vals)
+    out["reward/task"] = sum(s.task.reward for s in scored) / n
+    out["veto_rate"] = sum(s.vetoed for s in scored) / n
+    defended = [s for s in scored if s.defense is not None]
+    if defended:
+        out["defense/reward"] = sum(s.defense.reward for s in defended) / len(defended)  # type: ignore[union-attr]
+        out["defense/veto_rate"] = sum(s.defense_vetoed for s in defended) / len(defended)
+    out["ungraded_per_response"] = sum(s.n_ungraded for s in scored) / n
+    for k, vals in crit.items():
+        out[k] = sum(vals) / len(vals)
+    out["response/words"] = sum(len(t.split()) for t in texts) / n
+    return out
+
+
+def grpo_config(settings: GRPOSettings, output_dir: Path, *, seed: int, report_to: list[str], run_name: str,
+                device: str = "cpu", chat_template_kwargs: dict[str, Any] | None = None) -> Any:
+    """``trl.GRPOConfig`` from our settings (same field names; ``extra`` passed through after a check)."""
+    from trl import GRPOConfig
+
+    known = trl_field_names()
+    unknown = sorted(set(settings.extra) - known)
+    if unknown:
+        raise UserError(f"grpo.extra: {', '.join(unknown)} are not trl.GRPOConfig fields (TRL "
+                        f"{_trl_version()}); see trl/trainer/grpo_config.py")
+    kw = settings.model_dump(exclude={"extra"})
+    kw["scale_rewards"] = {"none": "none"}.get(kw["scale_rewards"], kw["scale_rewards"])
+    kw.update(settings.extra)
+    if chat_template_kwargs:
+        kw["chat_template_kwargs"] = dict(chat_template_kwargs)
+    return GRPOConfig(
+        output_dir=str(output_dir), seed=seed, report_to=report_to, run_name=run_name, save_strategy="steps",
+        use_cpu=device == "cpu", remove_unused_columns=False, log_completions=False, disable_tqdm=False,
+        logging_first_step=True, **kw)
+
+
+def _trl_version() -> str:
+    import trl
+
+    return trl.__version__
+
+
+def _dtype(name: str) -> Any:
+    import torch
+
+    return {"float32": torch.float32, "bfloat16": torch.bfloat16, "float16": torch.float16}[name]
+
+
+def policy_path(name: str) -> str:
+    """A policy name -> what ``from_pretrained`` loads: a prepared alias / directory, else a hub id as is."""
+    from rubricrl.models import known_models, resolve_model
+
+    if Path(name).expanduser().is_dir() or name in known_models():
+        return str(resolve_model(name))
+    if "/" in name and not Path(name).exists():
+        return name  # hub id (clusters)
+    return str(resolve_model(name))  # raises a UserError naming the known aliases
+
+
+def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[str, Any]],
+               reward_funcs: list[Callable[..., list[float]]], out_dir: Path, run_name: str,
+               init_model: str | None = None) -> dict[str, Any]:
+    """Run GRPO (resuming from ``out_dir``'s newest checkpoint) and save the final model to ``out_dir/final``.
+
+    Args:
+        cfg: the experiment (policy, seed, W&B).
+        settings: GRPO settings of this stage.
+        rows: dataset rows: ``prompt`` (chat messages) plus the columns the reward functions read.
+        reward_funcs: TRL reward functions.
+        out_dir: the stage folder (checkpoints in ``checkpoints/``, final model in ``final/``).
+        run_name: W&B / logging name.
+        init_model: start from this checkpoint directory instead of ``cfg.policy.name``.
+
+    Raises:
+        StageInterrupted: stopped by SIGTERM/SIGINT after writing a checkpoint.
+    """
+    import torch
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+    from trl import GRPOTrainer
+
+    from rubricrl.train.wandb_log import configure_wandb
+
+    ckpt_dir = out_dir / "checkpoints"
+    final = out_dir / "final"
+    report_to = configure_wandb(cfg, out_dir.parent, run_name)
+    args = grpo_config(settings, ckpt_dir, seed=cfg.run.seed, report_to=report_to, run_name=run_name,
+                       device=cfg.policy.device, chat_template_kwargs=cfg.policy.chat_template_kwargs)
+    path = init_model or policy_path(cfg.policy.name)
+    torch.manual_seed(cfg.run.seed)
+    tok = AutoTokenizer.from_pretrained(path)
+    if tok.pad_token is None:
+        tok.pad_token = tok.eos_token
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=_dtype(cfg.policy.dtype))
+    trainer = GRPOTrainer(model=model, reward_funcs=list(reward_funcs), args=args,
+                          train_dataset=Dataset.from_list(rows), processing_class=tok)
+    resume = last_checkpoint(ckpt_dir)
+    if resume is not None:
+        print(f"[{run_name}] resuming from {resume}", flush=True)
+    t0 = time.monotonic()
+    with GracefulStop() as stop:
+        trainer.add_callback(StopOnSignal(stop))
+        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    elapsed = time.monotonic() - t0
+    _write_history(out_dir / "log_history.jsonl", trainer.state.log_history)
+    step = int(trainer.state.global_step)
+    if stop.requested is not None and step < settings.max_steps:
+        _finish_wandb()
+        e = StageInterrupted(f"{run_name} stopped at step {step}/{settings.max_steps}; checkpoint in "
+                             f"{last_checkpoint(ckpt_dir)}")
+        e.exit_code = 128 + int(stop.requested)
+        raise e
+    trainer.save_model(str(final))
+    tok.save_pretrained(str(final))
+    _finish_wandb()
+    return {"global_step": step, "train_seconds": round(elapsed, 2), "resumed_from": str(resume) if resume else None,
+            "train_loss": float(getattr(result, "training_loss", math.nan)), "final_model": str(final)}
+
+
+def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
+    tmp = path.with_suffix(".tmp")
+    with open(tmp, "w", encoding="utf-8") as f:
+        for row in history:
+            f.write(json.dumps(row) + "\n")
+    os.replace(tmp, path)
+
+
+def _finish_wandb() -> None:
+    try:
+        import wandb
+
+        if wandb.run is not None:
+            wandb.finish()
+    except Exception as e:  # noqa: BLE001 - logging must never fail a run
+        log.warning("wandb.finish failed: %s", e)
