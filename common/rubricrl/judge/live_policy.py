@@ -70,8 +70,17 @@ def continuation_side(text: str) -> bool | None:
     return None
 
 
+_GROUPS: dict[tuple[str, int], tuple[list[int], list[int]]] = {}
+
+
 def verdict_token_groups(tokenizer: Any) -> tuple[list[int], list[int]]:
-    """Token ids whose text commits to ``true`` and to ``false`` (special tokens excluded)."""
+    """Token ids whose text commits to ``true`` and to ``false`` (special tokens excluded).
+
+    Cached per tokenizer (name and size): the scan decodes every vocabulary entry once.
+    """
+    key = (str(getattr(tokenizer, "name_or_path", "")), len(tokenizer))
+    if key[0] and key in _GROUPS:
+        return _GROUPS[key]
     special = set(getattr(tokenizer, "all_special_ids", []) or [])
     true_ids: list[int] = []
     false_ids: list[int] = []
@@ -85,6 +94,7 @@ def verdict_token_groups(tokenizer: Any) -> tuple[list[int], list[int]]:
             false_ids.append(i)
     if not true_ids or not false_ids:
         raise ValueError("the tokenizer has no token that can start 'true' or 'false'")
+    _GROUPS[key] = (true_ids, false_ids)
     return true_ids, false_ids
 
 
