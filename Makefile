@@ -102,3 +102,8 @@ report: setup  ## compare the newest `make eval` results of SUITE (all models, o
 
 clean:  ## remove environments and caches (keeps runs/ and models/)
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache
+
+.PHONY: replicate-self-rewarding
+replicate-self-rewarding: setup models  ## self-rewarding pipeline, tiny scale on CPU (report: runs/self_rewarding-tiny/report/)
+	$(BIN)/rubricrl replicate self_rewarding $(ARGS)
+	$(BIN)/python replications/self_rewarding/check_expected.py runs/self_rewarding-tiny
