@@ -93,12 +93,12 @@ eval: setup $(if $(SERVE_JUDGE),setup-vllm)  ## lm-eval on SUITE=rubicon|self_re
 	  $(if $(TASKS),--tasks "$(TASKS)") $(if $(MAX_GEN_TOKS),--max-gen-toks $(MAX_GEN_TOKS)) \
 	  $(if $(SCALE),--scale $(SCALE)) $(if $(SERVE_JUDGE),--serve-judge)
 
-REPORT_INPUTS = $(if $(filter command line,$(origin MODEL)),$(wildcard runs/eval/$(MODEL)/$(SUITE)),$(wildcard runs/eval/*/$(SUITE)))
+REPORT_GLOB = runs/eval/$(if $(filter command line,$(origin MODEL)),$(MODEL),*)/$(SUITE)
 
 report: setup  ## compare the newest `make eval` results of SUITE (all models, or MODEL=) with the paper -> runs/report/<suite>/
-	$(if $(REPORT_INPUTS),,$(error no results under runs/eval/$(if $(filter command line,$(origin MODEL)),$(MODEL),*)/$(SUITE); run `make eval SUITE=$(SUITE)` first))
-	$(BIN)/rubricrl report $(REPORT_INPUTS) \
-	  --paper "$(SUITE)" --out runs/report/$(SUITE) $(if $(WANDB),--wandb $(WANDB)) $(if $(SCALE),--scale $(SCALE))
+	@inputs=$$(ls -d $(REPORT_GLOB) 2>/dev/null); \
+	if [ -z "$$inputs" ]; then echo "no results under $(REPORT_GLOB); run \`make eval SUITE=$(SUITE)\` first" >&2; exit 2; fi; \
+	set -x; $(BIN)/rubricrl report $$inputs --paper "$(SUITE)" --out runs/report/$(SUITE) $(if $(WANDB),--wandb $(WANDB)) $(if $(SCALE),--scale $(SCALE))
 
 clean:  ## remove environments and caches (keeps runs/ and models/)
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache

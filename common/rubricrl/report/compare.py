@@ -249,10 +249,12 @@ def render_markdown(comp: Comparison, charts: dict[str, list[str]] | None = None
     runs = comp.tables[0].runs if comp.tables else []
     lines += ["## Runs", "", "| model | scale | judge (judged tasks) | device | limit | examples | results |",
               "|---|---|---|---|---|---|---|"]
-    for v in runs:
+    for i, v in enumerate(runs):
+        judged = any(tc.runs[i].judged for tc in comp.tables)
+        judge = v.run.judge if judged or v.run.judge == UNKNOWN else f"not used here (configured: {v.run.judge})"
         n = sum(v.run.n_samples.values()) if v.run.n_samples else None
         limit = MISSING if v.run.limit is None else f"{v.run.limit:g}"
-        lines.append(f"| {_cell(v.run.model)} | {v.scale} | {_cell(v.run.judge)} | {_cell(v.run.device)} | {limit} | "
+        lines.append(f"| {_cell(v.run.model)} | {v.scale} | {_cell(judge)} | {_cell(v.run.device)} | {limit} | "
                      f"{MISSING if n is None else n} | {'<br>'.join(f'`{s}`' for s in v.run.sources)} |")
     lines.append("")
     for v in runs:
