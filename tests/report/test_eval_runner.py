@@ -73,6 +73,15 @@ def test_bad_arguments_exit_2_without_traceback(capsys):
     assert eval_runner.main(["--model", "/no/such/checkpoint", "--suite", "rubicon", "--tasks", "ifscale_10"]) == 2
 
 
+def test_missing_judge_server_fails_before_any_generation(tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)  # smollm2-vllm reads runs/judge.endpoint.json relative to the working directory
+    rc = eval_runner.main(["--model", "smollm2-135m-instruct", "--suite", "rubicon", "--tasks", "writingbench",
+                           "--judge", "smollm2-vllm", "--limit", "1", "--out", str(tmp_path / "eval")])
+    err = capsys.readouterr().err
+    assert rc == 2 and "rubricrl serve --endpoint-file" in err and "SERVE_JUDGE=1" in err
+    assert not (tmp_path / "eval").exists()
+
+
 @pytest.mark.slow
 def test_tiny_eval_then_report(tmp_path, capsys):
     """A real harness run (SmolLM2-135M in-process on CPU, one IFScale instance) read back by the report."""

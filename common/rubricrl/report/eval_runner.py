@@ -125,6 +125,23 @@ def judge_server(judge: str | None, enabled: bool) -> Iterator[None]:
         yield
 
 
+JUDGED_PREFIXES = ("healthbench", "writingbench", "creative_writing")
+
+
+def check_judge_endpoint(judge: str | None, names: list[str], serving: bool) -> None:
+    """Fail before generating when a judged task's judge reads a server address file that does not exist."""
+    if serving or not judge or not any(n.startswith(JUDGED_PREFIXES) for n in names):
+        return
+    from rubricrl.configs import config_path
+    from rubricrl.judge.config import load_judge_config
+
+    endpoint = getattr(load_judge_config(config_path("judge", judge)), "base_url_file", None)
+    if endpoint and not Path(endpoint).exists():
+        raise UserError(f"judge {judge!r} reads its server address from {endpoint}, which does not exist: start "
+                        f"`rubricrl serve --endpoint-file {endpoint}` first, or add SERVE_JUDGE=1 (--serve-judge), "
+                        "or use JUDGE=smollm2-local (in-process, slow) / JUDGE=gpt41-healthbench (the paper's grader)")
+
+
 def load_available(names: list[str], task_manager: Any, strict: bool) -> tuple[list[Any], dict[str, str]]:
     """Load each task (its data included); return the loaded objects and {skipped task: reason}."""
     loaded, skipped = [], {}
@@ -195,6 +212,7 @@ def run(args: argparse.Namespace) -> Path:
 
     metadata = {"judge": judge} if judge else {}
     tm = TaskManager(include_path=str(tasks_dir), metadata=metadata)
+    check_judge_endpoint(judge, names, args.serve_judge)
     loaded, skipped = load_available(names, tm, args.strict)
     if not loaded:
         raise UserError("no task of the suite could be loaded here: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
