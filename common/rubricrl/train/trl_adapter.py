@@ -151,15 +151,14 @@ def grpo_config(settings: GRPOSettings, output_dir: Path, *, seed: int, report_t
     if unknown:
         raise UserError(f"grpo.extra: {', '.join(unknown)} are not trl.GRPOConfig fields (TRL "
                         f"{_trl_version()}); see trl/trainer/grpo_config.py")
-    kw = settings.model_dump(exclude={"extra"})
-    kw["scale_rewards"] = {"none": "none"}.get(kw["scale_rewards"], kw["scale_rewards"])
-    kw.update(settings.extra)
+    kw: dict[str, Any] = {"save_strategy": "steps", "remove_unused_columns": False, "log_completions": False,
+                          "disable_tqdm": False, "logging_first_step": True}
+    kw.update(settings.model_dump(exclude={"extra"}))
+    kw.update(settings.extra)  # extra wins over our fixed choices above, never over named settings
     if chat_template_kwargs:
         kw["chat_template_kwargs"] = dict(chat_template_kwargs)
-    return GRPOConfig(
-        output_dir=str(output_dir), seed=seed, report_to=report_to, run_name=run_name, save_strategy="steps",
-        use_cpu=device == "cpu", remove_unused_columns=False, log_completions=False, disable_tqdm=False,
-        logging_first_step=True, **kw)
+    return GRPOConfig(output_dir=str(output_dir), seed=seed, report_to=report_to, run_name=run_name,
+                      use_cpu=device == "cpu", **kw)
 
 
 def _trl_version() -> str:

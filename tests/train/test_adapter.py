@@ -1,0 +1,109 @@
+"""TRL adapter: the reward function returns rubricrl.reward's numbers for the same verdicts, logs components."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from rubricrl.config import compose_experiment
+from rubricrl.errors import UserError
+from rubricrl.judge import RoutingJudge
+from rubricrl.judge.interfaces import GradingRequest, Verdict
+from rubricrl.reward import rubric_reward
+from rubricrl.rubrics.loader import load_rubrics
+from rubricrl.train.rewards import RubricScorer
+from rubricrl.train.trl_adapter import RubricRewardFunc, grpo_config
+
+
+class WordJudge:
+    """Unit-test judge for llm criteria: met when the criterion id appears in the response."""
+
+    name = "word"
+    mode = "binary"
+
+    def __init__(self):
+        from rubricrl.judge.llm import JudgeStats
+
+        self.stats = JudgeStats()
+
+    def cache_key(self, request, criterion):  # pragma: no cover - no cache in these tests
+        return criterion.id
+
+    async def grade(self, request: GradingRequest) -> list[Verdict]:
+        return [Verdict(c.id, met=c.id in request.response, judge=self.name) for c in request.criteria]
+
+    async def aclose(self):
+        pass
+
+
+REPO = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def banks():
+    return {r.id: r for r in load_rubrics([REPO / "rubric_banks/stage1_instruction_following",
+                                           REPO / "rubric_banks/defense"])}
+
+
+def _direct(judge, rubric, conv, text):
+    from rubricrl.judge import grade_many
+
+    [v] = grade_many(judge, [GradingRequest(conversation=conv, response=text, criteria=rubric.criteria)])
+    return rubric_reward(rubric, v)
+
+
+def test_reward_equals_rubric_reward_for_the_same_verdicts(banks, tmp_path):
+    judge = RoutingJudge(WordJudge())
+    rubric = banks["mc-lowercase-no-commas"]
+    fn = RubricRewardFunc(RubricScorer({rubric.id: rubric}, judge), rollouts_path=tmp_path / "r.jsonl")
+    prompts = [[{"role": "user", "content": "Describe rain. " + rubric.instruction}]] * 3
+    texts = ["rain falls soft and grey task_quality natural_integration", "Rain, falls.", "rain falls task_quality"]
+    completions = [[{"role": "assistant", "content": t}] for t in texts]
+    logged: dict[str, float] = {}
+    got = fn(prompts=prompts, completions=completions, rubric_id=[rubric.id] * 3,
+             log_metric=lambda k, v: logged.__setitem__(k, v))
+    want = [_direct(judge, rubric, prompts[0], t).reward for t in texts]
+    assert got == pytest.approx(want)
+    assert len(set(got)) > 1  # the responses differ, so must the rewards
+    assert logged[f"reward/{rubric.category}"] == pytest.approx(sum(want) / 3)
+    assert logged["criteria/mc-lowercase-no-commas/lowercase"] in (pytest.approx(2 / 3),) or any(
+        k.startswith("criteria/mc-lowercase-no-commas/") for k in logged)
+    assert logged["veto_rate"] == 0.0 and "judge/latency_s" in logged and "response/words" in logged
+    rows = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [r["reward"] for r in rows] == pytest.approx(got) and rows[1]["completion"] == "Rain, falls."
+
+
+def test_defense_rubric_vetoes_to_its_floor_and_is_logged(banks):
+    judge = RoutingJudge(WordJudge())
+    task, defense = banks["if-no-commas"], banks["defense-reward-hacking"]
+    fn = RubricRewardFunc(RubricScorer({task.id: task}, judge, defense))
+    texts = ["What a great question! rain falls task_quality answers_user",  # sycophancy: vetoed
+             "rain falls task_quality answers_user"]
+    logged: dict[str, float] = {}
+    got = fn(prompts=["Describe rain."] * 2, completions=texts, rubric_id=[task.id] * 2,
+             log_metric=lambda k, v: logged.__setitem__(k, v))
+    assert got[0] == defense.aggregation.veto.floor
+    assert got[1] == pytest.approx(_direct(judge, task, [{"role": "user", "content": "Describe rain."}], texts[1]).reward)
+    assert got[1] > got[0]
+    assert logged["defense/veto_rate"] == 0.5 and logged["veto_rate"] == 0.5
+    assert logged["defense_criteria/prefatory_sycophancy"] == 0.5
+
+
+def test_missing_rubric_column_is_a_clear_error(banks):
+    fn = RubricRewardFunc(RubricScorer({}, RoutingJudge(None)))
+    with pytest.raises(KeyError, match="rubric_id"):
+        fn(prompts=["x"], completions=["y"])
+
+
+def test_grpo_settings_map_onto_trl_grpoconfig(tmp_path):
+    cfg = compose_experiment("rubicon", ["grpo.max_steps=3", "+grpo.extra.log_completions=false"])
+    args = grpo_config(cfg.grpo, tmp_path, seed=5, report_to=[], run_name="t")
+    assert (args.beta, args.epsilon, args.epsilon_high, args.loss_type) == (0.0, 0.2, 0.28, "dapo")
+    assert args.max_steps == 3 and args.num_generations == 4 and args.seed == 5
+    assert getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type) == "constant_with_warmup" and args.warmup_steps == 2
+    assert args.temperature == 0.6 and args.max_completion_length == 48 and args.gradient_checkpointing is False
+    bad = cfg.grpo.merged({"extra": {"not_a_trl_field": 1}})
+    with pytest.raises(UserError, match="not_a_trl_field"):
+        grpo_config(bad, tmp_path, seed=0, report_to=[], run_name="t")
