@@ -107,3 +107,10 @@ clean:  ## remove environments and caches (keeps runs/ and models/)
 replicate-self-rewarding: setup models  ## self-rewarding pipeline, tiny scale on CPU (report: runs/self_rewarding-tiny/report/)
 	$(BIN)/rubricrl replicate self_rewarding $(ARGS)
 	$(BIN)/python replications/self_rewarding/check_expected.py runs/self_rewarding-tiny
+
+.PHONY: replicate-rubicon
+RUBICON_RUN ?= rubicon-tiny
+replicate-rubicon: setup setup-vllm  ## Rubicon, tiny scale on CPU: all stages + report (runs/rubicon-tiny/report.md); ARGS=overrides
+	$(BIN)/rubricrl models prepare smollm2-135m-instruct
+	OMP_WAIT_POLICY=PASSIVE $(BIN)/rubricrl replicate rubicon run.name=$(RUBICON_RUN) $(ARGS)
+	$(BIN)/python replications/rubicon/check_expectations.py runs/$(RUBICON_RUN)
