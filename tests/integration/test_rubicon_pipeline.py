@@ -1,0 +1,55 @@
+"""The whole Rubicon pipeline, shortened (a few steps per stage), through the real CLI.
+
+Real parts: SmolLM2-135M-Instruct policy, TRL GRPOTrainer, programmatic verifiers for stage 1, a real
+vLLM CPU server with SmolLM2 as the stage-2 judge. Then a re-run skips every finished stage.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+pytestmark = [pytest.mark.slow, pytest.mark.vllm]
+
+SHORT = ["grpo.max_steps=2", "rubicon.stage2.grpo.max_steps=1", "rubicon.data.max_train_prompts=8",
+         "rubicon.data.heldout_tasks=4", "rubicon.data.heldout_constraints_per_task=1", "rubicon.data.stage2_heldout=1",
+         "rubicon.filter.k=2", "rubicon.filter.band=[0.0,1.0]", "rubicon.filter.max_new_tokens=16",
+         "grpo.max_completion_length=16", "rubicon.eval.max_new_tokens=16", "rubicon.eval.samples=1",
+         "rubicon.eval.bootstrap=200", "wandb.mode=offline"]
+
+
+def _run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
+    return subprocess.run([sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", f"run.root={tmp_path}",
+                           "run.name=ci", *SHORT, *extra], cwd=REPO, capture_output=True, text=True, env=env,
+                          timeout=1800)
+
+
+def test_shortened_pipeline_end_to_end_then_skips(tmp_path):
+    r = _run(tmp_path)
+    assert r.returncode == 0, r.stderr[-4000:]
+    run = tmp_path / "ci"
+    for stage in ("data", "filter", "stage1_rl", "hacking", "stage2_rl", "eval", "report"):
+        assert (run / stage / "DONE").is_file(), stage
+        prov = json.loads((run / stage / "provenance.json").read_text())
+        assert prov["config_hash"]
+    assert json.loads((run / "data" / "provenance.json").read_text())["hashes"]["stage1_bank"]
+    assert (run / "filter" / "histogram.png").is_file()
+    assert (run / "stage1_rl" / "final" / "model.safetensors").is_file()
+    assert (run / "hacking" / "taxonomy.md").read_text().startswith("# Reward-hacking taxonomy")
+    s2 = [json.loads(x) for x in (run / "stage2_rl" / "rollouts.jsonl").read_text().splitlines()]
+    assert s2 and all(x["defense_per_criterion"] is not None for x in s2)  # defense rubric graded as a veto
+    ev = json.loads((run / "eval" / "eval.json").read_text())
+    assert ev["stage1_heldout"]["base"]["n"] == 4 and "stage1_minus_base" in ev["stage1_heldout"]
+    assert ev["stage2_heldout"]["judge"]["calls"] > 0  # the vLLM judge was really called
+    report = (run / "report.md").read_text()
+    assert "Held-out evaluation" in report and "tiny scale" in report
+    assert list((run / "wandb").glob("offline-run-*"))
+    again = _run(tmp_path)
+    assert again.returncode == 0 and again.stderr.count("done already, skipped") == 7
