@@ -79,3 +79,21 @@ def test_docs_keep_conversation_and_record(repo_root):
     assert [d["prompt_id"] for d in docs] == [e.prompt_id for e in ex]
     assert docs[0]["messages"] == ex[0].prompt
     assert json.loads(docs[0]["record"]) == ex[0].raw and docs[0]["judge"] == "/x/judge.yaml"
+
+
+def test_dataset_hooks_offline_and_data_file(tmp_path, monkeypatch):
+    """The custom_dataset hooks: offline copy, a prepared data file, the judge recorded per document."""
+    from rubricrl.evaluation import writing
+
+    judge = tmp_path / "judge.yaml"
+    judge.write_text("backend: programmatic\n")  # builds without a server
+    ds = hb.load_dataset(subset="offline", judge=str(judge), version=1.0)["test"]
+    assert len(ds) == 500 and ds[0]["judge"] == str(judge.resolve())
+    small = tmp_path / "hb.jsonl"
+    small.write_text("".join(json.dumps(ex) + "\n" for ex in (json.loads(d["record"]) for d in ds.select(range(2)))))
+    ds2 = hb.load_dataset(subset="hard", judge=str(judge), healthbench_data_file=str(small))["test"]
+    assert ds2["prompt_id"] == ds["prompt_id"][:2]
+    wb = writing.writingbench_dataset(lang="zh", judge=str(judge))["test"]
+    assert len(wb) == 445 and set(wb["lang"]) == {"zh"}
+    with pytest.raises(Exception, match="unknown HealthBench subset"):
+        hb.load_dataset(subset="medium", judge=str(judge))

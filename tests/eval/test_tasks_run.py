@@ -2,7 +2,7 @@
 (lm-eval's ``hf`` model) answers a few documents, judged tasks are graded by a real vLLM CPU server of
 the same model (structured output), started once for this module and stopped at its end.
 
-Timing is kept small: one HFLM for the module, ``limit`` 1-3, ``max_gen_toks`` 24.
+Timing is kept small: one HFLM for the module, ``limit`` 1-3, ``max_gen_toks`` 16.
 """
 
 from __future__ import annotations
@@ -23,7 +23,7 @@ pytestmark = pytest.mark.slow
 REPO = Path(__file__).resolve().parents[2]
 TASKS = REPO / "eval" / "tasks"
 MODEL = "smollm2-135m-instruct"
-GEN = "max_gen_toks=24"
+GEN = "max_gen_toks=16"
 
 
 @pytest.fixture(scope="module")
@@ -107,15 +107,15 @@ def run(lm, task_manager, task: str, limit: int) -> dict:
 
 
 def test_ifeval_local_runs_offline(lm, task_manager):
-    r = run(lm, task_manager, "ifeval_local", 3)
+    r = run(lm, task_manager, "ifeval_local", 2)
     res = r["results"]["ifeval_local"]
     for m in ("prompt_level_strict_acc", "inst_level_strict_acc", "prompt_level_loose_acc", "inst_level_loose_acc"):
         assert 0.0 <= res[f"{m},none"] <= 1.0
     samples = r["samples"]["ifeval_local"]
-    assert len(samples) == 3 and samples[0]["doc"]["key"] == 1000  # the wheel's first prompt
+    assert len(samples) == 2 and samples[0]["doc"]["key"] == 1000  # the wheel's first prompt
     # prompt-level strict is the mean of the per-sample booleans, as in the harness
     assert res["prompt_level_strict_acc,none"] == pytest.approx(
-        sum(s["prompt_level_strict_acc"] for s in samples) / 3)
+        sum(s["prompt_level_strict_acc"] for s in samples) / 2)
     from rubricrl.evaluation import ifeval_offline
 
     assert ifeval_offline.installed()
@@ -152,7 +152,7 @@ def test_cli_writes_results_as_the_harness_does(tmp_path):
 
     out = tmp_path / "out"
     cmd = [sys.executable, "-m", "lm_eval", "run", "--model", "hf", "--model_args",
-           f"pretrained={resolve_model(MODEL)},device=cpu,max_length=2048", "--include_path", str(TASKS),
+           f"pretrained={resolve_model(MODEL)},max_length=2048", "--device", "cpu", "--include_path", str(TASKS),
            "--tasks", "ifscale_10", "--limit", "1", "--apply_chat_template", "--gen_kwargs", GEN,
            "--output_path", str(out), "--log_samples"]
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=900, env={**os.environ, "HF_HUB_OFFLINE": "1"})
