@@ -256,8 +256,14 @@ class LLMJudge:
             return got
 
         out = await self._attempts(make_prompt, parse, f"batch of {len(request.criteria)} criteria",
-                                   lambda: batch_schema([(c.id, c.binary, score_range(c)) for c in pending], self._chars))
+                                   lambda: batch_schema([(c.id, c.binary, score_range(c)) for c in pending],
+                                                        self._batch_chars(len(pending))))
         return [self._verdict(c, got.get(c.id), out, errors.get(c.id)) for c in request.criteria]
+
+    def _batch_chars(self, n: int) -> int:
+        """Explanation cap per item of a batch, so that all ``n`` items fit in ``max_tokens`` together."""
+        max_tokens = int(self.sampling.get("max_tokens") or 512)
+        return max(40, int(2.5 * (max_tokens - 24 * n) / max(1, n)))
 
     async def _grade_holistic(self, request: GradingRequest) -> list[Verdict]:
         template = self.templates.primary
