@@ -33,7 +33,7 @@ from typing import Any, Mapping
 
 from rubricrl.configs import config_path
 from rubricrl.errors import UserError
-from rubricrl.judge.config import JudgeConfig, load_judge_config
+from rubricrl.judge.config import JudgeConfig, judge_summary, load_judge_config
 from rubricrl.judge.interfaces import GradingRequest, Verdict
 
 log = logging.getLogger(__name__)
@@ -85,17 +85,8 @@ def load_config(path: str, tiered: bool = False) -> JudgeConfig:
 
 
 def summary(cfg: JudgeConfig, path: str) -> dict[str, Any]:
-    """What identifies a judge in results: config file, backend, model, mode, template and its hash."""
-    out: dict[str, Any] = {"config": path, "backend": cfg.backend, "model": cfg.model, "mode": cfg.mode,
-                           "template": cfg.template}
-    try:
-        from rubricrl.judge.prompts import load_template
-
-        out["template_sha256"] = load_template(cfg.template).hash
-    except Exception as e:  # noqa: BLE001 - building the judge reports a bad template properly
-        log.debug("no template hash for %r: %s", cfg.template, e)
-    out["sampling"] = cfg.sampling.model_dump()
-    return out
+    """What identifies a judge in results (config file first); see ``rubricrl.judge.config.judge_summary``."""
+    return judge_summary(cfg, config=path)
 
 
 def judge_for(path: str, tiered: bool = False) -> tuple[Any, dict[str, Any]]:
