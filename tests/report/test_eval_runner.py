@@ -33,24 +33,6 @@ def test_suites_fall_back_to_the_paper_tables_without_group_files(tmp_path):
     assert eval_runner.suite_tasks("self_rewarding", tmp_path) == ["healthbench_hard"]
 
 
-def test_paper_table_mapping_agrees_with_the_task_folders_column_file():
-    columns_file = TASKS / "paper_suites" / "paper_columns.json"
-    if not columns_file.is_file():
-        pytest.skip("eval/tasks/paper_suites/paper_columns.json not present")
-    theirs = json.loads(columns_file.read_text())
-    for paper in ("rubicon", "self_rewarding"):
-        for table in load_paper_tables(paper):
-            for col in table.columns:
-                if col.key == "Avg":
-                    continue
-                entry = theirs[paper][col.key]
-                if entry.get("task") is None:
-                    assert not col.ours, (table.id, col.key)
-                else:
-                    first = col.ours[0]
-                    assert (first.task, first.metric, first.factor) == (entry["task"], entry["metric"], entry["scale"]), col.key
-
-
 def test_server_model_args_use_local_chat_completions():
     lm, args, name, device = eval_runner.model_args("/ckpt/Qwen3-30B-A3B", "http://127.0.0.1:8000", None, 8, "float32")
     assert lm == "local-chat-completions" and name == "Qwen3-30B-A3B"
