@@ -32,15 +32,19 @@ def configure_wandb(cfg: ExperimentConfig, run_dir: Path, run_name: str) -> list
         mode = "offline"
     os.environ["WANDB_MODE"] = mode
     os.environ.setdefault("WANDB_SILENT", "true")
-    os.environ.setdefault("WANDB_DIR", str(run_dir))
     os.environ.setdefault("WANDB_PROJECT", cfg.wandb.project)
-    if cfg.wandb.entity:
-        os.environ.setdefault("WANDB_ENTITY", cfg.wandb.entity)
-    os.environ["WANDB_NAME"] = run_name
-    os.environ.setdefault("WANDB_RUN_GROUP", cfg.run.name)
-    os.environ["WANDB_RESUME"] = "allow"
-    os.environ["WANDB_RUN_ID"] = _run_id(cfg, run_name)
-    Path(os.environ["WANDB_DIR"]).mkdir(parents=True, exist_ok=True)
+    wdir = Path(os.environ.get("WANDB_DIR") or run_dir)
+    wdir.mkdir(parents=True, exist_ok=True)
+    # Start the run here (TRL's callback reuses an active run): an explicit id per (run, stage) makes a resumed
+    # stage continue its own W&B run, and a second stage in the same process get a new one (environment
+    # variables would be cached by wandb's process-wide settings after the first run).
+    import wandb
+
+    if wandb.run is not None:
+        wandb.finish()
+    wandb.init(project=cfg.wandb.project, entity=cfg.wandb.entity, name=run_name, group=cfg.run.name,
+               id=_run_id(cfg, run_name), resume="allow", dir=str(wdir), mode=mode, tags=list(cfg.wandb.tags),
+               config=cfg.to_dict())
     return ["wandb"]
 
 
