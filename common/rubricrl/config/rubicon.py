@@ -101,6 +101,8 @@ class HackingConfig(Strict):
         defense_bank: the defense rubric file fed to stage 2 as a veto.
         defense_rubric: id of the defense rubric in that bank.
         max_ratio: a response longer than this multiple of the median length counts as degenerate length.
+        defense_programmatic_only: feed only the defense rubric's detector criteria to stage 2 (no judge call
+            for the defense; its LLM criteria dropped). A budget switch for tiny scale.
     """
 
     top_frac: float = Field(default=0.25, gt=0, le=1)
@@ -108,6 +110,7 @@ class HackingConfig(Strict):
     defense_bank: str = "rubric_banks/defense/reward_hacking.yaml"
     defense_rubric: str = "defense-reward-hacking"
     max_ratio: float = Field(default=3.0, gt=1)
+    defense_programmatic_only: bool = False
 
 
 class EvalConfig(Strict):

@@ -211,6 +211,10 @@ def stage_hacking(ctx: StageContext) -> dict[str, Any]:
     if h.defense_rubric not in bank:
         raise UserError(f"rubicon.hacking.defense_rubric {h.defense_rubric!r} is not in {h.defense_bank}")
     defense = bank[h.defense_rubric]
+    if h.defense_programmatic_only:
+        from rubricrl.train.rewards import programmatic_only
+
+        defense = programmatic_only(defense)
     save_rubrics(ctx.dir / "defense_rubric.json", [defense])
     ctx.record_hash("defense_rubric", defense.content_hash())
     (ctx.dir / "taxonomy.json").write_text(json.dumps(tax.as_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
