@@ -105,16 +105,18 @@ def render(run: str, scale: str, data: dict, filt: dict, s1: dict, hack: dict, s
     if h:
         L += ["## Held-out evaluation: stage-1 prompts, programmatic checks", "",
               f"Decoding: {ev.get('decoding')}.", "",
-              "| model | n samples | prompt-level (95% Wilson CI) | instruction-level (95% CI) | mean reward |",
-              "|---|---:|---|---|---:|"]
+              "| model | n samples | prompt-level (95% Wilson CI) | instruction-level (95% CI) | mean reward | "
+              "hacking patterns |", "|---|---:|---|---|---:|---:|"]
         for m in ("base", "stage1", "stage2"):
             if m in h:
                 s = h[m]
                 L.append(f"| {m} | {s['n']} | {_pct(s['prompt_level'])} ({_pct(s['prompt_level_ci95'][0])}.."
                          f"{_pct(s['prompt_level_ci95'][1])}) | {_pct(s['instruction_level'])} "
                          f"({_pct(s['instruction_level_ci95'][0])}..{_pct(s['instruction_level_ci95'][1])}) | "
-                         f"{s['mean_reward']:.3f} |")
-        L += ["", "| difference to base (paired over prompts) | prompt-level (95% bootstrap CI) | reward (95% CI) |",
+                         f"{s['mean_reward']:.3f} | {_pct(s.get('hacking_rate', 0.0))} |")
+        L += ["", "Hacking patterns: share of samples where a defense detector fires (repetition, sycophancy, ...); "
+              "the constraint checks alone do not see them.", "",
+              "| difference to base (paired over prompts) | prompt-level (95% bootstrap CI) | reward (95% CI) |",
               "|---|---|---|"]
         for m in ("stage1", "stage2"):
             d = h.get(f"{m}_minus_base")

@@ -54,12 +54,18 @@ def _stage1_scores(ctx: StageContext, model: str, rows: list[dict], rubrics: dic
     with judge_for(cfg, False, ctx.dir) as judge:
         scored = RubricScorer(rubrics, judge).score([r["prompt"] for r, _ in flat], [s for _, s in flat],
                                                     [r["rubric_id"] for r, _ in flat])
+    from statistics import median
+
+    from rubricrl.analysis.hacking import detect
+
+    med = median(len(s.split()) for _, s in flat) if flat else 0
     out = []
     for (r, s), sc in zip(flat, scored):
         vals = [v for v in sc.task.per_criterion.values() if v is not None]
         out.append({"id": r["id"], "rubric_id": r["rubric_id"], "response": s, "reward": sc.reward,
                     "all_met": bool(vals) and all(v >= 1.0 for v in vals),
-                    "instr_met": sum(v >= 1.0 for v in vals), "instr_total": len(vals)})
+                    "instr_met": sum(v >= 1.0 for v in vals), "instr_total": len(vals),
+                    "hacking_patterns": detect(s, med, rub(cfg).hacking.max_ratio)})
     return out
 
 
@@ -72,7 +78,8 @@ def _summary(samples: list[dict[str, Any]]) -> dict[str, Any]:
     ilo, ihi = wilson(im, it)
     return {"n": n, "prompt_level": k / n if n else 0.0, "prompt_level_ci95": [lo, hi],
             "instruction_level": im / it if it else 0.0, "instruction_level_ci95": [ilo, ihi], "n_instructions": it,
-            "mean_reward": sum(s["reward"] for s in samples) / n if n else 0.0}
+            "mean_reward": sum(s["reward"] for s in samples) / n if n else 0.0,
+            "hacking_rate": sum(bool(s.get("hacking_patterns")) for s in samples) / n if n else 0.0}
 
 
 def _per_prompt(samples: list[dict[str, Any]], key: str) -> dict[str, float]:
