@@ -63,12 +63,14 @@ def test_precedence_scale_then_replication_scale_then_command_line():
     assert tiny.policy.name == "smollm2-135m-instruct" and tiny.grpo.learning_rate == 2e-5  # at_scale/tiny wins
     paper = compose_experiment("rubicon", ["scale=paper"])
     assert paper.policy.name == "Qwen/Qwen3-30B-A3B" and paper.run.engine == "nemo_rl"
-    o = compose_experiment("rubicon", ["grpo.max_steps=4", "run.name=x", "rubicon.filter.k=3"])
+    o = compose_experiment("rubicon", ["grpo.max_steps=4", "run.name=x", "rubicon.filter.k=3",
+                                       "rubicon.eval.bootstrap=200"])  # not named in any YAML: still settable
     assert (o.grpo.max_steps, o.run.name, o.section("rubicon").filter.k) == (4, "x", 3)
+    assert o.section("rubicon").eval.bootstrap == 200
 
 
 @pytest.mark.parametrize("override,needle", [
-    ("grpo.bogus=1", "unknown config key 'grpo.bogus'"),
+    ("grpo.bogus=1", "grpo.bogus: unknown key"),
     ("scale=huge", "scale/huge"),
     ("grpo.learning_rate=abc", "grpo.learning_rate"),
     ("rubicon.filter.band=[0.9,0.1]", "band must be"),
@@ -96,7 +98,7 @@ def test_cli_bad_key_exits_2_without_traceback(tmp_path):
     r = subprocess.run([sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", "grpo.bogus=1",
                         f"run.root={tmp_path}"], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 2
-    assert "unknown config key 'grpo.bogus'" in r.stderr and "Traceback" not in r.stderr
+    assert "grpo.bogus: unknown key" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_cli_show_config_accepts_overrides_after_options():

@@ -11,8 +11,8 @@ and, in the replication folder, ``at_scale/<scale>.yaml``: the replication's own
 (optional). Precedence, lowest first: algorithm, the replication's ``<paper>.yaml``, scale, site,
 ``at_scale``, command-line overrides. Every file is ``# @package _global_``.
 
-Overrides are Hydra's: ``scale=paper``, ``grpo.max_steps=4``, ``run.name=x``; a key that does not exist
-is an error (``+key=value`` adds one, and then the schema rejects it unless it is a real field).
+Overrides are Hydra's: ``scale=paper``, ``grpo.max_steps=4``, ``run.name=x``. Any schema field can be set
+from the command line even when no YAML names it; a key that is not a schema field is an error naming it.
 """
 
 from __future__ import annotations
@@ -105,9 +105,13 @@ def compose_dict(paper: str, overrides: Sequence[str] = (), config_dir: Path | N
     for o in overrides:
         if "=" not in o:
             raise UserError(f"bad override {o!r}: expected key=value (e.g. grpo.max_steps=4, scale=paper)")
+    # Plain key=value becomes ++key=value (set, adding it if no YAML names it): every schema field can be
+    # overridden, and the schema, not Hydra, rejects unknown keys. Config-group choices stay as they are.
+    groups = {p.name for p in TRAIN_CONFIGS.iterdir() if p.is_dir()} | {p.name for p in cdir.iterdir() if p.is_dir()}
+    hydra_overrides = [o if o.startswith(("+", "~")) or o.split("=", 1)[0] in groups else f"++{o}" for o in overrides]
     try:
         with initialize_config_dir(config_dir=str(cdir.resolve()), version_base=None):
-            cfg = compose(config_name=paper, overrides=[search, *overrides])
+            cfg = compose(config_name=paper, overrides=[search, *hydra_overrides])
             data = OmegaConf.to_container(cfg, resolve=True)
     except (HydraException, OmegaConfBaseException) as e:
         raise UserError(_hydra_message(e, overrides)) from None
