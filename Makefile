@@ -104,13 +104,13 @@ clean:  ## remove environments and caches (keeps runs/ and models/)
 	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache
 
 .PHONY: replicate-self-rewarding
-replicate-self-rewarding: setup models  ## self-rewarding pipeline, tiny scale on CPU (report: runs/self_rewarding-tiny/report/)
-	$(BIN)/rubricrl replicate self_rewarding $(ARGS)
-	$(BIN)/python replications/self_rewarding/check_expected.py runs/self_rewarding-tiny
+replicate-self-rewarding: setup models  ## self-rewarding: tiny pipeline on CPU here, or submitted to Slurm when a controller answers (SLURM=0/1)
+	CHECK="$(BIN)/python replications/self_rewarding/check_expected.py runs/self_rewarding-tiny" \
+	  OMP_WAIT_POLICY=PASSIVE slurm/replicate.sh self_rewarding $(ARGS)
 
 .PHONY: replicate-rubicon
 RUBICON_RUN ?= rubicon-tiny
-replicate-rubicon: setup setup-vllm  ## Rubicon, tiny scale on CPU: all stages + report (runs/rubicon-tiny/report.md); ARGS=overrides
+replicate-rubicon: setup setup-vllm  ## Rubicon: tiny pipeline on CPU here (runs/rubicon-tiny/report.md), or submitted to Slurm when a controller answers (SLURM=0/1); ARGS=overrides
 	$(BIN)/rubricrl models prepare smollm2-135m-instruct
-	OMP_WAIT_POLICY=PASSIVE $(BIN)/rubricrl replicate rubicon run.name=$(RUBICON_RUN) $(ARGS)
-	$(BIN)/python replications/rubicon/check_expectations.py runs/$(RUBICON_RUN)
+	CHECK="$(BIN)/python replications/rubicon/check_expectations.py runs/$(RUBICON_RUN)" \
+	  OMP_WAIT_POLICY=PASSIVE slurm/replicate.sh rubicon run.name=$(RUBICON_RUN) $(ARGS)

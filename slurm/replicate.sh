@@ -6,6 +6,8 @@
 # SLURM=1 submits (`rubricrl cluster submit PAPER --site $SITE ...`); SLURM=0 runs locally
 # (`rubricrl replicate PAPER ...`). Unset: submit when a Slurm controller answers (`sinfo` works), so a
 # machine that merely has the Slurm clients installed still runs locally. SITE defaults to slurm/site.yaml.
+# CHECK, when set, is a command run after a local run finishes (e.g. the replication's expectations check);
+# a submission returns at once, so check a submitted run later with the same command.
 set -euo pipefail
 [ $# -ge 1 ] || { echo "usage: slurm/replicate.sh PAPER [KEY=VALUE...]" >&2; exit 2; }
 repo="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -23,4 +25,8 @@ if [ "$mode" = 1 ]; then
   exec "$rubricrl" cluster submit "$paper" --site "$site" "$@"
 fi
 echo "[replicate] running $paper here (no Slurm controller answered; SLURM=1 submits)" >&2
-exec "$rubricrl" replicate "$paper" "$@"
+"$rubricrl" replicate "$paper" "$@"
+if [ -n "${CHECK:-}" ]; then
+  echo "[replicate] checking expectations: $CHECK" >&2
+  eval "$CHECK"
+fi
