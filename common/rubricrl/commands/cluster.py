@@ -19,6 +19,7 @@ import os
 import sys
 from pathlib import Path
 
+from rubricrl.commands.common import accept_trailing_overrides
 from rubricrl.errors import Problems, UserError
 
 DEFAULT_SITE = "slurm/site.yaml"
@@ -42,23 +43,10 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
                        help="NeMo RL recipe size for training stages (default: the largest, e.g. Rubicon 8 x 8)")
         if name == "submit":
             s.add_argument("--dry-run", action="store_true", help="print the sbatch command lines, submit nothing")
-        _trailing_overrides(s)
+        accept_trailing_overrides(s)
     c = sub.add_parser("check-containers", help="check containers/*.def for structure (sections, labels, secrets)")
     c.add_argument("paths", nargs="*", help="definition files (default containers/*.def)")
     return p
-
-
-def _trailing_overrides(p: argparse.ArgumentParser) -> None:
-    """Accept KEY=VALUE overrides after options too (``plan rubicon --site s.yaml scale=paper``)."""
-    parse = p.parse_known_args
-
-    def parse_known_args(args=None, namespace=None):  # type: ignore[no-untyped-def]
-        ns, extra = parse(args, namespace)
-        more = [a for a in extra if "=" in a and not a.startswith("-")]
-        ns.overrides = [*(getattr(ns, "overrides", None) or []), *more]
-        return ns, [a for a in extra if a not in more]
-
-    p.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
 def _plan(args: argparse.Namespace):

@@ -6,6 +6,8 @@ import asyncio
 import signal
 from typing import Any, Callable
 
+import argparse
+
 import yaml
 
 from rubricrl.errors import UserError
@@ -54,3 +56,16 @@ def run_interruptible(coro_fn: Callable[[], Any]) -> str | None:
     except KeyboardInterrupt:
         caught.append("SIGINT")
     return caught[0] if caught else None
+
+
+def accept_trailing_overrides(p: argparse.ArgumentParser) -> None:
+    """Let ``KEY=VALUE`` overrides come after options too (``--stage x run.name=y``); they land in ``overrides``."""
+    parse = p.parse_known_args
+
+    def parse_known_args(args=None, namespace=None):  # type: ignore[no-untyped-def]
+        ns, extra = parse(args, namespace)
+        more = [a for a in extra if "=" in a and not a.startswith("-")]
+        ns.overrides = [*(getattr(ns, "overrides", None) or []), *more]
+        return ns, [a for a in extra if a not in more]
+
+    p.parse_known_args = parse_known_args  # type: ignore[method-assign]

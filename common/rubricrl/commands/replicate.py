@@ -20,6 +20,7 @@ import importlib
 import logging
 import sys
 
+from rubricrl.commands.common import accept_trailing_overrides
 from rubricrl.errors import UserError
 
 PIPELINES: dict[str, str] = {
@@ -42,21 +43,8 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     p.add_argument("--list-stages", action="store_true", help="list the stages and their status, run nothing")
     p.add_argument("--show-config", action="store_true", help="print the resolved config, run nothing")
     p.add_argument("--config-dir", metavar="DIR", help="replication config folder (default replications/<paper>/configs)")
-    _collect_trailing_overrides(p)
+    accept_trailing_overrides(p)
     return p
-
-
-def _collect_trailing_overrides(p: argparse.ArgumentParser) -> None:
-    """Let KEY=VALUE overrides come after options too (``--stage x run.name=y``)."""
-    parse = p.parse_known_args
-
-    def parse_known_args(args=None, namespace=None):  # type: ignore[no-untyped-def]
-        ns, extra = parse(args, namespace)
-        more = [a for a in extra if "=" in a and not a.startswith("-")]
-        ns.overrides = [*(getattr(ns, "overrides", None) or []), *more]
-        return ns, [a for a in extra if a not in more]
-
-    p.parse_known_args = parse_known_args  # type: ignore[method-assign]
 
 
 def load_stages(paper: str, cfg) -> list:
