@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 
 import pytest
 
@@ -36,8 +37,10 @@ def test_offline_runs_one_per_stage_and_online_without_login_falls_back(clean_en
     configure_wandb(cfg, tmp_path / "w", "w-stage1")
     assert first != second and wandb.run.id == first
     wandb.finish()
-    runs = {p.name.rsplit("-", 1)[-1] for p in (tmp_path / "w" / "wandb").glob("offline-run-*")}
-    assert runs == {first, second}
+    # offline-run-<YYYYMMDD_HHMMSS>-<id>[-<n>]: resuming a run within the same second adds a "-<n>" suffix
+    names = [p.name for p in (tmp_path / "w" / "wandb").glob("offline-run-*")]
+    runs = {m.group(1) for n in names if (m := re.match(r"offline-run-\d{8}_\d{6}-([a-z0-9]+)", n))}
+    assert runs == {first, second}, names
 
 
 def test_disabled(clean_env, tmp_path):
