@@ -17,7 +17,8 @@ from rubricrl.report.paper_tables import PAPERS, load_paper_tables, load_table
 REPO = Path(__file__).resolve().parents[2]
 TABLES = REPO / "eval" / "paper_tables"
 SOURCE = TABLES / "source_tables.md"
-REFERENCE = Path(os.environ.get("RUBRICRL_REFERENCE_MD", "/work/shared/REFERENCE.md"))
+# The project's shared facts sit beside the checkout (CI clones main with shared/ next to it).
+REFERENCE = Path(os.environ.get("RUBRICRL_REFERENCE_MD", REPO.parent / "shared" / "REFERENCE.md"))
 # Markdown table order in both files -> YAML table id; header renames (the README's "Score" column).
 ORDER = ["rubicon_writing_if", "rubicon_reasoning", "rubicon_general", "self_rewarding_healthbench_hard"]
 RENAME = {"Score": "HealthBench Hard"}
