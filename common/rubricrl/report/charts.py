@@ -78,15 +78,20 @@ def comparison_chart(tc: TableComparison, path: Path) -> Path:
         subtitle = ("ours NOT comparable: " + "; ".join(sorted({r for v in flagged for r in v.reasons}))) if flagged else \
             "ours at paper scale, full benchmark, paper's grader"
         ax.set_title(f"{t.title}\n{_wrap(subtitle)}", fontsize=9, color="#c44e52" if flagged else "black")
-        if flagged:
-            _watermark(ax, "NOT COMPARABLE")
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=2, frameon=False)
-        fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
+        _finish(fig, ax, bool(flagged), path, ncol=2)
     finally:
         plt.close(fig)
     return path
+
+
+def _finish(fig, ax, flagged: bool, path: Path, ncol: int) -> None:
+    """Watermark non-comparable charts, place the legend below, and save."""
+    if flagged:
+        _watermark(ax, "NOT COMPARABLE")
+    ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=ncol, frameon=False)
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=110)
 
 
 def delta_chart(tc: TableComparison, path: Path) -> Path:
@@ -119,12 +124,7 @@ def delta_chart(tc: TableComparison, path: Path) -> Path:
         flagged = any(not v.comparable for v in tc.runs)
         ax.set_title(f"Δ vs {ref.model}: {t.title}" + ("\nnot comparable: orientation only" if flagged else ""),
                      fontsize=9, color="#c44e52" if flagged else "black")
-        if flagged:
-            _watermark(ax, "NOT COMPARABLE")
-        ax.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.08), ncol=1, frameon=False)
-        fig.tight_layout()
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fig.savefig(path, dpi=110)
+        _finish(fig, ax, flagged, path, ncol=1)
     finally:
         plt.close(fig)
     return path
