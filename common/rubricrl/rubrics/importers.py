@@ -30,7 +30,7 @@ import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any, Callable, Iterator, TypeVar
 
 from pydantic import ValidationError
 
@@ -204,6 +204,41 @@ def healthbench_example(record: dict[str, Any], source: str = "") -> HealthBench
     )
 
 
+T = TypeVar("T")
+
+
+def _load_records(path: str | Path, convert: Callable[[Any, str], T], key: Callable[[T, Any], str], what: str,
+                  shown: Callable[[T, Any], Any] | None = None) -> list[T]:
+    """Convert every JSONL record; collect ``path:line`` problems (bad JSON, bad records, duplicate keys).
+
+    Raises:
+        Problems: one line per problem, all of them.
+    """
+    out: list[T] = []
+    problems: list[str] = []
+    seen: dict[str, int] = {}
+    for lineno, rec, bad in iter_jsonl(path):
+        where = f"{path}:{lineno}"
+        if bad:
+            problems.append(f"{where}: {bad}")
+            continue
+        try:
+            item = convert(rec, where)
+        except RecordError as e:
+            problems.extend(f"{where}: {p}" for p in e.problems)
+            continue
+        k = key(item, rec)
+        if k in seen:
+            label = shown(item, rec) if shown else k
+            problems.append(f"{where}: {what}: duplicate {label!r} (first at line {seen[k]})")
+            continue
+        seen[k] = lineno
+        out.append(item)
+    if problems:
+        raise Problems(problems)
+    return out
+
+
 def load_healthbench_jsonl(path: str | Path) -> list[HealthBenchExample]:
     """Read a HealthBench JSONL file (as published) into examples.
 
@@ -217,26 +252,8 @@ def load_healthbench_jsonl(path: str | Path) -> list[HealthBenchExample]:
         Problems: one ``path:line: ...`` per bad line (all of them), including duplicate ``prompt_id``.
         UserError: the file is missing, empty or not UTF-8.
     """
-    out: list[HealthBenchExample] = []
-    problems: list[str] = []
-    seen: dict[str, int] = {}
-    for lineno, rec, bad in iter_jsonl(path):
-        where = f"{path}:{lineno}"
-        if bad:
-            problems.append(f"{where}: {bad}")
-            continue
-        try:
-            ex = healthbench_example(rec, source=where)
-        except RecordError as e:
-            problems.extend(f"{where}: {p}" for p in e.problems)
-            continue
-        if ex.prompt_id in seen:
-            problems.append(f"{where}: prompt_id: duplicate {ex.prompt_id!r} (first at line {seen[ex.prompt_id]})")
-            continue
-        seen[ex.prompt_id] = lineno
-        out.append(ex)
-    if problems:
-        raise Problems(problems)
+    out = _load_records(path, lambda rec, where: healthbench_example(rec, source=where),
+                        key=lambda ex, rec: ex.prompt_id, what="prompt_id")
     logger.info("loaded %d HealthBench examples from %s", len(out), path)
     return out
 
@@ -320,26 +337,12 @@ def load_writingbench_jsonl(path: str | Path) -> list[WritingBenchExample]:
         Problems: one ``path:line: ...`` per bad line (all of them), including duplicate ``index``.
         UserError: the file is missing, empty or not UTF-8.
     """
-    out: list[WritingBenchExample] = []
-    problems: list[str] = []
-    seen: dict[str, int] = {}
-    for lineno, rec, bad in iter_jsonl(path):
-        where = f"{path}:{lineno}"
-        if bad:
-            problems.append(f"{where}: {bad}")
-            continue
-        try:
-            rubric = rubric_from_writingbench(rec, source=where)
-        except RecordError as e:
-            problems.extend(f"{where}: {p}" for p in e.problems)
-            continue
-        if rubric.id in seen:
-            problems.append(f"{where}: index: duplicate {rec['index']!r} (first at line {seen[rubric.id]})")
-            continue
-        seen[rubric.id] = lineno
+    def convert(rec: Any, where: str) -> WritingBenchExample:
+        rubric = rubric_from_writingbench(rec, source=where)
         meta = {k: rec.get(k) for k in ("index", "domain1", "domain2", "lang")}
-        out.append(WritingBenchExample(query=rec["query"], rubric=rubric, meta=meta, raw=rec))
-    if problems:
-        raise Problems(problems)
+        return WritingBenchExample(query=rec["query"], rubric=rubric, meta=meta, raw=rec)
+
+    out = _load_records(path, convert, key=lambda ex, rec: ex.rubric.id, what="index",
+                        shown=lambda ex, rec: rec["index"])
     logger.info("loaded %d WritingBench queries from %s", len(out), path)
     return out
