@@ -63,3 +63,23 @@ def test_stage2_rows_use_their_category_rubric():
                for r in train + held)
     with pytest.raises(UserError, match="no rubric for"):
         build_stage2(prompts, bank, {"creative": "cw-short-fiction"}, heldout=0, heldout_seed=0, seed=0)
+
+
+@pytest.mark.parametrize("scale", ["tiny", "single_gpu", "paper"])
+def test_data_stage_builds_at_every_scale(tmp_path, scale):
+    """Each scale's data settings fit the shipped tasks: held-out and train splits are both non-empty."""
+    import json
+    import subprocess
+    import sys
+
+    r = subprocess.run([sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", f"scale={scale}",
+                        f"run.root={tmp_path}", "wandb.mode=disabled", "--stage", "data"],
+                       capture_output=True, text=True, cwd=REPO, timeout=300)
+    assert r.returncode == 0, r.stderr[-2000:]
+    (metrics,) = tmp_path.glob("*/data/metrics.json")
+    m = json.loads(metrics.read_text())
+    assert m["stage1_train"] > 0 and m["stage1_heldout"] > 0 and m["stage2_train"] > 0
+    train = [json.loads(x) for x in (metrics.parent / "stage1_train.jsonl").read_text().splitlines()]
+    held = [json.loads(x) for x in (metrics.parent / "stage1_heldout.jsonl").read_text().splitlines()]
+    assert not {t["task_id"] for t in train} & {h["task_id"] for h in held}
+    assert not any(t["task_id"].startswith("ifeval-") for t in train), "IFEval prompts are an eval benchmark"

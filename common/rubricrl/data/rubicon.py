@@ -116,7 +116,8 @@ def build_stage1(tasks: Sequence[Task], rubrics: Sequence[Rubric], *, constraint
                  ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Stage-1 train and held-out rows; the held-out split is by task with ``heldout_seed``."""
     if heldout_tasks >= len(tasks):
-        raise UserError(f"rubicon.data.heldout_tasks={heldout_tasks} leaves no train task ({len(tasks)} tasks)")
+        raise UserError(f"rubicon.data.heldout_tasks={heldout_tasks} leaves no train task ({len(tasks)} tasks): "
+                        "lower it, or add tasks with rubicon.data.ifeval_tasks=N (up to 541 IFEval prompts)")
     order = sorted(tasks, key=lambda t: t.id)
     random.Random(heldout_seed).shuffle(order)
     held, train = order[:heldout_tasks], order[heldout_tasks:]
