@@ -84,6 +84,24 @@ def test_tiny_local_judge_server_becomes_a_judge_job_with_cleanup(tmp_path):
     assert by["judge"].args == ["smollm2-135m-instruct", "smollm2-135m-instruct"]
 
 
+def test_resubmission_with_a_judge_finds_the_stages_the_jobs_finished(tmp_path):
+    # The jobs record the hash of the config with the judge job's endpoint; a resubmission compares with
+    # that config, skips what is done, and still serves the judge while a judging stage is left.
+    site = _site(tmp_path)
+    ovr = ["scale=tiny", "run.name=t6"]
+    plan = build_plan("rubicon", ovr, site)
+    for s in ("data", "filter", "stage1_rl"):
+        _mark_done(plan, s)
+    again = build_plan("rubicon", ovr, site)
+    assert [j.name for j in again.jobs] == ["judge", "hacking", "stage2_rl", "eval", "report", "cleanup"]
+    assert again.overrides == plan.overrides
+    for s in ("hacking", "stage2_rl", "eval"):
+        _mark_done(plan, s)
+    last = build_plan("rubicon", ovr, site)  # only the CPU report is left: no judge job for it
+    assert [j.name for j in last.jobs] == ["report"] and last.judge_endpoint is None
+    assert f"++judge.base_url_file={plan.run_dir / 'judge' / 'endpoint.json'}" in last.jobs[0].args
+
+
 def test_paper_plan_uses_the_recipe_nodes_ray_and_a_throughput_estimate(tmp_path):
     plan = build_plan("rubicon", ["scale=paper"], _site(tmp_path))
     by = {j.name: j for j in plan.jobs}

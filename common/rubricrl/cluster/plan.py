@@ -213,31 +213,30 @@ def build_plan(paper: str, overrides: list[str], site: SiteFile, repo: Path | No
 
     judge_endpoint = None
     jobs: list[Job] = []
-    status = {s.name: _done_status(run_dir, s.name, chash) for s in stages}
-    todo = [s for s in stages if status[s.name] != "done"]
     # A judge server job when the config wants a served judge: either an endpoint file to read
     # (paper scale) or a per-stage local server (tiny scale, ``server.enabled``), which becomes the job.
     # Not when the grader is the policy's own engine (self-rewarding on NeMo RL: its recipe says so).
-    wants_judge = (cfg.judge.backend == "openai" and (cfg.judge.base_url_file is not None or cfg.server.enabled)
-                   and not (cfg.run.engine == "nemo_rl" and _judge_is_policy(cfg.paper))
-                   and any(stage_kind(s.name) != "cpu" for s in todo))
-    if wants_judge:
-        judge_endpoint = run_dir / "judge" / "endpoint.json"
-        serve_model = cfg.server.model if cfg.server.enabled else cfg.judge.model
+    # The endpoint override is part of the config hash the jobs record, so it is applied before the
+    # DONE markers are compared (a resubmission then finds the stages the last one finished).
+    serves_judge = (cfg.judge.backend == "openai" and (cfg.judge.base_url_file is not None or cfg.server.enabled)
+                    and not (cfg.run.engine == "nemo_rl" and _judge_is_policy(cfg.paper)))
+    endpoint = run_dir / "judge" / "endpoint.json"
+    serve_model = cfg.server.model if cfg.server.enabled else cfg.judge.model
+    if serves_judge:
         all_overrides = [o for o in all_overrides if o.lstrip("+").split("=", 1)[0] != "judge.base_url_file"]
-        all_overrides.append(f"++judge.base_url_file={judge_endpoint}")
+        all_overrides.append(f"++judge.base_url_file={endpoint}")
         if cfg.server.enabled:
             all_overrides.append("server.enabled=false")
-        jgpus = site.judge.gpus if site.judge.gpus is not None else (gpn if on_gpus else 0)
-        j = Job(name="judge", kind="judge", script="slurm/judge.sbatch", args=[serve_model, cfg.judge.model],
-                gpus_per_node=jgpus, cpus_per_task=cpus, time=times["judge"], array=site.judge.replicas,
-                requeue=True, env={"RR_JUDGE_ENDPOINT": str(judge_endpoint)})
-        jobs.append(j)
-        # Re-compose so the recorded hash is the one the jobs will see (judge.base_url_file is part of it).
         cfg = compose_experiment(paper, all_overrides, config_dir if config_dir and config_dir.is_dir() else None)
         chash = config_hash(cfg)
-        status = {s.name: _done_status(run_dir, s.name, chash) for s in stages}
-        todo = [s for s in stages if status[s.name] != "done"]
+    status = {s.name: _done_status(run_dir, s.name, chash) for s in stages}
+    todo = [s for s in stages if status[s.name] != "done"]
+    if serves_judge and any(stage_kind(s.name) != "cpu" for s in todo):
+        judge_endpoint = endpoint
+        jgpus = site.judge.gpus if site.judge.gpus is not None else (gpn if on_gpus else 0)
+        jobs.append(Job(name="judge", kind="judge", script="slurm/judge.sbatch", args=[serve_model, cfg.judge.model],
+                        gpus_per_node=jgpus, cpus_per_task=cpus, time=times["judge"], array=site.judge.replicas,
+                        requeue=True, env={"RR_JUDGE_ENDPOINT": str(judge_endpoint)}))
 
     planned = {s.name for s in todo}
     for s in todo:
