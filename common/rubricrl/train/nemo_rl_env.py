@@ -19,9 +19,10 @@ Wiring (what the generated configs under ``replications/*/nemo_rl/`` contain)::
         teacher_fraction: 0.0       # share of prompts (by prompt_id hash) graded by the teacher
 
 Judges: Rubicon points ``judge.base_url_file`` at the endpoint file the judge server job writes.
-Self-rewarding sets ``judge_is_policy``; the driver (``python -m rubricrl.train.nemo_rl_env``) then
-writes the policy engine's OpenAI-compatible URLs (``dp_openai_server_base_urls``) to that file before
-training starts, and the environment spreads grader calls over them.
+Self-rewarding sets ``judge_is_policy``; the driver (``rubricrl nemo-config train``,
+:func:`rubricrl.commands.nemo.run_grpo`) then writes the policy engine's OpenAI-compatible URLs
+(``dp_openai_server_base_urls``) to that file before training starts. The HTTP judge client spreads
+grader calls over every URL listed, and over judge replicas' ``endpoint.<i>.json`` siblings.
 
 Per-criterion metrics (criterion and tag means, veto and ungraded rates, judge counters) are returned in
 each sample's metadata, by :meth:`RubricEnvironment.global_post_process_and_metrics`, and appended per
@@ -30,9 +31,7 @@ each sample's metadata, by :meth:`RubricEnvironment.global_post_process_and_metr
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
-import itertools
 import json
 import logging
 import sys
@@ -147,31 +146,18 @@ def rubric_data_processor(datum: dict[str, Any], task_data_spec: Any, tokenizer:
 
 
 def read_endpoints(path: Path) -> list[str]:
-    """URLs in an endpoint file and its replica siblings.
+    """URLs in an endpoint file and its replica siblings (``<stem>.<i><suffix>``, ``slurm/judge.sbatch``).
 
-    A file holds JSON ``{"base_urls": [...]}`` / ``{"base_url": ...}`` or one URL per line; judge
-    replicas write ``<stem>.<i><suffix>`` beside it (``slurm/judge.sbatch``), which are read too.
+    The reading is the HTTP judge client's own (:func:`rubricrl.judge.backends.openai_http.read_endpoints`);
+    this raises a :class:`UserError` instead of a retryable transport error.
     """
-    path = Path(path)
-    siblings = sorted(p for p in path.parent.glob(f"{path.stem}.*{path.suffix}")
-                      if p.name[len(path.stem) + 1:len(p.name) - len(path.suffix)].isdigit())
-    urls: list[str] = []
-    for p in [path, *siblings]:
-        urls += [u for u in _endpoint_urls(p) if u not in urls]
-    return urls
+    from rubricrl.judge.backends.openai_http import read_endpoints as read
+    from rubricrl.judge.backends import TransportError
 
-
-def _endpoint_urls(path: Path) -> list[str]:
-    text = Path(path).read_text(encoding="utf-8").strip()
-    if text.startswith("{"):
-        data = json.loads(text)
-        urls = data.get("base_urls") or ([data["base_url"]] if data.get("base_url") else [])
-    else:
-        urls = [u.strip() for u in text.split("\n") if u.strip()]
-    urls = [u if "://" in u else "http://" + u for u in urls if u]
-    if not urls:
-        raise UserError(f"endpoint file {path} lists no URL")
-    return [u.rstrip("/") for u in urls]
+    try:
+        return read(path)
+    except TransportError as e:
+        raise UserError(str(e)) from None
 
 
 def write_endpoints(path: Path, urls: Sequence[str]) -> None:
@@ -183,46 +169,28 @@ def write_endpoints(path: Path, urls: Sequence[str]) -> None:
     tmp.replace(path)
 
 
-class RoundRobinBackend:
-    """A ChatBackend spreading calls over several OpenAI-compatible servers (vLLM DP replicas)."""
-
-    def __init__(self, backends: Sequence[Any]):
-        self.backends = list(backends)
-        self.model = self.backends[0].model
-        self._next = itertools.cycle(range(len(self.backends)))
-
-    async def complete(self, messages: list[dict[str, str]], **sampling: Any) -> str:
-        return await self.backends[next(self._next)].complete(messages, **sampling)
-
-    async def aclose(self) -> None:
-        await asyncio.gather(*(b.aclose() for b in self.backends))
-
-
 def build_env_judge(cfg: JudgeConfig, wait_s: float = 0.0) -> Any:
-    """``build_judge(cfg)``, or a round-robin judge when ``cfg.base_url_file`` lists several URLs.
+    """``build_judge(cfg)`` once ``cfg.base_url_file`` names at least one endpoint file.
+
+    The HTTP client spreads calls over every URL the file(s) list (judge replicas, the policy's
+    data-parallel engines); see :mod:`rubricrl.judge.backends.openai_http`.
 
     Raises:
-        UserError: the endpoint file did not appear within ``wait_s`` seconds.
+        UserError: no endpoint file appeared within ``wait_s`` seconds.
     """
     if cfg.backend != "openai" or cfg.base_url_file is None:
         return build_judge(cfg)
+    from rubricrl.judge.backends.openai_http import endpoint_files
+
     deadline = time.monotonic() + wait_s
-    while not Path(cfg.base_url_file).exists():
+    while not endpoint_files(cfg.base_url_file):
         if time.monotonic() >= deadline:
             raise UserError(f"judge endpoint file {cfg.base_url_file} did not appear within {wait_s:g} s "
                             "(is the judge server job running, or the driver writing the policy's URLs?)")
         time.sleep(min(2.0, max(deadline - time.monotonic(), 0.01)))
     urls = read_endpoints(Path(cfg.base_url_file))
-    if len(urls) == 1:
-        return build_judge(cfg.model_copy(update={"base_url": urls[0], "base_url_file": None}))
-    from rubricrl.judge import LLMJudge, ProgrammaticJudge, RoutingJudge, VerdictCache
-    from rubricrl.judge.backends.openai_http import OpenAIChatBackend
-
-    backends = [OpenAIChatBackend.from_config(cfg.model_copy(update={"base_url": u, "base_url_file": None}))
-                for u in urls]
-    log.info("judge %s over %d endpoints", cfg.model, len(urls))
-    cache = VerdictCache(cfg.cache) if cfg.cache is not None else None
-    return RoutingJudge(LLMJudge.from_config(cfg, RoundRobinBackend(backends)), ProgrammaticJudge(), cache)
+    log.info("judge %s over %d endpoint(s): %s", cfg.model, len(urls), ", ".join(urls))
+    return build_judge(cfg)
 
 
 # --------------------------------------------------------------------------- environment

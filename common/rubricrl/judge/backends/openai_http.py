@@ -4,14 +4,24 @@
 ``max_tokens``, ``seed`` and, when set, ``top_k`` (vLLM and SGLang accept it in the body), plus the
 configured ``extra_body``. Connection errors, timeouts, non-2xx statuses and malformed bodies raise
 :class:`~rubricrl.judge.backends.TransportError`, which the judge retries.
+
+Several servers (judge replicas, the data-parallel engines of a policy): ``base_url_file`` names the
+endpoint file of replica 0, whose siblings ``<stem>.<i><suffix>`` (what ``slurm/judge.sbatch`` writes
+for replica ``i``) are read too; or a folder (its ``endpoint*.json``); or a glob pattern; or a file
+listing several URLs (``{"base_urls": [...]}`` or one per line). Each call goes to the server with
+the fewest calls in flight, ties taken in turn. The set is re-read every ``refresh_s`` seconds and
+after a connection error, so replicas that start late, or come back on another port after a requeue,
+are picked up.
 """
 
 from __future__ import annotations
 
 import asyncio
+import glob
 import json
 import logging
 import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -48,17 +58,88 @@ def read_base_url_file(path: Path) -> str:
     raise TransportError(f"base_url_file {path} is empty")
 
 
+def _urls_in(path: Path) -> list[str]:
+    """The URLs of one endpoint file (``base_urls`` list, ``base_url``, or one URL per line)."""
+    text = path.read_text(encoding="utf-8")
+    if text.lstrip().startswith("{"):
+        try:
+            data = json.loads(text)
+        except ValueError:
+            raise TransportError(f"base_url_file {path} is not valid JSON (being written?)") from None
+        urls = data.get("base_urls") if isinstance(data, dict) else None
+        if not urls:
+            return [read_base_url_file(path)]
+        if not isinstance(urls, list) or not all(isinstance(u, str) and u for u in urls):
+            raise TransportError(f"base_url_file {path}: 'base_urls' must be a list of URLs")
+    else:
+        urls = [u.strip() for u in text.split("\n") if u.strip()]
+    if not urls:
+        raise TransportError(f"base_url_file {path} is empty")
+    return [(u if "://" in u else "http://" + u).rstrip("/") for u in urls]
+
+
+def endpoint_files(spec: str | Path) -> list[Path]:
+    """The endpoint files ``base_url_file`` stands for, replica 0 first (existing files only).
+
+    * a glob pattern (``*``, ``?`` or ``[``): the matching files, sorted;
+    * a folder: its ``endpoint*.json`` files (``endpoint.json``, ``endpoint.1.json``, ...);
+    * a file: itself and its replica siblings ``<stem>.<i><suffix>`` (``i`` a number), by ``i``.
+    """
+    text = str(spec)
+    if any(c in text for c in "*?["):
+        return [Path(p) for p in sorted(glob.glob(text)) if Path(p).is_file()]
+    path = Path(spec)
+    if path.is_dir():
+        return sorted((p for p in path.glob("endpoint*.json") if p.is_file()), key=_replica_key)
+    stem, suffix = path.stem, path.suffix
+    siblings = [p for p in path.parent.glob(f"{glob.escape(stem)}.*{suffix}")
+                if p.name[len(stem) + 1:len(p.name) - len(suffix)].isdigit()] if path.parent.is_dir() else []
+    return ([path] if path.is_file() else []) + sorted(siblings, key=_replica_key)
+
+
+def _replica_key(p: Path) -> tuple[int, str]:
+    middle = p.name.removesuffix(p.suffix).rsplit(".", 1)
+    return (int(middle[1]) + 1 if len(middle) == 2 and middle[1].isdigit() else 0, p.name)
+
+
+def read_endpoints(spec: str | Path) -> list[str]:
+    """Every URL the endpoint file(s) of ``spec`` list (see :func:`endpoint_files`), without duplicates.
+
+    Raises:
+        TransportError: no endpoint file exists yet, or none lists a URL (the judge retries).
+    """
+    files = endpoint_files(spec)
+    if not files:
+        raise TransportError(f"judge base_url_file {spec}: no endpoint file yet (is the judge server running?)")
+    urls: list[str] = []
+    problems: list[str] = []
+    for f in files:
+        try:
+            found = _urls_in(f)
+        except OSError:  # removed between listing and reading: its server is stopping
+            continue
+        except TransportError as e:  # being written, or broken: the other replicas still serve
+            problems.append(str(e))
+            continue
+        urls += [u for u in found if u not in urls]
+    if not urls:
+        raise TransportError(f"judge base_url_file {spec} lists no URL" + (f" ({'; '.join(problems)})" if problems else ""))
+    return urls
+
+
 class OpenAIChatBackend:
     """Async client of an OpenAI-compatible ``/chat/completions`` endpoint.
 
     Args:
         model: model name sent in the body.
         base_url: server root including ``/v1``; or None with ``base_url_file``.
-        base_url_file: file holding the endpoint; read on first use (and re-read until it exists).
+        base_url_file: endpoint file, folder or glob (see the module docstring); read on first use, re-read
+            until it exists, every ``refresh_s`` and after connection errors. Several servers share the load.
         api_key: bearer token (None: no Authorization header).
         timeout_s: HTTP timeout per call.
         extra_body: merged into every request body (e.g. ``chat_template_kwargs``).
         max_connections: connection pool size (match the judge's concurrency).
+        refresh_s: how often the set of servers named by ``base_url_file`` is read again.
 
     Use as ``async with OpenAIChatBackend(...) as b:`` or call :meth:`aclose`.
     """
@@ -73,12 +154,18 @@ class OpenAIChatBackend:
         timeout_s: float = 60.0,
         extra_body: dict[str, Any] | None = None,
         max_connections: int = 64,
+        refresh_s: float = 30.0,
     ):
         if base_url is None and base_url_file is None:
             raise UserError("the openai judge backend needs base_url or base_url_file")
         self.model = model
         self._base_url = base_url.rstrip("/") if base_url else None
         self._base_url_file = Path(base_url_file) if base_url_file else None
+        self._urls: list[str] = [self._base_url] if self._base_url else []
+        self._read_at = 0.0
+        self._refresh_s = refresh_s
+        self._turn = 0
+        self.in_flight: dict[str, int] = {}
         self._api_key = api_key
         self._timeout = timeout_s
         self._extra_body = dict(extra_body or {})
@@ -98,7 +185,7 @@ class OpenAIChatBackend:
             api_key = os.environ.get(cfg.api_key_env)
             if not api_key:
                 raise UserError(f"judge api_key_env names {cfg.api_key_env!r}, which is not set")
-        if cfg.base_url_file is not None and not Path(cfg.base_url_file).exists():
+        if cfg.base_url_file is not None and not endpoint_files(cfg.base_url_file):
             log.warning("judge base_url_file %s does not exist yet; it is read at the first call", cfg.base_url_file)
         return cls(
             cfg.model,
@@ -112,15 +199,41 @@ class OpenAIChatBackend:
 
     @property
     def base_url(self) -> str:
-        """The endpoint root; resolved from ``base_url_file`` on first use."""
-        if self._base_url is None:
-            assert self._base_url_file is not None
-            try:
-                self._base_url = read_base_url_file(self._base_url_file)
-            except OSError as e:
-                raise TransportError(f"cannot read judge base_url_file {self._base_url_file}: {e}") from e
-            log.info("judge endpoint %s (from %s)", self._base_url, self._base_url_file)
-        return self._base_url
+        """The first endpoint root (replica 0); resolved from ``base_url_file`` on first use."""
+        return self.endpoints()[0]
+
+    def endpoints(self) -> list[str]:
+        """Every server root in use, read (again) from ``base_url_file`` when due.
+
+        Raises:
+            TransportError: no endpoint could be read and none is known from before.
+        """
+        if self._base_url_file is None:
+            return self._urls
+        now = time.monotonic()
+        if self._urls and now - self._read_at < self._refresh_s:
+            return self._urls
+        try:
+            urls = read_endpoints(self._base_url_file)
+        except TransportError:
+            if not self._urls:
+                raise
+            return self._urls  # keep the known servers; a dead one fails its call and is retried
+        except OSError as e:
+            raise TransportError(f"cannot read judge base_url_file {self._base_url_file}: {e}") from e
+        if urls != self._urls:
+            log.info("judge endpoint%s %s (from %s)", "s" if len(urls) > 1 else "", ", ".join(urls),
+                     self._base_url_file)
+        self._urls, self._read_at = urls, now
+        self._base_url = urls[0]
+        return urls
+
+    def pick(self) -> str:
+        """The server for the next call: fewest calls in flight, ties taken in turn."""
+        urls = self.endpoints()
+        start, self._turn = self._turn, self._turn + 1
+        order = [urls[(start + i) % len(urls)] for i in range(len(urls))]
+        return min(order, key=lambda u: self.in_flight.get(u, 0))
 
     def _get_client(self) -> httpx.AsyncClient:
         loop = asyncio.get_running_loop()
@@ -154,14 +267,19 @@ class OpenAIChatBackend:
         Raises:
             TransportError: connection error, timeout, non-2xx status, or a malformed body.
         """
-        url = f"{self.base_url}/chat/completions"
+        base = self.pick()
+        url = f"{base}/chat/completions"
         body = self.build_body(messages, **sampling)
+        self.in_flight[base] = self.in_flight.get(base, 0) + 1
         try:
             resp = await self._get_client().post(url, json=body)
         except httpx.TimeoutException as e:
             raise TransportError(f"timeout after {self._timeout}s calling {url}: {type(e).__name__}") from e
         except httpx.HTTPError as e:
+            self._read_at = 0.0  # the server may have moved (requeued judge): read the endpoint files again
             raise TransportError(f"cannot reach {url}: {type(e).__name__}: {e}") from e
+        finally:
+            self.in_flight[base] -= 1
         if not 200 <= resp.status_code < 300:
             raise TransportError(f"HTTP {resp.status_code} from {url}: {resp.text[:300]}", status=resp.status_code)
         try:
