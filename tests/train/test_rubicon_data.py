@@ -83,3 +83,20 @@ def test_data_stage_builds_at_every_scale(tmp_path, scale):
     held = [json.loads(x) for x in (metrics.parent / "stage1_heldout.jsonl").read_text().splitlines()]
     assert not {t["task_id"] for t in train} & {h["task_id"] for h in held}
     assert not any(t["task_id"].startswith("ifeval-") for t in train), "IFEval prompts are an eval benchmark"
+
+
+def test_filter_disabled_keeps_every_train_prompt_without_sampling(tmp_path):
+    """rubicon.filter.enabled=false passes stage-1 train prompts through (policy.name is never loaded)."""
+    import json
+    import subprocess
+    import sys
+
+    args = [sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", f"run.root={tmp_path}", "wandb.mode=disabled",
+            "rubicon.filter.enabled=false", "policy.name=/nonexistent/model"]
+    for stage in ("data", "filter"):
+        r = subprocess.run(args + ["--stage", stage], capture_output=True, text=True, cwd=REPO, timeout=300)
+        assert r.returncode == 0, r.stderr[-2000:]
+    (run,) = tmp_path.iterdir()
+    train = (run / "data" / "stage1_train.jsonl").read_text().splitlines()
+    assert (run / "filter" / "kept.jsonl").read_text().splitlines() == train
+    assert json.loads((run / "filter" / "filter_stats.json").read_text())["enabled"] is False

@@ -67,8 +67,11 @@ class FilterConfig(Strict):
         batch_size: sequences generated together.
         max_kept: cap on kept prompts (0 = no cap), taken in a seeded random order.
         stage2: also filter stage-2 prompts (needs the model judge; off at tiny scale).
+        enabled: ``false`` keeps every stage-1 train prompt without sampling (an ablation of the paper's
+            filtering, or a throughput run on random weights, whose groups all have zero variance).
     """
 
+    enabled: bool = True
     k: int = Field(default=4, ge=2)
     band: tuple[float, float] = (0.1, 0.9)
     min_std: float = Field(default=0.0, ge=0)

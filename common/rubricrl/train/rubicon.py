@@ -147,11 +147,17 @@ def stage_filter(ctx: StageContext) -> dict[str, Any]:
     data = ctx.input("data")
     rows = read_rows(data / "stage1_train.jsonl")
     rubrics = load_rubric_file(data / "rubrics.json")
+    if not f.enabled:
+        ctx.record_hash("kept.jsonl", write_rows(ctx.dir / "kept.jsonl", rows))
+        stats = {"enabled": False, "candidates": len(rows), "kept": len(rows), "kept_frac": 1.0}
+        (ctx.dir / "filter_stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
+        return stats
     with ctx.progress(len(rows) * f.k, f"sampling k={f.k} per prompt with the base policy") as advance:
         samples = sample_responses(policy_path(cfg.policy.name), [r["prompt"] for r in rows], n=f.k,
                                    max_new_tokens=f.max_new_tokens, temperature=cfg.grpo.temperature,
                                    top_p=cfg.grpo.top_p, batch_size=f.batch_size, seed=cfg.run.seed,
-                                   chat_template_kwargs=cfg.policy.chat_template_kwargs, advance=advance)
+                                   chat_template_kwargs=cfg.policy.chat_template_kwargs,
+                                   dtype=cfg.policy.dtype, device=cfg.policy.device, advance=advance)
     with judge_for(cfg, False, ctx.dir) as judge:
         scorer = RubricScorer(rubrics, judge)
         flat = [(r, s) for r, ss in zip(rows, samples) for s in ss]

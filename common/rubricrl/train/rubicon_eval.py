@@ -49,7 +49,7 @@ def _stage1_scores(ctx: StageContext, model: str, rows: list[dict], rubrics: dic
     samples = sample_responses(model, [r["prompt"] for r in rows], n=e.samples, max_new_tokens=e.max_new_tokens,
                                temperature=e.temperature, top_p=e.top_p, batch_size=e.batch_size,
                                seed=cfg.run.seed + 17, chat_template_kwargs=cfg.policy.chat_template_kwargs,
-                               advance=advance)
+                               dtype=cfg.policy.dtype, device=cfg.policy.device, advance=advance)
     flat = [(r, s) for r, ss in zip(rows, samples) for s in ss]
     with judge_for(cfg, False, ctx.dir) as judge:
         scored = RubricScorer(rubrics, judge).score([r["prompt"] for r, _ in flat], [s for _, s in flat],
@@ -99,7 +99,8 @@ def _stage2_scores(ctx: StageContext, models: dict[str, str], rows: list[dict], 
     responses = {name: [ss[0] for ss in sample_responses(
         path, [r["prompt"] for r in rows], n=1, max_new_tokens=e.max_new_tokens, temperature=e.temperature,
         top_p=e.top_p, batch_size=e.batch_size, seed=cfg.run.seed + 29,
-        chat_template_kwargs=cfg.policy.chat_template_kwargs)] for name, path in models.items()}
+        chat_template_kwargs=cfg.policy.chat_template_kwargs, dtype=cfg.policy.dtype,
+        device=cfg.policy.device)] for name, path in models.items()}
     out: dict[str, Any] = {}
     with judge_for(cfg, True, ctx.dir) as judge:
         scorer = RubricScorer(rubrics, judge, defense)

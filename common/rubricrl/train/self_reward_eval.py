@@ -25,40 +25,6 @@ from rubricrl.train.stages import StageContext
 log = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------- generation
-
-
-def generate_responses(model_path: str, conversations: Sequence[list[dict[str, str]]], *, max_new_tokens: int,
-                       temperature: float, top_p: float, batch_size: int, seed: int,
-                       chat_template_kwargs: dict[str, Any] | None = None, advance: Any = None) -> list[str]:
-    """Batched chat generation with a transformers model (left padding); greedy at temperature 0."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    tok = AutoTokenizer.from_pretrained(model_path)
-    tok.padding_side = "left"
-    if tok.pad_token is None:
-        tok.pad_token = tok.eos_token
-    model = AutoModelForCausalLM.from_pretrained(model_path, dtype=torch.float32).eval()
-    torch.manual_seed(seed)
-    texts = [tok.apply_chat_template(c, tokenize=False, add_generation_prompt=True, **(chat_template_kwargs or {}))
-             for c in conversations]
-    gen: dict[str, Any] = {"max_new_tokens": max_new_tokens, "pad_token_id": tok.pad_token_id}
-    if temperature > 0:
-        gen.update(do_sample=True, temperature=temperature, top_p=top_p, top_k=None)
-    else:
-        gen.update(do_sample=False, temperature=None, top_p=None, top_k=None)
-    out: list[str] = []
-    for i in range(0, len(texts), batch_size):
-        enc = tok(texts[i:i + batch_size], return_tensors="pt", padding=True, add_special_tokens=False)
-        with torch.no_grad():
-            ids = model.generate(**enc, **gen)
-        out += tok.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-        if advance is not None:
-            advance(len(texts[i:i + batch_size]))
-    return out
-
-
 # --------------------------------------------------------------------------- fixed judge
 
 
@@ -137,6 +103,7 @@ def eval_stage(ctx: StageContext) -> dict[str, Any]:
     from rubricrl.judge.interfaces import GradingRequest
     from rubricrl.scoring.graded import GradedRecord, make_record
     from rubricrl.scoring.healthbench import score_example, score_records
+    from rubricrl.train.rollout import sample_responses
     from rubricrl.train.self_reward import SECTION
     from rubricrl.train.trl_adapter import policy_path
 
@@ -156,10 +123,11 @@ def eval_stage(ctx: StageContext) -> dict[str, Any]:
                 responses = [r["response"] for r in _read_jsonl(resp_file)]
             else:
                 with ctx.progress(len(held), f"{label}: generate") as advance:
-                    responses = generate_responses(
-                        path, convs, max_new_tokens=ev.max_new_tokens, temperature=ev.temperature, top_p=ev.top_p,
-                        batch_size=ev.batch_size, seed=ev.seed, chat_template_kwargs=cfg.policy.chat_template_kwargs,
-                        advance=advance)
+                    responses = [ss[0] for ss in sample_responses(
+                        path, convs, n=1, max_new_tokens=ev.max_new_tokens, temperature=ev.temperature,
+                        top_p=ev.top_p, batch_size=ev.batch_size, seed=ev.seed,
+                        chat_template_kwargs=cfg.policy.chat_template_kwargs, dtype=cfg.policy.dtype,
+                        device=cfg.policy.device, advance=advance)]
                 _write_jsonl(resp_file, [{"prompt_id": ex.prompt_id, "response": r} for ex, r in zip(held, responses)])
             graded_file = ctx.dir / f"graded_{label}.jsonl"
             if graded_file.is_file() and len(_read_jsonl(graded_file)) == len(held):
