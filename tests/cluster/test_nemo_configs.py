@@ -61,7 +61,7 @@ def test_values_come_from_the_experiment_config(rubicon):
     assert cfg["policy"]["generation"]["temperature"] == g.temperature
     assert cfg["env"]["rubric"]["judge"]["model"] == rubicon.judge.model
     assert cfg["env"]["rubric"]["judge"]["base_url_file"] == str(rubicon.judge.base_url_file)
-    assert cfg["policy"]["model_name"].endswith("stage1_rl/hf")          # stage 2 starts from stage 1
+    assert cfg["policy"]["model_name"].endswith("stage1_rl/final")          # stage 2 starts from stage 1
     s1 = build_config(rubicon, RECIPES["grpo-qwen3-30ba3b-8n8g-megatron-stage1"])
     assert s1["env"]["rubric"]["judge"] == {"backend": "programmatic"}
     changed = rubicon.model_copy(update={"grpo": g.model_copy(update={"learning_rate": 3e-6})})

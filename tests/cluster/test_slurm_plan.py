@@ -107,11 +107,14 @@ def test_paper_plan_uses_the_recipe_nodes_ray_and_a_throughput_estimate(tmp_path
     by = {j.name: j for j in plan.jobs}
     assert (by["stage1_rl"].nodes, by["stage1_rl"].gpus_per_node) == (8, 8)
     assert by["stage1_rl"].env.get("RR_RAY") == "1"
+    assert by["stage1_rl"].env["RR_NEMO_RECIPE"] == "grpo-qwen3-30ba3b-8n8g-megatron-stage1"
     assert "tokens/s/GPU" in by["stage1_rl"].gpu_hours_basis and by["stage1_rl"].gpu_hours > 0
     assert by["judge"].gpus == 8 and by["judge"].gpu_hours > 0
     assert plan.gpu_hours == pytest.approx(sum(j.gpu_hours for j in plan.jobs))
     four = build_plan("rubicon", ["scale=paper"], _site(tmp_path), nodes=4)
     assert {j.nodes for j in four.jobs if j.kind == "train"} == {4}
+    assert {j.env["RR_NEMO_RECIPE"] for j in four.jobs if j.kind == "train"} == {
+        "grpo-qwen3-30ba3b-4n8g-megatron-stage1", "grpo-qwen3-30ba3b-4n8g-megatron-stage2"}
     with pytest.raises(UserError, match="8 GPUs per node"):
         build_plan("rubicon", ["scale=paper"], _site(tmp_path, gpus=4))
     with pytest.raises(UserError, match="recipes exist for"):

@@ -176,7 +176,8 @@ def build_config(exp: Any, recipe: Recipe) -> dict[str, Any]:
     if recipe.ep > 1:  # NeMo RL's MoE recipes: the FlashInfer TRTLLM MoE backend cannot be refit in vLLM 0.20
         gen["vllm_kwargs"] = {"moe_backend": "triton"}
     base_model = exp.policy.name
-    model_name = base_model if recipe.stage != "stage2_rl" else f"{exp.run.root}/{exp.run.name}/stage1_rl/hf"
+    # Stage 2 starts from stage 1's checkpoint converted to HF (rubricrl.train.nemo_rl_stage: <stage>/final).
+    model_name = base_model if recipe.stage != "stage2_rl" else f"{exp.run.root}/{exp.run.name}/stage1_rl/final"
     tp_pad = recipe.tp if recipe.sequence_parallel else 1
     return {
         "defaults": NEMO_RL_DEFAULTS,
@@ -206,7 +207,8 @@ def build_config(exp: Any, recipe: Recipe) -> dict[str, Any]:
         "env": {"_override_": True, "rubric": {
             "judge": judge.model_dump(mode="json", exclude_unset=True),
             "judge_is_policy": recipe.judge == "policy", **teacher,
-            "metrics_path": f"{run_dir}/env_metrics.jsonl"}},
+            "metrics_path": f"{run_dir}/env_metrics.jsonl",
+            "rollouts_path": f"{exp.run.root}/{exp.run.name}/{recipe.stage}/rollouts.jsonl"}},
         "logger": {"log_dir": f"{run_dir}/logs", "wandb_enabled": exp.wandb.mode != "disabled",
                    "tensorboard_enabled": False,
                    "wandb": {"project": exp.wandb.project, "name": f"{exp.run.name}-{recipe.stage}"}},

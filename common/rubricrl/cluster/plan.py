@@ -144,8 +144,8 @@ def _done_status(run_dir: Path, name: str, chash: str) -> str:
     return "partial" if (run_dir / name).is_dir() else "pending"
 
 
-def _train_layout(cfg: Any, stage: str, site: SiteFile, nodes: int | None) -> tuple[int, float | None, str]:
-    """(nodes, GPU-hours or None, basis) of a NeMo RL training stage from its cluster recipe.
+def _train_layout(cfg: Any, stage: str, site: SiteFile, nodes: int | None) -> tuple[int, float | None, str, str]:
+    """(nodes, GPU-hours or None, basis, recipe name) of a NeMo RL training stage from its cluster recipe.
 
     The recipe (``rubricrl.cluster.nemo_rl.RECIPES``) gives the node count; the GPU-hours come from
     :func:`rubricrl.cluster.throughput.estimate_gpu_hours` on the config generated for it.
@@ -154,7 +154,7 @@ def _train_layout(cfg: Any, stage: str, site: SiteFile, nodes: int | None) -> tu
         from rubricrl.cluster.nemo_rl import RECIPES, build_config
         from rubricrl.cluster.throughput import estimate_gpu_hours
     except ImportError:  # pragma: no cover - partial install
-        return nodes or RECIPE_NODES.get(cfg.paper, 4), None, ""
+        return nodes or RECIPE_NODES.get(cfg.paper, 4), None, "", ""
     cands = [r for r in RECIPES.values() if r.paper == cfg.paper and (r.stage == stage or r.stage == "rl")]
     if nodes is not None:
         cands = [r for r in cands if r.nodes == nodes]
@@ -170,8 +170,8 @@ def _train_layout(cfg: Any, stage: str, site: SiteFile, nodes: int | None) -> tu
     try:
         hours, basis = estimate_gpu_hours(build_config(cfg, recipe))
     except UserError as e:
-        return recipe.nodes, None, f"recipe {recipe.name}; no throughput estimate: {e}"
-    return recipe.nodes, hours, f"recipe {recipe.name}: {basis}"
+        return recipe.nodes, None, f"recipe {recipe.name}; no throughput estimate: {e}", recipe.name
+    return recipe.nodes, hours, f"recipe {recipe.name}: {basis}", recipe.name
 
 
 def _judge_is_policy(paper: str) -> bool:
@@ -250,9 +250,11 @@ def build_plan(paper: str, overrides: list[str], site: SiteFile, repo: Path | No
         if kind == "cpu":
             job.gpus_per_node = 0
         elif kind == "train" and cfg.run.engine == "nemo_rl":
-            job.nodes, hours, basis = _train_layout(cfg, s.name, site, nodes)
+            job.nodes, hours, basis, recipe = _train_layout(cfg, s.name, site, nodes)
             job.gpus_per_node = gpn
             job.env["RR_RAY"] = "1"
+            if recipe:  # the stage generates its NeMo RL config from this recipe (rubricrl.train.nemo_rl_stage)
+                job.env["RR_NEMO_RECIPE"] = recipe
             if hours is not None:
                 job.gpu_hours, job.gpu_hours_basis = hours, basis
             elif basis:

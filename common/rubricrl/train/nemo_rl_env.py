@@ -36,6 +36,7 @@ import json
 import logging
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -65,6 +66,8 @@ class RubricEnvConfig(BaseModel):
         teacher_fraction: share of prompt ids graded by the teacher (stable across steps and restarts).
         strip_thinking: grade the answer without its ``<think>`` block.
         metrics_path: JSONL file receiving one metrics record per ``step`` call.
+        rollouts_path: JSONL file receiving every graded rollout (prompt, completion, reward, per-criterion
+            values; the records the TRL path writes), which the Rubicon hacking analysis mines.
         endpoint_wait_s: how long the first ``step`` waits for ``judge.base_url_file`` to appear.
         num_workers: accepted for NeMo RL's env-config convention; grading is async I/O in one actor.
         stop_strings: accepted for NeMo RL's convention (none are needed for single-turn grading).
@@ -78,6 +81,7 @@ class RubricEnvConfig(BaseModel):
     teacher_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
     strip_thinking: bool = True
     metrics_path: Path | None = None
+    rollouts_path: Path | None = None
     endpoint_wait_s: float = Field(default=900.0, ge=0)
     num_workers: int = Field(default=1, ge=1)
     stop_strings: list[str] | None = None
@@ -100,16 +104,20 @@ def load_env_config(cfg: dict[str, Any]) -> RubricEnvConfig:
 
 
 def nemo_rl_row(conversation: list[dict[str, str]], rubric: Rubric, prompt_id: str,
-                judge: str | None = None) -> dict[str, Any]:
+                judge: str | None = None, defense: Rubric | None = None) -> dict[str, Any]:
     """One JSONL row for NeMo RL's ``ResponseDataset`` + the ``rubricrl_rubric`` processor.
 
     The rubric travels as a JSON string (Arrow cannot hold heterogeneous nested rubrics as columns).
-    ``judge="teacher"`` forces this prompt to the teacher grader.
+    ``judge="teacher"`` forces this prompt to the teacher grader. ``defense`` is a defense rubric
+    graded beside the task rubric; when it vetoes, the reward is its veto floor (Rubicon stage 2, as
+    :class:`rubricrl.train.rewards.RubricScorer` does on the TRL path).
     """
     row: dict[str, Any] = {"messages": conversation, "rubric_json": rubric.model_dump_json(),
                            "prompt_id": prompt_id}
     if judge is not None:
         row["judge"] = judge
+    if defense is not None:
+        row["defense_json"] = defense.model_dump_json()
     return row
 
 
@@ -137,6 +145,8 @@ def rubric_data_processor(datum: dict[str, Any], task_data_spec: Any, tokenizer:
     info = {"conversation": datum["messages"], "rubric": datum["rubric_json"], "prompt_id": datum["prompt_id"]}
     if datum.get("judge"):
         info["judge"] = datum["judge"]
+    if datum.get("defense_json"):
+        info["defense"] = datum["defense_json"]
     return {"message_log": [{"role": "user", "content": text, "token_ids": ids}], "length": length,
             "extra_env_info": info, "loss_multiplier": loss_multiplier, "idx": idx,
             "task_name": datum.get("task_name", ENV_NAME)}
@@ -254,7 +264,7 @@ class RubricEnvironment:
         if len(message_log_batch) != len(metadata):
             raise ValueError(f"{len(message_log_batch)} message logs but {len(metadata)} metadata entries")
         judge, teacher = self._judges()
-        rubrics, requests, by_teacher = [], [], []
+        rubrics, requests, by_teacher, defenses = [], [], [], []
         for log_, meta in zip(message_log_batch, metadata):
             if not meta or "rubric" not in meta or "conversation" not in meta:
                 raise UserError("rollout metadata lacks 'rubric'/'conversation': the data must go through "
@@ -265,18 +275,50 @@ class RubricEnvironment:
             requests.append(GradingRequest(conversation=list(meta["conversation"]), response=self._response(log_),
                                            criteria=rubric.criteria, rubric_id=rubric.id,
                                            metadata={"prompt_id": meta.get("prompt_id", "")}))
-        verdicts: list[Any] = [None] * len(requests)
+            defenses.append(self._rubric(meta["defense"]) if meta.get("defense") else None)
+        # Defense rubrics are graded by the same grader as their prompt's task rubric.
+        jobs = [(i, requests[i], by_teacher[i]) for i in range(len(requests))]
+        jobs += [(len(requests) + i, GradingRequest(conversation=requests[i].conversation, response=requests[i].response,
+                                                    criteria=d.criteria, rubric_id=d.id, metadata=requests[i].metadata),
+                  by_teacher[i]) for i, d in enumerate(defenses) if d is not None]
+        verdicts: dict[int, Any] = {}
         for use_teacher, j in ((False, judge), (True, teacher)):
-            idx = [i for i, t in enumerate(by_teacher) if t == use_teacher]
-            if idx:
-                for i, v in zip(idx, grade_many(j, [requests[i] for i in idx])):
-                    verdicts[i] = v
-        results = [rubric_reward(r, v) for r, v in zip(rubrics, verdicts)]
+            mine = [(k, req) for k, req, t in jobs if t == use_teacher]
+            if mine:
+                for (k, _), v in zip(mine, grade_many(j, [req for _, req in mine])):
+                    verdicts[k] = v
+        results = [rubric_reward(r, verdicts[i]) for i, r in enumerate(rubrics)]
+        guarded = [rubric_reward(d, verdicts[len(requests) + i]) if d is not None else None
+                   for i, d in enumerate(defenses)]
+        for i, (d, g) in enumerate(zip(defenses, guarded)):
+            if d is not None and g is not None and g.vetoed:
+                veto = d.aggregation.veto
+                results[i] = replace(results[i], reward=float(veto.floor if veto is not None else 0.0), vetoed=True)
         metrics = self._metrics(rubrics, results, by_teacher)
+        if any(d is not None for d in defenses):
+            metrics["defense_vetoed_frac"] = _mean([float(g is not None and g.vetoed) for g in guarded])
         out_meta = [{**meta, "reward": res.reward, "per_criterion": res.per_criterion, "vetoed": res.vetoed,
-                     "n_ungraded": res.n_ungraded, "graded_by": "teacher" if t else "judge"}
-                    for meta, res, t in zip(metadata, results, by_teacher)]
+                     "n_ungraded": res.n_ungraded, "graded_by": "teacher" if t else "judge",
+                     "defense_vetoed": bool(g is not None and g.vetoed)}
+                    for meta, res, t, g in zip(metadata, results, by_teacher, guarded)]
+        self._write_rollouts(requests, rubrics, results, guarded)
         return results, out_meta, metrics
+
+    def _write_rollouts(self, requests: list[GradingRequest], rubrics: list[Rubric], results: list[RewardResult],
+                        guarded: list[RewardResult | None]) -> None:
+        if self.cfg.rollouts_path is None:
+            return
+        path = Path(self.cfg.rollouts_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as f:
+            for req, rubric, res, g in zip(requests, rubrics, results, guarded):
+                f.write(json.dumps({
+                    "step": self.calls + 1, "prompt": req.conversation[-1]["content"] if req.conversation else "",
+                    "rubric_id": rubric.id, "family": rubric.category or rubric.id.split("-")[0],
+                    "completion": req.response, "reward": res.reward, "vetoed": res.vetoed,
+                    "defense_vetoed": bool(g is not None and g.vetoed), "per_criterion": res.per_criterion,
+                    "defense_per_criterion": g.per_criterion if g is not None else None,
+                }, ensure_ascii=False) + "\n")
 
     def _metrics(self, rubrics: list[Rubric], results: list[RewardResult], by_teacher: list[bool]) -> dict[str, float]:
         rewards = [r.reward for r in results]

@@ -185,6 +185,10 @@ def _train_stage(ctx: StageContext, rows: list[dict[str, Any]], rubrics: dict[st
     from rubricrl.train.trl_adapter import RubricRewardFunc, train_grpo
 
     cfg = ctx.cfg
+    if cfg.run.engine == "nemo_rl":  # paper scale: NeMo RL on the stage's Ray cluster (rubricrl.train.nemo_rl_stage)
+        from rubricrl.train.nemo_rl_stage import train_nemo_rl
+
+        return train_nemo_rl(ctx, [(r["prompt"], rubrics[r["rubric_id"]], r["id"]) for r in rows], defense, init_model)
     settings = cfg.grpo.merged(stage_cfg.grpo)
     with judge_for(cfg, llm, ctx.dir) as judge:
         scorer = RubricScorer(rubrics, judge, defense)

@@ -311,6 +311,11 @@ def train_stage(ctx: StageContext) -> dict[str, Any]:
     sr = cfg.section(SECTION)
     train = srd.read_examples(ctx.input("data") / "train.jsonl")
     rows = srd.trl_rows(train, cfg.policy.system_prompt)
+    if cfg.run.engine == "nemo_rl":  # paper scale: the policy's own vLLM engine grades (rubricrl.train.nemo_rl_stage)
+        from rubricrl.train.nemo_rl_stage import train_nemo_rl
+
+        lookup = srd.rubric_lookup(train)
+        return train_nemo_rl(ctx, [(r["prompt"], lookup[r[srd.PROMPT_ID]], r[srd.PROMPT_ID]) for r in rows])
     self_judge = build_judge(cfg.judge) if sr.grader.engine == "http" else None
     teacher = build_fixed_grader(sr.teacher.grader, "teacher") if sr.teacher.fraction > 0 else None
     judge = SelfTeacherJudge(self_judge, teacher, sr.teacher.fraction, sr.teacher.replace, sr.teacher.seed)
