@@ -2,9 +2,12 @@
 
 The daemons are started by the fixture in a private folder and stopped at the end. Jobs are submitted
 through the real command (``rubricrl cluster submit``) and the real scripts (slurm/*.sbatch) with the
-container runtime switched off. Stage bodies are the small stand-in of tests/cluster/slurm_stage.py
-(real stage runner, markers and signal handling; training = a few checkpointed steps), selected with the
-site's ``RR_STAGE_COMMAND``; the judge test serves a real CPU vLLM through ``rubricrl serve``.
+container runtime switched off. Most tests use the small stand-in stage bodies of
+tests/cluster/slurm_stage.py (real stage runner, markers and signal handling; training = a few
+checkpointed steps), selected with the site's ``RR_STAGE_COMMAND``; the judge test serves a real CPU vLLM
+through ``rubricrl serve``. The last test submits the real shortened Rubicon pipeline (``rubricrl
+replicate`` in every job, TRL on SmolLM2, the judge job a real CPU vLLM) through ``slurm/replicate.sh``,
+the script behind ``make replicate-rubicon``.
 """
 
 from __future__ import annotations
@@ -19,6 +22,8 @@ from pathlib import Path
 import pytest
 
 from rubricrl.cluster.localslurm import LocalSlurm, missing_binaries
+
+from .test_rubicon_pipeline import SHORT
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -55,20 +60,27 @@ def _alive(pid: int) -> bool:
         return False
 
 
-def _site(tmp: Path, **env: str) -> Path:
+STAND_IN = f"{sys.executable} tests/cluster/slurm_stage.py"
+TIMES = {"train": "00:10:00", "gpu": "00:10:00", "cpu": "00:05:00", "judge": "00:15:00"}
+
+
+def _site(tmp: Path, stage_command: str | None = STAND_IN, times: dict[str, str] = TIMES,
+          wandb_mode: str = "disabled", **env: str) -> Path:
+    """A site file for the local Slurm; ``stage_command=None`` runs the real ``rubricrl replicate``."""
     runs = tmp / "runs"
     site = tmp / "site.yaml"
+    job_env = {"HF_HUB_OFFLINE": "1", "WANDB_MODE": wandb_mode, **env}
+    if stage_command is not None:
+        job_env["RR_STAGE_COMMAND"] = stage_command
     site.write_text(json.dumps({
         "name": "local-test",
         "slurm": {"account": None, "partition": "debug", "gpus_per_node": 0, "cpus_per_node": 1, "mem": None,
-                  "time": {"train": "00:10:00", "gpu": "00:10:00", "cpu": "00:05:00", "judge": "00:15:00"},
-                  "signal_seconds": 60},
+                  "time": times, "signal_seconds": 60},
         "paths": {"repo": str(REPO), "runs": str(runs), "venv": str(REPO / ".venv")},
         "containers": {"runtime": "none"},
-        "wandb": {"project": "rubricrl-slurm-test", "mode": "disabled"},
+        "wandb": {"project": "rubricrl-slurm-test", "mode": wandb_mode},
         "judge": {"launcher": "rubricrl", "host": "127.0.0.1", "port": 0, "startup_timeout_s": 600},
-        "env": {"RR_STAGE_COMMAND": f"{sys.executable} tests/cluster/slurm_stage.py", "HF_HUB_OFFLINE": "1",
-                "WANDB_MODE": "disabled", **env},
+        "env": job_env,
     }))
     return site
 
@@ -208,3 +220,47 @@ def test_judge_server_job_serves_dependants_and_is_cancelled_at_the_end(slurm, t
     assert not (run_dir / "judge" / "endpoint.json").exists(), "the endpoint file must go with the server"
     cfg = (run_dir / "filter" / "config.yaml").read_text()
     assert f"base_url_file: {run_dir / 'judge' / 'endpoint.json'}" in cfg and "enabled: false" in cfg
+
+
+@pytest.mark.vllm
+def test_real_shortened_rubicon_pipeline_through_replicate_sh(slurm, tmp_path_factory):
+    """`make replicate-rubicon`'s dispatcher on a machine with Slurm: the real stages as a job graph."""
+    tmp = tmp_path_factory.mktemp("real")
+    # The tiny policy is prepared once (a no-op when an earlier test or `make` did it), not by every job.
+    prep = _cli("models", "prepare", "smollm2-135m-instruct", timeout=600)
+    assert prep.returncode == 0, prep.stderr
+    site = _site(tmp, stage_command=None, wandb_mode="offline",
+                 times={"train": "00:30:00", "gpu": "00:30:00", "cpu": "00:10:00", "judge": "01:00:00"},
+                 OMP_WAIT_POLICY="PASSIVE", VLLM_CPU_OMP_THREADS_BIND="all")
+    run = "slurm-real"
+    # No SLURM=...: the dispatcher submits because a controller answers (SLURM_CONF points at it).
+    env = {k: v for k, v in os.environ.items() if k != "SLURM"}
+    r = subprocess.run(["slurm/replicate.sh", "rubicon", f"run.name={run}", *SHORT], cwd=REPO, capture_output=True,
+                       text=True, timeout=300, env={**env, "SITE": str(site)})
+    assert r.returncode == 0, r.stderr + r.stdout
+    assert "submitting rubicon to Slurm" in r.stderr, r.stderr
+    ids = _ids(r.stdout)
+    stages = ["data", "filter", "stage1_rl", "hacking", "stage2_rl", "eval", "report"]
+    # The tiny config's judge (server.enabled: a vLLM CPU server per stage) becomes one judge server job.
+    assert list(ids) == ["judge", *stages, "cleanup"], r.stdout
+    run_dir = tmp / "runs" / run
+    states = _wait_all(ids, 1500, run_dir / "slurm")
+    ok = all(states[s] == "COMPLETED" for s in [*stages, "cleanup"]) and states["judge"] in ("CANCELLED", "COMPLETED")
+    assert ok, f"{states}\n" + "\n".join(f"--- {p.name}\n{p.read_text()[-2500:]}" for p in sorted((run_dir / "slurm").glob("*.out")))
+    for s in stages:
+        marker = json.loads((run_dir / s / "DONE").read_text())
+        assert marker["stage"] == s and marker["config_hash"], marker
+        log = (run_dir / "slurm" / f"{s}-{ids[s]}.out").read_text()
+        assert f"rubricrl replicate rubicon --stage {s} " in log, log[-2000:]  # the real command, no stand-in
+    # Real training wrote a model; stage 2 and the evaluation graded through the judge job's server.
+    assert (run_dir / "stage1_rl" / "final" / "model.safetensors").is_file()
+    endpoint = run_dir / "judge" / "endpoint.json"
+    assert f"base_url_file: {endpoint}" in (run_dir / "stage2_rl" / "config.yaml").read_text()
+    ev = json.loads((run_dir / "eval" / "eval.json").read_text())
+    assert ev["stage2_heldout"]["judge"]["calls"] > 0
+    report = (run_dir / "report.md").read_text()
+    assert "Held-out evaluation" in report and "tiny scale" in report
+    assert not endpoint.exists(), "the judge job's endpoint file must go with its server"
+    again = subprocess.run(["slurm/replicate.sh", "rubicon", f"run.name={run}", *SHORT], cwd=REPO, capture_output=True,
+                           text=True, timeout=300, env={**env, "SITE": str(site)})
+    assert again.returncode == 0 and "nothing to submit" in again.stdout, again.stderr + again.stdout
