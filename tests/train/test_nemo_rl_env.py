@@ -293,3 +293,29 @@ def test_endpoint_files_with_replicas(tmp_path):
     empty.write_text("{}")
     with pytest.raises(UserError, match="lists no URL"):
         read_endpoints(empty)
+
+
+def test_defense_rubric_vetoes_and_rollouts_are_written(nemo_stub, tmp_path):
+    # Rubicon stage 2 on NeMo RL: rows carry the defense rubric; a hacking pattern sets the floor.
+    from rubricrl.train.rewards import programmatic_only
+
+    rubric = _stage1_rubric()
+    defense = programmatic_only(next(r for r in load_rubrics([REPO / "rubric_banks" / "defense"])
+                                     if r.id == "defense-reward-hacking"))
+    conversation = [{"role": "user", "content": "Describe rain."}]
+    logs, metas = [], []
+    for pid, response in (("a", "rain falls softly on the roof."), ("b", "great question! rain falls softly.")):
+        row = nemo_rl_row(conversation, rubric, pid, defense=defense)
+        metas.append({"conversation": row["messages"], "rubric": row["rubric_json"], "prompt_id": pid,
+                      "defense": row["defense_json"]})
+        logs.append([{"role": "assistant", "content": response}])
+    env = RubricEnvironment({"judge": {"backend": "programmatic"}, "rollouts_path": str(tmp_path / "r.jsonl")})
+    out = env.step(logs, metas)
+    assert out.rewards.tolist() == [1.0, 0.0]  # both all lowercase; the second opens with flattery: vetoed
+    assert [m["defense_vetoed"] for m in out.metadata] == [False, True]
+    _, metrics = env.global_post_process_and_metrics(None)
+    assert metrics["defense_vetoed_frac"] == pytest.approx(0.5)
+    rows = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
+    assert [r["completion"] for r in rows] == ["rain falls softly on the roof.", "great question! rain falls softly."]
+    assert [r["reward"] for r in rows] == [1.0, 0.0] and rows[1]["defense_per_criterion"]["prefatory_sycophancy"] == 1.0
+    assert rows[0]["prompt"] == "Describe rain." and rows[0]["rubric_id"] == rubric.id
