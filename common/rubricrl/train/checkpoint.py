@@ -2,8 +2,12 @@
 
 ``GracefulStop`` installs handlers that only set a flag; the ``StopOnSignal`` trainer callback turns
 the flag into "save a checkpoint and stop" at the end of the current optimizer step, so the checkpoint
-is a consistent one (weights, optimizer, scheduler, RNG, step). A second signal while stopping exits
-at once (the checkpoint from the first is written by then or not at all; earlier ones stay).
+is a consistent one (weights, optimizer, scheduler, RNG, step). A second SIGINT (Ctrl-C again) while
+stopping exits at once (the checkpoint from the first is written by then or not at all; earlier ones
+stay). A second SIGTERM within ``RR_SIGTERM_DEDUP_S`` seconds (default 30) of the first is taken as the
+same request delivered twice and ignored: on Slurm under Apptainer the job's SIGTERM reaches both
+``apptainer exec`` (which forwards it) and the trainer inside, so the trainer sees two at once, and
+exiting on the second would skip the checkpoint. Slurm's SIGKILL after ``KillWait`` is the backstop.
 
 Typical use (``rubricrl.train.trl_adapter.train_grpo`` does this)::
 
@@ -17,9 +21,11 @@ Typical use (``rubricrl.train.trl_adapter.train_grpo`` does this)::
 from __future__ import annotations
 
 import logging
+import os
 import re
 import signal
 import sys
+import time
 from pathlib import Path
 from types import FrameType
 from typing import Any
@@ -47,16 +53,24 @@ def last_checkpoint(output_dir: str | Path) -> Path | None:
 class GracefulStop:
     """Context manager: SIGTERM/SIGINT set ``requested`` instead of killing the process."""
 
-    def __init__(self, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT)):
+    def __init__(self, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT), sigterm_dedup_s: float | None = None):
         self.signals = signals
         self.requested: int | None = None
+        self.sigterm_dedup_s = (float(os.environ.get("RR_SIGTERM_DEDUP_S", "30")) if sigterm_dedup_s is None
+                                else sigterm_dedup_s)
+        self._first_at = 0.0
         self._old: dict[int, Any] = {}
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
         if self.requested is not None:
+            if signum == signal.SIGTERM and time.monotonic() - self._first_at < self.sigterm_dedup_s:
+                log.warning("SIGTERM again within %.0f s (the same stop request delivered twice, e.g. by apptainer "
+                            "and Slurm): still saving the checkpoint", self.sigterm_dedup_s)
+                return
             log.warning("second signal %d: exiting now", signum)
             sys.exit(128 + signum)
         self.requested = signum
+        self._first_at = time.monotonic()
         print(f"\nreceived {signal.Signals(signum).name}: saving a checkpoint at the end of this step, then stopping "
               "(signal again to exit at once)", file=sys.stderr, flush=True)
 
