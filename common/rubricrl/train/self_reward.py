@@ -200,8 +200,9 @@ def data_stage(ctx: StageContext) -> dict[str, Any]:
 # --------------------------------------------------------------------------- graders
 
 
-def build_fixed_grader(spec: FixedGrader, name: str) -> Any:
-    """A fixed grader from its spec (the model of ``constrained`` is loaded frozen, in eval mode)."""
+def build_fixed_grader(spec: FixedGrader, name: str, device: str = "cpu", dtype: str = "float32") -> Any:
+    """A fixed grader from its spec (the model of ``constrained`` is loaded frozen, in eval mode, on
+    ``device`` in ``dtype``: the policy's, so a GPU run grades on the GPU)."""
     if spec.kind == "judge":
         from rubricrl.judge import build_judge
 
@@ -214,7 +215,7 @@ def build_fixed_grader(spec: FixedGrader, name: str) -> Any:
 
     path = policy_path(spec.model)
     tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=torch.float32).eval()
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
     return LivePolicyGrader(model, tok, template=spec.template, temperature=spec.temperature, top_p=spec.top_p,
@@ -317,7 +318,8 @@ def train_stage(ctx: StageContext) -> dict[str, Any]:
         lookup = srd.rubric_lookup(train)
         return train_nemo_rl(ctx, [(r["prompt"], lookup[r[srd.PROMPT_ID]], r[srd.PROMPT_ID]) for r in rows])
     self_judge = build_judge(cfg.judge) if sr.grader.engine == "http" else None
-    teacher = build_fixed_grader(sr.teacher.grader, "teacher") if sr.teacher.fraction > 0 else None
+    teacher = (build_fixed_grader(sr.teacher.grader, "teacher", cfg.policy.device, cfg.policy.dtype)
+               if sr.teacher.fraction > 0 else None)
     judge = SelfTeacherJudge(self_judge, teacher, sr.teacher.fraction, sr.teacher.replace, sr.teacher.seed)
     scorer = RubricScorer(srd.rubric_lookup(train), judge)
     inner = RubricRewardFunc(scorer, rubric_column=srd.PROMPT_ID, rollouts_path=ctx.dir / "rollouts.jsonl",

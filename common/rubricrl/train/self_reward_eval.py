@@ -50,7 +50,7 @@ def fixed_judge(spec: Any, cfg: Any, name: str, log_dir: Path) -> Iterator[Any]:
             finally:
                 close_judge(judge)
         return
-    judge = build_fixed_grader(spec, name)
+    judge = build_fixed_grader(spec, name, cfg.policy.device, cfg.policy.dtype)
     try:
         yield judge
     finally:
