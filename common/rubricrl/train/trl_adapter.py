@@ -253,6 +253,10 @@ def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
 
 
 def _finish_wandb() -> None:
+    import sys
+
+    if "wandb" not in sys.modules:  # never imported (wandb.mode=disabled, or not installed): no run to finish
+        return
     try:
         import wandb
 
