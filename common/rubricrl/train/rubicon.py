@@ -68,6 +68,30 @@ def _load_bank(paths: list[str]) -> list[Rubric]:
     return load_rubrics([resolve_path(p) for p in paths])
 
 
+# Judge servers started in this process, by their settings: stage 2 and eval share one server when the
+# whole pipeline runs in one process (a CPU start costs ~30 s). Each stops when the process exits
+# (vllm_server's atexit hook); under Slurm every stage is its own process, so nothing is shared there.
+_SERVERS: dict[tuple, Any] = {}
+
+
+def _judge_server(cfg: ExperimentConfig, log_dir: Path) -> Any:
+    from rubricrl.judge.vllm_server import VLLMServer
+
+    s = cfg.server
+    key = (s.model, s.max_model_len, s.kv_cache_gib, s.max_num_seqs, s.dtype)
+    server = _SERVERS.get(key)
+    if server is not None and server.running:
+        print(f"reusing the vLLM judge server started earlier in this run ({s.model}); log: {server.log_file}",
+              flush=True)
+        return server
+    server = VLLMServer(s.model, max_model_len=s.max_model_len, kv_cache_gib=s.kv_cache_gib,
+                        max_num_seqs=s.max_num_seqs, dtype=s.dtype, startup_timeout_s=s.startup_timeout_s,
+                        log_file=log_dir / "judge_server.log")
+    print(f"starting the vLLM judge server ({s.model}); log: {log_dir / 'judge_server.log'}", flush=True)
+    _SERVERS[key] = server.start()
+    return server
+
+
 @contextmanager
 def judge_for(cfg: ExperimentConfig, llm: bool, log_dir: Path) -> Iterator[Any]:
     """A judge for a stage: verifiers only, or ``cfg.judge`` (with a local vLLM server if enabled)."""
@@ -75,24 +99,12 @@ def judge_for(cfg: ExperimentConfig, llm: bool, log_dir: Path) -> Iterator[Any]:
         judge = build_judge(JudgeConfig(backend="programmatic"))
         yield judge
         return
+    jc = cfg.judge
     if cfg.server.enabled:
-        from rubricrl.judge.vllm_server import VLLMServer
-
-        s = cfg.server
-        server = VLLMServer(s.model, max_model_len=s.max_model_len, kv_cache_gib=s.kv_cache_gib,
-                            max_num_seqs=s.max_num_seqs, dtype=s.dtype, startup_timeout_s=s.startup_timeout_s,
-                            log_file=log_dir / "judge_server.log")
-        print(f"starting the vLLM judge server ({s.model}); log: {log_dir / 'judge_server.log'}", flush=True)
-        with server:
-            jc = cfg.judge.model_copy(update={"base_url": server.base_url, "base_url_file": None,
-                                              "model": server.served_model_name})
-            judge = build_judge(jc)
-            try:
-                yield judge
-            finally:
-                close_judge(judge)
-        return
-    judge = build_judge(cfg.judge)
+        server = _judge_server(cfg, log_dir)
+        jc = jc.model_copy(update={"base_url": server.base_url, "base_url_file": None,
+                                   "model": server.served_model_name})
+    judge = build_judge(jc)
     try:
         yield judge
     finally:
