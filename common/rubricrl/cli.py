@@ -13,7 +13,7 @@ import logging
 import sys
 
 from rubricrl import __version__
-from rubricrl.errors import UserError
+from rubricrl.errors import run_guarded
 
 # Order = order in --help. A module missing from an install is skipped, so a partial install still works.
 COMMANDS = ["validate", "generate", "grade", "score", "models", "data", "serve", "replicate", "report", "nemo", "cluster"]
@@ -45,21 +45,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "_run", None):
         parser.print_help()
         return 2
-    try:
-        return int(args._run(args) or 0)
-    except UserError as e:
-        print(e.render(), file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("interrupted; everything written so far is kept (re-run the same command to resume)", file=sys.stderr)
-        return 130
-    except BrokenPipeError:  # e.g. `rubricrl score ... | head`
-        return 0
-    except Exception as e:  # noqa: BLE001 - the CLI never shows a raw traceback unless asked
-        if args.debug:
-            raise
-        print(f"error: {type(e).__name__}: {e} (re-run with --debug for the traceback)", file=sys.stderr)
-        return 1
+    return run_guarded(lambda: args._run(args), debug=args.debug)
 
 
 if __name__ == "__main__":

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import sys
+from collections.abc import Callable
+
 
 class UserError(Exception):
     """Bad input or configuration that the user can fix.
@@ -34,3 +37,26 @@ class Problems(UserError):
     def __init__(self, problems: list[str], exit_code: int = 2):
         self.problems = problems
         super().__init__("\n".join(problems), exit_code=exit_code)
+
+
+def run_guarded(fn: Callable[[], int | None], debug: bool = False) -> int:
+    """Run a command body under the CLI's error policy and return its exit code.
+
+    ``UserError``: its message, its exit code. Ctrl-C: 130 (what was written is kept). A closed pipe
+    (``... | head``): 0. Anything else: a one-line summary and 1, or the traceback when ``debug``.
+    """
+    try:
+        return int(fn() or 0)
+    except UserError as e:
+        print(e.render(), file=sys.stderr)
+        return e.exit_code
+    except KeyboardInterrupt:
+        print("interrupted; everything written so far is kept (re-run the same command to resume)", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # e.g. `rubricrl score ... | head`
+        return 0
+    except Exception as e:  # a command never shows a raw traceback unless asked
+        if debug:
+            raise
+        print(f"error: {type(e).__name__}: {e} (re-run with --debug for the traceback)", file=sys.stderr)
+        return 1

@@ -30,7 +30,7 @@ from typing import Any, Iterator
 
 import yaml
 
-from rubricrl.errors import UserError
+from rubricrl.errors import UserError, run_guarded
 from rubricrl.report.paper_tables import PAPERS, load_paper_tables
 from rubricrl.report.results import describe_judge, sidecar_name
 
@@ -171,6 +171,7 @@ def load_available(names: list[str], task_manager: Any, strict: bool) -> tuple[l
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m rubricrl.report.eval_runner", description=__doc__.split("\n\n")[0])
     p.add_argument("--model", required=True, help="checkpoint folder or alias (smollm2-135m-instruct, tiny-qwen3, ...)")
+    p.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
     p.add_argument("--suite", required=True, help="|".join(SUITE_GROUPS))
     p.add_argument("--tasks", default="", help="comma-separated task names instead of the whole suite")
     p.add_argument("--limit", type=float, default=None, help="examples per task (quick runs; never comparable)")
@@ -257,15 +258,12 @@ def newest_written(out: Path, date_id: str) -> Path:
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s", stream=sys.stderr)
-    try:
-        run(args)
-    except UserError as e:
-        print(e.render(), file=sys.stderr)
-        return e.exit_code
-    except KeyboardInterrupt:
-        print("interrupted", file=sys.stderr)
-        return 130
-    return 0
+
+    def body() -> int:
+        run(args)  # returns the results file; success is exit 0
+        return 0
+
+    return run_guarded(body, debug=args.debug)
 
 
 if __name__ == "__main__":
