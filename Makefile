@@ -42,6 +42,8 @@ validate: setup  ## validate every rubric bank
 	$(BIN)/rubricrl validate rubric_banks/
 
 test: setup setup-vllm setup-slurm  ## full CPU test suite (what CI runs)
+	@echo "[test] free disk (the suite needs a few GB at once; an out-of-space run fails in odd places):"; \
+	  df -Ph . "$${TMPDIR:-/tmp}" | awk 'NR==1 || !seen[$$0]++'
 	$(BIN)/python -m pytest -q
 
 test-fast: setup  ## unit tests only (no vLLM server, no slow tests)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
@@ -19,6 +20,27 @@ def _has_cuda() -> bool:
         return torch.cuda.is_available()
     except Exception:  # noqa: BLE001
         return False
+
+
+# The largest test (a whole tiny Rubicon pipeline) writes about 1.5 GB; below this, failures are likely ENOSPC.
+LOW_DISK_GB = 3.0
+
+
+def _free_gb(path: str | Path) -> float:
+    return shutil.disk_usage(path).free / 1e9
+
+
+def pytest_report_header(config):
+    return (f"disk free: {_free_gb(REPO):.1f} GB at the repository, {_free_gb(tempfile.gettempdir()):.1f} GB at "
+            f"{tempfile.gettempdir()} (tmp_path folders of passed tests are deleted as they pass)")
+
+
+def pytest_terminal_summary(terminalreporter, exitstatus, config):
+    low = [f"{where} {_free_gb(where):.1f} GB" for where in (str(REPO), tempfile.gettempdir())
+           if _free_gb(where) < LOW_DISK_GB]
+    if low and exitstatus != 0:
+        terminalreporter.write_line(f"DISK NEARLY FULL ({', '.join(low)} free): failures above may be out-of-space "
+                                    "errors, not bugs; free space and rerun", red=True)
 
 
 def pytest_collection_modifyitems(config, items):

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import time
@@ -264,3 +265,5 @@ def test_real_shortened_rubicon_pipeline_through_replicate_sh(slurm, tmp_path_fa
     again = subprocess.run(["slurm/replicate.sh", "rubicon", f"run.name={run}", *SHORT], cwd=REPO, capture_output=True,
                            text=True, timeout=300, env={**env, "SITE": str(site)})
     assert again.returncode == 0 and "nothing to submit" in again.stdout, again.stderr + again.stdout
+    for s in ("stage1_rl", "stage2_rl"):  # 0.5 GB each; the CI disk is shared (tmp_path_retention keeps failures)
+        shutil.rmtree(run_dir / s / "final")

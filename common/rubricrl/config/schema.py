@@ -46,6 +46,10 @@ class RunConfig(Strict):
         seed: seed for data splits, sampling and training.
         scale: which scale overlay composed this config (set by ``configs/train/scale/<scale>.yaml``).
         engine: ``trl`` (local CPU / one GPU) or ``nemo_rl`` (clusters; consumed by the Slurm recipes).
+        keep_checkpoints: keep a training stage's ``checkpoints/`` after its ``final/`` model is written
+            (to train on from a step later). ``false`` deletes them once ``final/`` is saved: the tiny scale
+            does, since a SmolLM2 checkpoint with optimizer state is 1.6 GB and a finished stage is skipped
+            on rerun, never resumed.
     """
 
     name: str = "default"
@@ -53,6 +57,7 @@ class RunConfig(Strict):
     seed: int = 0
     scale: Scale = "tiny"
     engine: Literal["trl", "nemo_rl"] = "trl"
+    keep_checkpoints: bool = True
 
     @field_validator("name")
     @classmethod

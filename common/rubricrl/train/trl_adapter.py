@@ -240,8 +240,23 @@ def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[st
     trainer.save_model(str(final))
     tok.save_pretrained(str(final))
     _finish_wandb()
+    if not cfg.run.keep_checkpoints:
+        _drop_checkpoints(ckpt_dir, run_name)
     return {"global_step": step, "train_seconds": round(elapsed, 2), "resumed_from": str(resume) if resume else None,
             "train_loss": float(getattr(result, "training_loss", math.nan)), "final_model": str(final)}
+
+
+def _drop_checkpoints(ckpt_dir: Path, run_name: str) -> None:
+    """Delete ``checkpoint-*`` folders once ``final/`` is saved (``run.keep_checkpoints: false``)."""
+    import shutil
+
+    freed = 0
+    for ck in sorted(ckpt_dir.glob("checkpoint-*")):
+        freed += sum(f.stat().st_size for f in ck.rglob("*") if f.is_file())
+        shutil.rmtree(ck)
+    if freed:
+        print(f"[{run_name}] run.keep_checkpoints=false: deleted {ckpt_dir} checkpoints "
+              f"({freed / 1e9:.2f} GB) after saving final/", flush=True)
 
 
 def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
