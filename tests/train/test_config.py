@@ -106,3 +106,12 @@ def test_cli_show_config_accepts_overrides_after_options():
                         "grpo.max_steps=7"], capture_output=True, text=True, cwd=REPO)
     assert r.returncode == 0, r.stderr
     assert yaml.safe_load(r.stdout)["grpo"]["max_steps"] == 7
+
+
+def test_config_hash_ignores_placement_and_checkpoint_keeping_only():
+    from rubricrl.config import config_hash
+
+    base = config_hash(compose_experiment("rubicon", []))
+    for same in (["run.keep_checkpoints=true"], ["run.name=other", "run.root=/elsewhere"], ["wandb.mode=online"]):
+        assert config_hash(compose_experiment("rubicon", same)) == base, same
+    assert config_hash(compose_experiment("rubicon", ["grpo.learning_rate=3e-6"])) != base

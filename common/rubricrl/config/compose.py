@@ -187,11 +187,13 @@ def load_experiment_yaml(path: str | Path) -> ExperimentConfig:
 
 
 def config_hash(cfg: ExperimentConfig, exclude: Sequence[str] = ("site", "wandb", "server")) -> str:
-    """sha256 of the result-relevant config (site, W&B and judge-server placement excluded; run.name too)."""
+    """sha256 of the result-relevant config (site, W&B, judge-server placement, run name / root / checkpoint
+    keeping excluded): changing only those neither reruns finished stages nor changes a recipe's hash."""
     d = cfg.to_dict()
     for k in exclude:
         d.pop(k, None)
     d.get("run", {}).pop("name", None)
     d.get("run", {}).pop("root", None)
+    d.get("run", {}).pop("keep_checkpoints", None)
     d.get("judge", {}).pop("base_url", None)
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()
