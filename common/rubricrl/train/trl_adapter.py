@@ -154,6 +154,8 @@ def grpo_config(settings: GRPOSettings, output_dir: Path, *, seed: int, report_t
     kw: dict[str, Any] = {"save_strategy": "steps", "remove_unused_columns": False, "log_completions": False,
                           "disable_tqdm": False, "logging_first_step": True}
     kw.update(settings.model_dump(exclude={"extra"}))
+    if "activation_checkpointing" in known:  # transformers >= 5.2x renamed it; the old name only warns
+        kw["activation_checkpointing"] = kw.pop("gradient_checkpointing")
     kw.update(settings.extra)  # extra wins over our fixed choices above, never over named settings
     if chat_template_kwargs:
         kw["chat_template_kwargs"] = dict(chat_template_kwargs)
