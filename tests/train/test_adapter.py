@@ -107,3 +107,27 @@ def test_grpo_settings_map_onto_trl_grpoconfig(tmp_path):
     bad = cfg.grpo.merged({"extra": {"not_a_trl_field": 1}})
     with pytest.raises(UserError, match="not_a_trl_field"):
         grpo_config(bad, tmp_path, seed=0, report_to=[], run_name="t")
+
+
+def test_gradient_checkpointing_reaches_trl_under_either_transformers_name(tmp_path):
+    import dataclasses
+    import warnings
+
+    from transformers import TrainingArguments
+
+    cfg = compose_experiment("rubicon", ["scale=single_gpu", "grpo.bf16=false"])
+    assert cfg.grpo.gradient_checkpointing is True
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)  # the renamed field must not be set by its old name
+        args = grpo_config(cfg.grpo, tmp_path, seed=0, report_to=[], run_name="t")
+    assert args.gradient_checkpointing is True
+    if "activation_checkpointing" in {f.name for f in dataclasses.fields(TrainingArguments)}:
+        assert args.activation_checkpointing is True
+
+
+@pytest.mark.parametrize("key", ["gradient_checkpointing", "activation_checkpointing", "max_steps"])
+def test_extra_cannot_shadow_a_named_setting(tmp_path, key):
+    cfg = compose_experiment("rubicon", [])
+    bad = cfg.grpo.merged({"extra": {key: True}})
+    with pytest.raises(UserError, match=f"grpo.extra: {key} is set through named grpo keys"):
+        grpo_config(bad, tmp_path, seed=0, report_to=[], run_name="t")

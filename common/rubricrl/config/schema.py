@@ -46,10 +46,12 @@ class RunConfig(Strict):
         seed: seed for data splits, sampling and training.
         scale: which scale overlay composed this config (set by ``configs/train/scale/<scale>.yaml``).
         engine: ``trl`` (local CPU / one GPU) or ``nemo_rl`` (clusters; consumed by the Slurm recipes).
-        keep_checkpoints: keep a training stage's ``checkpoints/`` after its ``final/`` model is written
-            (to train on from a step later). ``false`` deletes them once ``final/`` is saved: the tiny scale
-            does, since a SmolLM2 checkpoint with optimizer state is 1.6 GB and a finished stage is skipped
-            on rerun, never resumed.
+        keep_checkpoints: keep a TRL training stage's ``checkpoints/checkpoint-*`` once the stage is done
+            (to train on from a step later). ``false`` deletes them right after the stage's done marker is
+            written (a stage that fails before that keeps them, so its rerun resumes): the tiny scale does,
+            since a SmolLM2 checkpoint with optimizer state is 1.6 GB and a done stage is skipped on rerun.
+            Not part of the config hash, so setting it later reruns nothing and deletes nothing already done.
+            NeMo RL stages keep ``nemo_rl/checkpoints/`` either way (``final/`` is converted from them).
     """
 
     name: str = "default"

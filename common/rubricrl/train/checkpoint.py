@@ -50,6 +50,31 @@ def last_checkpoint(output_dir: str | Path) -> Path | None:
     return max(found)[1] if found else None
 
 
+def drop_checkpoints(output_dir: str | Path) -> int:
+    """Delete every ``checkpoint-<step>`` folder in ``output_dir``; returns the bytes freed.
+
+    Each folder is first renamed out of :func:`last_checkpoint`'s pattern, so a deletion cut short (a signal,
+    a crash) never leaves a half-deleted checkpoint that a later run would resume from; such leftovers are
+    removed by the next call.
+    """
+    import shutil
+
+    d = Path(output_dir)
+    if not d.is_dir():
+        return 0
+    freed = 0
+    for p in sorted(d.iterdir()):
+        if _CKPT.match(p.name) and p.is_dir():
+            trash = p.with_name(f".deleting-{p.name}")
+            p.rename(trash)
+            p = trash
+        elif not (p.name.startswith(".deleting-checkpoint-") and p.is_dir()):
+            continue
+        freed += sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+        shutil.rmtree(p)
+    return freed
+
+
 class GracefulStop:
     """Context manager: SIGTERM/SIGINT set ``requested`` instead of killing the process."""
 

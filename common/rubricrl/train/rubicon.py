@@ -12,7 +12,7 @@ eval       data, stage1_rl, ...       eval.json, samples_<model>.jsonl (see ``ru
 report     everything                 report.md, *.png (also copied to ``runs/<run>/report.md``)
 =========  =========================  ====================================================================
 
-``checkpoints/`` is deleted once ``final/`` is written when ``run.keep_checkpoints`` is false (tiny scale).
+``checkpoints/checkpoint-*`` are deleted once the stage is done when ``run.keep_checkpoints`` is false (tiny scale).
 
 Judging: stage 1 uses the programmatic verifiers (``rubicon.stage1.judge_llm: false``); stage 2 and the
 judged evaluation use ``cfg.judge``, with a local vLLM server started around the stage when

@@ -185,6 +185,14 @@ def run_stage(s: Stage, cfg: ExperimentConfig, run_dir: Path) -> dict[str, Any]:
     _write_json(d / "provenance.json", ctx._provenance())
     _write_json(d / DONE, {"stage": s.name, "config_hash": config_hash(cfg), "seconds": round(elapsed, 2),
                            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    if not cfg.run.keep_checkpoints and (d / "checkpoints").is_dir():
+        # Only once the stage is marked done: until then a rerun resumes from these instead of starting over.
+        from rubricrl.train.checkpoint import drop_checkpoints
+
+        freed = drop_checkpoints(d / "checkpoints")
+        if freed:
+            print(f"[{s.name}] run.keep_checkpoints=false: deleted {d / 'checkpoints'}/checkpoint-* "
+                  f"({freed / 1e9:.2f} GB) once the stage was done", file=sys.stderr, flush=True)
     return metrics
 
 

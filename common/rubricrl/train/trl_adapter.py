@@ -141,6 +141,10 @@ def batch_metrics(scored: Sequence[Scored], texts: Sequence[str]) -> dict[str, f
     return out
 
 
+# TrainingArguments names that are another spelling of a named grpo setting.
+_ALIASES = {"activation_checkpointing": "gradient_checkpointing"}
+
+
 def grpo_config(settings: GRPOSettings, output_dir: Path, *, seed: int, report_to: list[str], run_name: str,
                 device: str = "cpu", chat_template_kwargs: dict[str, Any] | None = None) -> Any:
     """``trl.GRPOConfig`` from our settings (same field names; ``extra`` passed through after a check)."""
@@ -153,10 +157,15 @@ def grpo_config(settings: GRPOSettings, output_dir: Path, *, seed: int, report_t
                         f"{_trl_version()}); see trl/trainer/grpo_config.py")
     kw: dict[str, Any] = {"save_strategy": "steps", "remove_unused_columns": False, "log_completions": False,
                           "disable_tqdm": False, "logging_first_step": True}
+    named = set(GRPOSettings.model_fields) - {"extra"}
+    clash = sorted(set(settings.extra) & (named | set(_ALIASES)))
+    if clash:
+        raise UserError(f"grpo.extra: {', '.join(clash)} {'is' if len(clash) == 1 else 'are'} set through named grpo "
+                        f"keys; set grpo.{_ALIASES.get(clash[0], clash[0])} instead of grpo.extra.{clash[0]}")
     kw.update(settings.model_dump(exclude={"extra"}))
     if "activation_checkpointing" in known:  # transformers >= 5.2x renamed it; the old name only warns
         kw["activation_checkpointing"] = kw.pop("gradient_checkpointing")
-    kw.update(settings.extra)  # extra wins over our fixed choices above, never over named settings
+    kw.update(settings.extra)  # extra wins over our fixed choices above (never names a named setting: checked)
     if chat_template_kwargs:
         kw["chat_template_kwargs"] = dict(chat_template_kwargs)
     return GRPOConfig(output_dir=str(output_dir), seed=seed, report_to=report_to, run_name=run_name,
@@ -242,23 +251,8 @@ def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[st
     trainer.save_model(str(final))
     tok.save_pretrained(str(final))
     _finish_wandb()
-    if not cfg.run.keep_checkpoints:
-        _drop_checkpoints(ckpt_dir, run_name)
     return {"global_step": step, "train_seconds": round(elapsed, 2), "resumed_from": str(resume) if resume else None,
             "train_loss": float(getattr(result, "training_loss", math.nan)), "final_model": str(final)}
-
-
-def _drop_checkpoints(ckpt_dir: Path, run_name: str) -> None:
-    """Delete ``checkpoint-*`` folders once ``final/`` is saved (``run.keep_checkpoints: false``)."""
-    import shutil
-
-    freed = 0
-    for ck in sorted(ckpt_dir.glob("checkpoint-*")):
-        freed += sum(f.stat().st_size for f in ck.rglob("*") if f.is_file())
-        shutil.rmtree(ck)
-    if freed:
-        print(f"[{run_name}] run.keep_checkpoints=false: deleted {ckpt_dir} checkpoints "
-              f"({freed / 1e9:.2f} GB) after saving final/", flush=True)
 
 
 def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
