@@ -26,18 +26,18 @@ def _has_cuda() -> bool:
 LOW_DISK_GB = 3.0
 
 
-def _free_gb(path: str | Path) -> float:
-    return shutil.disk_usage(path).free / 1e9
+def _free_gb() -> dict[str, float]:
+    """Free GB at the repository and at the temp folder (tmp_path lives there)."""
+    return {where: shutil.disk_usage(where).free / 1e9 for where in (str(REPO), tempfile.gettempdir())}
 
 
 def pytest_report_header(config):
-    return (f"disk free: {_free_gb(REPO):.1f} GB at the repository, {_free_gb(tempfile.gettempdir()):.1f} GB at "
-            f"{tempfile.gettempdir()} (tmp_path folders of passed tests are deleted as they pass)")
+    free = ", ".join(f"{gb:.1f} GB at {where}" for where, gb in _free_gb().items())
+    return f"disk free: {free} (tmp_path folders of passed tests are deleted as they pass)"
 
 
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
-    low = [f"{where} {_free_gb(where):.1f} GB" for where in (str(REPO), tempfile.gettempdir())
-           if _free_gb(where) < LOW_DISK_GB]
+    low = [f"{where} {gb:.1f} GB" for where, gb in _free_gb().items() if gb < LOW_DISK_GB]
     if low and exitstatus != 0:
         terminalreporter.write_line(f"DISK NEARLY FULL ({', '.join(low)} free): failures above may be out-of-space "
                                     "errors, not bugs; free space and rerun", red=True)

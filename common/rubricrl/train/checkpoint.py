@@ -62,16 +62,14 @@ def drop_checkpoints(output_dir: str | Path) -> int:
     d = Path(output_dir)
     if not d.is_dir():
         return 0
-    freed = 0
-    for p in sorted(d.iterdir()):
+    for p in list(d.iterdir()):  # listed before renaming inside it
         if _CKPT.match(p.name) and p.is_dir():
-            trash = p.with_name(f".deleting-{p.name}")
-            p.rename(trash)
-            p = trash
-        elif not (p.name.startswith(".deleting-checkpoint-") and p.is_dir()):
-            continue
-        freed += sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
-        shutil.rmtree(p)
+            p.rename(p.with_name(f".deleting-{p.name}"))
+    freed = 0
+    for p in d.glob(".deleting-checkpoint-*"):
+        if p.is_dir():
+            freed += sum(f.stat().st_size for f in p.rglob("*") if f.is_file())
+            shutil.rmtree(p)
     return freed
 
 

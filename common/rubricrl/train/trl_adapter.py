@@ -141,7 +141,7 @@ def batch_metrics(scored: Sequence[Scored], texts: Sequence[str]) -> dict[str, f
     return out
 
 
-# TrainingArguments names that are another spelling of a named grpo setting.
+# Newer TrainingArguments names of named grpo settings (transformers >= 5.2x renamed gradient_checkpointing).
 _ALIASES = {"activation_checkpointing": "gradient_checkpointing"}
 
 
@@ -163,8 +163,9 @@ def grpo_config(settings: GRPOSettings, output_dir: Path, *, seed: int, report_t
         raise UserError(f"grpo.extra: {', '.join(clash)} {'is' if len(clash) == 1 else 'are'} set through named grpo "
                         f"keys; set grpo.{_ALIASES.get(clash[0], clash[0])} instead of grpo.extra.{clash[0]}")
     kw.update(settings.model_dump(exclude={"extra"}))
-    if "activation_checkpointing" in known:  # transformers >= 5.2x renamed it; the old name only warns
-        kw["activation_checkpointing"] = kw.pop("gradient_checkpointing")
+    for new_name, ours in _ALIASES.items():  # use transformers' new name where it has it (the old one warns)
+        if new_name in known:
+            kw[new_name] = kw.pop(ours)
     kw.update(settings.extra)  # extra wins over our fixed choices above (never names a named setting: checked)
     if chat_template_kwargs:
         kw["chat_template_kwargs"] = dict(chat_template_kwargs)
