@@ -52,6 +52,13 @@ class RunConfig(Strict):
             since a SmolLM2 checkpoint with optimizer state is 1.6 GB and a done stage is skipped on rerun.
             Not part of the config hash, so setting it later reruns nothing and deletes nothing already done.
             NeMo RL stages keep ``nemo_rl/checkpoints/`` either way (``final/`` is converted from them).
+        max_ungraded_share: a training stage stops (exit 2, no done marker) as soon as one step has more than
+            this share of its verdicts ungraded (a judge timing out or unreachable); 1.0 = never
+            (:mod:`rubricrl.reward.health`).
+        min_steps_with_reward_variance: a training stage fails at its end, with no done marker, unless at
+            least this many steps had rewards that differ within a group (else every GRPO advantage was 0
+            and nothing was learned); 0 = no check.
+            Neither threshold changes what a passing stage computes, so neither is in the config hash.
     """
 
     name: str = "default"
@@ -60,6 +67,8 @@ class RunConfig(Strict):
     scale: Scale = "tiny"
     engine: Literal["trl", "nemo_rl"] = "trl"
     keep_checkpoints: bool = True
+    max_ungraded_share: float = Field(default=0.5, ge=0, le=1)
+    min_steps_with_reward_variance: int = Field(default=1, ge=0)
 
     @field_validator("name")
     @classmethod
