@@ -131,3 +131,58 @@ def test_extra_cannot_shadow_a_named_setting(tmp_path, key):
     bad = cfg.grpo.merged({"extra": {key: True}})
     with pytest.raises(UserError, match=f"grpo.extra: {key} is set through named grpo keys"):
         grpo_config(bad, tmp_path, seed=0, report_to=[], run_name="t")
+
+
+class SilentJudge(WordJudge):
+    """A model judge that never answers in time: every llm verdict ungraded, counted as timeouts."""
+
+    name = "silent"
+
+    async def grade(self, request: GradingRequest) -> list[Verdict]:
+        self.stats.calls += len(request.criteria)
+        self.stats.transport_errors += len(request.criteria)
+        self.stats.ungraded += len(request.criteria)
+        return [Verdict(c.id, judge=self.name, error="transport: timeout after 0.1s") for c in request.criteria]
+
+
+def test_a_judge_that_grades_nothing_stops_the_step_with_a_health_error(banks, tmp_path):
+    from rubricrl.reward.health import RewardHealth, RewardHealthError
+
+    task = banks["if-no-commas"]
+    health = RewardHealth(judge="silent at http://127.0.0.1:9/v1", stage="stage2_rl", group_size=2)
+    fn = RubricRewardFunc(RubricScorer({task.id: task}, RoutingJudge(SilentJudge())), health=health,
+                          health_path=tmp_path / "reward_health.json")
+    with pytest.raises(RewardHealthError) as e:
+        fn(prompts=["Describe rain."] * 2, completions=["rain falls", "rain, falls"], rubric_id=[task.id] * 2)
+    # 2 responses x 2 llm criteria, all ungraded; the programmatic no_commas verdicts are not counted
+    assert "step 1: 4 of 4 verdicts ungraded (100%)" in str(e.value) and "transport_errors 4" in str(e.value)
+    written = json.loads((tmp_path / "reward_health.json").read_text())
+    assert written["ok"] is False and written["steps"][0]["n_ungraded"] == 4
+
+
+def test_a_programmatic_stage_counts_every_verdict_and_feeds_the_variance_check(banks):
+    from rubricrl.reward.health import RewardHealth, RewardHealthError
+    from rubricrl.train.rewards import programmatic_only
+
+    task = programmatic_only(banks["mc-lowercase-no-commas"])
+    health = RewardHealth(group_size=2)
+    fn = RubricRewardFunc(RubricScorer({task.id: task}, RoutingJudge(None)), health=health)
+    fn(prompts=["x"] * 2, completions=["rain falls", "rain falls"], rubric_id=[task.id] * 2)
+    assert health.steps[1].n_verdicts == 4 and not health.steps[1].varied
+    with pytest.raises(RewardHealthError, match="0 of 1 steps had rewards that differ"):
+        health.finish()
+    fn(prompts=["x"] * 2, completions=["rain falls", "Rain, Falls"], rubric_id=[task.id] * 2)  # same step 1
+    assert health.finish()["steps_with_reward_variance"] == 1
+
+
+def test_judge_label_names_model_url_and_knobs():
+    from rubricrl.judge import JudgeConfig, build_judge, close_judge
+    from rubricrl.train.trl_adapter import judge_label
+
+    assert judge_label(RoutingJudge(None)) == "programmatic verifiers"
+    j = build_judge(JudgeConfig(backend="openai", model="m", base_url="http://127.0.0.1:9/v1", timeout_s=5,
+                                concurrency=2, retries=1))
+    try:
+        assert judge_label(j) == "m at http://127.0.0.1:9/v1 (timeout_s 5.0, concurrency 2, retries 1)"
+    finally:
+        close_judge(j)

@@ -13,6 +13,8 @@ report     everything                 report.md, *.png (also copied to ``runs/<r
 =========  =========================  ====================================================================
 
 ``checkpoints/checkpoint-*`` are deleted once the stage is done when ``run.keep_checkpoints`` is false (tiny scale).
+Both RL stages also write ``reward_health.json`` (:mod:`rubricrl.reward.health`): a stage whose steps are mostly
+ungraded, or whose rewards never vary, stops with exit 2 and no done marker.
 
 Judging: stage 1 uses the programmatic verifiers (``rubicon.stage1.judge_llm: false``); stage 2 and the
 judged evaluation use ``cfg.judge``, with a local vLLM server started around the stage when
@@ -196,7 +198,7 @@ def stage_filter(ctx: StageContext) -> dict[str, Any]:
 def _train_stage(ctx: StageContext, rows: list[dict[str, Any]], rubrics: dict[str, Rubric], llm: bool,
                  defense: Rubric | None, stage_cfg: Any, init_model: str | None) -> dict[str, Any]:
     from rubricrl.train.rewards import RubricScorer
-    from rubricrl.train.trl_adapter import RubricRewardFunc, train_grpo
+    from rubricrl.train.trl_adapter import RubricRewardFunc, reward_health, train_grpo
 
     cfg = ctx.cfg
     if cfg.run.engine == "nemo_rl":  # paper scale: NeMo RL on the stage's Ray cluster (rubricrl.train.nemo_rl_stage)
@@ -206,8 +208,11 @@ def _train_stage(ctx: StageContext, rows: list[dict[str, Any]], rubrics: dict[st
     settings = cfg.grpo.merged(stage_cfg.grpo)
     with judge_for(cfg, llm, ctx.dir) as judge:
         scorer = RubricScorer(rubrics, judge, defense)
-        fn = RubricRewardFunc(scorer, rollouts_path=ctx.dir / "rollouts.jsonl")
-        out = train_grpo(cfg, settings, rows, [fn], ctx.dir, f"{cfg.run.name}-{ctx.stage.name}", init_model)
+        health = reward_health(cfg, settings, ctx.stage.name, judge)
+        fn = RubricRewardFunc(scorer, rollouts_path=ctx.dir / "rollouts.jsonl", health=health,
+                              health_path=ctx.dir / "reward_health.json")
+        out = train_grpo(cfg, settings, rows, [fn], ctx.dir, f"{cfg.run.name}-{ctx.stage.name}", init_model,
+                         health=health)
         out["judge"] = judge.stats.as_dict()
     hist = [h for h in read_rows(ctx.dir / "log_history.jsonl") if "reward" in h]
     if hist:

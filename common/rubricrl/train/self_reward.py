@@ -306,7 +306,7 @@ def train_stage(ctx: StageContext) -> dict[str, Any]:
     from rubricrl.data import self_rewarding as srd
     from rubricrl.judge import build_judge, close_judge
     from rubricrl.train.rewards import RubricScorer
-    from rubricrl.train.trl_adapter import RubricRewardFunc, train_grpo
+    from rubricrl.train.trl_adapter import RubricRewardFunc, reward_health, train_grpo
 
     cfg = ctx.cfg
     sr = cfg.section(SECTION)
@@ -322,15 +322,17 @@ def train_stage(ctx: StageContext) -> dict[str, Any]:
                if sr.teacher.fraction > 0 else None)
     judge = SelfTeacherJudge(self_judge, teacher, sr.teacher.fraction, sr.teacher.replace, sr.teacher.seed)
     scorer = RubricScorer(srd.rubric_lookup(train), judge)
+    health = reward_health(cfg, cfg.grpo, ctx.stage.name, judge if self_judge is not None else
+                           f"the policy itself (live grader, current weights, T={sr.grader.temperature:g})")
     inner = RubricRewardFunc(scorer, rubric_column=srd.PROMPT_ID, rollouts_path=ctx.dir / "rollouts.jsonl",
-                             name="self_reward")
+                             name="self_reward", health=health, health_path=ctx.dir / "reward_health.json")
     func = SelfRewardFunc(inner, judge, sr.grader, ctx.dir / "agreement.jsonl", cfg.policy.chat_template_kwargs)
     print(f"[train] {len(rows)} prompts, {cfg.grpo.max_steps} steps x {cfg.grpo.prompts_per_step} prompts x "
           f"{cfg.grpo.num_generations} samples; grader: {sr.grader.engine} policy at T={sr.grader.temperature:g}"
           + (f", teacher {sr.teacher.grader.kind}:{sr.teacher.grader.model} on {sr.teacher.fraction:.0%}"
              if teacher is not None else ""), flush=True)
     try:
-        result = train_grpo(cfg, cfg.grpo, rows, [func], ctx.dir, run_name=f"{cfg.run.name}-train")
+        result = train_grpo(cfg, cfg.grpo, rows, [func], ctx.dir, run_name=f"{cfg.run.name}-train", health=health)
     finally:
         close_judge(judge)
     _, overall = read_agreement(ctx.dir / "agreement.jsonl")

@@ -13,6 +13,12 @@ Signature translation only; scoring is :class:`rubricrl.train.rewards.RubricScor
 * :func:`grpo_config` maps :class:`rubricrl.config.GRPOSettings` onto ``trl.GRPOConfig`` field by field.
 * :func:`train_grpo` builds the trainer, resumes from the newest checkpoint in its folder, stops with a
   checkpoint on SIGTERM/SIGINT (raising ``StageInterrupted``) and saves the final model to ``final/``.
+* Reward health (:mod:`rubricrl.reward.health`): with ``health=`` (from :func:`reward_health`), the reward
+  function reports every step's verdicts, ungraded verdicts, rewards and judge counters, and writes
+  ``reward_health.json`` in the stage folder; a step above ``run.max_ungraded_share`` stops training at once,
+  and a stage with fewer than ``run.min_steps_with_reward_variance`` varying steps fails at its end. Both
+  raise :class:`~rubricrl.reward.health.RewardHealthError` (exit 2) before ``final/`` and the done marker
+  are written; checkpoints and logs stay.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from typing import Any, Callable, Sequence
 from rubricrl.config import ExperimentConfig, GRPOSettings
 from rubricrl.config.schema import trl_field_names
 from rubricrl.errors import UserError
+from rubricrl.reward.health import HealthThresholds, RewardHealth, RewardHealthError
 from rubricrl.train.checkpoint import GracefulStop, StopOnSignal, last_checkpoint
 from rubricrl.train.rewards import RubricScorer, Scored
 from rubricrl.train.stages import StageInterrupted
@@ -58,15 +65,20 @@ class RubricRewardFunc:
         rubric_column: dataset column holding each row's rubric id.
         rollouts_path: JSONL file each scored rollout is appended to (None = not kept).
         name: the name TRL logs the reward under (``rewards/<name>/mean``).
+        health: reward-health monitor told about every batch (raises when a step is mostly ungraded);
+            its summary is written to ``health_path`` after each batch.
+        health_path: JSON file for that summary (None = not written).
     """
 
     def __init__(self, scorer: RubricScorer, rubric_column: str = "rubric_id", rollouts_path: Path | None = None,
-                 name: str = "rubric"):
+                 name: str = "rubric", health: RewardHealth | None = None, health_path: Path | None = None):
         self.scorer = scorer
         self.rubric_column = rubric_column
         self.rollouts_path = Path(rollouts_path) if rollouts_path else None
         self.__name__ = name
         self.calls = 0
+        self.health = health
+        self.health_path = Path(health_path) if health_path else None
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
         if self.rubric_column not in kwargs:
@@ -90,7 +102,31 @@ class RubricRewardFunc:
                 log_metric(k, v)
         if self.rollouts_path is not None:
             self._append(step, convs, texts, scored)
-        return [s.reward for s in scored]
+        rewards = [s.reward for s in scored]
+        if self.health is not None:
+            n_verdicts, n_ungraded = self.count_verdicts(scored)
+            judge_delta = {k: v - stats0.get(k, 0) for k, v in stats1.items()}
+            try:  # TRL's step being computed is global_step + 1 (its log_history "step")
+                self.health.observe_step(step + 1, n_verdicts, n_ungraded, rewards, judge_delta)
+            finally:
+                if self.health_path is not None:
+                    write_health(self.health_path, self.health)
+        return rewards
+
+    def count_verdicts(self, scored: Sequence[Scored]) -> tuple[int, int]:
+        """(verdicts, ungraded) the rewards rest on: the model-judged ones when there are any (programmatic
+        defense detectors never time out, so counting them would hide a judge that grades nothing), else all."""
+        model = [0, 0]
+        every = [0, 0]
+        defense = self.scorer.defense.criteria if self.scorer.defense is not None else ()
+        for s in scored:
+            crits = tuple(self.scorer.rubric(s.rubric_id).criteria) + tuple(defense)
+            for c, v in zip(crits, s.verdicts or ()):
+                for acc in ((model, every) if c.kind != "programmatic" else (every,)):
+                    acc[0] += 1
+                    acc[1] += int(v.ungraded)
+        n, u = model if model[0] else every
+        return n, u
 
     def _append(self, step: int, convs: list, texts: list[str], scored: list[Scored]) -> None:
         self.rollouts_path.parent.mkdir(parents=True, exist_ok=True)
@@ -107,6 +143,58 @@ class RubricRewardFunc:
 def _judge_stats(judge: Any) -> dict[str, float]:
     stats = getattr(judge, "stats", None)
     return stats.as_dict() if stats is not None and hasattr(stats, "as_dict") else {}
+
+
+def judge_label(judge: Any) -> str:
+    """Who grades, for messages: ``model at base_url (timeout_s ..., concurrency ..., retries ...)`` for an
+    HTTP judge, else the judge's name (``programmatic verifiers``, the live policy grader)."""
+    from rubricrl.judge import RoutingJudge
+    from rubricrl.judge.live_policy import SelfTeacherJudge
+
+    j = judge
+    if isinstance(j, SelfTeacherJudge) and j.self_judge is not None:
+        j = j.self_judge
+    if isinstance(j, RoutingJudge):
+        if j.model is None:
+            return "programmatic verifiers"
+        j = j.model
+    backend = getattr(j, "backend", None)
+    if backend is None:
+        return str(getattr(j, "name", type(j).__name__))
+    try:
+        where = ", ".join(backend.endpoints()) if hasattr(backend, "endpoints") else ""
+    except Exception:  # noqa: BLE001 - an endpoint file not written yet still leaves the model name to show
+        where = f"(endpoint file {getattr(backend, '_base_url_file', '?')})"
+    knobs = ", ".join(f"{k} {getattr(j, k)}" for k in ("timeout_s", "concurrency", "retries") if hasattr(j, k))
+    return str(getattr(backend, "model", j)) + (f" at {where}" if where else "") + (f" ({knobs})" if knobs else "")
+
+
+def reward_health(cfg: ExperimentConfig, settings: GRPOSettings, stage: str, judge: Any) -> RewardHealth:
+    """The reward-health monitor of a TRL stage (thresholds from ``cfg.run``, groups of ``num_generations``).
+
+    ``judge``: the stage's judge object (described by :func:`judge_label`) or a description string.
+    """
+    t = HealthThresholds(cfg.run.max_ungraded_share, cfg.run.min_steps_with_reward_variance)
+    label = judge if isinstance(judge, str) else judge_label(judge)
+    return RewardHealth(t, judge=label, stage=stage, group_size=settings.num_generations)
+
+
+def write_health(path: Path, health: RewardHealth) -> None:
+    """``health.summary()`` to ``path`` atomically (``reward_health.json`` of a stage)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(health.summary(), indent=1, default=str) + "\n", encoding="utf-8")
+    os.replace(tmp, path)
+
+
+def _restore_health(path: Path, health: RewardHealth, resumed_at: int | None) -> None:
+    """After a resume from checkpoint ``resumed_at``, take back the steps up to it (the rest are redone)."""
+    if resumed_at is None or not path.is_file():
+        return
+    try:
+        rows = json.loads(path.read_text(encoding="utf-8")).get("steps", [])
+    except (OSError, ValueError, AttributeError):
+        return
+    health.restore([r for r in rows if int(r.get("step", 0)) <= resumed_at])
 
 
 def batch_metrics(scored: Sequence[Scored], texts: Sequence[str]) -> dict[str, float]:
@@ -198,7 +286,7 @@ def policy_path(name: str) -> str:
 
 def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[str, Any]],
                reward_funcs: list[Callable[..., list[float]]], out_dir: Path, run_name: str,
-               init_model: str | None = None) -> dict[str, Any]:
+               init_model: str | None = None, health: RewardHealth | None = None) -> dict[str, Any]:
     """Run GRPO (resuming from ``out_dir``'s newest checkpoint) and save the final model to ``out_dir/final``.
 
     Args:
@@ -209,9 +297,14 @@ def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[st
         out_dir: the stage folder (checkpoints in ``checkpoints/``, final model in ``final/``).
         run_name: W&B / logging name.
         init_model: start from this checkpoint directory instead of ``cfg.policy.name``.
+        health: the reward functions' health monitor (:func:`reward_health`); its steps up to a resumed
+            checkpoint are read back from ``out_dir/reward_health.json``, and :meth:`~RewardHealth.finish` is
+            checked once training ends (result in ``reward_health`` of the returned metrics).
 
     Raises:
         StageInterrupted: stopped by SIGTERM/SIGINT after writing a checkpoint.
+        RewardHealthError: the rewards carried no signal (a step mostly ungraded: training stops at once;
+            no step with varying rewards: at the end). ``final/`` is not written; checkpoints and logs stay.
     """
     import torch
     from datasets import Dataset
@@ -236,10 +329,18 @@ def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[st
     resume = last_checkpoint(ckpt_dir)
     if resume is not None:
         print(f"[{run_name}] resuming from {resume}", flush=True)
+    health_file = out_dir / "reward_health.json"
+    if health is not None:
+        _restore_health(health_file, health, int(resume.name.rsplit("-", 1)[-1]) if resume else None)
     t0 = time.monotonic()
-    with GracefulStop() as stop:
-        trainer.add_callback(StopOnSignal(stop))
-        result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    try:
+        with GracefulStop() as stop:
+            trainer.add_callback(StopOnSignal(stop))
+            result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
+    except RewardHealthError:
+        _write_history(out_dir / "log_history.jsonl", trainer.state.log_history)
+        _finish_wandb()
+        raise
     elapsed = time.monotonic() - t0
     _write_history(out_dir / "log_history.jsonl", trainer.state.log_history)
     step = int(trainer.state.global_step)
@@ -249,11 +350,22 @@ def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[st
                              f"{last_checkpoint(ckpt_dir)}")
         e.exit_code = 128 + int(stop.requested)
         raise e
+    health_summary = None
+    if health is not None:
+        try:
+            health_summary = health.finish()
+        finally:
+            write_health(health_file, health)
+            if health.error is not None:
+                _finish_wandb()
     trainer.save_model(str(final))
     tok.save_pretrained(str(final))
     _finish_wandb()
-    return {"global_step": step, "train_seconds": round(elapsed, 2), "resumed_from": str(resume) if resume else None,
-            "train_loss": float(getattr(result, "training_loss", math.nan)), "final_model": str(final)}
+    out = {"global_step": step, "train_seconds": round(elapsed, 2), "resumed_from": str(resume) if resume else None,
+           "train_loss": float(getattr(result, "training_loss", math.nan)), "final_model": str(final)}
+    if health_summary is not None:
+        out["reward_health"] = {k: v for k, v in health_summary.items() if k != "steps"}
+    return out
 
 
 def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
