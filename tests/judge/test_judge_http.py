@@ -225,3 +225,79 @@ def test_batch_schema_pins_one_item_per_criterion_in_order():
     assert schema["items"] is False and schema["minItems"] == schema["maxItems"] == 2
     assert [v["properties"]["id"] for v in schema["prefixItems"]] == [{"const": "a"}, {"const": "b"}]
     assert schema["prefixItems"][1]["properties"]["score"] == {"type": "number", "minimum": 1, "maximum": 10}
+
+
+class SlowServer:
+    """A server that takes ``work_s`` per request and keeps working on a request whose client gave up
+    (as a busy model server does until it notices); it records the most requests it held at once."""
+
+    def __init__(self, work_s: float):
+        import time
+
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self.arrivals = 0
+        lock = threading.Lock()
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_POST(self):  # noqa: N802
+                self.rfile.read(int(self.headers["Content-Length"]))
+                with lock:
+                    outer.arrivals += 1
+                    outer.in_flight += 1
+                    outer.max_in_flight = max(outer.max_in_flight, outer.in_flight)
+                try:
+                    time.sleep(work_s)
+                    data = json.dumps(completion(met(True))).encode()
+                    self.send_response(200)
+                    self.send_header("Content-Type", "application/json")
+                    self.send_header("Content-Length", str(len(data)))
+                    self.end_headers()
+                    self.wfile.write(data)
+                except OSError:  # the client timed out and closed the connection
+                    pass
+                finally:
+                    with lock:
+                        outer.in_flight -= 1
+
+            def log_message(self, *args):
+                pass
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/v1"
+        threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True).start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+def test_retries_after_timeouts_wait_and_never_exceed_the_concurrency_on_the_server():
+    # Every call times out (0.2 s) while the server works 0.6 s on it; the retry waits 1..2 s (backoff 2 s
+    # with jitter), by when the server has finished the abandoned request. Retrying at once, or letting a
+    # waiting call take the slot during the backoff, would put 4 requests on the server at once.
+    srv = SlowServer(work_s=0.6)
+    judge = build_judge(cfg(srv.url, retries=1, timeout_s=0.2, concurrency=2,
+                            backoff=BackoffConfig(initial_s=2.0, max_s=2.0)))
+    try:
+        [verdicts] = grade_many(judge, [request(*(crit_pos(f"c{i}") for i in range(4)))])
+    finally:
+        close_judge(judge)
+        srv.close()
+    assert all(v.ungraded and v.attempts == 2 and "timeout" in v.error for v in verdicts)
+    s = judge.stats
+    assert (s.calls, s.retries, s.transport_errors, s.timeouts, s.ungraded) == (8, 4, 8, 8, 4)
+    assert srv.arrivals == 8 and srv.max_in_flight <= 2, srv.max_in_flight
+
+
+def test_backoff_is_exponential_capped_and_jittered():
+    from rubricrl.judge import LLMJudge
+
+    from .helpers import ScriptedBackend
+
+    j = LLMJudge(ScriptedBackend("x"), backoff=(0.5, 4.0, 2.0))
+    for retry, cap in ((1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (6, 4.0)):
+        waits = [j._delay(retry) for _ in range(50)]
+        assert all(cap / 2 <= w <= cap for w in waits) and len(set(waits)) > 1, (retry, min(waits), max(waits))

@@ -68,7 +68,8 @@ def test_backoff_grows_exponentially(monkeypatch):
     monkeypatch.setattr("rubricrl.judge.llm.asyncio.sleep", fake_sleep)
     j = LLMJudge(ScriptedBackend(TransportError("x")), retries=5, backoff=(0.5, 3.0, 2.0))
     [v] = grade(j, request(crit_pos()))
-    assert slept == [0.5, 1.0, 2.0, 3.0, 3.0] and v.attempts == 6
+    caps = [0.5, 1.0, 2.0, 3.0, 3.0]  # each wait is jittered within [cap / 2, cap]
+    assert len(slept) == 5 and all(c / 2 <= w <= c for w, c in zip(slept, caps)) and v.attempts == 6, slept
 
 
 def test_per_call_timeout_is_retried_then_ungraded():

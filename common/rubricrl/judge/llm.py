@@ -7,16 +7,25 @@ Modes:
 * ``batch``: all criteria of a response in one call; a retry re-asks only the criteria still missing;
 * ``holistic``: one overall score per response, mapped onto every criterion's own range.
 
-A call is retried (exponential backoff) after a transport error, a timeout, or an answer that cannot be
-parsed, up to ``retries`` extra attempts. After that the verdict is ungraded (``met=None, score=None``,
-``error`` says why, ``attempts`` counts the calls), logged and counted in :class:`JudgeStats`; it is
-never turned into ``False``.
+A call is retried after a transport error, a timeout, or an answer that cannot be parsed, up to
+``retries`` extra attempts. After that the verdict is ungraded (``met=None, score=None``, ``error``
+says why, ``attempts`` counts the calls), logged and counted in :class:`JudgeStats`; it is never
+turned into ``False``.
+
+Retries never add load to a slow server: a call holds its concurrency slot from its first attempt to
+its last, backoff included, so at most ``concurrency`` calls are in flight or waiting to retry. A
+server may still be working on a request the judge gave up on (timed out), so that slot is handed no
+other request until a backoff has passed: before the retry, and after a last attempt that timed out
+(before the slot goes to the next call). The backoff is exponential with jitter (each wait drawn
+uniformly from half to all of ``min(max_s, initial_s * factor ** (retry - 1))``), so calls that timed
+out together do not come back together.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import random
 import time
 from dataclasses import asdict, dataclass
 from typing import Any, Callable
@@ -39,6 +48,7 @@ class JudgeStats:
         calls: model calls made (every attempt counts).
         retries: attempts after the first, per criterion or request.
         transport_errors: calls that failed in transport or timed out.
+        timeouts: the part of ``transport_errors`` that timed out (``timeout_s`` or the HTTP client's).
         parse_failures: answers that could not be parsed.
         graded: verdicts produced by a model call.
         ungraded: verdicts given up on after the retry budget (or not servable, for replay).
@@ -49,6 +59,7 @@ class JudgeStats:
     calls: int = 0
     retries: int = 0
     transport_errors: int = 0
+    timeouts: int = 0
     parse_failures: int = 0
     graded: int = 0
     ungraded: int = 0
@@ -95,9 +106,10 @@ class LLMJudge:
             mode's built-in default.
         sampling: keyword arguments for ``backend.complete`` (temperature, top_p, top_k, max_tokens, seed).
         retries: extra attempts after a failed call or an unparsable answer.
-        backoff: ``(initial_s, max_s, factor)`` of the exponential backoff between attempts.
+        backoff: ``(initial_s, max_s, factor)`` of the exponential backoff between attempts (jittered, see
+            the module docstring).
         timeout_s: per-call timeout.
-        concurrency: maximum calls in flight.
+        concurrency: maximum calls in flight, retries and their backoff included.
         name: judge identifier in verdicts and cache keys (default: the backend's model name).
         structured_output: send the mode's JSON schema as ``response_format`` (see ``judge.schemas``).
     """
@@ -130,6 +142,7 @@ class LLMJudge:
         self.stats = JudgeStats()
         self._sem: asyncio.Semaphore | None = None
         self._sem_loop: asyncio.AbstractEventLoop | None = None
+        self._rng = random.Random()
 
     @classmethod
     def from_config(cls, cfg: Any, backend: ChatBackend) -> "LLMJudge":
@@ -156,8 +169,10 @@ class LLMJudge:
         return self._sem
 
     def _delay(self, retry: int) -> float:
+        """Wait before retry number ``retry`` (1-based): exponential, capped, with "equal jitter"."""
         initial, max_s, factor = self.backoff
-        return min(max_s, initial * factor ** (retry - 1))
+        cap = min(max_s, initial * factor ** (retry - 1))
+        return cap * (0.5 + 0.5 * self._rng.random())
 
     def template_hash(self, criterion: Criterion) -> str:
         """Hash of the template that grades ``criterion`` (part of its cache key)."""
@@ -170,10 +185,24 @@ class LLMJudge:
         what: str,
         schema: Callable[[], dict[str, Any]] | None = None,
     ) -> _Outcome:
-        """Call the model until ``parse`` succeeds or the retry budget is spent."""
+        """Call the model until ``parse`` succeeds or the retry budget is spent.
+
+        The concurrency slot is held across every attempt and backoff of this call (see the module docstring).
+        """
+        async with self._semaphore():
+            return await self._attempts_in_slot(make_prompt, parse, what, schema)
+
+    async def _attempts_in_slot(
+        self,
+        make_prompt: Callable[[str], str],
+        parse: Callable[[str, str], Any],
+        what: str,
+        schema: Callable[[], dict[str, Any]] | None,
+    ) -> _Outcome:
         error: str | None = None
         latency = 0.0
         attempt = 0
+        timed_out = False
         sampling = dict(self.sampling)
         if self.structured_output and schema is not None:
             sampling["response_format"] = response_format(schema())
@@ -183,19 +212,21 @@ class LLMJudge:
                 await asyncio.sleep(self._delay(attempt - 1))
             tag = new_tag()
             messages = [{"role": "user", "content": make_prompt(tag)}]
-            async with self._semaphore():
-                t0 = time.perf_counter()
-                try:
-                    text = await asyncio.wait_for(self.backend.complete(messages, **sampling), self.timeout_s)
-                except (BackendError, asyncio.TimeoutError, TimeoutError) as e:
-                    text = None
-                    error = f"transport: {e}" if str(e) else f"transport: timeout after {self.timeout_s}s"
-                    self.stats.transport_errors += 1
-                finally:
-                    dt = time.perf_counter() - t0
-                    latency += dt
-                    self.stats.calls += 1
-                    self.stats.latency_sum_s += dt
+            t0 = time.perf_counter()
+            timed_out = False
+            try:
+                text = await asyncio.wait_for(self.backend.complete(messages, **sampling), self.timeout_s)
+            except (BackendError, asyncio.TimeoutError, TimeoutError) as e:
+                text = None
+                error = f"transport: {e}" if str(e) else f"transport: timeout after {self.timeout_s}s"
+                self.stats.transport_errors += 1
+                timed_out = not isinstance(e, BackendError) or getattr(e, "timeout", False)
+                self.stats.timeouts += timed_out
+            finally:
+                dt = time.perf_counter() - t0
+                latency += dt
+                self.stats.calls += 1
+                self.stats.latency_sum_s += dt
             if text is None:
                 log.info("judge %s: %s (attempt %d/%d)", self.name, error, attempt, self.retries + 1)
                 continue
@@ -206,6 +237,8 @@ class LLMJudge:
                 self.stats.parse_failures += 1
                 log.info("judge %s: %s (attempt %d/%d)", self.name, error, attempt, self.retries + 1)
         log.warning("judge %s: %s ungraded after %d attempts: %s", self.name, what, attempt, error)
+        if timed_out:  # the server may still be busy with it: cool down before the slot takes the next call
+            await asyncio.sleep(self._delay(attempt))
         return _Outcome(None, attempt, error, latency)
 
     def _verdict(self, c: Criterion, parsed: Parsed | None, out: _Outcome, error: str | None = None) -> Verdict:

@@ -22,11 +22,13 @@ class TransportError(BackendError):
 
     Attributes:
         status: the HTTP status code, when there was a response.
+        timeout: the call timed out (counted as ``timeouts`` in the judge's stats).
     """
 
-    def __init__(self, message: str, status: int | None = None):
+    def __init__(self, message: str, status: int | None = None, timeout: bool = False):
         super().__init__(message)
         self.status = status
+        self.timeout = timeout
 
 
 __all__ = ["BackendError", "TransportError"]

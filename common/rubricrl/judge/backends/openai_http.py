@@ -274,7 +274,8 @@ class OpenAIChatBackend:
         try:
             resp = await self._get_client().post(url, json=body)
         except httpx.TimeoutException as e:
-            raise TransportError(f"timeout after {self._timeout}s calling {url}: {type(e).__name__}") from e
+            raise TransportError(f"timeout after {self._timeout}s calling {url}: {type(e).__name__}",
+                                 timeout=True) from e
         except httpx.HTTPError as e:
             self._read_at = 0.0  # the server may have moved (requeued judge): read the endpoint files again
             raise TransportError(f"cannot reach {url}: {type(e).__name__}: {e}") from e
