@@ -78,8 +78,11 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
-def render(run: str, scale: str, data: dict, filt: dict, s1: dict, hack: dict, s2: dict, ev: dict) -> str:
-    """The report's markdown."""
+def render(run: str, scale: str, data: dict, filt: dict, s1: dict, hack: dict, s2: dict, ev: dict,
+           health: dict[str, dict] | None = None) -> str:
+    """The report's markdown (``health``: stage label -> :mod:`rubricrl.report.judge_health` row)."""
+    from rubricrl.report.judge_health import from_judge_stats, health_table
+
     L = [f"# Rubicon pipeline report: run `{run}` ({scale} scale)", "",
          f"Scale: **{scale}**. At tiny scale this is SmolLM2-135M-Instruct on CPU: a check that every stage "
          "of the method runs and moves the policy, not a replication of the paper's Qwen3-30B-A3B numbers.", "",
@@ -97,6 +100,16 @@ def render(run: str, scale: str, data: dict, filt: dict, s1: dict, hack: dict, s
     for name, m in (("stage 1", s1), ("stage 2", s2)):
         L.append(f"| {name} | {m.get('global_step')} | {m.get('reward_first_quarter', float('nan')):.3f} | "
                  f"{m.get('reward_last_quarter', float('nan')):.3f} | {m.get('train_seconds')} |")
+    rows = dict(health or {})
+    judged = (ev.get("stage2_heldout") or {}).get("judge")
+    if isinstance(judged, dict) and judged:
+        rows["held-out eval (stage-2 judge)"] = from_judge_stats(judged)
+    table = health_table(rows)
+    if table:
+        L += ["", "## Judge and reward health", "",
+              "Verdicts the rewards rest on (model-judged where a stage has any) and the judge's counters; steps "
+              "with reward variance are steps where some prompt's sampled answers got different rewards (else "
+              "GRPO has nothing to learn from).", ""] + table
     L += ["", "![training curves](training_curves.png)", "", "## Hacking analysis (after stage 1)", "",
           f"{hack.get('rollouts')} rollouts mined, top {hack.get('top')} (reward >= {hack.get('reward_cutoff', 0):.3f}). "
           "Pattern counts in the top slice: " + ", ".join(f"{k} {v}" for k, v in (hack.get("top_counts") or {}).items())
@@ -128,7 +141,8 @@ def render(run: str, scale: str, data: dict, filt: dict, s1: dict, hack: dict, s
     s2h = ev.get("stage2_heldout")
     if s2h:
         L += ["## Held-out evaluation: stage-2 prompts, judged", "",
-              f"Judge: {s2h.get('judge', {})}. A 135M judge is a weak grader: these numbers exercise the path.", "",
+              "Judge counters: see Judge and reward health above. A 135M judge is a weak grader: these numbers "
+              "exercise the path.", "",
               "| model | n | mean reward | task reward | veto rate | ungraded verdicts |", "|---|---:|---:|---:|---:|---:|"]
         for m in ("base", "stage1", "stage2"):
             if m in s2h:
@@ -155,7 +169,10 @@ def write_rubicon_report(ctx: Any) -> dict[str, Any]:
                    "stage 2": _history(run_dir / "stage2_rl" / "log_history.jsonl")}, out / "training_curves.png")
     if ev.get("stage1_heldout"):
         plot_heldout(ev["stage1_heldout"], out / "heldout.png")
-    md = render(ctx.cfg.run.name, ctx.cfg.run.scale, data, filt, s1, hack, s2, ev)
+    from rubricrl.report.judge_health import stage_health
+
+    health = {"stage 1 (train)": stage_health(run_dir / "stage1_rl"), "stage 2 (train)": stage_health(run_dir / "stage2_rl")}
+    md = render(ctx.cfg.run.name, ctx.cfg.run.scale, data, filt, s1, hack, s2, ev, health)
     (out / "report.md").write_text(md, encoding="utf-8")
     for png in out.glob("*.png"):
         shutil.copy(png, run_dir / png.name)

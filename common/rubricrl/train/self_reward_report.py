@@ -114,6 +114,7 @@ def _paper_rows() -> list[str]:
 
 def write_report(ctx: StageContext) -> dict[str, Any]:
     """Write the report into the stage folder; returns the headline numbers."""
+    from rubricrl.report.judge_health import health_table, stage_health
     from rubricrl.train.self_reward import SECTION, read_agreement
 
     cfg = ctx.cfg
@@ -141,9 +142,13 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
           f"{cfg.grpo.prompts_per_step} prompts x {cfg.grpo.num_generations} samples, max completion "
           f"{cfg.grpo.max_completion_length} tokens, rollout T={cfg.grpo.temperature:g}",
           f"- evaluation judge (fixed): {ev.get('judge')}", ""]
-    L += ["## Training", "", f"steps: {train.get('global_step', '?')}, train time {_fmt(train.get('train_seconds'), 1)} s, "
-          f"self-grader verdicts {train.get('self_grader', {}).get('graded', '?')}, ungraded "
-          f"{train.get('self_grader', {}).get('ungraded', '?')}", ""]
+    L += ["## Training", "", f"steps: {train.get('global_step', '?')}, train time {_fmt(train.get('train_seconds'), 1)} s", ""]
+    health = health_table({"train (self grader)": stage_health(run / "train")})
+    if health:
+        L += ["### Grader and reward health", "",
+              "Verdicts behind the training rewards and the grader's counters; steps with reward variance are steps "
+              "where some prompt's sampled answers got different rewards (else GRPO has nothing to learn from).",
+              ""] + health + [""]
     if curve:
         L += ["| step | self-graded reward |", "|---|---|"] + [f"| {s} | {r:.4f} |" for s, r in curve] + [""]
     if "reward.png" in plots:
