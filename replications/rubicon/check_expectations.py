@@ -4,7 +4,9 @@ Usage: python replications/rubicon/check_expectations.py [RUN_DIR] [--expected F
 
 Each expectation is a Python expression over:
 ``m[stage]`` (the stage's metrics.json), ``eval`` (eval/eval.json), ``cfg`` (the run's resolved
-config.yaml), ``done`` (stage -> finished). ``level: fail`` (default) makes the exit code 1 when the
+config.yaml), ``done`` (stage -> finished), ``health[stage]`` (a training stage's reward health:
+``rubricrl.report.judge_health.stage_health``, read also from a stage that stopped on it, or from the
+log history of an older run). ``level: fail`` (default) makes the exit code 1 when the
 expression is false; ``level: warn`` only reports. Prints one line per expectation.
 """
 
@@ -17,6 +19,8 @@ from pathlib import Path
 
 import yaml
 
+from rubricrl.report.judge_health import stage_health
+
 HERE = Path(__file__).resolve().parent
 
 
@@ -27,7 +31,8 @@ def load(run_dir: Path) -> dict:
     cfg = run_dir / "config.yaml"
     return {"m": m, "eval": json.loads(ev.read_text()) if ev.is_file() else {},
             "cfg": yaml.safe_load(cfg.read_text()) if cfg.is_file() else {},
-            "done": {s: (run_dir / s / "DONE").is_file() for s in stages}}
+            "done": {s: (run_dir / s / "DONE").is_file() for s in stages},
+            "health": {s: stage_health(run_dir / s) for s in ("stage1_rl", "stage2_rl")}}
 
 
 def main(argv: list[str] | None = None) -> int:
