@@ -213,8 +213,8 @@ class RewardHealth:
 
     def _fail(self, what: str, kind: str) -> None:
         j = self.judge_totals()
-        counters = ", ".join(f"{k} {_num(j[k])}" for k in ("calls", "graded", "ungraded", "transport_errors",
-                                                            "timeouts", "retries", "parse_failures") if k in j)
+        counters = ", ".join(f"{k} {_num(j[k])}" for k in ("calls", "transport_errors", "timeouts", "retries",
+                                                            "parse_failures") if k in j)
         lat = j.get("latency_sum_s", 0.0) / j["calls"] if j.get("calls") else None
         last = [self.steps[k] for k in sorted(self.steps)][-5:]
         lines = [f"{self.stage or 'training stage'}: the rewards carry no learning signal: {what}.",
@@ -231,8 +231,10 @@ class RewardHealth:
             lines += ["  what to do: check that the judge grades (counters above) and that the prompts are neither "
                       "always solved nor never solved (offline filter band); raise the rollout temperature or "
                       "num_generations; or, knowingly, lower run.min_steps_with_reward_variance (0 = off)."]
-        lines += ["  the stage wrote no done marker; its folder (checkpoints, logs, rollouts) is kept. After the fix, "
-                  "rerun with --force (the folder is moved aside) or a new run.name."]
+        where = f"--stage {self.stage} " if self.stage else ""
+        lines += ["  the stage wrote no done marker; its folder (checkpoints, logs, rollouts, reward_health.json) is "
+                  "kept. After the fix, the same command resumes it from its last checkpoint; add "
+                  f"{where}--force to start the stage over (its folder is moved aside)."]
         self.error = what
         raise RewardHealthError("\n".join(lines), self.summary())
 
