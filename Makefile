@@ -41,13 +41,42 @@ healthbench-demo: setup setup-vllm  ## grade + score N HealthBench-500 examples 
 validate: setup  ## validate every rubric bank
 	$(BIN)/rubricrl validate rubric_banks/
 
-test: setup setup-vllm setup-slurm  ## full CPU test suite (what CI runs)
+test: setup setup-vllm setup-slurm  ## full CPU test suite (what CI runs), then `make test-nemo-rl` when NeMo RL's source is there
 	@echo "[test] free disk (the suite needs a few GB at once; an out-of-space run fails in odd places):"; \
 	  df -Ph . "$${TMPDIR:-/tmp}" | awk 'NR==1 || !seen[$$0]++'
-	$(BIN)/python -m pytest -q
+	$(BIN)/python -m pytest -q -m "not nemo_rl"
+	@if [ -f "$(NEMO_RL_TARBALL)" ]; then \
+	  echo "[test] NeMo RL v0.7.0 source found ($(NEMO_RL_TARBALL)): running its real-code tests (make test-nemo-rl)"; \
+	  $(MAKE) --no-print-directory test-nemo-rl; \
+	else \
+	  echo "[test] NOT RUN: the NeMo RL real-code tests (tests/nemo_rl/) need $(NEMO_RL_TARBALL)"; \
+	  echo "[test]   (NeMo RL v0.7.0's source; see ../shared/third_party/README.md or set NEMO_RL_TARBALL=...)"; \
+	fi
 
 test-fast: setup  ## unit tests only (no vLLM server, no slow tests)
-	$(BIN)/python -m pytest -q -m "not slow and not vllm"
+	$(BIN)/python -m pytest -q -m "not slow and not vllm and not nemo_rl"
+
+# --- NeMo RL v0.7.0's own code on CPU (tests/nemo_rl/) ------------------------------------------------
+NEMO_RL_VENV := .venv-nemo-rl
+NEMO_RL_TARBALL ?= ../shared/third_party/nemo-rl-v0.7.0.tar.gz
+
+.PHONY: setup-nemo-rl test-nemo-rl
+
+setup-nemo-rl: $(NEMO_RL_VENV)/.done  ## NeMo RL test environment (.venv-nemo-rl): ray, transformers<5.12, omegaconf, hydra, CPU torch
+
+$(NEMO_RL_VENV)/.done: common/requirements/nemo_rl.lock common/requirements/data.txt pyproject.toml
+	@echo "[setup] creating $(NEMO_RL_VENV) for NeMo RL v0.7.0's code (pinned: common/requirements/nemo_rl.lock)"
+	$(PYTHON) -m venv $(NEMO_RL_VENV)
+	$(NEMO_RL_VENV)/bin/python -m pip install -q torch==2.13.0
+	$(NEMO_RL_VENV)/bin/python -m pip install -q --no-deps -r common/requirements/nemo_rl.lock
+	$(NEMO_RL_VENV)/bin/python -m pip install -q --no-deps -r common/requirements/data.txt
+	$(NEMO_RL_VENV)/bin/python -m pip install -q --no-deps -e .
+	@touch $@
+
+test-nemo-rl: setup-nemo-rl  ## tests against NeMo RL v0.7.0's own code (config validation, Ray env, rollouts, driver)
+	@[ -f "$(NEMO_RL_TARBALL)" ] || { echo "error: $(NEMO_RL_TARBALL) not found: NeMo RL v0.7.0's source (set NEMO_RL_TARBALL=...)" >&2; exit 2; }
+	RUBRICRL_NEMO_RL_TARBALL="$(abspath $(NEMO_RL_TARBALL))" RUBRICRL_REQUIRE_NEMO_RL=1 \
+	  $(NEMO_RL_VENV)/bin/python -m pytest -q -m nemo_rl tests/nemo_rl
 
 # --- Slurm and containers (slurm/README.md) ---------------------------------------------------------
 SITE ?= slurm/site.yaml
@@ -103,7 +132,7 @@ report: setup  ## compare the newest `make eval` results of SUITE (all models, o
 	set -x; $(BIN)/rubricrl report $$inputs --paper "$(SUITE)" --out runs/report/$(SUITE) $(if $(WANDB),--wandb $(WANDB)) $(if $(SCALE),--scale $(SCALE))
 
 clean:  ## remove environments and caches (keeps runs/ and models/)
-	rm -rf $(VENV) $(VLLM_VENV) .pytest_cache
+	rm -rf $(VENV) $(VLLM_VENV) $(NEMO_RL_VENV) .pytest_cache
 
 .PHONY: replicate-self-rewarding
 replicate-self-rewarding: setup models  ## self-rewarding: tiny pipeline on CPU here, or submitted to Slurm when a controller answers (SLURM=0/1)

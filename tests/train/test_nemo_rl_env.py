@@ -177,12 +177,17 @@ def test_programmatic_step_returns_nemo_rl_shapes_and_logs_metrics(nemo_stub, tm
     assert out.next_stop_strings == [None, None, None]
     crit = rubric.criteria[0].id
     assert [m["per_criterion"][crit] for m in out.metadata] == [1.0, 0.0, 1.0]
+    assert not (tmp_path / "m.jsonl").exists()              # a step's record waits for the step to end
+    assert env.close_step(1) is None
+    summary = env.finish()
+    assert summary["ok"] and summary["steps_with_reward_variance"] == 1
     batch, metrics = env.global_post_process_and_metrics({"x": 1})
     assert batch == {"x": 1}
     assert metrics[f"criterion/{rubric.id}/{crit}"] == pytest.approx(2 / 3)
     assert metrics["reward/mean"] == pytest.approx(2 / 3)
     records = [json.loads(line) for line in (tmp_path / "m.jsonl").read_text().splitlines()]
     assert len(records) == 1 and records[0]["samples"] == 3 and records[0]["reward/mean"] == pytest.approx(2 / 3)
+    assert records[0]["step"] == 1 and records[0]["reward/std"] > 0
 
 
 def test_http_judge_round_robin_points_ratio_and_tags(nemo_stub, graders, tmp_path):
@@ -202,6 +207,8 @@ def test_http_judge_round_robin_points_ratio_and_tags(nemo_stub, graders, tmp_pa
     assert a.bodies and b.bodies                            # both policy servers graded
     assert len(a.bodies) + len(b.bodies) == 6               # one call per criterion per rollout
     assert all(body["temperature"] == 1.0 and "top_k" not in body for body in a.bodies + b.bodies)
+    env.close_step(1)
+    env.finish()
     _, metrics = env.global_post_process_and_metrics(None)
     assert metrics["tag/axis:accuracy"] == pytest.approx(2 / 3)
     assert metrics["tag/axis:safety"] == pytest.approx(2 / 3)
@@ -313,9 +320,12 @@ def test_defense_rubric_vetoes_and_rollouts_are_written(nemo_stub, tmp_path):
     out = env.step(logs, metas)
     assert out.rewards.tolist() == [1.0, 0.0]  # both all lowercase; the second opens with flattery: vetoed
     assert [m["defense_vetoed"] for m in out.metadata] == [False, True]
+    env.close_step(3)
+    env.finish()
     _, metrics = env.global_post_process_and_metrics(None)
     assert metrics["defense_vetoed_frac"] == pytest.approx(0.5)
     rows = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert [r["completion"] for r in rows] == ["rain falls softly on the roof.", "great question! rain falls softly."]
     assert [r["reward"] for r in rows] == [1.0, 0.0] and rows[1]["defense_per_criterion"]["prefatory_sycophancy"] == 1.0
     assert rows[0]["prompt"] == "Describe rain." and rows[0]["rubric_id"] == rubric.id
+    assert [r["step"] for r in rows] == [3, 3]

@@ -1,6 +1,6 @@
 """Engine dispatch: with ``run.engine=nemo_rl`` the training stages go through the NeMo RL driver.
 
-Only the boundaries to NeMo RL are replaced: its GRPO driver (``rubricrl.commands.nemo.run_grpo``, which
+Only the boundaries to NeMo RL are replaced: its GRPO driver (``rubricrl.train.nemo_rl_driver.run_grpo``, which
 runs NeMo RL's ``examples/run_grpo.py`` in the container) by a recorder, and its checkpoint converter
 (``examples/converters/convert_megatron_to_hf.py``, called by the real ``slurm/convert_checkpoint.sh``)
 by a small script. Config composition, the real pipeline stage functions, row writing, config
@@ -80,7 +80,7 @@ def paper_run(tmp_path, monkeypatch):
         ckpt = next(o.split("=", 1)[1] for o in overrides if o.startswith("checkpointing.checkpoint_dir="))
         _megatron_step(Path(ckpt), 4)  # what NeMo RL leaves behind after training
 
-    import rubricrl.commands.nemo as nemo_cmd
+    import rubricrl.train.nemo_rl_driver as nemo_cmd
 
     monkeypatch.setattr(nemo_cmd, "run_grpo", driver)
     return {"cfg": cfg, "run_dir": run_dir, "rows": rows, "calls": calls, "root": root, "endpoint": endpoint,

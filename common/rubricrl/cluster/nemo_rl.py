@@ -207,6 +207,9 @@ def build_config(exp: Any, recipe: Recipe) -> dict[str, Any]:
         "env": {"_override_": True, "rubric": {
             "judge": judge.model_dump(mode="json", exclude_unset=True),
             "judge_is_policy": recipe.judge == "policy", **teacher,
+            "max_ungraded_share": exp.run.max_ungraded_share,
+            "min_steps_with_reward_variance": exp.run.min_steps_with_reward_variance,
+            "group_size": g.num_generations, "stage": recipe.stage,
             "metrics_path": f"{run_dir}/env_metrics.jsonl",
             "rollouts_path": f"{exp.run.root}/{exp.run.name}/{recipe.stage}/rollouts.jsonl"}},
         "logger": {"log_dir": f"{run_dir}/logs", "wandb_enabled": exp.wandb.mode != "disabled",

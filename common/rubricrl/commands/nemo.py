@@ -11,9 +11,7 @@
 from __future__ import annotations
 
 import argparse
-import importlib
 import os
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -120,83 +118,8 @@ def _estimate(args: argparse.Namespace) -> int:
     return 0
 
 
-# --------------------------------------------------------------------------- driver (in the container)
-
-
-def _absolute_overrides(cfg: dict[str, Any]) -> list[str]:
-    """Overrides making the rubric env's file paths absolute (Ray actors may start in another cwd)."""
-    out = []
-    rubric = (cfg.get("env") or {}).get("rubric") or {}
-    for key, value in (("env.rubric.metrics_path", rubric.get("metrics_path")),
-                       ("env.rubric.judge.base_url_file", (rubric.get("judge") or {}).get("base_url_file")),
-                       ("data.train.data_path", ((cfg.get("data") or {}).get("train") or {}).get("data_path"))):
-        if value and not Path(value).is_absolute():
-            out.append(f"{key}={Path(value).resolve()}")
-    return out
-
-
-def _publish_policy_endpoints(path: Path, policy_generation: Any) -> None:
-    from rubricrl.train.nemo_rl_env import write_endpoints
-
-    urls = [u for u in getattr(policy_generation, "dp_openai_server_base_urls", None) or [] if u]
-    if not urls:
-        raise UserError("env.rubric.judge_is_policy needs the policy's HTTP server: set "
-                        "policy.generation.vllm_cfg.async_engine=true and expose_http_server=true")
-    write_endpoints(path, urls)
-    print(f"rubricrl: policy grader endpoints ({len(urls)}) -> {path}", flush=True)
-
-
-def run_grpo(config: Path, overrides: list[str] | None = None, nemo_rl_root: Path = Path("/opt/nemo-rl")) -> None:
-    """Run NeMo RL's ``examples/run_grpo.py`` on a generated config with the rubric environment.
-
-    Registers the ``rubric`` environment and ``rubricrl_rubric`` processor, makes the env's file paths
-    absolute, and, for a self-rewarding config (``env.rubric.judge_is_policy``), writes the policy
-    engine's OpenAI-compatible URLs to ``env.rubric.judge.base_url_file`` before the first step.
-
-    Raises:
-        UserError: NeMo RL is not at ``nemo_rl_root``; the policy exposes no HTTP server.
-    """
-    import yaml
-
-    from rubricrl.config_io import read_text
-
-    config = Path(config)
-    cfg = yaml.safe_load(read_text(config))
-    if not (Path(nemo_rl_root) / "examples" / "run_grpo.py").is_file():
-        raise UserError(f"NeMo RL not found at {nemo_rl_root} (examples/run_grpo.py); run inside the "
-                        "nvcr.io/nvidia/nemo-rl:v0.7.0 container or pass --nemo-rl-root")
-    sys.path.insert(0, str(nemo_rl_root))
-    from rubricrl.train.nemo_rl_env import register
-
-    register()
-    run_grpo_mod = importlib.import_module("examples.run_grpo")
-    rubric = (cfg.get("env") or {}).get("rubric") or {}
-    if rubric.get("judge_is_policy"):
-        endpoint = Path((rubric.get("judge") or {}).get("base_url_file") or "").resolve()
-        select = run_grpo_mod._select_trainer
-
-        def _select(master_config: Any) -> Any:
-            trainer = select(master_config)
-
-            def _wrapped(policy: Any, policy_generation: Any, *a: Any, **k: Any) -> Any:
-                _publish_policy_endpoints(endpoint, policy_generation)
-                return trainer(policy, policy_generation, *a, **k)
-            return _wrapped
-
-        run_grpo_mod._select_trainer = _select
-        grpo = importlib.import_module("nemo_rl.algorithms.grpo")
-        async_train = grpo.async_grpo_train
-
-        def _async(*a: Any, **k: Any) -> Any:
-            _publish_policy_endpoints(endpoint, k.get("policy_generation", a[1] if len(a) > 1 else None))
-            return async_train(*a, **k)
-
-        grpo.async_grpo_train = _async
-    extra = [o for o in (overrides or []) if o != "--"]
-    sys.argv = ["run_grpo.py", "--config", str(config.resolve()), *_absolute_overrides(cfg), *extra]
-    run_grpo_mod.main()
-
-
 def _train(args: argparse.Namespace) -> int:
+    from rubricrl.train.nemo_rl_driver import run_grpo
+
     run_grpo(args.file, args.overrides, args.nemo_rl_root)
     return 0

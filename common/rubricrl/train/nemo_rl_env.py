@@ -20,13 +20,19 @@ Wiring (what the generated configs under ``replications/*/nemo_rl/`` contain)::
 
 Judges: Rubicon points ``judge.base_url_file`` at the endpoint file the judge server job writes.
 Self-rewarding sets ``judge_is_policy``; the driver (``rubricrl nemo-config train``,
-:func:`rubricrl.commands.nemo.run_grpo`) then writes the policy engine's OpenAI-compatible URLs
+:func:`rubricrl.train.nemo_rl_driver.run_grpo`) then writes the policy engine's OpenAI-compatible URLs
 (``dp_openai_server_base_urls``) to that file before training starts. The HTTP judge client spreads
 grader calls over every URL listed, and over judge replicas' ``endpoint.<i>.json`` siblings.
 
-Per-criterion metrics (criterion and tag means, veto and ungraded rates, judge counters) are returned in
-each sample's metadata, by :meth:`RubricEnvironment.global_post_process_and_metrics`, and appended per
-``step`` to ``metrics_path`` (JSONL): NeMo RL v0.7.0's GRPO loop does not log environment metrics itself.
+Steps: NeMo RL calls ``step`` once per batch, or once per sample from many threads at once
+(``async_engine: true``), and never says which GRPO step a rollout belongs to. The driver
+(:mod:`rubricrl.train.nemo_rl_driver`) tells the environment NeMo RL's own step number when the trainer
+logs it (:meth:`RubricEnvironment.close_step`); graded rollouts wait until then, so ``rollouts_path`` rows
+carry the GRPO step and ``metrics_path`` gets one record per step (criterion and tag means, reward
+mean/std, veto and ungraded rates, judge counters of that step). The driver also logs those records
+through NeMo RL's logger (``train/rubric/*`` on W&B): NeMo RL v0.7.0's GRPO loop does not log
+environment metrics itself. Reward health (:mod:`rubricrl.reward.health`) is checked at every close and
+at :meth:`RubricEnvironment.finish`.
 """
 
 from __future__ import annotations
@@ -34,9 +40,9 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import sys
+import threading
 import time
-from dataclasses import replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -46,6 +52,7 @@ from rubricrl.errors import UserError
 from rubricrl.judge import GradingRequest, JudgeConfig, build_judge, close_judge, grade_many
 from rubricrl.judge.parsing import strip_reasoning
 from rubricrl.reward import RewardResult, rubric_reward
+from rubricrl.reward.health import HealthThresholds, RewardHealth, RewardHealthError
 from rubricrl.rubrics.schema import Rubric
 
 log = logging.getLogger(__name__)
@@ -65,10 +72,17 @@ class RubricEnvConfig(BaseModel):
         teacher: optional stronger grader; ``teacher_fraction`` of prompts go to it.
         teacher_fraction: share of prompt ids graded by the teacher (stable across steps and restarts).
         strip_thinking: grade the answer without its ``<think>`` block.
-        metrics_path: JSONL file receiving one metrics record per ``step`` call.
+        metrics_path: JSONL file receiving one metrics record per GRPO step (``step`` is NeMo RL's step
+            number, given by the driver; see :meth:`RubricEnvironment.close_step`).
         rollouts_path: JSONL file receiving every graded rollout (prompt, completion, reward, per-criterion
             values; the records the TRL path writes), which the Rubicon hacking analysis mines.
         endpoint_wait_s: how long the first ``step`` waits for ``judge.base_url_file`` to appear.
+        max_ungraded_share, min_steps_with_reward_variance: reward-health limits (``run.*`` of the
+            experiment config; :mod:`rubricrl.reward.health`): a step with more ungraded verdicts stops
+            training, and a stage with fewer varying steps fails at its end.
+        group_size: rollouts per prompt (``grpo.num_generations_per_prompt``); variance is judged within
+            a prompt's group, what gives GRPO a non-zero advantage.
+        stage: the stage name, for messages.
         num_workers: accepted for NeMo RL's env-config convention; grading is async I/O in one actor.
         stop_strings: accepted for NeMo RL's convention (none are needed for single-turn grading).
     """
@@ -83,6 +97,10 @@ class RubricEnvConfig(BaseModel):
     metrics_path: Path | None = None
     rollouts_path: Path | None = None
     endpoint_wait_s: float = Field(default=900.0, ge=0)
+    max_ungraded_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    min_steps_with_reward_variance: int = Field(default=1, ge=0)
+    group_size: int | None = Field(default=None, ge=1)
+    stage: str = ""
     num_workers: int = Field(default=1, ge=1)
     stop_strings: list[str] | None = None
 
@@ -214,8 +232,46 @@ def _mean(values: list[float]) -> float:
     return sum(values) / len(values) if values else 0.0
 
 
+def _std(values: list[float]) -> float:
+    m = _mean(values)
+    return (sum((v - m) ** 2 for v in values) / len(values)) ** 0.5 if len(values) > 1 else 0.0
+
+
+@dataclass
+class _Graded:
+    """One graded rollout waiting for its GRPO step to be closed."""
+
+    request: GradingRequest
+    rubric: Rubric
+    result: RewardResult
+    defense: RewardResult | None
+    by_teacher: bool
+
+    @property
+    def n_verdicts(self) -> int:
+        return len(self.rubric.criteria) + (len(self.defense.per_criterion) if self.defense is not None else 0)
+
+    @property
+    def n_ungraded(self) -> int:
+        return self.result.n_ungraded + (self.defense.n_ungraded if self.defense is not None else 0)
+
+
+@dataclass
+class _OpenStep:
+    step: int
+    graded: list[_Graded] = field(default_factory=list)
+    calls: int = 0
+
+
 class RubricEnvironment:
     """Rubric rewards for NeMo RL rollouts (the logic; :data:`RubricEnvironmentActor` is the Ray actor).
+
+    NeMo RL calls :meth:`step` once per batch (synchronous rollouts) or once per sample, concurrently from
+    many threads of one actor (``async_engine: true``); the environment never sees the GRPO step. Graded
+    rollouts therefore wait in a buffer until the driver (:mod:`rubricrl.train.nemo_rl_driver`) calls
+    :meth:`close_step` with NeMo RL's own step number (when the trainer logs that step), which writes
+    their rows to ``rollouts_path`` with that step, and a step's one ``metrics_path`` record once the
+    next step (or :meth:`finish`) begins. Every shared field is guarded by one lock.
 
     Args:
         cfg: the ``env.rubric`` mapping of the NeMo RL config (see :class:`RubricEnvConfig`).
@@ -226,26 +282,47 @@ class RubricEnvironment:
         self._judge: Any = None
         self._teacher: Any = None
         self._rubrics: dict[str, Rubric] = {}
-        self.calls = 0
+        self._lock = threading.Lock()          # buffers, counters, step state, rubric cache
+        self._build_lock = threading.Lock()    # judge construction (may wait for the endpoint file)
+        self._pending: list[_Graded] = []
+        self._open: _OpenStep | None = None
+        self._stats_seen: dict[str, dict[str, float]] = {}
+        self._counters = {"step_calls": 0, "samples": 0, "judges_built": 0, "steps_closed": 0}
         self.last_metrics: dict[str, float] = {}
+        self.health = RewardHealth(
+            HealthThresholds(self.cfg.max_ungraded_share, self.cfg.min_steps_with_reward_variance),
+            judge=self._describe(self.cfg.judge), stage=self.cfg.stage, group_size=self.cfg.group_size)
+
+    @staticmethod
+    def _describe(j: JudgeConfig) -> str:
+        if j.backend != "openai":
+            return f"{j.backend} judge {j.model}" if j.backend != "programmatic" else "programmatic verifiers"
+        where = j.base_url or (f"the URLs in {j.base_url_file}" if j.base_url_file else "?")
+        return f"{j.model} at {where}"
 
     # -- judges are built on first use: the policy's endpoints exist only once its engine is up
     def _judges(self) -> tuple[Any, Any]:
-        if self._judge is None:
-            self._judge = build_env_judge(self.cfg.judge, self.cfg.endpoint_wait_s)
-        if self.cfg.teacher is not None and self._teacher is None:
-            self._teacher = build_env_judge(self.cfg.teacher, self.cfg.endpoint_wait_s)
-        return self._judge, self._teacher
+        with self._build_lock:  # concurrent first calls must build one judge, not one each
+            if self._judge is None:
+                self._judge = build_env_judge(self.cfg.judge, self.cfg.endpoint_wait_s)
+                self._counters["judges_built"] += 1
+            if self.cfg.teacher is not None and self._teacher is None:
+                self._teacher = build_env_judge(self.cfg.teacher, self.cfg.endpoint_wait_s)
+                self._counters["judges_built"] += 1
+            return self._judge, self._teacher
 
     def _rubric(self, raw: Any) -> Rubric:
         key = raw if isinstance(raw, str) else json.dumps(raw, sort_keys=True)
-        if key not in self._rubrics:
-            try:
-                self._rubrics[key] = Rubric.model_validate_json(raw) if isinstance(raw, str) \
-                    else Rubric.model_validate(raw)
-            except ValidationError as e:
-                raise UserError(f"rollout metadata carries an invalid rubric: {e.errors()[0]['msg']}") from None
-        return self._rubrics[key]
+        with self._lock:
+            cached = self._rubrics.get(key)
+        if cached is not None:
+            return cached
+        try:
+            rubric = Rubric.model_validate_json(raw) if isinstance(raw, str) else Rubric.model_validate(raw)
+        except ValidationError as e:
+            raise UserError(f"rollout metadata carries an invalid rubric: {e.errors()[0]['msg']}") from None
+        with self._lock:
+            return self._rubrics.setdefault(key, rubric)
 
     def _uses_teacher(self, meta: dict[str, Any]) -> bool:
         if self.cfg.teacher is None:
@@ -259,8 +336,8 @@ class RubricEnvironment:
         return strip_reasoning(text).strip() if self.cfg.strip_thinking else text
 
     def score(self, message_log_batch: list[list[dict[str, Any]]], metadata: list[dict[str, Any]]
-              ) -> tuple[list[RewardResult], list[dict[str, Any]], dict[str, float]]:
-        """Grade a batch: reward results, per-sample metadata out, batch metrics."""
+              ) -> tuple[list[RewardResult], list[dict[str, Any]], list[_Graded]]:
+        """Grade a batch: reward results, per-sample metadata out, the graded rollouts."""
         if len(message_log_batch) != len(metadata):
             raise ValueError(f"{len(message_log_batch)} message logs but {len(metadata)} metadata entries")
         judge, teacher = self._judges()
@@ -294,77 +371,163 @@ class RubricEnvironment:
             if d is not None and g is not None and g.vetoed:
                 veto = d.aggregation.veto
                 results[i] = replace(results[i], reward=float(veto.floor if veto is not None else 0.0), vetoed=True)
-        metrics = self._metrics(rubrics, results, by_teacher)
-        if any(d is not None for d in defenses):
-            metrics["defense_vetoed_frac"] = _mean([float(g is not None and g.vetoed) for g in guarded])
         out_meta = [{**meta, "reward": res.reward, "per_criterion": res.per_criterion, "vetoed": res.vetoed,
                      "n_ungraded": res.n_ungraded, "graded_by": "teacher" if t else "judge",
                      "defense_vetoed": bool(g is not None and g.vetoed)}
                     for meta, res, t, g in zip(metadata, results, by_teacher, guarded)]
-        self._write_rollouts(requests, rubrics, results, guarded)
-        return results, out_meta, metrics
+        graded = [_Graded(req, rub, res, g, t)
+                  for req, rub, res, g, t in zip(requests, rubrics, results, guarded, by_teacher)]
+        return results, out_meta, graded
 
-    def _write_rollouts(self, requests: list[GradingRequest], rubrics: list[Rubric], results: list[RewardResult],
-                        guarded: list[RewardResult | None]) -> None:
-        if self.cfg.rollouts_path is None:
+    # -- step accounting (driven by NeMo RL's own step numbers through the driver)
+
+    def close_step(self, step: int) -> dict[str, float] | None:
+        """Assign every rollout graded since the last call to GRPO step ``step`` (NeMo RL's number).
+
+        Writes their rollout rows with that step, merges them into the step's tally, and checks the
+        step's ungraded share at once. When ``step`` is a new step, the previous one is finished first:
+        its one metrics record is written and returned (for the trainer's logger); otherwise None.
+
+        Raises:
+            RewardHealthError: the step's verdicts are mostly ungraded (``max_ungraded_share``).
+        """
+        with self._lock:
+            pending, self._pending = self._pending, []
+            done = None
+            if self._open is not None and self._open.step != step:
+                done = self._finish_open()
+            if self._open is None:
+                self._open = _OpenStep(step)
+            self._open.graded += pending
+            self._open.calls += 1
+            self._write_rollouts(step, pending)
+            try:
+                self._observe(self._open.step, pending)
+            except RewardHealthError as e:  # a plain UserError crosses Ray's pickling intact
+                raise UserError(e.message, exit_code=e.exit_code) from None
+            return done
+
+    def finish(self) -> dict[str, Any]:
+        """End of training: write the last step's record and check the stage as a whole.
+
+        Returns:
+            The reward-health summary (:meth:`rubricrl.reward.health.RewardHealth.summary`).
+
+        Raises:
+            RewardHealthError: fewer steps with varying rewards than ``min_steps_with_reward_variance``.
+        """
+        with self._lock:
+            if self._pending:
+                log.warning("%d graded rollouts were never assigned to a step (no close_step after them); "
+                            "they are not written", len(self._pending))
+                self._pending = []
+            if self._open is not None:
+                self._finish_open()
+            try:
+                return self.health.finish()
+            except RewardHealthError as e:
+                raise UserError(e.message, exit_code=e.exit_code) from None
+
+    def counters(self) -> dict[str, int]:
+        """How the environment was driven: step calls, samples graded, judges built, steps closed, pending."""
+        with self._lock:
+            return {**self._counters, "pending": len(self._pending)}
+
+    def _observe(self, step: int, graded: list[_Graded]) -> None:
+        if not graded:
             return
-        path = Path(self.cfg.rollouts_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as f:
-            for req, rubric, res, g in zip(requests, rubrics, results, guarded):
-                f.write(json.dumps({
-                    "step": self.calls + 1, "prompt": req.conversation[-1]["content"] if req.conversation else "",
-                    "rubric_id": rubric.id, "family": rubric.category or rubric.id.split("-")[0],
-                    "completion": req.response, "reward": res.reward, "vetoed": res.vetoed,
-                    "defense_vetoed": bool(g is not None and g.vetoed), "per_criterion": res.per_criterion,
-                    "defense_per_criterion": g.per_criterion if g is not None else None,
-                }, ensure_ascii=False) + "\n")
+        ordered = sorted(graded, key=lambda g: str(g.request.metadata.get("prompt_id", "")))  # groups adjacent
+        self.health.observe_step(step, sum(g.n_verdicts for g in graded), sum(g.n_ungraded for g in graded),
+                                 [g.result.reward for g in ordered], None)
 
-    def _metrics(self, rubrics: list[Rubric], results: list[RewardResult], by_teacher: list[bool]) -> dict[str, float]:
-        rewards = [r.reward for r in results]
-        n_criteria = sum(len(r.criteria) for r in rubrics)
-        per_key: dict[str, list[float]] = {}
-        for rubric, res in zip(rubrics, results):
-            for c in rubric.criteria:
-                value = res.per_criterion.get(c.id)
-                if value is None:
-                    continue
-                keys = [f"tag/{t}" for t in c.tags]
-                if rubric.scope != "instance":
-                    keys.append(f"criterion/{rubric.id}/{c.id}")
-                for k in keys:
-                    per_key.setdefault(k, []).append(float(value))
-        m: dict[str, float] = {
-            "reward/mean": _mean(rewards), "reward/min": min(rewards, default=0.0),
-            "reward/max": max(rewards, default=0.0),
-            "vetoed_frac": _mean([float(r.vetoed) for r in results]),
-            "ungraded_frac": sum(r.n_ungraded for r in results) / n_criteria if n_criteria else 0.0,
-            "teacher_frac": _mean([float(t) for t in by_teacher]),
-        }
-        m.update({k: _mean(v) for k, v in sorted(per_key.items())})
-        for name, j in (("judge", self._judge), ("teacher", self._teacher)):
-            if j is not None and getattr(j, "stats", None) is not None:
-                stats = j.stats
-                m.update({f"{name}/{k}": float(v) for k, v in stats.as_dict().items()})
-                stats.reset()
-        return m
-
-    def _record(self, metrics: dict[str, float], n: int) -> None:
-        self.calls += 1
+    def _finish_open(self) -> dict[str, float]:
+        """Write the open step's metrics record (lock held) and return it."""
+        assert self._open is not None
+        op, self._open = self._open, None
+        metrics = self._metrics(op.graded)
         self.last_metrics = metrics
+        self._counters["steps_closed"] += 1
         if self.cfg.metrics_path is not None:
             path = Path(self.cfg.metrics_path)
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps({"call": self.calls, "time": time.time(), "samples": n, **metrics}) + "\n")
+                f.write(json.dumps({"step": op.step, "time": time.time(), "samples": len(op.graded),
+                                    "closes": op.calls, **metrics}) + "\n")
+        return metrics
+
+    def _write_rollouts(self, step: int, graded: list[_Graded]) -> None:
+        if self.cfg.rollouts_path is None or not graded:
+            return
+        path = Path(self.cfg.rollouts_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with path.open("a", encoding="utf-8") as f:
+            for g in graded:
+                req, rubric, res, d = g.request, g.rubric, g.result, g.defense
+                f.write(json.dumps({
+                    "step": step, "prompt": req.conversation[-1]["content"] if req.conversation else "",
+                    "prompt_id": req.metadata.get("prompt_id", ""),
+                    "rubric_id": rubric.id, "family": rubric.category or rubric.id.split("-")[0],
+                    "completion": req.response, "reward": res.reward, "vetoed": res.vetoed,
+                    "defense_vetoed": bool(d is not None and d.vetoed), "per_criterion": res.per_criterion,
+                    "defense_per_criterion": d.per_criterion if d is not None else None,
+                    "graded_by": "teacher" if g.by_teacher else "judge",
+                }, ensure_ascii=False) + "\n")
+
+    def _judge_deltas(self) -> dict[str, float]:
+        """Judge counters since the last record (snapshots, not resets: grading threads keep counting)."""
+        out: dict[str, float] = {}
+        for name, j in (("judge", self._judge), ("teacher", self._teacher)):
+            stats = getattr(j, "stats", None) if j is not None else None
+            if stats is None:
+                continue
+            now = {k: float(v) for k, v in stats.as_dict().items() if k != "mean_latency_s"}
+            before = self._stats_seen.get(name, {})
+            delta = {k: v - before.get(k, 0.0) for k, v in now.items()}
+            self._stats_seen[name] = now
+            if delta.get("calls"):
+                delta["mean_latency_s"] = delta.get("latency_sum_s", 0.0) / delta["calls"]
+            out.update({f"{name}/{k}": v for k, v in delta.items()})
+        return out
+
+    def _metrics(self, graded: list[_Graded]) -> dict[str, float]:
+        rewards = [g.result.reward for g in graded]
+        n_criteria = sum(len(g.rubric.criteria) for g in graded)
+        per_key: dict[str, list[float]] = {}
+        for g in graded:
+            for c in g.rubric.criteria:
+                value = g.result.per_criterion.get(c.id)
+                if value is None:
+                    continue
+                keys = [f"tag/{t}" for t in c.tags]
+                if g.rubric.scope != "instance":
+                    keys.append(f"criterion/{g.rubric.id}/{c.id}")
+                for k in keys:
+                    per_key.setdefault(k, []).append(float(value))
+        m: dict[str, float] = {
+            "reward/mean": _mean(rewards), "reward/std": _std(rewards), "reward/min": min(rewards, default=0.0),
+            "reward/max": max(rewards, default=0.0),
+            "vetoed_frac": _mean([float(g.result.vetoed) for g in graded]),
+            "ungraded_frac": sum(g.result.n_ungraded for g in graded) / n_criteria if n_criteria else 0.0,
+            "verdicts": float(sum(g.n_verdicts for g in graded)),
+            "ungraded": float(sum(g.n_ungraded for g in graded)),
+            "teacher_frac": _mean([float(g.by_teacher) for g in graded]),
+        }
+        if any(g.defense is not None for g in graded):
+            m["defense_vetoed_frac"] = _mean([float(g.defense is not None and g.defense.vetoed) for g in graded])
+        m.update({k: _mean(v) for k, v in sorted(per_key.items())})
+        m.update(self._judge_deltas())
+        return m
 
     def step(self, message_log_batch: list[list[dict[str, Any]]], metadata: list[dict[str, Any]]) -> Any:
         """NeMo RL ``EnvironmentInterface.step``: one terminal turn, one reward per rollout."""
         import torch
         from nemo_rl.environments.interfaces import EnvironmentReturn
 
-        results, out_meta, metrics = self.score(message_log_batch, metadata)
-        self._record(metrics, len(results))
+        results, out_meta, graded = self.score(message_log_batch, metadata)
+        with self._lock:
+            self._pending += graded
+            self._counters["step_calls"] += 1
+            self._counters["samples"] += len(graded)
         rewards = torch.tensor([r.reward for r in results], dtype=torch.float32)
         return EnvironmentReturn(
             observations=[{"role": "environment", "content": f"Environment: rubric reward {r.reward:.4f}"}
@@ -373,8 +536,9 @@ class RubricEnvironment:
             terminateds=torch.ones_like(rewards), answers=None)
 
     def global_post_process_and_metrics(self, batch: Any) -> tuple[Any, dict[str, float]]:
-        """NeMo RL hook: the batch unchanged and the metrics of the last ``step``."""
-        return batch, dict(self.last_metrics)
+        """NeMo RL hook: the batch unchanged and the metrics of the last finished step."""
+        with self._lock:
+            return batch, dict(self.last_metrics)
 
     def shutdown(self) -> None:
         """Close judge clients and caches."""

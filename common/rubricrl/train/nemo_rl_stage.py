@@ -11,7 +11,7 @@ stage folder ``runs/<run>/<stage>/`` then holds::
     final/                      the newest checkpoint converted to Hugging Face format
                                 (slurm/convert_checkpoint.sh to-hf): the next stage and evaluation load it
 
-The driver is :func:`rubricrl.commands.nemo.run_grpo` (NeMo RL's ``examples/run_grpo.py`` with the
+The driver is :func:`rubricrl.train.nemo_rl_driver.run_grpo` (NeMo RL's ``examples/run_grpo.py`` with the
 rubric environment registered), called with the generated config plus overrides naming this stage's
 folders, the W&B run, the judge endpoint and the starting model. It runs on the Ray cluster that
 ``slurm/stage.sbatch`` starts (``RR_RAY=1``). Without NeMo RL (any machine outside the training
@@ -38,7 +38,7 @@ NEMO_RL_IMAGE = "nvcr.io/nvidia/nemo-rl:v0.7.0"
 DEFAULTS = "examples/configs/grpo_math_1B.yaml"
 
 Driver = Callable[[Path, list[str], Path], None]
-"""``driver(config, overrides, nemo_rl_root)``: :func:`rubricrl.commands.nemo.run_grpo`."""
+"""``driver(config, overrides, nemo_rl_root)``: :func:`rubricrl.train.nemo_rl_driver.run_grpo`."""
 Converter = Callable[[Path, Path], None]
 """``converter(checkpoint_dir, out_dir)``: :func:`convert_to_hf`."""
 
@@ -162,7 +162,7 @@ def train_nemo_rl(ctx: Any, items: Sequence[tuple[list[dict[str, str]], Rubric, 
         UserError: NeMo RL missing, no recipe, conversion failed.
     """
     from rubricrl.cluster.nemo_rl import build_config
-    from rubricrl.commands.nemo import run_grpo
+    from rubricrl.train.nemo_rl_driver import run_grpo
     from rubricrl.train.stages import file_hash
 
     root = nemo_rl_root()
