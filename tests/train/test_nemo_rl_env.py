@@ -1,8 +1,9 @@
 """The NeMo RL rubric environment: signature translation around the real rubricrl judge and aggregation.
 
-NeMo RL and Ray are not installable here, so the test installs a minimal stand-in for
-``nemo_rl.environments.interfaces`` (EnvironmentReturn / EnvironmentInterface), NeMo RL's registries
-and ``ray.remote``. Everything that scores is real: verifiers from the rubric banks, the HTTP judge
+These unit tests run in the main environment (no ray), so they install a minimal stand-in for
+``nemo_rl.environments.interfaces`` (EnvironmentReturn / EnvironmentInterface), NeMo RL's registries and
+``ray.remote``; the same environment against NeMo RL v0.7.0's real code and a real Ray actor is in
+``tests/nemo_rl/`` (``make test-nemo-rl``). Everything that scores is real: verifiers from the rubric banks, the HTTP judge
 against small local OpenAI-compatible servers, ``rubric_reward`` aggregation.
 """
 
