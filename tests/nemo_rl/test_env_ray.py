@@ -330,7 +330,8 @@ def test_a_judge_that_times_out_stops_training_with_a_clear_error(ray_local, qwe
     llm_task = task.model_copy(update={"id": "llm-task"})
     env_cfg = {"judge": {"backend": "openai", "model": "slow-judge", "base_url": grader.url, "timeout_s": 0.2,
                          "retries": 0},
-               "metrics_path": str(tmp_path / "stage/nemo_rl/env_metrics.jsonl"), "stage": "stage2_rl"}
+               "metrics_path": str(tmp_path / "stage/nemo_rl/env_metrics.jsonl"), "stage": "stage2_rl",
+               "health_path": str(tmp_path / "stage/reward_health.json")}
     dataset, task_to_env, _ = _setup(tmp_path, qwen_tokenizer, env_cfg, n_prompts=2)
     # Make the rows' task rubric LLM-judged: every verdict then goes to the slow judge.
     from rubricrl.rubrics.schema import Criterion
@@ -349,4 +350,6 @@ def test_a_judge_that_times_out_stops_training_with_a_clear_error(ray_local, qwe
     msg = str(e.value)
     assert "no learning signal" in msg and "4 of 4 verdicts ungraded" in msg
     assert "slow-judge at " + grader.url in msg and "judge.timeout_s" in msg
+    health = json.loads((tmp_path / "stage/reward_health.json").read_text())
+    assert health["ok"] is False and health["ungraded"] == 4 and health["verdicts"] == 4
     grader.close()

@@ -188,3 +188,28 @@ def test_without_nemo_rl_the_stage_stops_with_one_clear_line_and_exit_2(paper_ru
     assert "run_grpo.py" in line and "nvcr.io/nvidia/nemo-rl:v0.7.0" in line and "run.engine=trl" in line
     assert not (paper_run["run_dir"] / "stage1_rl" / "nemo_rl").exists()  # nothing half-written
     assert not (paper_run["run_dir"] / "stage1_rl" / "DONE").exists()
+
+
+def test_reward_health_failure_in_the_driver_leaves_no_done_marker(paper_run, monkeypatch):
+    # What the NeMo RL environment does when a step is mostly ungraded: it writes reward_health.json and the
+    # driver raises a UserError. The stage must stop with it, and the pipeline must not mark the stage done.
+    import rubricrl.train.nemo_rl_driver as nemo_driver
+    from rubricrl.errors import UserError
+    from rubricrl.train import rubicon
+    from rubricrl.train.stages import run_stage
+
+    cfg, run_dir = paper_run["cfg"], paper_run["run_dir"]
+
+    def failing(config, overrides, nemo_rl_root):
+        o = dict(x.lstrip("+").split("=", 1) for x in overrides)
+        Path(o["env.rubric.health_path"]).write_text(json.dumps({"ok": False, "error": "step 1: 8 of 8 ungraded"}))
+        raise UserError("stage1_rl: the rewards carry no learning signal: step 1: 8 of 8 verdicts ungraded")
+
+    monkeypatch.setattr(nemo_driver, "run_grpo", failing)
+    stage = next(s for s in rubicon.stages(cfg) if s.name == "stage1_rl")
+    with pytest.raises(UserError, match="no learning signal") as e:
+        run_stage(stage, cfg, run_dir)
+    assert e.value.exit_code == 2
+    d = run_dir / "stage1_rl"
+    assert not (d / "DONE").exists() and not (d / "metrics.json").exists()
+    assert json.loads((d / "reward_health.json").read_text())["ok"] is False  # kept for the report

@@ -33,7 +33,8 @@ log = logging.getLogger(__name__)
 
 # Config keys holding paths that the driver makes absolute; MODEL_KEYS only when the relative path exists
 # (otherwise they are hub ids such as Qwen/Qwen3-30B-A3B).
-PATH_KEYS = ("env.rubric.metrics_path", "env.rubric.rollouts_path", "env.rubric.judge.base_url_file",
+PATH_KEYS = ("env.rubric.metrics_path", "env.rubric.rollouts_path", "env.rubric.health_path",
+             "env.rubric.judge.base_url_file",
              "env.rubric.teacher.base_url_file", "data.train.data_path", "checkpointing.checkpoint_dir",
              "logger.log_dir")
 MODEL_KEYS = ("policy.model_name", "policy.tokenizer.name")

@@ -76,6 +76,9 @@ class RubricEnvConfig(BaseModel):
             number, given by the driver; see :meth:`RubricEnvironment.close_step`).
         rollouts_path: JSONL file receiving every graded rollout (prompt, completion, reward, per-criterion
             values; the records the TRL path writes), which the Rubicon hacking analysis mines.
+        health_path: JSON file receiving the reward-health summary (steps, verdicts, ungraded, judge
+            counters) whenever a step closes and at the end, also when a check fails; the pipeline report
+            reads it as ``<stage>/reward_health.json``.
         endpoint_wait_s: how long the first ``step`` waits for ``judge.base_url_file`` to appear.
         max_ungraded_share, min_steps_with_reward_variance: reward-health limits (``run.*`` of the
             experiment config; :mod:`rubricrl.reward.health`): a step with more ungraded verdicts stops
@@ -96,6 +99,7 @@ class RubricEnvConfig(BaseModel):
     strip_thinking: bool = True
     metrics_path: Path | None = None
     rollouts_path: Path | None = None
+    health_path: Path | None = None
     endpoint_wait_s: float = Field(default=900.0, ge=0)
     max_ungraded_share: float = Field(default=0.5, ge=0.0, le=1.0)
     min_steps_with_reward_variance: int = Field(default=1, ge=0)
@@ -405,6 +409,8 @@ class RubricEnvironment:
                 self._observe(self._open.step, pending)
             except RewardHealthError as e:  # a plain UserError crosses Ray's pickling intact
                 raise UserError(e.message, exit_code=e.exit_code) from None
+            finally:
+                self._write_health()
             return done
 
     def finish(self) -> dict[str, Any]:
@@ -427,6 +433,17 @@ class RubricEnvironment:
                 return self.health.finish()
             except RewardHealthError as e:
                 raise UserError(e.message, exit_code=e.exit_code) from None
+            finally:
+                self._write_health()
+
+    def _write_health(self) -> None:
+        if self.cfg.health_path is None:
+            return
+        path = Path(self.cfg.health_path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_text(json.dumps(self.health.summary(), indent=1) + "\n", encoding="utf-8")
+        tmp.replace(path)
 
     def counters(self) -> dict[str, int]:
         """How the environment was driven: step calls, samples graded, judges built, steps closed, pending."""

@@ -7,7 +7,8 @@ stage folder ``runs/<run>/<stage>/`` then holds::
     nemo_rl/config.yaml         the NeMo RL config generated for this run (rubricrl.cluster.nemo_rl),
                                 the same generator as the reviewed replications/<paper>/nemo_rl/*.yaml
     nemo_rl/checkpoints/        NeMo RL's checkpoints (step_<N>/); NeMo RL resumes from the newest
-    nemo_rl/env_metrics.jsonl   per-step rubric metrics; rollouts.jsonl: every graded rollout
+    nemo_rl/env_metrics.jsonl   one rubric-metrics record per GRPO step; rollouts.jsonl: every graded
+                                rollout with its GRPO step; reward_health.json: the reward-health summary
     final/                      the newest checkpoint converted to Hugging Face format
                                 (slurm/convert_checkpoint.sh to-hf): the next stage and evaluation load it
 
@@ -134,6 +135,7 @@ def stage_overrides(cfg: Any, stage: str, stage_dir: Path, init_model: Path | No
            f"logger.log_dir={nd / 'logs'}",
            f"env.rubric.metrics_path={nd / 'env_metrics.jsonl'}",
            f"env.rubric.rollouts_path={stage_dir / 'rollouts.jsonl'}",
+           f"env.rubric.health_path={stage_dir / 'reward_health.json'}",
            f"logger.wandb_enabled={str(cfg.wandb.mode != 'disabled').lower()}",
            f"logger.wandb.project={cfg.wandb.project}",
            f"logger.wandb.name={cfg.run.name}-{stage}",
@@ -187,5 +189,8 @@ def train_nemo_rl(ctx: Any, items: Sequence[tuple[list[dict[str, str]], Rubric, 
     final = ensure_hf(d / "final", converter)
     steps = sorted(int(p.name.split("_", 1)[1]) for p in (nd / "checkpoints").glob("step_*")
                    if p.name.split("_", 1)[1].isdigit())
+    health_file = d / "reward_health.json"
+    health = json.loads(health_file.read_text(encoding="utf-8")) if health_file.is_file() else None
     return {"engine": "nemo_rl", "recipe": recipe.name, "prompts": n, "config": str(config_path),
-            "overrides": overrides, "final_model": str(final), "last_checkpoint_step": steps[-1] if steps else None}
+            "overrides": overrides, "final_model": str(final), "last_checkpoint_step": steps[-1] if steps else None,
+            **({"reward_health": health} if health is not None else {})}
