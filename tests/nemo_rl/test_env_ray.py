@@ -353,3 +353,45 @@ def test_a_judge_that_times_out_stops_training_with_a_clear_error(ray_local, qwe
     health = json.loads((tmp_path / "stage/reward_health.json").read_text())
     assert health["ok"] is False and health["ungraded"] == 4 and health["verdicts"] == 4
     grader.close()
+
+
+def test_a_restart_cuts_the_dead_attempts_rows_so_no_step_appears_twice(ray_local, qwen_tokenizer, tmp_path):
+    import hashlib
+
+    from nemo_rl.environments.utils import create_env
+    from nemo_rl.experience.rollouts import run_multi_turn_rollout
+
+    cfg = _programmatic_env(tmp_path, health_path=str(tmp_path / "stage/reward_health.json"))
+    dataset, task_to_env, _ = _setup(tmp_path, qwen_tokenizer, cfg)
+    gen = StubGeneration(qwen_tokenizer)
+
+    def run_steps(env, steps):
+        for step in steps:
+            run_multi_turn_rollout(gen, _batch(dataset, 2), qwen_tokenizer, {k: env for k in task_to_env},
+                                   max_seq_len=1024, max_rollout_turns=1)
+            ray_local.get(env.close_step.remote(step))
+
+    first = next(iter(task_to_env.values()))
+    ray_local.get(first.resume.remote(0))
+    run_steps(first, (1, 2, 3))  # the attempt dies during step 3, after its checkpoint of step 2
+    ray_local.kill(first)
+    with (tmp_path / "stage/rollouts.jsonl").open("a") as f:
+        f.write('{"step": 3, "prompt": "torn')  # killed mid-write
+    second = create_env("rubric", cfg)  # the requeued job: NeMo RL resumes after step 2
+    cut = ray_local.get(second.resume.remote(2))
+    assert cut["rollouts_path_cut"] == 8 and cut["rollouts_path_kept"] == 16
+    run_steps(second, (3, 4))
+    summary = ray_local.get(second.finish.remote())
+    steps = [r["step"] for r in _jsonl(tmp_path / "stage/rollouts.jsonl")]
+    assert steps == [1] * 8 + [2] * 8 + [3] * 8 + [4] * 8
+    assert [r["step"] for r in _jsonl(tmp_path / "stage/nemo_rl/env_metrics.jsonl")] == [1, 2, 3, 4]
+    assert summary["steps_observed"] == 4  # steps 1-2 restored from reward_health.json
+    # A file that is not this environment's output is refused and left as it was.
+    foreign = tmp_path / "notes.jsonl"
+    foreign.write_text('{"step": 9}\nsome notes\n')
+    before = hashlib.sha256(foreign.read_bytes()).hexdigest()
+    third = create_env("rubric", _programmatic_env(tmp_path, rollouts_path=str(foreign)))
+    with pytest.raises(Exception) as e:
+        ray_local.get(third.resume.remote(0))
+    assert "not a rubric-environment record" in str(e.value)
+    assert hashlib.sha256(foreign.read_bytes()).hexdigest() == before

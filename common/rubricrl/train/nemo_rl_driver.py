@@ -159,6 +159,8 @@ def _user_error(e: BaseException) -> UserError | None:
 
 
 def _call(envs: list[Any], method: str, *args: Any) -> list[Any]:
+    if not envs:
+        return []
     import ray
 
     try:
@@ -224,6 +226,13 @@ def wrap_trainer(trainer: Callable[..., Any], endpoint: Path | None) -> Callable
         if endpoint is not None:
             publish_policy_endpoints(endpoint, bound.get("policy_generation"))
         envs = rubric_envs(bound.get("task_to_env"), bound.get("val_task_to_env"))
+        state = bound.get("grpo_save_state") or {}
+        # The steps NeMo RL has checkpointed: grpo_train logs step total_steps + 1 next, async_grpo_train
+        # current_step + 1. Rows of later steps (a dead attempt's) are cut, so no step appears twice.
+        done = int(state.get("current_step" if trainer.__name__ == "async_grpo_train" else "total_steps", 0) or 0)
+        for env, cut in zip(envs, _call(envs, "resume", done)):
+            if any(v for k, v in cut.items() if k.endswith("_cut")):
+                print(f"rubricrl: resuming after step {done}: cut {cut} (rows of steps NeMo RL repeats)", flush=True)
         reporter = StepReporter(envs, bound["logger"]) if bound.get("logger") is not None else None
         out = trainer(*a, **k)
         if reporter is not None:

@@ -267,6 +267,33 @@ class _OpenStep:
     calls: int = 0
 
 
+def _cut_after(path: Path, done_steps: int) -> tuple[int, int]:
+    """Keep the records of ``path`` whose ``step`` is at most ``done_steps`` (atomic rewrite, mode kept)."""
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    torn = lines.pop() if lines else b""  # text after the last newline: an interrupted write, or b""
+    keep: list[bytes] = []
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        try:
+            rec = json.loads(line)
+            step = int(rec["step"])
+        except (ValueError, KeyError, TypeError):
+            raise UserError(f"line {i} is not a rubric-environment record with a 'step'; not cutting it back "
+                            "to the resumed step. Point env.rubric.*_path at this stage's own files", path=str(path),
+                            line=i) from None
+        if step <= done_steps:
+            keep.append(line)
+    cut = sum(1 for x in lines if x.strip()) - len(keep)
+    if cut or torn.strip():
+        tmp = path.with_name(path.name + ".tmp")
+        tmp.write_bytes(b"".join(x + b"\n" for x in keep))
+        tmp.chmod(path.stat().st_mode & 0o7777)
+        tmp.replace(path)
+    return len(keep), cut
+
+
 class RubricEnvironment:
     """Rubric rewards for NeMo RL rollouts (the logic; :data:`RubricEnvironmentActor` is the Ray actor).
 
@@ -444,6 +471,37 @@ class RubricEnvironment:
         tmp = path.with_name(path.name + ".tmp")
         tmp.write_text(json.dumps(self.health.summary(), indent=1) + "\n", encoding="utf-8")
         tmp.replace(path)
+
+    def resume(self, done_steps: int) -> dict[str, int]:
+        """Start (or restart) after ``done_steps`` finished GRPO steps (NeMo RL's checkpointed step count).
+
+        Rows and records of later steps, written by an attempt that died before its next checkpoint, are
+        cut from ``rollouts_path`` and ``metrics_path`` (NeMo RL repeats those steps), so no step appears
+        twice; the reward-health tally of the kept steps is taken back from ``health_path``. Each file is
+        rewritten only when every complete line of it is a record with a ``step`` (this environment's own
+        output); a torn last line is dropped.
+
+        Returns:
+            Lines kept and cut per file.
+
+        Raises:
+            UserError: a file holds lines that are not this environment's records (nothing is changed).
+        """
+        out = {}
+        with self._lock:
+            self._pending, self._open = [], None
+            for name in ("rollouts_path", "metrics_path"):
+                path = getattr(self.cfg, name)
+                if path is not None and Path(path).is_file():
+                    kept, cut = _cut_after(Path(path), done_steps)
+                    out[f"{name}_kept"], out[f"{name}_cut"] = kept, cut
+            if self.cfg.health_path is not None and Path(self.cfg.health_path).is_file():
+                try:
+                    saved = json.loads(Path(self.cfg.health_path).read_text(encoding="utf-8"))
+                except (OSError, ValueError):
+                    saved = {}
+                self.health.restore(r for r in saved.get("steps", []) if int(r.get("step", 0)) <= done_steps)
+        return out
 
     def counters(self) -> dict[str, int]:
         """How the environment was driven: step calls, samples graded, judges built, steps closed, pending."""
