@@ -47,7 +47,11 @@ def test_three_examples_every_metric():
         assert f"{name}:bootstrap_std" in m
     assert m["theme:t2:bootstrap_std"] == 0.0  # one sample
     assert rep.n_examples == 3 and rep.n_ungraded == 0 and rep.n_unscorable == 0
-    assert rep.to_json()["score"] == m["overall_score"]
+    out = rep.to_json()
+    assert out["score"] == m["overall_score"]
+    # simple-evals' JSON also carries the overall's sample count and bootstrap std under "score".
+    assert out["score:n_samples"] == m["overall_score:n_samples"] == 3
+    assert out["score:bootstrap_std"] == m["overall_score:bootstrap_std"]
     assert list(m)[0] == "overall_score"
 
 

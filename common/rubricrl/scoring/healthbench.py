@@ -97,6 +97,11 @@ class HealthBenchReport:
         """One flat object: the reference metric names, ``score`` (= ``overall_score``) and the counts."""
         out: dict[str, Any] = dict(self.metrics)
         out["score"] = self.metrics.get(OVERALL)
+        # simple-evals pops only ``score`` from the clipped-mean metrics; its runner merges the rest back,
+        # so its JSON carries ``score:n_samples`` and ``score:bootstrap_std`` as well (those of the overall).
+        for suffix in (":n_samples", ":bootstrap_std"):
+            if OVERALL + suffix in self.metrics:
+                out["score" + suffix] = self.metrics[OVERALL + suffix]
         out.update(
             n_examples=self.n_examples,
             n_scored=self.n_scored,
