@@ -168,6 +168,10 @@ def test_title_highlights_placeholders():
     assert v("highlighted_sections", text, min_count=3).passed
     assert not v("highlighted_sections", text, min_count=4).passed
     assert not v("highlighted_sections", "2 * 3 * 4 is math", min_count=1).passed
+    # A *** divider line is no highlight (IFEval counts 0), nor are runs of asterisks alone.
+    assert v("highlighted_sections", "one\n***\ntwo", min_count=0).detail == "0 highlighted spans"
+    assert not v("highlighted_sections", "intro\n***\n****\nend", min_count=1).passed
+    assert v("highlighted_sections", "a *real* one\n***\n", min_count=1).detail == "1 highlighted spans"
     assert v("placeholders", "Dear [name], at [address].", min_count=2).passed
     assert not v("placeholders", "See [the docs](http://x) and [x] done.", min_count=1).passed
 
@@ -199,6 +203,9 @@ def test_case_and_punctuation():
     assert v("all_uppercase", "ALL CAPS, 42!").passed
     assert not v("all_uppercase", "ALL CAPs").passed
     assert v("capital_word_frequency", "I saw A cat. NEVER do THAT.", relation="exactly", count=2).passed
+    # Dotted abbreviations are one capital word each, as IFEval's NLTK tokens keep them ("U.S." is upper).
+    assert v("capital_word_frequency", "The U.S. and the U.K. (NATO) met.", relation="exactly", count=3).passed
+    assert v("capital_word_frequency", "well-KNOWN, \u201cLOUD\u201d", relation="exactly", count=1).passed
     assert v("no_commas", "No commas here.").passed
     assert not v("no_commas", "One, two.").passed
     assert v("no_exclamation", "Calm. if a != b: pass").passed

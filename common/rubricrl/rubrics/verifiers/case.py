@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import re
+import string
 
 from rubricrl.rubrics.verifiers import VerifierResult, verifier
 from rubricrl.rubrics.verifiers.textutil import compare, relation_score, words
+
+# Punctuation stripped from both ends of a token before it is judged as a word (ASCII + typographic quotes).
+_EDGE_PUNCT = string.punctuation + "\u2018\u2019\u201c\u201d\u00ab\u00bb\u2026"
 
 
 @verifier("all_lowercase")
@@ -38,12 +42,17 @@ def all_uppercase(response: str) -> VerifierResult:
 def capital_word_frequency(response: str, relation: str, count: int) -> VerifierResult:
     """Words written entirely in capitals (two letters or more, so "I" and "A" do not count).
 
+    A word is a whitespace-separated token with its surrounding punctuation stripped, so an abbreviation
+    with dots counts as one word: "U.S." and "U.K." are capital words (as in IFEval, whose NLTK tokenizer
+    keeps them whole), "well-KNOWN" is not (it has lower-case letters).
+
     Args:
         response: the text to check.
         relation: ``at_least``, ``at_most``, ``exactly``, ``less_than`` or ``more_than``.
         count: the number compared against.
     """
-    n = sum(1 for w in words(response) if sum(ch.isalpha() for ch in w) >= 2 and w.isupper())
+    n = sum(1 for w in (tok.strip(_EDGE_PUNCT) for tok in response.split())
+            if sum(ch.isalpha() for ch in w) >= 2 and w.isupper())
     return VerifierResult(compare(n, relation, count), relation_score(n, relation, count), f"{n} all-caps words")
 
 

@@ -142,7 +142,8 @@ def title_brackets(response: str) -> VerifierResult:
 def highlighted_sections(response: str, min_count: int) -> VerifierResult:
     """At least ``min_count`` spans highlighted with markdown, ``*like this*`` or ``**like this**``.
 
-    Bullet markers (``* item``) are not highlights; a highlight must not start or end with a space.
+    Bullet markers (``* item``) are not highlights; a highlight must not start or end with a space and
+    must hold something other than asterisks, so a ``***`` divider line is none (IFEval counts 0 too).
 
     Args:
         response: the text to check.
@@ -151,7 +152,8 @@ def highlighted_sections(response: str, min_count: int) -> VerifierResult:
     text = _BULLET_RE.sub("", response)
     bold = re.findall(r"\*\*(?=\S)([^*\n]*?\S)\*\*", text)
     rest = re.sub(r"\*\*(?=\S)([^*\n]*?\S)\*\*", "", text)
-    ital = re.findall(r"(?<![*\w])\*(?=\S)([^*\n]*?\S)\*(?![*\w])", rest)
+    ital = re.findall(r"(?<![*\w])\*(?=[^*\s])([^*\n]*?[^*\s])?\*(?![*\w])", rest)
+    ital = [s for s in ital if s]
     n = len(bold) + len(ital)
     return VerifierResult(n >= min_count, bounded_score(n, min_count, None), f"{n} highlighted spans")
 
