@@ -19,6 +19,14 @@ compilation (start-up about 30 s instead of minutes); bf16 where the CPU has nat
 or AMX), else fp32; KV cache space through ``VLLM_CPU_KVCACHE_SPACE`` (GiB); OpenMP threads bound to
 the CPUs this process may use (``VLLM_CPU_OMP_THREADS_BIND``), since vLLM's automatic binding may
 reserve a core for itself, which leaves a 2-core machine with one.
+
+Prefix caching is passed explicitly (``--enable-prefix-caching``, ``prefix_caching=True``): vLLM 0.32
+turns it on by default on GPU and on x86/Arm CPUs for models that support it (off on RISC-V CPUs and for
+MLA models on CPU), and the judge relies on it: the prompts of one response's criteria share the
+instructions, the conversation and the response. The CPU backend caches in blocks of 128 tokens, GPU
+backends in blocks of 16. vLLM's statistics stay on (``log_stats=True``), so ``/metrics`` carries
+``vllm:prompt_tokens_by_source`` (computed vs prefix-cache hits), ``vllm:prefix_cache_queries`` /
+``_hits`` and the request timings.
 """
 
 from __future__ import annotations
@@ -131,6 +139,7 @@ class VLLMServer:
         startup_timeout_s: how long to wait for readiness.
         env: extra environment variables for the server.
         log_stats: keep vLLM's periodic stats logging and Prometheus counters (``/metrics``) on.
+        prefix_caching: reuse the KV cache of shared prompt prefixes (``--enable-prefix-caching``).
     """
 
     def __init__(self, model: str | Path, *, served_model_name: str | None = None, host: str = "127.0.0.1",
@@ -138,7 +147,8 @@ class VLLMServer:
                  max_model_len: int = 4096, kv_cache_gib: float = 1, threads: int | None = None,
                  max_num_seqs: int | None = None, enforce_eager: bool = True, extra_args: Sequence[str] = (),
                  log_file: str | Path | None = None, endpoint_file: str | Path | None = None,
-                 startup_timeout_s: float = 300.0, env: dict[str, str] | None = None, log_stats: bool = False):
+                 startup_timeout_s: float = 300.0, env: dict[str, str] | None = None, log_stats: bool = True,
+                 prefix_caching: bool = True):
         self.model = str(model)
         self.served_model_name = served_model_name or Path(self.model).name
         self.host = host
@@ -156,6 +166,7 @@ class VLLMServer:
         self.startup_timeout_s = startup_timeout_s
         self.env = dict(env or {})
         self.log_stats = log_stats
+        self.prefix_caching = prefix_caching
         self.proc: subprocess.Popen | None = None
         self.model_dir: Path | None = None
         self.startup_s: float | None = None
@@ -198,6 +209,7 @@ class VLLMServer:
                "--max-model-len", str(self.max_model_len), "--uvicorn-log-level", "warning"]
         if not self.log_stats:
             cmd.append("--disable-log-stats")
+        cmd.append("--enable-prefix-caching" if self.prefix_caching else "--no-enable-prefix-caching")
         if self.enforce_eager:
             cmd.append("--enforce-eager")
         if self.max_num_seqs:
