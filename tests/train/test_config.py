@@ -84,6 +84,35 @@ def test_bad_overrides_are_user_errors(override, needle):
     assert needle in str(e.value)
 
 
+@pytest.mark.parametrize("override,suggestion", [
+    ("grpo.max_step=3", "did you mean grpo.max_steps"),
+    ("run.nme=x", "did you mean run.name?"),
+    ("rubicon.filtr.enabled=false", "did you mean rubicon.filter?"),
+    ("rubicon.filter.bnd=[0.1,0.9]", "did you mean rubicon.filter.band?"),
+])
+def test_a_misspelt_key_gets_the_nearest_valid_one(override, suggestion):
+    with pytest.raises(UserError) as e:
+        compose_experiment("rubicon", [override])
+    assert suggestion in str(e.value) and "rubricrl.config" not in str(e.value)  # a key, not a module
+
+
+def test_hydra_settings_are_refused_not_silently_ignored():
+    # hydra.run.dir=out/x used to run the pipeline into runs/rubicon-tiny.
+    with pytest.raises(UserError, match=r"run.root=out run.name=x"):
+        compose_experiment("rubicon", ["hydra.run.dir=out/x"])
+
+
+def test_cli_hydra_cfg_job_prints_the_config_and_multirun_says_what_to_do():
+    r = subprocess.run([sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", "--cfg", "job",
+                        "grpo.max_steps=7"], capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 0, r.stderr
+    assert yaml.safe_load(r.stdout)["grpo"]["max_steps"] == 7
+    r = subprocess.run([sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", "-m", "grpo.max_steps=1,2"],
+                       capture_output=True, text=True, cwd=REPO)
+    assert r.returncode == 2 and "Traceback" not in r.stderr
+    assert "not supported" in r.stderr and "for v in 1 2; do rubricrl replicate rubicon grpo.max_steps=$v" in r.stderr
+
+
 def test_typo_in_a_replication_yaml_is_reported(tmp_path):
     d = tmp_path / "configs"
     d.mkdir()

@@ -105,6 +105,11 @@ def compose_dict(paper: str, overrides: Sequence[str] = (), config_dir: Path | N
     for o in overrides:
         if "=" not in o:
             raise UserError(f"bad override {o!r}: expected key=value (e.g. grpo.max_steps=4, scale=paper)")
+        if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] == "hydra":
+            raise UserError(f"override {o!r}: hydra.* settings have no effect here (rubricrl composes configs "
+                            "with Hydra but does not use its app runner: no hydra.run.dir, sweeps or job logs). "
+                            "Choose where a run writes with run.root and run.name "
+                            "(hydra.run.dir=out/x -> run.root=out run.name=x)")
     # Plain key=value becomes ++key=value (set, adding it if no YAML names it): every schema field can be
     # overridden, and the schema, not Hydra, rejects unknown keys. Config-group choices stay as they are.
     groups = {p.name for p in TRAIN_CONFIGS.iterdir() if p.is_dir()} | {p.name for p in cdir.iterdir() if p.is_dir()}
@@ -144,13 +149,50 @@ def validate_experiment(data: dict[str, Any], source: str = "config") -> Experim
     return cfg
 
 
+def _model_of(tp: Any) -> Any:
+    """The pydantic model class inside an annotation (``Model``, ``Model | None``), else None."""
+    import typing
+
+    if isinstance(tp, type) and hasattr(tp, "model_fields"):
+        return tp
+    for arg in typing.get_args(tp):
+        m = _model_of(arg)
+        if m is not None:
+            return m
+    return None
+
+
+def _siblings(path: Sequence[str]) -> list[str]:
+    """The field names a config mapping at dotted ``path`` may hold (its parent's schema), else []."""
+    if not path:
+        return sorted(set(ExperimentConfig.model_fields) | set(registered_sections()))
+    model = registered_sections().get(path[0]) or _model_of(ExperimentConfig.model_fields.get(path[0]) and
+                                                              ExperimentConfig.model_fields[path[0]].annotation)
+    for part in path[1:]:
+        field = getattr(model, "model_fields", {}).get(part) if model is not None else None
+        model = _model_of(field.annotation) if field is not None else None
+    return sorted(model.model_fields) if model is not None else []
+
+
+def unknown_key_message(where: Sequence[str]) -> str:
+    """"unknown key" with the nearest valid key(s) at the same place, e.g. ``did you mean grpo.max_steps?``."""
+    import difflib
+
+    near = difflib.get_close_matches(str(where[-1]), _siblings([str(p) for p in where[:-1]]), n=3, cutoff=0.6)
+    parent = ".".join(str(p) for p in where[:-1])
+    hint = ("did you mean " + " or ".join(f"{parent + '.' if parent else ''}{k}" for k in near) + "?") if near \
+        else "check the spelling"
+    return f"unknown key ({hint} `rubricrl replicate <paper> --show-config` prints every key)"
+
+
 def _pyd_problems(err: ValidationError, source: str, prefix: tuple) -> list[str]:
     out = []
     for e in err.errors():
-        where = ".".join(str(p) for p in prefix + tuple(e["loc"]))
+        loc = prefix + tuple(e["loc"])
+        where = ".".join(str(p) for p in loc)
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
-            msg = "unknown key (check the spelling; see rubricrl.config.schema)"
+            msg = unknown_key_message(loc)
         out.append(f"{source}: {where}: {msg}")
     return out
 
