@@ -77,12 +77,23 @@ def _fsync_dir(directory: Path) -> None:
         os.close(fd)
 
 
+def _mode_for(p: Path) -> int:
+    """Permission bits for ``p``: those of the existing file, else what ``open`` would give under the umask."""
+    try:
+        return p.stat().st_mode & 0o7777
+    except OSError:
+        umask = os.umask(0)
+        os.umask(umask)
+        return 0o666 & ~umask
+
+
 def write_atomic(path: str | Path, lines: Iterable[str]) -> None:
     """Write ``lines`` (each ending in a newline) to ``path`` through a temporary file and a rename."""
     p = Path(path)
     p.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{p.name}.", suffix=".tmp", dir=p.parent)
     try:
+        os.fchmod(fd, _mode_for(p))  # mkstemp makes 0600; keep the file's mode (or the umask's default)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             for line in lines:
                 f.write(line)

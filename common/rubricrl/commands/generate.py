@@ -4,6 +4,9 @@ The prompt file is HealthBench-format JSONL (``prompt_id`` and ``prompt`` as a l
 JSONL with an id (``prompt_id`` or ``id``) and ``prompt`` (messages or a string). Each output line is
 ``{"prompt_id", "response", "sample", "model"}``; with ``samples: k`` the id of sample i > 0 is
 ``<prompt_id>#<i>``. Resumable: a re-run skips ids already written; an interrupted run keeps every line.
+An existing ``--out`` is only appended to when ``<out>.manifest.json`` proves it is this command's output
+for the same prompts, policy and seed (or it is complete output of an earlier rubricrl, same model and
+prompts); anything else is refused (exit 2) and left byte for byte as it was.
 """
 
 from __future__ import annotations
@@ -19,7 +22,8 @@ from rubricrl.commands.common import parse_overrides, run_interruptible
 from rubricrl.configs import config_path
 from rubricrl.errors import Problems, UserError
 from rubricrl.generation import Sampler, load_policy_config
-from rubricrl.jsonl import iter_jsonl, write_atomic
+from rubricrl.jsonl import iter_jsonl
+from rubricrl.outputs import Claim, OwnedOutput, claim, digest_file, digest_json
 
 EXIT_FAILED = 3
 
@@ -72,46 +76,92 @@ def load_prompts(path: Path) -> list[tuple[str, list[dict[str, str]]]]:
     return out
 
 
-def read_done(out: Path) -> set[str]:
-    """Ids already in ``out``; a truncated last line is dropped (the file is rewritten without it)."""
-    if not out.exists():
-        return set()
-    if not out.is_file():
-        raise UserError("exists and is not a regular file; choose another --out", path=str(out))
-    done, good_lines, problems = set(), [], []
-    text = out.read_text(encoding="utf-8")
-    # "\n" only: U+2028 and friends may sit unescaped inside JSON strings.
-    lines = [ln + "\n" for ln in text.split("\n")[:-1]] + ([text.rsplit("\n", 1)[-1]] if not text.endswith("\n") else [])
-    for i, line in enumerate(lines, 1):
+RESPONSE_KEYS = ("prompt_id", "source_id", "sample", "response", "model")
+
+
+def read_done(c: Claim, model: str, prompt_ids: set[str]) -> tuple[set[str], int]:
+    """Ids already in the claimed ``--out`` and the length of its complete part; changes nothing.
+
+    Raises:
+        Problems / UserError: a line that is not a responses line, or a file without a manifest that is
+            not wholly complete output of ``rubricrl generate`` for this model and these prompts.
+    """
+    out, raw = c.path, c.raw
+    done: set[str] = set()
+    problems: list[str] = []
+    lines = raw.split(b"\n")
+    tail = lines.pop()  # after the last newline
+    keep = len(raw) - len(tail)
+    numbered = list(enumerate(lines, 1))
+    torn = False
+    if tail.strip():
+        try:
+            json.loads(tail.decode("utf-8"))
+            numbered.append((len(lines) + 1, tail))
+            keep = len(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+            torn = True
+    for i, line in numbered:
         if not line.strip():
             continue
+        where = f"{out}:{i}"
         try:
-            obj = json.loads(line)
-        except json.JSONDecodeError:
-            if i == len(lines) and not line.endswith("\n"):
-                print(f"{out}:{i}: incomplete last line (interrupted write); it will be regenerated", file=sys.stderr)
-                write_atomic(out, good_lines)
-                break
-            problems.append(f"{out}:{i}: not JSON; refusing to append to a file that is not a responses file")
+            obj = json.loads(line.decode("utf-8"))
+        except UnicodeDecodeError:
+            problems.append(f"{where}: not UTF-8 text; refusing to append to a file that is not a responses file "
+                            "(nothing was changed); choose another --out")
             continue
-        if not (isinstance(obj, dict) and isinstance(obj.get("prompt_id"), str) and "response" in obj):
-            problems.append(f"{out}:{i}: not a responses line ({{prompt_id, response}}); choose another --out")
+        except (json.JSONDecodeError, RecursionError):
+            problems.append(f"{where}: not JSON; refusing to append to a file that is not a responses file "
+                            "(nothing was changed); choose another --out")
+            continue
+        if not (isinstance(obj, dict) and isinstance(obj.get("prompt_id"), str) and isinstance(obj.get("response"), str)
+                and all(k in obj for k in RESPONSE_KEYS)):
+            problems.append(f"{where}: not a responses line ({{{', '.join(RESPONSE_KEYS)}}}); refusing to append "
+                            "(nothing was changed); choose another --out")
+            continue
+        if c.legacy and (obj["model"] != model or str(obj["source_id"]) not in prompt_ids):
+            problems.append(f"{where}: no manifest, and this line is from another model or prompt file "
+                            f"(model {obj['model']!r}, source_id {obj['source_id']!r}); refusing to append "
+                            "(nothing was changed); choose another --out")
             continue
         done.add(obj["prompt_id"])
-        good_lines.append(line if line.endswith("\n") else line + "\n")
     if problems:
-        raise Problems(problems[:5])
-    return done
+        raise Problems(problems[:5] + ([f"... and {len(problems) - 5} more"] if len(problems) > 5 else []))
+    if torn and c.legacy:
+        raise UserError(f"the last line is incomplete and there is no manifest ({out.name}.manifest.json) proving "
+                        "the file is rubricrl generate output (nothing was changed). If it is an interrupted "
+                        f"responses file of an earlier rubricrl, cut it to its complete lines (`truncate -s {keep} "
+                        f"{out}`) and re-run; otherwise choose another --out", path=str(out))
+    if c.legacy and not done:
+        raise UserError("the file is not empty and holds no responses (nothing was changed); choose another --out",
+                        path=str(out))
+    if torn:
+        print(f"{out}:{len(lines) + 1}: incomplete last line (interrupted write); it will be regenerated",
+              file=sys.stderr)
+    elif c.legacy:
+        print(f"{out}: no manifest (written by an earlier rubricrl); its {len(done)} responses are of this model "
+              "and these prompts, so it is resumed and a manifest is added", file=sys.stderr)
+    return done, keep
+
+
+def policy_digest(cfg: Any, seed: int) -> str:
+    """What makes two runs' responses comparable: backend, model, decoding, system prompt, seed."""
+    return digest_json({"backend": cfg.backend, "model": cfg.model, "sampling": cfg.sampling.model_dump(),
+                        "system_prompt": cfg.system_prompt, "seed": seed, "extra_body": cfg.extra_body})
 
 
 def run(args: argparse.Namespace) -> int:
     cfg = load_policy_config(config_path("policy", args.policy), parse_overrides(args.overrides) or None)
     prompts = load_prompts(args.data)
+    prompt_ids = {pid for pid, _ in prompts}
     if args.limit is not None:
         if args.limit < 0:
             raise UserError("--limit must be >= 0")
         prompts = prompts[: args.limit]
-    done = read_done(args.out)
+    owner = claim(args.out, "generate", {"data_sha256": digest_file(args.data),
+                                         "policy_sha256": policy_digest(cfg, args.seed)})
+    done, keep = read_done(owner, cfg.model, prompt_ids)
     jobs = []
     for n, (pid, messages) in enumerate(prompts):
         for i in range(cfg.samples):
@@ -131,15 +181,14 @@ def run(args: argparse.Namespace) -> int:
 
         bar = tqdm(total=len(jobs), unit="resp", desc="generating", file=sys.stderr,
                    disable=True if args.no_progress else None)
-        with open(args.out, "a", encoding="utf-8") as f:
+        with OwnedOutput(owner, keep=keep) as f:
             async def one(job):
                 nonlocal written
                 rid, pid, i, messages, seed = job
                 text, _err = await sampler.sample(messages, seed=seed)
                 if text is not None:
-                    f.write(json.dumps({"prompt_id": rid, "source_id": pid, "sample": i, "response": text,
-                                        "model": cfg.model}, ensure_ascii=False) + "\n")
-                    f.flush()
+                    f.append(json.dumps({"prompt_id": rid, "source_id": pid, "sample": i, "response": text,
+                                         "model": cfg.model}, ensure_ascii=False) + "\n")
                     written += 1
                 bar.update(1)
 

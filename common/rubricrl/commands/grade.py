@@ -3,8 +3,10 @@
 Resumable and crash-safe: each graded example is appended as one fsync'd line as soon as its verdicts
 are in; a re-run skips prompt_ids already in ``--out``; SIGINT/SIGTERM stop the run, keeping every line
 written. ``--retry-ungraded`` re-grades only the ungraded items of existing records and rewrites the
-file atomically. ``--out`` is never overwritten unless it is a graded file of the same data, the same
-responses and the same judge.
+file atomically. ``--out`` is only written to when ``<out>.manifest.json`` proves it is this command's
+output for the same data and judge (and the same responses for every graded record); a graded file from
+an earlier rubricrl without a manifest is adopted only when all of its lines are complete records of the
+same data, responses and judge. Anything else is refused (exit 2) and left byte for byte as it was.
 """
 
 from __future__ import annotations
@@ -25,8 +27,9 @@ from rubricrl.judge.config import JudgeConfig, judge_summary, load_judge_config
 from rubricrl.judge.interfaces import GradingRequest, Verdict
 from rubricrl.data.healthbench import load_examples
 from rubricrl.jsonl import iter_jsonl as iter_jsonl_lines
+from rubricrl.outputs import Claim, OwnedOutput, claim, digest_file, digest_json
 from rubricrl.rubrics.importers import HealthBenchExample
-from rubricrl.scoring.graded import GradedFile, GradedRecord, GradedWriter, make_record, read_graded, rewrite_graded
+from rubricrl.scoring.graded import GradedFile, GradedRecord, make_record, read_graded
 
 log = logging.getLogger(__name__)
 EXIT_UNGRADED = 3
@@ -83,7 +86,7 @@ def load_responses(path: Path) -> dict[str, str]:
 
 
 def read_existing(out: Path) -> GradedFile | None:
-    """The graded file at ``out``, or None; refuses anything that is not a graded file."""
+    """The graded file at ``out``, or None; refuses anything that is not a graded file (changing nothing)."""
     if not out.exists():
         return None
     if not out.is_file():
@@ -99,6 +102,51 @@ def read_existing(out: Path) -> GradedFile | None:
             f"choose another --out or fix it:\n  {shown}",
             path=str(out),
         ) from None
+
+
+def judge_digest(summary: dict[str, Any]) -> str:
+    """What identifies the judge of a graded file (the keys mixing is refused on)."""
+    return digest_json({k: summary.get(k) for k in SUMMARY_KEYS})
+
+
+def claim_out(args: argparse.Namespace, by_id: dict[str, HealthBenchExample], summary: dict[str, Any],
+              responses: dict[str, str] | None) -> tuple[Claim, GradedFile | None]:
+    """Prove ``--out`` is this command's own output for these inputs, or refuse; changes nothing."""
+    inputs = {"data_sha256": digest_file(args.data), "judge_sha256": judge_digest(summary)}
+    if responses is not None:
+        inputs["responses_sha256"] = digest_json(sorted(responses.items()))
+    # A grown responses file (generate resumed with a larger --limit) is fine: check_same_data compares
+    # the response of every graded record with --responses, and names the judge setting that differs.
+    c = claim(args.out, "grade", inputs, lenient={"responses_sha256", "judge_sha256"})
+    if not c.raw:
+        return c, None
+    existing = read_existing(args.out)
+    assert existing is not None
+    check_same_data(existing, by_id, summary, responses)
+    if c.legacy:
+        _check_legacy(args.out, existing)
+        print(f"{args.out}: no manifest (written by an earlier rubricrl); all {len(existing.records)} records match "
+              "--data, --responses and the judge, so it is resumed and a manifest is added", file=sys.stderr)
+    elif existing.truncated_tail:
+        print(f"{args.out}: last line was incomplete (interrupted write); it will be re-graded", file=sys.stderr)
+    return c, existing
+
+
+def _check_legacy(out: Path, existing: GradedFile) -> None:
+    """A file with no manifest is resumed only when it is wholly complete ``rubricrl grade`` output."""
+    if existing.truncated_tail:
+        raise UserError(
+            f"refusing to write: the last line is incomplete and there is no manifest ({out.name}.manifest.json) "
+            f"proving the file is rubricrl grade output (nothing was changed). If it is an interrupted graded file "
+            f"from an earlier rubricrl, cut it to its complete lines (`truncate -s {existing.good_bytes} {out}`) "
+            "and re-run; otherwise choose another --out", path=str(out))
+    if not existing.records:
+        raise UserError("refusing to write: the file is not empty and holds no graded records (nothing was "
+                        "changed); choose another --out", path=str(out))
+    for r in existing.records:
+        if not isinstance(r.data.get("judge"), dict):
+            raise UserError(f"{out}:{r.line}: refusing to write: this graded record names no judge, so it was not "
+                            "written by `rubricrl grade` (nothing was changed); choose another --out")
 
 
 def check_same_data(existing: GradedFile, examples: dict[str, HealthBenchExample], summary: dict[str, Any],
@@ -220,13 +268,12 @@ def run(args: argparse.Namespace) -> int:
         responses = {ex.prompt_id: ex.ideal_completion for ex in examples if ex.ideal_completion is not None}
     else:
         responses = load_responses(Path(args.responses))
-    existing = read_existing(args.out)
-    if existing is not None:
-        check_same_data(existing, by_id, summary, responses)
-        if existing.truncated_tail:
-            print(f"{args.out}: last line was incomplete (interrupted write); it will be re-graded", file=sys.stderr)
+    if responses is not None and not any(pid in by_id for pid in responses):
+        raise UserError(f"none of the {len(responses)} responses has an example in {args.data} (no prompt_id "
+                        "matches); check that --responses answers --data", path=str(args.responses))
+    owner, existing = claim_out(args, by_id, summary, responses)
     if args.retry_ungraded:
-        return _retry(args, cfg, existing, by_id)
+        return _retry(args, cfg, owner, existing, by_id)
 
     assert responses is not None
     unknown = [pid for pid in responses if pid not in by_id]
@@ -248,14 +295,13 @@ def run(args: argparse.Namespace) -> int:
     stats = RunStats()
     signame = None
     judge = _build_judge(cfg) if jobs else None
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    writer = GradedWriter(args.out, existing)
+    writer = OwnedOutput(owner, keep=existing.good_bytes if existing else None)
     try:
         if jobs:
             bar = _progress(len(jobs), args.no_progress)
 
             def on_done(job: Job, verdicts: list[Verdict]) -> None:
-                writer.append(make_record(job.example.raw, job.response, verdicts, summary))
+                writer.append(make_record(job.example.raw, job.response, verdicts, summary).to_line())
                 stats.add(verdicts)
                 bar.update(1)
                 bar.set_postfix(ungraded=stats.ungraded, refresh=False)
@@ -272,10 +318,11 @@ def run(args: argparse.Namespace) -> int:
     return _final_exit(args)
 
 
-def _retry(args: argparse.Namespace, cfg: JudgeConfig, existing: GradedFile | None,
+def _retry(args: argparse.Namespace, cfg: JudgeConfig, owner: Claim, existing: GradedFile | None,
            by_id: dict[str, HealthBenchExample]) -> int:
     if existing is None or not existing.records:
         raise UserError("--retry-ungraded: nothing graded yet", path=str(args.out))
+    writer = OwnedOutput(owner, keep=existing.good_bytes)  # a manifest for an adopted file; drops a torn tail
     records = existing.records
     jobs = [Job(by_id[r.prompt_id], r.response, [i for i, g in enumerate(r.grades) if g.get("criteria_met") is None], r)
             for r in records if r.n_ungraded]
@@ -284,7 +331,7 @@ def _retry(args: argparse.Namespace, cfg: JudgeConfig, existing: GradedFile | No
     stats = RunStats()
     signame = None
     summary = judge_summary(cfg)
-    changed = existing.truncated_tail
+    changed = False  # a torn last line was already cut off by OwnedOutput
     judge = None
     if jobs:
         judge = _build_judge(cfg)
@@ -305,7 +352,8 @@ def _retry(args: argparse.Namespace, cfg: JudgeConfig, existing: GradedFile | No
         finally:
             bar.close()
             if changed:  # also after an interruption: keep what was re-graded
-                rewrite_graded(args.out, records)
+                writer.rewrite(r.to_line() for r in records)
+    writer.close()
     _print_summary(args.out, stats, 0, 0, signame, retried=True, judge=judge)
     if signame:
         return 130 if signame == "SIGINT" else 143
@@ -340,7 +388,7 @@ def _print_summary(out: Path, stats: RunStats, skipped: int, no_response: int, s
 
 
 def _final_exit(args: argparse.Namespace) -> int:
-    final = read_existing(args.out)
+    final = read_graded(args.out) if args.out.exists() and args.out.stat().st_size else None
     total = sum(r.n_ungraded for r in final.records) if final else 0
     n = len(final.records) if final else 0
     print(f"{args.out}: {n} examples, {total} ungraded verdicts in total")

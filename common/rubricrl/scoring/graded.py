@@ -187,7 +187,7 @@ def read_graded(path: str | Path) -> GradedFile:
             good, ends_nl = len(raw), False
         except (UnicodeDecodeError, json.JSONDecodeError):
             truncated = True
-            log.warning("%s:%d: last line is incomplete (interrupted write); it is ignored", p, len(lines) + 1)
+            log.warning("%s:%d: last line is incomplete (an interrupted write?); it is not read", p, len(lines) + 1)
     for lineno, ln in numbered:
         if not ln.strip():
             continue
