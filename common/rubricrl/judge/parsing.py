@@ -5,16 +5,19 @@ remove any echoed delimited conversation block (when the per-call tag is known),
 from what is left: the last fenced ```json block if there is one, else the last balanced ``{...}`` /
 ``[...]`` value that has the expected shape. Types are validated strictly: ``criteria_met`` must be a
 JSON boolean or the string ``"true"`` / ``"false"`` (any case); a score must be a number (or an
-integer-like string) inside the criterion's range. Anything else raises :class:`ParseError`.
+integer-like string) inside the criterion's range. Anything else raises :class:`ParseError`, and so does
+any other exception while parsing (a reply nested thousands of levels deep makes the JSON decoder raise
+``RecursionError``): the judge's bounded retries treat it as one more parse failure, never a crash.
 """
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import re
 from dataclasses import dataclass
-from typing import Any, Sequence
+from typing import Any, Callable, Sequence, TypeVar
 
 from rubricrl.judge.prompts import strip_delimited
 
@@ -25,6 +28,26 @@ _INT_STR = re.compile(r"^[+-]?\d+$")
 
 class ParseError(ValueError):
     """The judge's answer could not be turned into a verdict; the message says why."""
+
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def _only_parse_errors(fn: F) -> F:
+    """Any exception inside a parse function becomes a :class:`ParseError` naming it."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except ParseError:
+            raise
+        except RecursionError:
+            raise ParseError("the judge output is nested too deeply to parse") from None
+        except Exception as e:  # noqa: BLE001 - judge output is untrusted text; nothing in it may crash a run
+            raise ParseError(f"unparseable judge output ({type(e).__name__}: {e})") from None
+
+    return wrapper  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -70,11 +93,17 @@ def _json_values(text: str) -> list[Any]:
         except json.JSONDecodeError:
             i = j + 1
             continue
+        except RecursionError:  # nested too deeply: skip this run of the same opener, not one at a time
+            i = j + 1
+            while i < n and text[i] == text[j]:
+                i += 1
+            continue
         out.append(value)
         i = end
     return out
 
 
+@_only_parse_errors
 def extract_json(text: str, want: type, key: str | None = None, tag: str | None = None) -> Any:
     """Find the judge's JSON answer in ``text``.
 
@@ -138,18 +167,21 @@ def _explanation(d: dict[str, Any]) -> str:
     return e if isinstance(e, str) else json.dumps(e)
 
 
+@_only_parse_errors
 def parse_binary(text: str, tag: str | None = None) -> Parsed:
     """Parse ``{"explanation": str, "criteria_met": bool}``."""
     d = extract_json(text, dict, "criteria_met", tag)
     return Parsed(met=to_bool(d["criteria_met"]), score=None, explanation=_explanation(d))
 
 
+@_only_parse_errors
 def parse_score(text: str, lo: float, hi: float, tag: str | None = None) -> Parsed:
     """Parse ``{"explanation": str, "score": number}`` with the score in ``[lo, hi]``."""
     d = extract_json(text, dict, "score", tag)
     return Parsed(met=None, score=to_score(d["score"], lo, hi), explanation=_explanation(d))
 
 
+@_only_parse_errors
 def parse_batch(
     text: str,
     expected: Sequence[tuple[str, bool, tuple[float, float]]],
