@@ -83,3 +83,16 @@ def test_tiny_eval_then_report(tmp_path, capsys):
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "tiny scale, smollm2-135m-instruct on CPU: not comparable to the paper's 30B numbers" in md
     assert "`ifscale_10` | `keyword_accuracy,none`" in md and "`no_such_task` not run" in md
+    # Resume: the answer was cached as it came; the same command reuses it instead of generating again.
+    from sqlitedict import SqliteDict
+
+    (db,) = (folder / "lm_cache").glob("responses_rank*.db")
+    with SqliteDict(str(db), autocommit=True) as cached:
+        assert len(cached) == 1
+        for key in list(cached):
+            cached[key] = "CACHED-ANSWER"
+    rc = eval_runner.main(["--model", "smollm2-135m-instruct", "--suite", "rubicon", "--tasks", "ifscale_10",
+                           "--limit", "1", "--max-gen-toks", "8", "--out", str(tmp_path / "eval")])
+    assert rc == 0
+    newest = sorted(folder.rglob("samples_ifscale_10_*.jsonl"))[-1]
+    assert json.loads(newest.read_text().splitlines()[0])["resps"] == [["CACHED-ANSWER"]]

@@ -14,6 +14,8 @@
 * Output: lm-eval's own layout under ``runs/eval/<model>/<suite>/`` (``<model>/results_<date>.json`` and
   ``samples_*``), plus ``rubricrl_eval_<date>.json`` beside it: model alias, scale, device, judge, limit,
   skipped tasks. ``rubricrl report`` reads both.
+* Resume: model answers go to lm-eval's response cache (``--cache``, default ``<out>/lm_cache``) as they
+  arrive; after Ctrl-C the same command generates only what is missing (judging runs again).
 """
 
 from __future__ import annotations
@@ -184,6 +186,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--batch-size", default="1", help="lm-eval batch size")
     p.add_argument("--dtype", default="float32", help="hf dtype (float32 on CPU)")
     p.add_argument("--out", type=Path, default=Path("runs/eval"), help="results root (default runs/eval)")
+    p.add_argument("--cache", type=Path, default=None, metavar="DIR",
+                   help="lm-eval response cache (default <out>/<model>/<suite>/lm_cache): an interrupted run, "
+                        "re-run with the same arguments, reuses every model answer it already has")
+    p.add_argument("--no-cache", action="store_true", help="do not cache model answers (no resume)")
     p.add_argument("--strict", action="store_true", help="fail instead of skipping a task whose data is unavailable")
     p.add_argument("--no-chat-template", action="store_true", help="do not apply the model's chat template")
     p.add_argument("--serve-judge", action="store_true",
@@ -219,12 +225,18 @@ def run(args: argparse.Namespace) -> Path:
         raise UserError("no task of the suite could be loaded here: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
     tracker = EvaluationTracker(output_path=str(out))
     gen_kwargs = {"max_gen_toks": args.max_gen_toks} if args.max_gen_toks else None
+    # lm-eval's CachingLM commits each answer as it arrives (sqlite, autocommit), so Ctrl-C loses nothing
+    # already generated; lm-eval adds "_rank<N>.db" to this prefix. Sampled generations are never cached.
+    cache = None if args.no_cache else str((args.cache or out / "lm_cache") / "responses")
+    if cache:
+        print(f"[eval] model answers cached in {cache}_rank*.db (a re-run reuses them; --no-cache to turn off)",
+              flush=True)
     with judge_server(judge, args.serve_judge):
         results = simple_evaluate(
             model=lm_type, model_args=margs, tasks=loaded, task_manager=tm, limit=args.limit,
             batch_size=args.batch_size, device="cpu" if lm_type == "hf" else None, log_samples=True,
             evaluation_tracker=tracker, apply_chat_template=not args.no_chat_template, gen_kwargs=gen_kwargs,
-            metadata=metadata,
+            metadata=metadata, use_cache=cache,
         )
     if results is None:  # pragma: no cover - non-zero ranks only
         raise UserError("lm-eval returned no results")
