@@ -18,7 +18,32 @@ class _LineLoader(yaml.SafeLoader):
     """SafeLoader that records the 1-based line of every mapping key in ``__lines__``."""
 
 
+class DuplicateKeyError(yaml.YAMLError):
+    """A mapping names the same key twice (YAML says keys are unique; PyYAML would keep the last)."""
+
+    def __init__(self, key: Any, line: int, first_line: int):
+        self.key, self.line, self.first_line = key, line, first_line
+        super().__init__(f"duplicate key {key!r} (first on line {first_line}); remove one of them")
+
+
+def _check_unique_keys(loader: _LineLoader, node: yaml.MappingNode) -> None:
+    seen: dict[Any, int] = {}
+    for key_node, _ in node.value:
+        if key_node.tag == "tag:yaml.org,2002:merge":  # `<<:` merges; the keys it brings may be overridden
+            continue
+        try:
+            key = loader.construct_object(key_node)
+            hash(key)
+        except Exception:  # noqa: BLE001 - unhashable keys are reported by validation
+            continue
+        line = key_node.start_mark.line + 1
+        if key in seen:
+            raise DuplicateKeyError(key, line, seen[key])
+        seen[key] = line
+
+
 def _construct_mapping(loader: _LineLoader, node: yaml.MappingNode, deep: bool = False) -> dict:
+    _check_unique_keys(loader, node)
     mapping = yaml.SafeLoader.construct_mapping(loader, node, deep=deep)
     lines = {}
     for key_node, _ in node.value:
@@ -57,6 +82,8 @@ def load_yaml_with_lines(path: str | Path) -> Any:
     text = read_text(path)
     try:
         return yaml.load(text, Loader=_LineLoader)  # noqa: S506 - SafeLoader subclass
+    except DuplicateKeyError as e:
+        raise UserError(f"invalid YAML: {e}", path=str(path), line=e.line) from None
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
         line = mark.line + 1 if mark else None
@@ -105,14 +132,29 @@ def _fields_at(model: type[BaseModel] | None, loc: tuple[Any, ...]) -> list[str]
     return list(cur.model_fields) if isinstance(cur, type) and issubclass(cur, BaseModel) else []
 
 
+def _override_at(loc: tuple[Any, ...], overrides: dict[str, Any] | None) -> str | None:
+    """The command-line override (dotted key) that set the value at ``loc``, if one did."""
+    dotted = ".".join(str(p) for p in loc)
+    for key in overrides or {}:
+        if dotted == key or dotted.startswith(key + "."):
+            return key
+    return None
+
+
 def format_validation_error(err: ValidationError, path: str | Path, tree: Any, prefix: tuple = (),
-                            model: type[BaseModel] | None = None) -> list[str]:
-    """One ``path:line: field: message`` string per pydantic error (unknown keys get a suggestion)."""
+                            model: type[BaseModel] | None = None, overrides: dict[str, Any] | None = None,
+                            overrides_flag: str = "override") -> list[str]:
+    """One ``path:line: field: message`` string per pydantic error (unknown keys get a suggestion).
+
+    An error in a value set by a command-line override names the option (``--set key=value: ...``), not a
+    line of the file.
+    """
     out = []
     for e in err.errors():
         loc = prefix + tuple(e["loc"])
         line = line_of(tree, loc) if tree is not None else None
         where = ".".join(str(p) for p in loc if p != "__root__")
+        from_cli = _override_at(tuple(e["loc"]), overrides)
         msg = e["msg"].removeprefix("Value error, ")
         if e["type"] == "extra_forbidden":
             known = _fields_at(model, tuple(e["loc"]))
@@ -121,7 +163,11 @@ def format_validation_error(err: ValidationError, path: str | Path, tree: Any, p
             if known:
                 msg += f" (allowed: {', '.join(known)})"
         text = f"{where}: {msg}" if where else msg
-        out.append(f"{path}:{line}: {text}" if line else f"{path}: {text}")
+        if from_cli is not None:
+            shown = yaml.safe_dump(overrides[from_cli], default_flow_style=True).strip().removesuffix("...").strip()
+            out.append(f"{overrides_flag} {from_cli}={shown}: {msg} (in the config {path})")
+        else:
+            out.append(f"{path}:{line}: {text}" if line else f"{path}: {text}")
     return out
 
 
@@ -134,8 +180,13 @@ def _apply_overrides(data: dict, overrides: dict[str, Any]) -> None:
         cur[parts[-1]] = value
 
 
-def load_yaml_model(path: str | Path, model: type[M], overrides: dict[str, Any] | None = None) -> M:
-    """Load ``path`` as ``model``; raise ``Problems`` listing every invalid key with its line."""
+def load_yaml_model(path: str | Path, model: type[M], overrides: dict[str, Any] | None = None,
+                    overrides_flag: str = "override") -> M:
+    """Load ``path`` as ``model``; raise ``Problems`` listing every invalid key with its line.
+
+    ``overrides`` (dotted key -> value) are applied first; an error in one of them names
+    ``overrides_flag`` (the command-line option) and the override instead of a line of the file.
+    """
     tree = load_yaml_with_lines(path)
     if not isinstance(tree, dict):
         raise UserError(f"expected a mapping at the top level, got {type(tree).__name__}", path=str(path), line=1)
@@ -145,4 +196,5 @@ def load_yaml_model(path: str | Path, model: type[M], overrides: dict[str, Any] 
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise Problems(format_validation_error(e, path, tree, model=model)) from None
+        raise Problems(format_validation_error(e, path, tree, model=model, overrides=overrides,
+                                               overrides_flag=overrides_flag)) from None

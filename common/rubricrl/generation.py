@@ -53,11 +53,12 @@ class PolicyConfig(BaseModel):
     extra_body: dict[str, Any] = Field(default_factory=dict)
 
 
-def load_policy_config(path: str | Path, overrides: dict[str, Any] | None = None) -> PolicyConfig:
-    """Load and validate a policy YAML (errors name the file, line and key)."""
+def load_policy_config(path: str | Path, overrides: dict[str, Any] | None = None,
+                       overrides_flag: str = "override") -> PolicyConfig:
+    """Load and validate a policy YAML (errors name the file, line and key, or the override's option)."""
     from rubricrl.config_io import load_yaml_model
 
-    return load_yaml_model(path, PolicyConfig, overrides=overrides)
+    return load_yaml_model(path, PolicyConfig, overrides=overrides, overrides_flag=overrides_flag)
 
 
 def build_backend(cfg: PolicyConfig) -> Any:

@@ -152,7 +152,8 @@ def policy_digest(cfg: Any, seed: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_policy_config(config_path("policy", args.policy), parse_overrides(args.overrides) or None)
+    cfg = load_policy_config(config_path("policy", args.policy), parse_overrides(args.overrides) or None,
+                             overrides_flag="--set")
     prompts = load_prompts(args.data)
     prompt_ids = {pid for pid, _ in prompts}
     if args.limit is not None:

@@ -256,7 +256,8 @@ def _progress(total: int, disable: bool) -> Any:
 def run(args: argparse.Namespace) -> int:
     examples = load_examples(args.data)
     by_id = {ex.prompt_id: ex for ex in examples}
-    cfg = load_judge_config(config_path("judge", args.judge), parse_overrides(args.judge_set, "--judge-set") or None)
+    cfg = load_judge_config(config_path("judge", args.judge), parse_overrides(args.judge_set, "--judge-set") or None,
+                            overrides_flag="--judge-set")
     summary = judge_summary(cfg)
     if args.limit is not None and args.limit < 0:
         raise UserError("--limit must be >= 0")

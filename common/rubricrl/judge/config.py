@@ -114,12 +114,13 @@ def judge_summary(cfg: JudgeConfig, **extra: Any) -> dict[str, Any]:
     return out
 
 
-def load_judge_config(path: str | Path, overrides: dict[str, Any] | None = None) -> JudgeConfig:
-    """Load and validate a judge YAML; errors name the file and the key.
+def load_judge_config(path: str | Path, overrides: dict[str, Any] | None = None,
+                      overrides_flag: str = "override") -> JudgeConfig:
+    """Load and validate a judge YAML; errors name the file and the key (or the override and its option).
 
     Raises:
         UserError: unreadable file, invalid YAML, unknown or ill-typed keys.
     """
     from rubricrl.config_io import load_yaml_model
 
-    return load_yaml_model(path, JudgeConfig, overrides=overrides)
+    return load_yaml_model(path, JudgeConfig, overrides=overrides, overrides_flag=overrides_flag)

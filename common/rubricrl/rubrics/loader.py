@@ -322,11 +322,15 @@ def find_rubric_files(paths: Sequence[str | Path]) -> tuple[list[str], list[str]
             problems.append(f"{p}: does not exist" + (" (broken symlink)" if p.is_symlink() else ""))
         elif p.is_dir():
             found = []
-            for root, dirs, names in os.walk(p):
+            unreadable: list[OSError] = []
+            for root, dirs, names in os.walk(p, onerror=unreadable.append):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
                 found += [Path(root) / n for n in sorted(names)
                           if not n.startswith(".") and n.lower().endswith(SUFFIXES)]
-            if not found:
+            for err in unreadable:
+                problems.append(f"{err.filename or p}: cannot read this folder ({err.strerror or err}); "
+                                "check its permissions")
+            if not found and not unreadable:
                 problems.append(f"{p}: no rubric files (*.yaml, *.yml, *.jsonl) in this folder")
             for f in found:
                 add(f)

@@ -11,6 +11,10 @@ A criterion is scored in one of two ways:
 * **weight** (Rubicon semantics): a positive weight, optionally with ordered ``tiers`` mapping
   qualitative levels to numbers. Without tiers the verdict is binary (met = 1, not met = 0).
 
+Both apply to ``kind: programmatic`` criteria too: a verifier's verdict is binary (it passed or not), so
+``points`` mean exactly what they mean for a judged HealthBench item: positive points are earned when the
+verifier passes; negative points are lost when it passes (a detector of the undesirable behaviour).
+
 Validation happens here, once, at load time. Loaders turn pydantic errors into ``path:line`` messages.
 """
 
