@@ -10,13 +10,15 @@ from __future__ import annotations
 import argparse
 import importlib
 import logging
+import re
 import sys
 
 from rubricrl import __version__
 from rubricrl.errors import run_guarded
 
 # Order = order in --help. A module missing from an install is skipped, so a partial install still works.
-COMMANDS = ["validate", "generate", "grade", "score", "models", "data", "serve", "replicate", "report", "nemo", "cluster"]
+COMMANDS = ["validate", "generate", "grade", "score", "models", "data", "serve", "replicate", "eval", "report", "nemo",
+            "cluster"]
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -34,7 +36,35 @@ def build_parser() -> argparse.ArgumentParser:
             raise
         p = mod.add_parser(sub)
         p.set_defaults(_run=mod.run)
+    _polish(parser)
     return parser
+
+
+_ROLE = re.compile(r":(?:func|class|meth|mod|attr|data):`~?([^`]*)`")
+
+
+def _plain(text: str) -> str:
+    """Docstring markup as plain terminal text: ``x`` -> `x`, :func:`a.b` -> a.b, "Examples::" -> "Examples:"."""
+    return _ROLE.sub(r"\1", text).replace("``", "`").replace("::\n", ":\n")
+
+
+def _polish(parser: argparse.ArgumentParser) -> None:
+    """One help style for every subcommand: a description (its help line when none was given), no RST
+    markup, and ``N`` as the metavar of integer options."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            helps = {a.dest: a.help for a in action._choices_actions}
+            for name, sub in action.choices.items():
+                if not sub.description and helps.get(name):
+                    sub.description = helps[name][0].upper() + helps[name][1:] + "."
+                _polish(sub)
+        else:
+            if action.help:
+                action.help = _plain(action.help)
+            if action.option_strings and action.type is int and action.metavar is None:
+                action.metavar = "N"
+    if parser.description:
+        parser.description = _plain(parser.description)
 
 
 def main(argv: list[str] | None = None) -> int:

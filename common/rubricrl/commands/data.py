@@ -29,30 +29,35 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     f = sub.add_parser("fetch", help="download an official HealthBench file into the data cache")
-    f.add_argument("dataset", choices=["healthbench"])
-    f.add_argument("--subset", choices=[*hb.OFFICIAL, "all"], default="full")
+    f.add_argument("dataset", choices=["healthbench"], help="the dataset to download (healthbench)")
+    f.add_argument("--subset", choices=[*hb.OFFICIAL, "all"], default="full",
+                   help="which official file (default full; all = every one)")
     f.add_argument("--base-url", help=f"folder URL (default ${hb.BASE_URL_ENV} or the simple-evals blob)")
     f.add_argument("--force", action="store_true", help="download again even if cached")
-    f.add_argument("--data-dir", type=Path, help="cache folder (default $RUBRICRL_DATA_DIR or <repo>/.cache/data)")
+    f.add_argument("--data-dir", type=Path, metavar="DIR", help="cache folder (default $RUBRICRL_DATA_DIR or <repo>/.cache/data)")
 
     q = sub.add_parser("path", help="print the path of a data file")
-    q.add_argument("dataset", choices=DATASETS)
-    q.add_argument("--subset", choices=list(hb.OFFICIAL), default="full", help="for healthbench")
-    q.add_argument("--data-dir", type=Path)
+    q.add_argument("dataset", choices=DATASETS, help="healthbench (downloaded), healthbench-500 (offline copy), "
+                   "writingbench (offline copy)")
+    q.add_argument("--subset", choices=list(hb.OFFICIAL), default="full", help="for healthbench (default full)")
+    q.add_argument("--data-dir", type=Path, metavar="DIR",
+                   help="cache folder (default $RUBRICRL_DATA_DIR or <repo>/.cache/data)")
 
     w = sub.add_parser("write", help="write a HealthBench subset (e.g. easy = full minus hard) as JSONL")
-    w.add_argument("dataset", choices=["healthbench"])
-    w.add_argument("--subset", choices=hb.EXAMPLE_SUBSETS, required=True)
-    w.add_argument("--out", type=Path, required=True)
+    w.add_argument("dataset", choices=["healthbench"], help="the dataset (healthbench)")
+    w.add_argument("--subset", choices=hb.EXAMPLE_SUBSETS, required=True,
+                   help="the subset to write (e.g. easy = full minus hard)")
+    w.add_argument("--out", type=Path, required=True, metavar="PATH", help="JSONL file to write")
     w.add_argument("--force", action="store_true", help="replace --out if it exists")
-    w.add_argument("--data-dir", type=Path)
+    w.add_argument("--data-dir", type=Path, metavar="DIR",
+                   help="cache folder (default $RUBRICRL_DATA_DIR or <repo>/.cache/data)")
 
     s = sub.add_parser("split", help="deterministic train / held-out split of a JSONL file by id hash")
-    s.add_argument("input", type=Path)
-    s.add_argument("--heldout-frac", type=float, required=True)
-    s.add_argument("--seed", type=int, default=0)
-    s.add_argument("--train", type=Path, required=True)
-    s.add_argument("--heldout", type=Path, required=True)
+    s.add_argument("input", type=Path, help="JSONL file to split")
+    s.add_argument("--heldout-frac", type=float, required=True, metavar="F", help="share of lines held out (0-1)")
+    s.add_argument("--seed", type=int, default=0, help="seed of the id hash (default 0)")
+    s.add_argument("--train", type=Path, required=True, metavar="PATH", help="JSONL file for the training lines")
+    s.add_argument("--heldout", type=Path, required=True, metavar="PATH", help="JSONL file for the held-out lines")
     s.add_argument("--key", default="prompt_id", help="id field of each line (default prompt_id)")
     s.add_argument("--force", action="store_true", help="replace outputs that exist")
     return p

@@ -172,11 +172,17 @@ def load_available(names: list[str], task_manager: Any, strict: bool) -> tuple[l
 
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="python -m rubricrl.report.eval_runner", description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", required=True, help="checkpoint folder or alias (smollm2-135m-instruct, tiny-qwen3, ...)")
     p.add_argument("--debug", action="store_true", help="show tracebacks for unexpected errors")
+    return add_arguments(p)
+
+
+def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
+    """The runner's options on ``p`` (shared by ``python -m rubricrl.report.eval_runner`` and ``rubricrl eval``)."""
+    p.add_argument("--model", required=True, help="checkpoint folder or alias (smollm2-135m-instruct, tiny-qwen3, ...)")
     p.add_argument("--suite", required=True, help="|".join(SUITE_GROUPS))
     p.add_argument("--tasks", default="", help="comma-separated task names instead of the whole suite")
-    p.add_argument("--limit", type=float, default=None, help="examples per task (quick runs; never comparable)")
+    p.add_argument("--limit", type=float, default=None, metavar="N",
+                   help="examples per task (quick runs; never comparable)")
     p.add_argument("--base-url", default=None, help="OpenAI-compatible server (vLLM) serving the model")
     p.add_argument("--served-model", default=None, help="model name the server knows (default --model)")
     p.add_argument("--concurrency", type=int, default=4, help="parallel requests to the server")

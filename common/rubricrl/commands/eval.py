@@ -1,0 +1,35 @@
+"""`rubricrl eval`: lm-evaluation-harness on a paper's suite of tasks for one model (what `make eval` runs).
+
+Examples:
+
+    rubricrl eval --model smollm2-135m-instruct --suite rubicon --limit 5
+    rubricrl eval --model runs/rubicon-paper/stage2_rl/final --suite rubicon --base-url http://127.0.0.1:8000/v1
+    rubricrl eval --model smollm2-135m-instruct --suite self_rewarding --tasks healthbench_500 --serve-judge
+
+Results go to lm-eval's layout under runs/eval/<model>/<suite>/; `rubricrl report` compares them with the
+paper's table. An interrupted run resumes from lm-eval's response cache when re-run with the same arguments.
+"""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_parser(subparsers: Any) -> argparse.ArgumentParser:
+    from rubricrl.report.eval_runner import add_arguments
+
+    p = subparsers.add_parser("eval", help="evaluate a model on a paper's lm-eval suite (make eval)",
+                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    return add_arguments(p)
+
+
+def run(args: argparse.Namespace) -> int:
+    import logging
+
+    from rubricrl.report.eval_runner import run as run_eval
+
+    if logging.getLogger("rubricrl").level > logging.INFO or logging.getLogger("rubricrl").level == 0:
+        logging.getLogger("rubricrl.eval").setLevel(logging.INFO)
+    run_eval(args)
+    return 0
