@@ -97,25 +97,32 @@ def test_tiered_score_and_out_of_range_retry():
     assert "Score levels" in b.prompts[0]
 
 
-def test_each_attempt_uses_a_fresh_nonce():
+def test_retries_reuse_the_responses_nonce_and_each_grading_draws_a_new_one():
     b = ScriptedBackend("no json", met(True))
-    grade(LLMJudge(b, **FAST), request(crit_pos()))
+    j = LLMJudge(b, **FAST)
+    grade(j, request(crit_pos()))
+    grade(j, request(crit_pos()))  # graded again later: a fresh nonce
     import re
 
     tags = [re.search(r'<(turn-[0-9a-f]{12}) role="user">', p).group(1) for p in b.prompts]
-    assert len(set(tags)) == 2
+    assert len(tags) == 3 and tags[0] == tags[1] != tags[2]
 
 
-def test_batch_partial_answer_reasks_only_missing():
+def test_batch_partial_answer_falls_back_to_one_call_per_missing_criterion():
     first = '[{"id": "a", "criteria_met": true, "explanation": ""}, {"id": "c", "score": 99}]'
-    second = '[{"id": "c", "score": 5, "explanation": "ok"}]'
-    b = ScriptedBackend(first, second, "garbage")
+
+    def single(prompt: str) -> str:  # per-criterion templates: binary for b, tiered for c
+        return '{"explanation": "ok", "score": 5}' if "Score levels" in prompt else met(False)
+
+    b = ScriptedBackend(first, single)
     j = LLMJudge(b, mode="batch", **FAST)
     va, vb, vc = grade(j, request(crit_pos("a"), crit_neg("b"), crit_tiered("c")))
-    assert va.met is True and vc.score == 5.0
-    assert "## id: a" in b.prompts[0] and "## id: a" not in b.prompts[1] and "## id: c" in b.prompts[1]
-    assert vb.ungraded and "missing" in vb.error and vb.attempts == 4
-    assert j.stats.ungraded == 1 and j.stats.graded == 2
+    assert va.met is True and vb.met is False and vc.score == 5.0
+    assert b.calls == 3 and "## id: a" in b.prompts[0]
+    assert all("## id:" not in p for p in b.prompts[1:])
+    assert any("# Rubric item" in p and "[-6] Recommends" in p for p in b.prompts[1:])
+    assert va.attempts == 1 and vb.attempts == vc.attempts == 2
+    assert j.stats.batch_fallbacks == 2 and j.stats.graded == 3 and j.stats.ungraded == 0
 
 
 def test_holistic_maps_one_score_onto_each_criterion():

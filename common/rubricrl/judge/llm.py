@@ -4,8 +4,18 @@ Modes:
 
 * ``binary`` / ``tiered``: one call per criterion (criteria without tiers get the binary template,
   criteria with tiers the tiered one);
-* ``batch``: all criteria of a response in one call; a retry re-asks only the criteria still missing;
+* ``batch``: all criteria of a response in one call, retried until a JSON list comes back; the criteria
+  that list did not cover (missing, duplicated, ill-typed) fall back to per-criterion calls (the
+  binary / tiered templates);
 * ``holistic``: one overall score per response, mapped onto every criterion's own range.
+
+Prefix-friendly grading: one delimiter nonce is drawn per graded response (after it exists, so it is
+still unforgeable) and shared by all its criteria, their retries and the batch fallback calls. The
+built-in templates put everything that does not depend on the criterion first, and a response's
+criteria are dispatched together, so a prefix-caching server (``rubricrl serve``) computes the
+instructions, the conversation and the response once per response. Identical requests in flight at the
+same time (the same response twice in a GRPO group, with the same rubric) are graded once: the copies
+wait for the first and get the same verdicts (``attempts=0``, counted in ``JudgeStats.deduped``).
 
 A call is retried after a transport error, a timeout, or an answer that cannot be parsed, up to
 ``retries`` extra attempts. After that the verdict is ungraded (``met=None, score=None``, ``error``
@@ -24,6 +34,7 @@ out together do not come back together.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
 import random
 import time
@@ -53,7 +64,11 @@ class JudgeStats:
         graded: verdicts produced by a model call.
         ungraded: verdicts given up on after the retry budget (or not servable, for replay).
         cache_hits: verdicts served from a verdict cache.
-        latency_sum_s: total wall time spent in model calls.
+        batch_fallbacks: batch-mode criteria graded by a per-criterion call (the list answer left them out).
+        deduped: verdicts copied from an identical request graded at the same time (no call of their own;
+            an ungraded copy also counts in ``ungraded``).
+        latency_sum_s: total wall time spent in model calls (judge compute, summed over calls).
+        queue_wait_s: total time calls waited for a concurrency slot (judge queue wait, summed over calls).
     """
 
     calls: int = 0
@@ -64,7 +79,10 @@ class JudgeStats:
     graded: int = 0
     ungraded: int = 0
     cache_hits: int = 0
+    deduped: int = 0
+    batch_fallbacks: int = 0
     latency_sum_s: float = 0.0
+    queue_wait_s: float = 0.0
 
     @property
     def mean_latency_s(self) -> float:
@@ -142,7 +160,10 @@ class LLMJudge:
         self.stats = JudgeStats()
         self._sem: asyncio.Semaphore | None = None
         self._sem_loop: asyncio.AbstractEventLoop | None = None
+        self._inflight: dict[str, asyncio.Future[Any]] = {}
+        self._inflight_loop: asyncio.AbstractEventLoop | None = None
         self._rng = random.Random()
+        self._fallback: TemplateSet | None = None
 
     @classmethod
     def from_config(cls, cfg: Any, backend: ChatBackend) -> "LLMJudge":
@@ -168,6 +189,41 @@ class LLMJudge:
             self._sem, self._sem_loop = asyncio.Semaphore(self.concurrency), loop
         return self._sem
 
+    def _inflight_map(self) -> dict[str, "asyncio.Future[Any]"]:
+        loop = asyncio.get_running_loop()
+        if self._inflight_loop is not loop:
+            self._inflight, self._inflight_loop = {}, loop
+        return self._inflight
+
+    async def _shared(self, key: str, ids: list[str], run: Callable[[], Any]) -> list[Verdict]:
+        """``await run()``, unless an identical call (same ``key``) is in flight: then copies of its verdicts.
+
+        ``key`` names the judgement: criterion ids plus their verdict-cache keys (judge, template, mode,
+        conversation, response, criterion content). ``ids``: the criterion ids the verdicts are for.
+        """
+        inflight = self._inflight_map()
+        first = inflight.get(key)
+        if first is not None:
+            verdicts = await asyncio.shield(first)
+            copies = [dataclasses.replace(v, criterion_id=cid, attempts=0, latency_s=0.0)
+                      for cid, v in zip(ids, verdicts)]
+            self.stats.deduped += len(copies)
+            self.stats.ungraded += sum(v.ungraded for v in copies)
+            return copies
+        fut: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
+        inflight[key] = fut
+        try:
+            verdicts = await run()
+            fut.set_result(verdicts)
+            return verdicts
+        except BaseException as e:
+            fut.set_exception(e if isinstance(e, Exception) else RuntimeError(f"identical judge call ended: {e!r}"))
+            fut.exception()  # retrieved: no "never retrieved" warning when nobody waited
+            raise
+        finally:
+            if inflight.get(key) is fut:
+                del inflight[key]
+
     def _delay(self, retry: int) -> float:
         """Wait before retry number ``retry`` (1-based): exponential, capped, with "equal jitter"."""
         initial, max_s, factor = self.backoff
@@ -183,14 +239,18 @@ class LLMJudge:
         make_prompt: Callable[[str], str],
         parse: Callable[[str, str], Any],
         what: str,
-        schema: Callable[[], dict[str, Any]] | None = None,
+        schema: Callable[[], dict[str, Any]] | None,
+        tag: str,
     ) -> _Outcome:
         """Call the model until ``parse`` succeeds or the retry budget is spent.
 
-        The concurrency slot is held across every attempt and backoff of this call (see the module docstring).
+        Every attempt uses the response's delimiter ``tag``. The concurrency slot is held across every
+        attempt and backoff of this call (see the module docstring); the wait for it is ``queue_wait_s``.
         """
+        t0 = time.perf_counter()
         async with self._semaphore():
-            return await self._attempts_in_slot(make_prompt, parse, what, schema)
+            self.stats.queue_wait_s += time.perf_counter() - t0
+            return await self._attempts_in_slot(make_prompt, parse, what, schema, tag)
 
     async def _attempts_in_slot(
         self,
@@ -198,6 +258,7 @@ class LLMJudge:
         parse: Callable[[str, str], Any],
         what: str,
         schema: Callable[[], dict[str, Any]] | None,
+        tag: str,
     ) -> _Outcome:
         error: str | None = None
         latency = 0.0
@@ -210,7 +271,6 @@ class LLMJudge:
             if attempt > 1:
                 self.stats.retries += 1
                 await asyncio.sleep(self._delay(attempt - 1))
-            tag = new_tag()
             messages = [{"role": "user", "content": make_prompt(tag)}]
             t0 = time.perf_counter()
             timed_out = False
@@ -252,8 +312,9 @@ class LLMJudge:
 
     # ------------------------------------------------------------------ modes
 
-    async def _grade_one(self, request: GradingRequest, c: Criterion) -> Verdict:
-        template = self.templates.for_criterion(c)
+    async def _grade_one(self, request: GradingRequest, c: Criterion, tag: str,
+                         templates: TemplateSet | None = None) -> Verdict:
+        template = (templates or self.templates).for_criterion(c)
         per_mode: GradingMode = "binary" if c.binary else "tiered"
         lo, hi = score_range(c)
 
@@ -264,41 +325,58 @@ class LLMJudge:
             return parse_binary(text, tag) if c.binary else parse_score(text, lo, hi, tag)
 
         schema = (lambda: binary_schema(self._chars)) if c.binary else (lambda: score_schema(lo, hi, self._chars))
-        out = await self._attempts(make_prompt, parse, f"criterion {c.id!r}", schema)
+        out = await self._attempts(make_prompt, parse, f"criterion {c.id!r}", schema, tag)
         return self._verdict(c, out.result, out)
 
-    async def _grade_batch(self, request: GradingRequest) -> list[Verdict]:
+    async def _grade_batch(self, request: GradingRequest, tag: str) -> list[Verdict]:
+        """One call for all criteria (retried until a JSON list comes back), then one call per criterion
+        for the items that list did not cover."""
         template = self.templates.primary
+        criteria = list(request.criteria)
+        expected = [(c.id, c.binary, score_range(c)) for c in criteria]
         got: dict[str, Parsed] = {}
         errors: dict[str, str] = {}
-        pending = list(request.criteria)
 
         def make_prompt(tag: str) -> str:
-            return template.render(prompt_values(request.conversation, request.response, pending, tag, "batch"))
+            return template.render(prompt_values(request.conversation, request.response, criteria, tag, "batch"))
 
-        def parse(text: str, tag: str) -> dict[str, Parsed]:
-            results = parse_batch(text, [(c.id, c.binary, score_range(c)) for c in pending], tag)
-            for cid, r in results.items():
-                if isinstance(r, Parsed):
-                    got[cid] = r
-                else:
-                    errors[cid] = f"parse: {r}"
-            pending[:] = [c for c in pending if c.id not in got]
-            if pending:
-                raise ParseError(f"{len(pending)} criteria missing or invalid: {errors[pending[0].id]}")
-            return got
+        def parse(text: str, tag: str) -> dict[str, Parsed | ParseError]:
+            return parse_batch(text, expected, tag)  # raises ParseError only when there is no list at all
 
-        out = await self._attempts(make_prompt, parse, f"batch of {len(request.criteria)} criteria",
-                                   lambda: batch_schema([(c.id, c.binary, score_range(c)) for c in pending],
-                                                        self._batch_chars(len(pending))))
-        return [self._verdict(c, got.get(c.id), out, errors.get(c.id)) for c in request.criteria]
+        out = await self._attempts(make_prompt, parse, f"batch of {len(criteria)} criteria",
+                                   lambda: batch_schema(expected, self._batch_chars(len(criteria))), tag)
+        for cid, r in (out.result or {}).items():
+            if isinstance(r, Parsed):
+                got[cid] = r
+            else:
+                errors[cid] = f"parse: {r}"
+        verdicts = {c.id: self._verdict(c, got[c.id], out) for c in criteria if c.id in got}
+        missing = [c for c in criteria if c.id not in got]
+        answered = out.result is not None or (out.error or "").startswith("parse")
+        if missing and answered:  # the model answers, just not (all) in the list: ask item by item
+            if self._fallback is None:
+                self._fallback = TemplateSet("binary")
+            self.stats.batch_fallbacks += len(missing)
+            log.info("judge %s: batch answer left %d of %d criteria; grading them one by one",
+                     self.name, len(missing), len(criteria))
+            singles = await asyncio.gather(*(self._grade_one(request, c, tag, self._fallback) for c in missing))
+            for c, v in zip(missing, singles):
+                v.attempts += out.attempts
+                v.latency_s += out.latency_s
+                if v.ungraded and c.id in errors:
+                    v.error = f"{v.error} (batch: {errors[c.id]})"
+                verdicts[c.id] = v
+        else:
+            for c in missing:
+                verdicts[c.id] = self._verdict(c, None, out, errors.get(c.id))
+        return [verdicts[c.id] for c in criteria]
 
     def _batch_chars(self, n: int) -> int:
         """Explanation cap per item of a batch, so that all ``n`` items fit in ``max_tokens`` together."""
         max_tokens = int(self.sampling.get("max_tokens") or 512)
         return max(40, int(2.5 * (max_tokens - 24 * n) / max(1, n)))
 
-    async def _grade_holistic(self, request: GradingRequest) -> list[Verdict]:
+    async def _grade_holistic(self, request: GradingRequest, tag: str) -> list[Verdict]:
         template = self.templates.primary
         lo, hi = holistic_scale(request.criteria)
 
@@ -308,7 +386,7 @@ class LLMJudge:
             )
 
         out = await self._attempts(make_prompt, lambda t, tag: parse_score(t, lo, hi, tag), "holistic score",
-                                   lambda: score_schema(lo, hi, self._chars))
+                                   lambda: score_schema(lo, hi, self._chars), tag)
         verdicts = []
         for c in request.criteria:
             parsed = out.result
@@ -324,14 +402,28 @@ class LLMJudge:
         return verdicts
 
     async def grade(self, request: GradingRequest) -> list[Verdict]:
-        """One verdict per criterion of ``request``, in order (ungraded where the budget ran out)."""
+        """One verdict per criterion of ``request``, in order (ungraded where the budget ran out).
+
+        One delimiter nonce serves the whole response; identical requests in flight are graded once
+        (see the module docstring).
+        """
         if not request.criteria:
             return []
-        if self.mode == "batch":
-            return await self._grade_batch(request)
-        if self.mode == "holistic":
-            return await self._grade_holistic(request)
-        return list(await asyncio.gather(*(self._grade_one(request, c) for c in request.criteria)))
+        tag = new_tag()  # drawn now that the response exists; shared by its criteria and their retries
+        if self.mode in ("binary", "tiered"):
+            async def one(c: Criterion) -> Verdict:
+                [v] = await self._shared(f"{c.id}|{self.cache_key(request, c)}", [c.id],
+                                         lambda: self._one_list(request, c, tag))
+                return v
+
+            return list(await asyncio.gather(*(one(c) for c in request.criteria)))
+        ids = [c.id for c in request.criteria]
+        key = "|".join([self.mode] + [self.cache_key(request, c) for c in request.criteria] + ids)
+        run = self._grade_batch if self.mode == "batch" else self._grade_holistic
+        return await self._shared(key, ids, lambda: run(request, tag))
+
+    async def _one_list(self, request: GradingRequest, c: Criterion, tag: str) -> list[Verdict]:
+        return [await self._grade_one(request, c, tag)]
 
     async def aclose(self) -> None:
         """Close the backend if it holds resources."""

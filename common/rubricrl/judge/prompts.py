@@ -11,9 +11,15 @@ substituted in a single pass over the template body, so text inside a conversati
 never itself expanded.
 
 Delimiting: every turn of the conversation, the graded response included, is wrapped in a tag whose
-name carries a fresh random nonce per call (``<turn-1f2e3d4c5b6a role="user"> ... </turn-...>``). Any
-``<turn-`` / ``</turn-`` sequence inside content is neutralised, so a response cannot close its own
-block, open a fake one, or forge a verdict outside it.
+name carries a random nonce (``<turn-1f2e3d4c5b6a role="user"> ... </turn-...>``). The judge draws one
+nonce per graded response, after the response exists, and uses it for all of that response's criteria
+and their retries: the response could not have known it, and the prompts of one response share their
+prefix (instructions, conversation, response), which a prefix-caching server computes once. Any
+``<turn-`` / ``</turn-`` sequence inside content is neutralised as well, so a response cannot close its
+own block, open a fake one, or forge a verdict outside it, whatever nonce it guesses.
+
+Built-in templates put everything that does not depend on the criterion before the conversation and the
+criterion last, for the same prefix reuse.
 """
 
 from __future__ import annotations
@@ -213,7 +219,7 @@ class TemplateSet:
 
 
 def new_tag() -> str:
-    """A fresh delimiter tag name with a random 48-bit nonce."""
+    """A fresh delimiter tag name with a random 48-bit nonce (draw it once the graded response exists)."""
     return TAG_PREFIX + secrets.token_hex(6)
 
 
