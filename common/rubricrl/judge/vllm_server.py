@@ -45,6 +45,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from rubricrl.errors import UserError
+from rubricrl.judge.server_watchdog import remove_stale_endpoint, start_watchdog
 
 log = logging.getLogger(__name__)
 
@@ -168,6 +169,7 @@ class VLLMServer:
         self.log_stats = log_stats
         self.prefix_caching = prefix_caching
         self.proc: subprocess.Popen | None = None
+        self._watchdog: subprocess.Popen | None = None  # stops the server if this process dies (server_watchdog)
         self.model_dir: Path | None = None
         self.startup_s: float | None = None
 
@@ -247,6 +249,11 @@ class VLLMServer:
             self.port = free_port(self.host)
         elif _port_in_use(self.host, self.port):
             raise UserError(f"port {self.port} on {self.host} is already in use; pick another --port or omit it")
+        if self.endpoint_file is not None:  # a stale file (its server died with SIGKILL) goes; a live one stays
+            live = remove_stale_endpoint(self.endpoint_file)
+            if live:
+                raise UserError(f"names a judge server that is still running ({live}); stop it or choose another "
+                                "--endpoint-file", path=str(self.endpoint_file))
         if self.log_file is None:
             fd, name = tempfile.mkstemp(prefix=f"rubricrl-vllm-{self.port}-", suffix=".log")
             os.close(fd)
@@ -262,6 +269,7 @@ class VLLMServer:
                                          env=self._environment(), start_new_session=True)
         _LIVE.add(self)
         try:
+            self._watchdog = start_watchdog(self.proc.pid, self.endpoint_file, self.log_file)
             self._wait_ready(t0)
         except BaseException:
             self.stop()
@@ -338,6 +346,9 @@ class VLLMServer:
         # Whatever is left of the group (workers outliving the API server) goes too.
         self._signal_group(signal.SIGKILL)
         self.proc.wait()
+        if self._watchdog is not None and self._watchdog.poll() is None:
+            self._watchdog.kill()
+            self._watchdog.wait()
         _LIVE.discard(self)
         if self.endpoint_file and self.endpoint_file.exists():
             try:
