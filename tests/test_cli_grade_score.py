@@ -72,6 +72,19 @@ def test_grade_writes_aligned_grades_and_reports_missing(files, capsys):
     assert j.closed
 
 
+def test_progress_lines_when_stderr_is_not_a_terminal(files, capsys):
+    # tqdm alone hides itself off a terminal: make healthbench-demo was silent for minutes.
+    orig = grade_cmd._build_judge
+    grade_cmd._build_judge = lambda cfg: ScriptedJudge()
+    try:
+        assert cli.main(["grade", "--data", str(files["data"]), "--responses", str(files["responses"]),
+                         "--judge", str(files["judge"]), "--out", str(files["out"])]) == 0
+    finally:
+        grade_cmd._build_judge = orig
+    err = capsys.readouterr().err
+    assert "grading: 0/3 ex to do" in err and "grading: 3/3 (100%)" in err and "ungraded=0" in err
+
+
 def test_rerun_skips_done_and_grades_only_new(files, capsys):
     assert _grade(files, ScriptedJudge()) == 0
     before = files["out"].read_bytes()

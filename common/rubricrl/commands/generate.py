@@ -39,7 +39,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a policy key (dotted, e.g. sampling.temperature=1.0)")
     p.add_argument("--seed", type=int, default=0, help="base seed; sample i of prompt n uses seed+n*1000+i")
-    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress display (a bar on a terminal, a line every 30 s in logs)")
     return p
 
 
@@ -178,10 +179,9 @@ def run(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         nonlocal written
-        from tqdm import tqdm
+        from rubricrl.progress import progress_bar
 
-        bar = tqdm(total=len(jobs), unit="resp", desc="generating", file=sys.stderr,
-                   disable=True if args.no_progress else None)
+        bar = progress_bar(len(jobs), "generating", unit="resp", disable=args.no_progress)
         with OwnedOutput(owner, keep=keep) as f:
             async def one(job):
                 nonlocal written

@@ -53,7 +53,8 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--limit", type=int, metavar="N", help="only the first N examples (in data order) that have a response")
     p.add_argument("--retry-ungraded", action="store_true", help="re-grade only the ungraded items already in --out")
     p.add_argument("--fail-on-ungraded", action="store_true", help="exit 3 when --out holds ungraded verdicts at the end")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-progress", action="store_true",
+                   help="no progress display (a bar on a terminal, a line every 30 s in logs)")
     return p
 
 
@@ -245,9 +246,9 @@ async def grade_jobs(judge: Any, jobs: list[Job], on_done: Callable[[Job, list[V
 
 
 def _progress(total: int, disable: bool) -> Any:
-    from tqdm import tqdm
+    from rubricrl.progress import progress_bar
 
-    return tqdm(total=total, unit="ex", desc="grading", file=sys.stderr, disable=True if disable else None)
+    return progress_bar(total, "grading", unit="ex", disable=disable)
 
 
 # -------------------------------------------------------------------------------------------- run

@@ -98,11 +98,10 @@ class StageContext:
 
     @contextmanager
     def progress(self, total: int, desc: str) -> Iterator[Callable[[int], None]]:
-        """A progress bar on stderr; yields ``advance(n=1)``."""
-        from tqdm import tqdm
+        """Progress on stderr (a bar on a terminal, lines in logs); yields ``advance(n=1)``."""
+        from rubricrl.progress import progress_bar
 
-        bar = tqdm(total=total, desc=f"[{self.stage.name}] {desc}", file=sys.stderr, leave=True,
-                   dynamic_ncols=True, mininterval=1.0)
+        bar = progress_bar(total, f"[{self.stage.name}] {desc}", leave=True, dynamic_ncols=True, mininterval=1.0)
         try:
             yield lambda n=1: bar.update(n)
         finally:
