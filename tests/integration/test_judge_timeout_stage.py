@@ -59,8 +59,8 @@ def test_stage2_with_a_judge_that_times_out_stops_clearly_without_a_done_marker(
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     try:
         r = subprocess.run(
-            [sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", f"run.root={tmp_path}", "run.name=ci", *SHORT,
-             "server.enabled=false", f"judge.base_url={judge.url}", "judge.timeout_s=0.3", "judge.retries=0",
+            [sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", f"run.root={tmp_path}", "run.name=ci",
+             *SHORT, "server.enabled=false", f"judge.base_url={judge.url}", "judge.timeout_s=0.3", "judge.retries=0",
              "judge.concurrency=2"],
             cwd=REPO, capture_output=True, text=True, env=env, timeout=1200)
     finally:

@@ -36,7 +36,8 @@ def test_a_recorded_summary_wins_and_a_healthy_stage_has_no_banner(tmp_path):
     h.observe_step(1, 10, 1, [0.0, 1.0], {"calls": 5, "timeouts": 1, "transport_errors": 1, "latency_sum_s": 2.5})
     d = tmp_path / "stage1_rl"
     d.mkdir()
-    (d / "metrics.json").write_text(json.dumps({"reward_health": {k: v for k, v in h.summary().items() if k != "steps"}}))
+    summary = {k: v for k, v in h.summary().items() if k != "steps"}
+    (d / "metrics.json").write_text(json.dumps({"reward_health": summary}))
     row = stage_health(d)
     assert row["source"] == "metrics.json" and row["ok"] is True
     md = health_table({"stage 1": row, "missing": stage_health(tmp_path / "nope")})
@@ -67,7 +68,8 @@ def test_rubicon_report_shows_the_table_instead_of_the_raw_judge_dict(tmp_path):
     _seen_stage2(tmp_path / "stage2_rl")
     judge = {"calls": 12, "graded": 20, "ungraded": 40, "transport_errors": 12, "timeouts": 12, "retries": 6,
              "mean_latency_s": 100.0}
-    s2h = {"judge": judge, "base": {"n": 3, "mean_reward": 0.0, "mean_task_reward": 0.0, "veto_rate": 0.0, "ungraded": 40}}
+    s2h = {"judge": judge,
+           "base": {"n": 3, "mean_reward": 0.0, "mean_task_reward": 0.0, "veto_rate": 0.0, "ungraded": 40}}
     md = render("r", "tiny", {}, {}, {}, {}, {}, {"stage2_heldout": s2h},
                 {"stage 2 (train)": stage_health(tmp_path / "stage2_rl")})
     assert "## Judge and reward health" in md and "'calls'" not in md

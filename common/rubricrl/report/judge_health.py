@@ -111,8 +111,9 @@ def health_table(rows: Mapping[str, Mapping[str, Any]], max_ungraded_share: floa
                            f"({100 * share:.0f}%) were ungraded** (limit {limit:g}); its rewards or scores are judge "
                            "failures, not grades.")
         if steps and varied == 0:
-            banners.append(f"> **Warning: {label}: no step's rewards varied** ({steps} step{'s' if steps != 1 else ''}); every GRPO advantage was "
-                           "0, so the rewards did not update the policy.")
+            plural = "s" if steps != 1 else ""
+            banners.append(f"> **Warning: {label}: no step's rewards varied** ({steps} step{plural}); every GRPO "
+                           "advantage was 0, so the rewards did not update the policy.")
         if h.get("error"):
             banners.append(f"> **Warning: {label} stopped on reward health:** {h['error']}")
     if len(table) == 2:

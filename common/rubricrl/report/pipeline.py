@@ -171,7 +171,8 @@ def write_rubicon_report(ctx: Any) -> dict[str, Any]:
         plot_heldout(ev["stage1_heldout"], out / "heldout.png")
     from rubricrl.report.judge_health import stage_health
 
-    health = {"stage 1 (train)": stage_health(run_dir / "stage1_rl"), "stage 2 (train)": stage_health(run_dir / "stage2_rl")}
+    health = {"stage 1 (train)": stage_health(run_dir / "stage1_rl"),
+              "stage 2 (train)": stage_health(run_dir / "stage2_rl")}
     md = render(ctx.cfg.run.name, ctx.cfg.run.scale, data, filt, s1, hack, s2, ev, health)
     (out / "report.md").write_text(md, encoding="utf-8")
     for png in out.glob("*.png"):
