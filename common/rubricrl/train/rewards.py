@@ -11,10 +11,16 @@ defense rubric, then returns :class:`Scored`:
 
 No formula lives here beyond that veto: aggregation, shaping and each rubric's own veto are
 ``rubricrl.reward``'s.
+
+:meth:`RubricScorer.score` grades from synchronous code (on the judge's background event loop);
+:meth:`RubricScorer.ascore` is the same on the caller's event loop (TRL's async reward functions, which
+TRL runs concurrently with each other). Either way all requests of a batch are in flight together, and
+each request's programmatic checks run on the loop between the judge calls.
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import time
 from dataclasses import dataclass
@@ -86,9 +92,9 @@ class RubricScorer:
         except KeyError:
             raise KeyError(f"unknown rubric id {rubric_id!r} (the dataset names a rubric the scorer was not given)") from None
 
-    def score(self, conversations: Sequence[list[Message]], responses: Sequence[str],
-              rubric_ids: Sequence[str]) -> list[Scored]:
-        """Grade and aggregate; one :class:`Scored` per response, in order."""
+    def requests(self, conversations: Sequence[list[Message]], responses: Sequence[str],
+                 rubric_ids: Sequence[str]) -> list[GradingRequest]:
+        """The grading requests of a batch: the task rubric of each response, then its defense rubric."""
         if not (len(conversations) == len(responses) == len(rubric_ids)):
             raise ValueError("conversations, responses and rubric_ids differ in length")
         requests: list[GradingRequest] = []
@@ -98,9 +104,28 @@ class RubricScorer:
             if self.defense is not None:
                 requests.append(GradingRequest(conversation=list(conv), response=resp, criteria=self.defense.criteria,
                                                rubric_id=self.defense.id))
+        return requests
+
+    def score(self, conversations: Sequence[list[Message]], responses: Sequence[str],
+              rubric_ids: Sequence[str]) -> list[Scored]:
+        """Grade and aggregate; one :class:`Scored` per response, in order."""
+        requests = self.requests(conversations, responses, rubric_ids)
         t0 = time.monotonic()
         verdicts = grade_many(self.judge, requests)
         self.last_latency_s = time.monotonic() - t0
+        return self.aggregate(rubric_ids, verdicts)
+
+    async def ascore(self, conversations: Sequence[list[Message]], responses: Sequence[str],
+                     rubric_ids: Sequence[str]) -> list[Scored]:
+        """:meth:`score` on the running event loop: every request of the batch graded concurrently."""
+        requests = self.requests(conversations, responses, rubric_ids)
+        t0 = time.monotonic()
+        verdicts = list(await asyncio.gather(*(self.judge.grade(r) for r in requests)))
+        self.last_latency_s = time.monotonic() - t0
+        return self.aggregate(rubric_ids, verdicts)
+
+    def aggregate(self, rubric_ids: Sequence[str], verdicts: Sequence[list[Verdict]]) -> list[Scored]:
+        """:class:`Scored` per response from the verdict lists of :meth:`requests`."""
         step = 2 if self.defense is not None else 1
         out = []
         for i, rid in enumerate(rubric_ids):
