@@ -125,3 +125,39 @@ def write_jsonl_atomic(path: str | Path, objs: Iterable[dict[str, Any]], overwri
 
     write_atomic(p, lines())
     return n
+
+
+def cut_step_records(path: str | Path, done_steps: int) -> tuple[int, int]:
+    """Keep the records of a per-step log (``rollouts.jsonl``) whose ``step`` is at most ``done_steps``.
+
+    A training stage resumed from the checkpoint of step ``done_steps`` repeats the steps after it; the
+    rows an earlier attempt wrote for them are cut, so no step appears twice. The file is rewritten
+    (atomically, mode kept) only when every complete line is a JSON object with an integer ``step``, i.e.
+    the log's own records; a torn last line (text after the last newline) is dropped.
+
+    Returns:
+        ``(kept, cut)`` record counts.
+
+    Raises:
+        UserError: a line is not such a record (the file is left exactly as it was).
+    """
+    p = Path(path)
+    raw = p.read_bytes()
+    lines = raw.split(b"\n")
+    torn = lines.pop() if lines else b""
+    keep: list[bytes] = []
+    n = 0
+    for i, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        n += 1
+        try:
+            step = int(json.loads(line)["step"])
+        except (ValueError, KeyError, TypeError):
+            raise UserError(f"line {i} is not a per-step record with a 'step'; not cutting it back to the "
+                            "resumed step (is this the stage's own file?)", path=str(p), line=i) from None
+        if step <= done_steps:
+            keep.append(line)
+    if len(keep) < n or torn.strip():
+        write_atomic(p, (x.decode("utf-8") + "\n" for x in keep))
+    return len(keep), n - len(keep)

@@ -51,6 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rubricrl.errors import UserError
 from rubricrl.judge import GradingRequest, JudgeConfig, build_judge, close_judge, grade_many
 from rubricrl.judge.parsing import strip_reasoning
+from rubricrl.jsonl import cut_step_records
 from rubricrl.reward import RewardResult, rubric_reward
 from rubricrl.reward.health import HealthThresholds, RewardHealth, RewardHealthError
 from rubricrl.rubrics.schema import Rubric
@@ -267,33 +268,6 @@ class _OpenStep:
     calls: int = 0
 
 
-def _cut_after(path: Path, done_steps: int) -> tuple[int, int]:
-    """Keep the records of ``path`` whose ``step`` is at most ``done_steps`` (atomic rewrite, mode kept)."""
-    raw = path.read_bytes()
-    lines = raw.split(b"\n")
-    torn = lines.pop() if lines else b""  # text after the last newline: an interrupted write, or b""
-    keep: list[bytes] = []
-    for i, line in enumerate(lines, 1):
-        if not line.strip():
-            continue
-        try:
-            rec = json.loads(line)
-            step = int(rec["step"])
-        except (ValueError, KeyError, TypeError):
-            raise UserError(f"line {i} is not a rubric-environment record with a 'step'; not cutting it back "
-                            "to the resumed step. Point env.rubric.*_path at this stage's own files", path=str(path),
-                            line=i) from None
-        if step <= done_steps:
-            keep.append(line)
-    cut = sum(1 for x in lines if x.strip()) - len(keep)
-    if cut or torn.strip():
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_bytes(b"".join(x + b"\n" for x in keep))
-        tmp.chmod(path.stat().st_mode & 0o7777)
-        tmp.replace(path)
-    return len(keep), cut
-
-
 class RubricEnvironment:
     """Rubric rewards for NeMo RL rollouts (the logic; :data:`RubricEnvironmentActor` is the Ray actor).
 
@@ -493,7 +467,7 @@ class RubricEnvironment:
             for name in ("rollouts_path", "metrics_path"):
                 path = getattr(self.cfg, name)
                 if path is not None and Path(path).is_file():
-                    kept, cut = _cut_after(Path(path), done_steps)
+                    kept, cut = cut_step_records(Path(path), done_steps)
                     out[f"{name}_kept"], out[f"{name}_cut"] = kept, cut
             if self.cfg.health_path is not None and Path(self.cfg.health_path).is_file():
                 try:

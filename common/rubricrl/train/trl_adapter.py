@@ -197,6 +197,27 @@ def _restore_health(path: Path, health: RewardHealth, resumed_at: int | None) ->
     health.restore([r for r in rows if int(r.get("step", 0)) <= resumed_at])
 
 
+def _cut_rollouts(reward_funcs: Sequence[Any], done_steps: int, run_name: str) -> None:
+    """Cut the reward functions' rollout logs back to the resumed step (0: no checkpoint, all steps redone).
+
+    An attempt that died after its last checkpoint left rows for steps that training now repeats; without
+    this they would appear twice (the hacking analysis mines these files).
+    """
+    from rubricrl.jsonl import cut_step_records
+
+    seen: set[Path] = set()
+    for fn in reward_funcs:
+        for obj in (fn, getattr(fn, "inner", None)):
+            path = getattr(obj, "rollouts_path", None)
+            if path is None or Path(path) in seen or not Path(path).is_file():
+                continue
+            seen.add(Path(path))
+            kept, cut = cut_step_records(path, done_steps)
+            if cut:
+                print(f"[{run_name}] {path}: cut {cut} rows of steps after {done_steps} (an earlier attempt's, "
+                      f"redone now); {kept} kept", flush=True)
+
+
 def batch_metrics(scored: Sequence[Scored], texts: Sequence[str]) -> dict[str, float]:
     """Per-batch component metrics (means over the batch; pass rates over graded verdicts)."""
     out: dict[str, float] = {}
@@ -330,8 +351,10 @@ def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[st
     if resume is not None:
         print(f"[{run_name}] resuming from {resume}", flush=True)
     health_file = out_dir / "reward_health.json"
+    resumed_at = int(resume.name.rsplit("-", 1)[-1]) if resume else None
     if health is not None:
-        _restore_health(health_file, health, int(resume.name.rsplit("-", 1)[-1]) if resume else None)
+        _restore_health(health_file, health, resumed_at)
+    _cut_rollouts(reward_funcs, resumed_at or 0, run_name)
     t0 = time.monotonic()
     try:
         with GracefulStop() as stop:
