@@ -393,5 +393,5 @@ def test_a_restart_cuts_the_dead_attempts_rows_so_no_step_appears_twice(ray_loca
     third = create_env("rubric", _programmatic_env(tmp_path, rollouts_path=str(foreign)))
     with pytest.raises(Exception) as e:
         ray_local.get(third.resume.remote(0))
-    assert "not a rubric-environment record" in str(e.value)
+    assert "not a per-step record" in str(e.value)
     assert hashlib.sha256(foreign.read_bytes()).hexdigest() == before
