@@ -7,7 +7,13 @@ Signature translation only; scoring is :class:`rubricrl.train.rewards.RubricScor
   -> list[float]``. Through TRL's ``log_metric`` it also logs, per batch: ``reward/<family>`` (each rubric
   family), ``reward/task``, ``defense/reward``, ``defense/veto_rate``, ``veto_rate``, per-criterion
   pass rates ``criteria/<rubric>/<criterion>``, ``judge/latency_s``, ``judge/ungraded``,
-  ``response/words``. TRL itself logs ``completions/mean_length``, ``completions/clipped_ratio``
+  ``response/words``, and the judge's side of the step time: ``timing/judge_queue_wait_s`` and
+  ``timing/judge_compute_s`` (summed over the step's calls). :class:`AsyncRubricRewardFunc` is the same as
+  an async reward function: TRL awaits it on its own event loop, concurrently with its other async reward
+  functions, and every judge call of the step is in flight together.
+* Step time: :func:`train_grpo` attaches :class:`~rubricrl.train.step_timing.StepTimer`, which logs
+  ``timing/step_s``, ``timing/generation_s``, ``timing/reward_s``, ``timing/train_s`` and
+  ``timing/reward_share`` per step (``log_history``, W&B); their means are the stage metrics' ``timing``. TRL itself logs ``completions/mean_length``, ``completions/clipped_ratio``
   (truncation) and ``clip_ratio/*`` (policy-ratio clip fraction). With ``rollouts_path`` every scored
   rollout is appended there as JSONL (the hacking analysis mines it).
 * :func:`grpo_config` maps :class:`rubricrl.config.GRPOSettings` onto ``trl.GRPOConfig`` field by field.
@@ -38,6 +44,7 @@ from rubricrl.errors import UserError
 from rubricrl.reward.health import HealthThresholds, RewardHealth, RewardHealthError
 from rubricrl.train.checkpoint import GracefulStop, StopOnSignal, last_checkpoint
 from rubricrl.train.rewards import RubricScorer, Scored
+from rubricrl.train.step_timing import StepTimer, timing_summary
 from rubricrl.train.stages import StageInterrupted
 
 log = logging.getLogger(__name__)
@@ -81,13 +88,20 @@ class RubricRewardFunc:
         self.health_path = Path(health_path) if health_path else None
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
+        convs, texts, rubric_ids = self._inputs(prompts, completions, kwargs)
+        stats0 = _judge_stats(self.scorer.judge)
+        scored = self.scorer.score(convs, texts, rubric_ids)
+        return self._finish(convs, texts, scored, stats0, kwargs)
+
+    def _inputs(self, prompts: Sequence[Any], completions: Sequence[Any],
+                kwargs: dict[str, Any]) -> tuple[list[list[dict[str, str]]], list[str], list[str]]:
         if self.rubric_column not in kwargs:
             raise KeyError(f"dataset has no {self.rubric_column!r} column (columns passed: {sorted(kwargs)})")
         rubric_ids = [str(r) for r in kwargs[self.rubric_column]]
-        convs = [conversation_of(p) for p in prompts]
-        texts = [text_of(c) for c in completions]
-        stats0 = _judge_stats(self.scorer.judge)
-        scored = self.scorer.score(convs, texts, rubric_ids)
+        return [conversation_of(p) for p in prompts], [text_of(c) for c in completions], rubric_ids
+
+    def _finish(self, convs: list, texts: list[str], scored: list[Scored], stats0: dict[str, float],
+                kwargs: dict[str, Any]) -> list[float]:
         stats1 = _judge_stats(self.scorer.judge)
         self.calls += 1
         log_metric: Callable[[str, float], None] | None = kwargs.get("log_metric")
@@ -97,6 +111,8 @@ class RubricRewardFunc:
         metrics["judge/latency_s"] = self.scorer.last_latency_s
         metrics["judge/ungraded"] = float(stats1.get("ungraded", 0) - stats0.get("ungraded", 0))
         metrics["judge/calls"] = float(stats1.get("calls", 0) - stats0.get("calls", 0))
+        metrics["timing/judge_queue_wait_s"] = float(stats1.get("queue_wait_s", 0) - stats0.get("queue_wait_s", 0))
+        metrics["timing/judge_compute_s"] = float(stats1.get("latency_sum_s", 0) - stats0.get("latency_sum_s", 0))
         if log_metric is not None:
             for k, v in metrics.items():
                 log_metric(k, v)
@@ -138,6 +154,22 @@ class RubricRewardFunc:
                     "defense_vetoed": s.defense_vetoed, "per_criterion": s.task.per_criterion,
                     "defense_per_criterion": s.defense.per_criterion if s.defense else None,
                 }, ensure_ascii=False) + "\n")
+
+
+class AsyncRubricRewardFunc(RubricRewardFunc):
+    """:class:`RubricRewardFunc` as an async TRL reward function (same arguments, metrics and rollouts).
+
+    TRL runs async reward functions on its own event loop, all of a step's together; the batch's
+    requests are graded concurrently there (:meth:`RubricScorer.ascore`) instead of on the judge's
+    background loop.
+    """
+
+    async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any],  # type: ignore[override]
+                       **kwargs: Any) -> list[float]:
+        convs, texts, rubric_ids = self._inputs(prompts, completions, kwargs)
+        stats0 = _judge_stats(self.scorer.judge)
+        scored = await self.scorer.ascore(convs, texts, rubric_ids)
+        return self._finish(convs, texts, scored, stats0, kwargs)
 
 
 def _judge_stats(judge: Any) -> dict[str, float]:
@@ -347,6 +379,7 @@ def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[st
     model = AutoModelForCausalLM.from_pretrained(path, dtype=_dtype(cfg.policy.dtype))
     trainer = GRPOTrainer(model=model, reward_funcs=list(reward_funcs), args=args,
                           train_dataset=Dataset.from_list(rows), processing_class=tok)
+    StepTimer().attach(trainer)
     resume = last_checkpoint(ckpt_dir)
     if resume is not None:
         print(f"[{run_name}] resuming from {resume}", flush=True)
@@ -385,7 +418,8 @@ def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[st
     tok.save_pretrained(str(final))
     _finish_wandb()
     out = {"global_step": step, "train_seconds": round(elapsed, 2), "resumed_from": str(resume) if resume else None,
-           "train_loss": float(getattr(result, "training_loss", math.nan)), "final_model": str(final)}
+           "train_loss": float(getattr(result, "training_loss", math.nan)), "final_model": str(final),
+           "timing": timing_summary(trainer.state.log_history)}
     if health_summary is not None:
         out["reward_health"] = {k: v for k, v in health_summary.items() if k != "steps"}
     return out
