@@ -76,6 +76,9 @@ class SelfGrader(Strict):
         max_prompt_tokens: longer grader prompts are ungraded (counted).
         batch_size: criterion prompts per forward pass (live engine).
         seed: seed of the verdict sampling (live engine).
+        ungraded: what an ungraded verdict does to the training reward (HealthBench points ratio):
+            ``exclude`` (default, as our HealthBench scoring) drops the item from earned and possible
+            points; ``not_met`` counts it as not met, MrlX's rule (its parser's failure is "not met").
     """
 
     engine: Literal["live", "http"] = "live"
@@ -86,6 +89,7 @@ class SelfGrader(Strict):
     max_prompt_tokens: int = Field(default=4096, ge=64)
     batch_size: int = Field(default=16, ge=1)
     seed: int = 0
+    ungraded: Literal["exclude", "not_met"] = "exclude"
 
 
 class FixedGrader(Strict):
@@ -301,6 +305,15 @@ def read_agreement(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 # --------------------------------------------------------------------------- train stage
 
 
+def with_ungraded_policy(rubric: Any, policy: str) -> Any:
+    """``rubric`` whose aggregation applies ``policy`` to ungraded verdicts (``self_rewarding.grader.ungraded``)."""
+    params = dict(rubric.aggregation.params or {})
+    if params.get("ungraded", "exclude") == policy:
+        return rubric
+    params["ungraded"] = policy
+    return rubric.model_copy(update={"aggregation": rubric.aggregation.model_copy(update={"params": params})})
+
+
 def train_stage(ctx: StageContext) -> dict[str, Any]:
     """GRPO with self-grading; checkpoints and resume come from the TRL adapter."""
     from rubricrl.data import self_rewarding as srd
@@ -312,16 +325,16 @@ def train_stage(ctx: StageContext) -> dict[str, Any]:
     sr = cfg.section(SECTION)
     train = srd.read_examples(ctx.input("data") / "train.jsonl")
     rows = srd.trl_rows(train, cfg.policy.system_prompt)
+    lookup = {pid: with_ungraded_policy(r, sr.grader.ungraded) for pid, r in srd.rubric_lookup(train).items()}
     if cfg.run.engine == "nemo_rl":  # paper scale: the policy's own vLLM engine grades (rubricrl.train.nemo_rl_stage)
         from rubricrl.train.nemo_rl_stage import train_nemo_rl
 
-        lookup = srd.rubric_lookup(train)
         return train_nemo_rl(ctx, [(r["prompt"], lookup[r[srd.PROMPT_ID]], r[srd.PROMPT_ID]) for r in rows])
     self_judge = build_judge(cfg.judge) if sr.grader.engine == "http" else None
     teacher = (build_fixed_grader(sr.teacher.grader, "teacher", cfg.policy.device, cfg.policy.dtype)
                if sr.teacher.fraction > 0 else None)
     judge = SelfTeacherJudge(self_judge, teacher, sr.teacher.fraction, sr.teacher.replace, sr.teacher.seed)
-    scorer = RubricScorer(srd.rubric_lookup(train), judge)
+    scorer = RubricScorer(lookup, judge)
     health = reward_health(cfg, cfg.grpo, ctx.stage.name, judge if self_judge is not None else
                            f"the policy itself (live grader, current weights, T={sr.grader.temperature:g})")
     inner = RubricRewardFunc(scorer, rubric_column=srd.PROMPT_ID, rollouts_path=ctx.dir / "rollouts.jsonl",
