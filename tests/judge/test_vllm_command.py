@@ -24,3 +24,31 @@ def test_an_environment_without_the_launcher_falls_back(tmp_path):
     site.mkdir(parents=True)
     (site / "entry.py").write_text("")
     assert server_module(venv / "bin" / "python") == LAUNCHER
+
+
+def test_ctrl_c_again_while_stopping_kills_the_server_and_still_stops_the_caller(tmp_path):
+    import subprocess
+    import sys
+
+    import pytest
+
+    from rubricrl.judge.vllm_server import VLLMServer
+
+    # A "server" that ignores SIGTERM, in its own process group as vLLM is started.
+    proc = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
+                             "signal.SIG_IGN); print('up', flush=True); time.sleep(120)"],
+                            start_new_session=True, stdout=subprocess.PIPE, text=True)
+    assert proc.stdout.readline().strip() == "up"
+    server = VLLMServer(tmp_path / "model")
+    server.proc, server._watchdog = proc, None
+    real_wait = proc.wait
+
+    def interrupted_wait(timeout=None):
+        if timeout is not None:  # the graceful wait: the user presses Ctrl-C a second time
+            raise KeyboardInterrupt
+        return real_wait()
+
+    proc.wait = interrupted_wait
+    with pytest.raises(KeyboardInterrupt):
+        server.stop(timeout_s=30)
+    assert proc.poll() is not None  # killed, not left running

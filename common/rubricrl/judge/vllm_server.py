@@ -353,13 +353,22 @@ class VLLMServer:
         """Stop the server: SIGTERM to its process group, SIGKILL after ``timeout_s``. Idempotent."""
         if self.proc is None:
             return
-        if self.proc.poll() is None:
-            log.info("stopping vLLM server (pid %d)", self.proc.pid)
-            self._signal_group(signal.SIGTERM)
-            try:
-                self.proc.wait(timeout=timeout_s)
-            except subprocess.TimeoutExpired:
-                log.warning("vLLM server did not stop in %.0f s; killing it", timeout_s)
+        try:
+            if self.proc.poll() is None:
+                log.info("stopping vLLM server (pid %d)", self.proc.pid)
+                self._signal_group(signal.SIGTERM)
+                try:
+                    self.proc.wait(timeout=timeout_s)
+                except subprocess.TimeoutExpired:
+                    log.warning("vLLM server did not stop in %.0f s; killing it", timeout_s)
+        except KeyboardInterrupt:  # Ctrl-C again while waiting: kill now, clean up, and let it stop the caller
+            log.warning("interrupted again: killing the vLLM server now")
+            self._kill_and_clean()
+            raise
+        self._kill_and_clean()
+
+    def _kill_and_clean(self) -> None:
+        assert self.proc is not None
         # Whatever is left of the group (workers outliving the API server) goes too.
         self._signal_group(signal.SIGKILL)
         self.proc.wait()
@@ -388,4 +397,7 @@ class VLLMServer:
 @atexit.register
 def _stop_leftovers() -> None:  # a server must never outlive the Python process that started it
     for server in list(_LIVE):
-        server.stop(timeout_s=10)
+        try:
+            server.stop(timeout_s=10)
+        except KeyboardInterrupt:  # stop() has killed it; a traceback at exit helps nobody
+            pass
