@@ -78,6 +78,25 @@ def _pct(x: float) -> str:
     return f"{100 * x:.1f}%"
 
 
+def step_time_table(stages: dict[str, dict]) -> list[str]:
+    """Mean step time per stage and its split (``timing`` of the stage metrics); empty when none has it."""
+    rows = [(name, m["timing"]) for name, m in stages.items() if isinstance(m.get("timing"), dict) and m["timing"]]
+    if not rows:
+        return []
+    out = ["", "Where a step's time goes (means over the logged steps; judge queue wait and compute are summed over "
+           "the step's concurrent calls):", "",
+           "| stage | step s | generation s | reward s | train s | reward share | judge queue wait s | judge compute s |",
+           "|---|---:|---:|---:|---:|---:|---:|---:|"]
+    for name, t in rows:
+        cells = [t.get(f"timing/{k}") for k in ("step_s", "generation_s", "reward_s", "train_s")]
+        share = t.get("timing/reward_share")
+        judge = [t.get("timing/judge_queue_wait_s"), t.get("timing/judge_compute_s")]
+        out.append(f"| {name} | " + " | ".join("-" if c is None else f"{c:.2f}" for c in cells) + " | "
+                   + ("-" if share is None else _pct(share)) + " | "
+                   + " | ".join("-" if c is None else f"{c:.2f}" for c in judge) + " |")
+    return out
+
+
 def render(run: str, scale: str, data: dict, filt: dict, s1: dict, hack: dict, s2: dict, ev: dict,
            health: dict[str, dict] | None = None) -> str:
     """The report's markdown (``health``: stage label -> :mod:`rubricrl.report.judge_health` row)."""
@@ -100,6 +119,7 @@ def render(run: str, scale: str, data: dict, filt: dict, s1: dict, hack: dict, s
     for name, m in (("stage 1", s1), ("stage 2", s2)):
         L.append(f"| {name} | {m.get('global_step')} | {m.get('reward_first_quarter', float('nan')):.3f} | "
                  f"{m.get('reward_last_quarter', float('nan')):.3f} | {m.get('train_seconds')} |")
+    L += step_time_table({"stage 1": s1, "stage 2": s2})
     rows = dict(health or {})
     judged = (ev.get("stage2_heldout") or {}).get("judge")
     if isinstance(judged, dict) and judged:

@@ -143,6 +143,11 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
           f"{cfg.grpo.max_completion_length} tokens, rollout T={cfg.grpo.temperature:g}",
           f"- evaluation judge (fixed): {ev.get('judge')}", ""]
     L += ["## Training", "", f"steps: {train.get('global_step', '?')}, train time {_fmt(train.get('train_seconds'), 1)} s", ""]
+    from rubricrl.report.pipeline import step_time_table
+
+    timing = step_time_table({"train (self grader)": train})
+    if timing:
+        L += timing[1:] + [""]
     health = health_table({"train (self grader)": stage_health(run / "train")})
     if health:
         L += ["### Grader and reward health", "",
