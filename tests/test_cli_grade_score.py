@@ -215,6 +215,17 @@ def test_judge_set_overrides_reach_the_config(files):
     assert _lines(files["out"])[0]["judge"]["sampling"]["temperature"] == 1.0
 
 
+def test_positional_key_value_overrides_as_in_replicate(files, capsys):
+    # One override style across the CLI: KEY=VALUE anywhere on the line (the --judge-set spelling still works).
+    assert _grade(files, ScriptedJudge(), "sampling.temperature=0.7", "--limit", "1") == 0
+    assert _lines(files["out"])[0]["judge"]["sampling"]["temperature"] == 0.7
+    files["out"].unlink()
+    files["out"].with_name(files["out"].name + ".manifest.json").unlink(missing_ok=True)
+    assert _grade(files, ScriptedJudge(), "sampling.temprature=0") == 2
+    err = capsys.readouterr().err
+    assert "override sampling.temprature=0: unknown key; did you mean 'temperature'?" in err
+
+
 def test_score_json_names_and_values(tmp_path, capsys):
     g = tmp_path / "g.jsonl"
     g.write_text("".join(json.dumps(r) + "\n" for r in three_examples()))

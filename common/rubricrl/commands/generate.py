@@ -18,7 +18,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from rubricrl.commands.common import parse_overrides, run_interruptible
+from rubricrl.commands.common import accept_trailing_overrides, parse_overrides, run_interruptible
 from rubricrl.configs import config_path
 from rubricrl.errors import Problems, UserError
 from rubricrl.generation import Sampler, load_policy_config
@@ -36,11 +36,15 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
                    help="policy YAML, or a shipped name (smollm2-local, smollm2-vllm); see rubricrl.generation.PolicyConfig")
     p.add_argument("--out", type=Path, required=True, help="responses JSONL to write or resume")
     p.add_argument("--limit", type=int, default=None, help="only the first N prompts")
-    p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a policy key (dotted, e.g. sampling.temperature=1.0)")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="override a policy key (dotted keys, YAML values), e.g. sampling.temperature=1.0; the same "
+                        "KEY=VALUE style as rubricrl replicate, anywhere on the line")
+    p.add_argument("--set", dest="set_overrides", action="append", default=[], metavar="KEY=VALUE",
+                   help="older spelling of a KEY=VALUE override (still accepted)")
     p.add_argument("--seed", type=int, default=0, help="base seed; sample i of prompt n uses seed+n*1000+i")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress display (a bar on a terminal, a line every 30 s in logs)")
+    accept_trailing_overrides(p)
     return p
 
 
@@ -153,8 +157,9 @@ def policy_digest(cfg: Any, seed: int) -> str:
 
 
 def run(args: argparse.Namespace) -> int:
-    cfg = load_policy_config(config_path("policy", args.policy), parse_overrides(args.overrides) or None,
-                             overrides_flag="--set")
+    items = [*args.overrides, *args.set_overrides]
+    cfg = load_policy_config(config_path("policy", args.policy), parse_overrides(items, "override") or None,
+                             overrides_flag="override")
     prompts = load_prompts(args.data)
     prompt_ids = {pid for pid, _ in prompts}
     if args.limit is not None:

@@ -20,7 +20,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 
-from rubricrl.commands.common import parse_overrides, run_interruptible
+from rubricrl.commands.common import accept_trailing_overrides, parse_overrides, run_interruptible
 from rubricrl.configs import config_path
 from rubricrl.errors import Problems, UserError
 from rubricrl.judge.config import JudgeConfig, judge_summary, load_judge_config
@@ -47,14 +47,18 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--responses", help="JSONL of {prompt_id, response}, or 'ideal' for the examples' ideal completions")
     p.add_argument("--judge", required=True,
                    help="judge config (JUDGE.yaml), or a shipped name: smollm2-vllm, smollm2-local, gpt41-healthbench")
+    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
+                   help="override a judge config key (dotted keys, YAML values), e.g. sampling.temperature=0.6; "
+                        "the same KEY=VALUE style as rubricrl replicate, anywhere on the line")
     p.add_argument("--judge-set", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a judge config key (dotted keys, YAML values), e.g. sampling.temperature=0.6")
+                   help="older spelling of a KEY=VALUE override (still accepted)")
     p.add_argument("--out", required=True, type=Path, help="graded JSONL (created, or resumed when it exists)")
     p.add_argument("--limit", type=int, metavar="N", help="only the first N examples (in data order) that have a response")
     p.add_argument("--retry-ungraded", action="store_true", help="re-grade only the ungraded items already in --out")
     p.add_argument("--fail-on-ungraded", action="store_true", help="exit 3 when --out holds ungraded verdicts at the end")
     p.add_argument("--no-progress", action="store_true",
                    help="no progress display (a bar on a terminal, a line every 30 s in logs)")
+    accept_trailing_overrides(p)
     return p
 
 
@@ -257,8 +261,9 @@ def _progress(total: int, disable: bool) -> Any:
 def run(args: argparse.Namespace) -> int:
     examples = load_examples(args.data)
     by_id = {ex.prompt_id: ex for ex in examples}
-    cfg = load_judge_config(config_path("judge", args.judge), parse_overrides(args.judge_set, "--judge-set") or None,
-                            overrides_flag="--judge-set")
+    items = [*args.overrides, *args.judge_set]
+    cfg = load_judge_config(config_path("judge", args.judge), parse_overrides(items, "override") or None,
+                            overrides_flag="override")
     summary = judge_summary(cfg)
     if args.limit is not None and args.limit < 0:
         raise UserError("--limit must be >= 0")
