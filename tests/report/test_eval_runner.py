@@ -82,7 +82,12 @@ def test_tiny_eval_then_report(tmp_path, capsys):
     assert main(["report", str(folder), "--paper", "rubicon", "--out", str(tmp_path / "rep"), "--wandb", "off", "--quiet"]) == 0
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "tiny scale, smollm2-135m-instruct on CPU: not comparable to the paper's 30B numbers" in md
-    assert "`ifscale_10` | `keyword_accuracy,none`" in md and "`no_such_task` not run" in md
+    assert "`no_such_task` not run" in md
+    # A real lm-eval file of one density lands in the IFS column, marked, with its delta left out at n = 1.
+    ours = next(line for line in md.splitlines() if line.startswith("| smollm2-135m-instruct | ours |"))
+    ifs = ours.strip("|").split("|")[10].strip()
+    assert ifs.endswith(" ‡") and float(ifs[:-2]) == 100 * data["results"]["ifscale_10"]["keyword_accuracy,none"]
+    assert "`ifscale_10` | `keyword_accuracy,none`" not in md and "| n=1 (< 20) |" in md
     # Resume: the answer was cached as it came; the same command reuses it instead of generating again.
     from sqlitedict import SqliteDict
 

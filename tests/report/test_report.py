@@ -40,7 +40,8 @@ def _report(args, capsys) -> tuple[int, str, str]:
 
 def test_tiny_run_is_labelled_not_comparable_with_deltas_and_dashes(tiny, tmp_path, capsys):
     out_dir = tmp_path / "report"
-    rc, out, err = _report([tiny, "--paper", "rubicon", "--out", out_dir, "--wandb", "off", "--quiet"], capsys)
+    rc, out, err = _report([tiny, "--paper", "rubicon", "--out", out_dir, "--wandb", "off", "--quiet",
+                            "--min-n", "5"], capsys)
     assert rc == 0, err
     md = (out_dir / "report.md").read_text(encoding="utf-8")
     assert BANNER in md.splitlines()[2]  # the banner opens the report, before any number
@@ -49,13 +50,14 @@ def test_tiny_run_is_labelled_not_comparable_with_deltas_and_dashes(tiny, tmp_pa
     assert ours[1:4] == ["ours", "tiny (CPU)", "smollm2-vllm (smollm2-135m-instruct)"]
     cw, writing, judge, eq, ife, collie, ifs, avg = ours[4:]
     assert (writing, ife) == ("31.50", "20.00")  # 0.2 prompt-level strict shown on the paper's percent scale
-    assert cw == judge == eq == collie == ifs == avg == "—"  # no invented numbers, no average of a partial row
+    assert cw == judge == eq == collie == avg == "—"  # no invented numbers, no average of a partial row
+    assert ifs == "5.00 ‡"  # ifscale_10 is one density of IFScale: in its column, marked as that part only
     delta = _row(md, "Δ smollm2-135m-instruct − Rubicon-preview")
     assert "not comparable" in delta[1]
-    assert delta[5] == "-48.61 †" and delta[8] == "-61.70 †" and delta[4] == "—"
+    assert delta[5] == "-48.61 †" and delta[8] == "-61.70 †" and delta[4] == "—" and delta[10] == "-55.79 †"
     assert "limited to 5 examples per task" in md
-    # ifscale_10 is one density, not the IFScale column: listed apart, not put under IFS.
-    assert "| smollm2-135m-instruct | `ifscale_10` | `keyword_accuracy,none` | 0.05 |" in md
+    assert "`ifscale_10` | `keyword_accuracy,none`" not in md  # shown under IFS, so not under "Other results"
+    assert "‡ our task covers only part of what the column reports: IFS (N = 10 only)" in md
     for png in ["rubicon_writing_if.png", "rubicon_writing_if_delta.png", "rubicon_reasoning.png", "rubicon_general.png"]:
         data = (out_dir / "charts" / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
@@ -157,7 +159,17 @@ def test_wandb_offline_run_holds_the_table_and_charts(tiny, tmp_path, capsys, mo
     assert row[col.index("our_value")] == 31.5 and row[col.index("comparable")] is False
     assert row[col.index("delta")] == pytest.approx(31.5 - 80.11)
     images = list((run_dir / "files" / "media" / "images").rglob("*.png"))
-    assert len(images) == 4
+    assert len(images) == 3  # one per table; no delta chart: every delta rests on 5 < 20 examples
+    # Same folder, same run: a second report keeps the id (one offline folder to sync, resumed online).
+    from rubricrl.report.wandb_log import report_run_id
+
+    run_id = report_run_id(out_dir, "rubicon")
+    assert run_dir.name.endswith(f"-{run_id}") and (run_dir / f"run-{run_id}.wandb").is_file()
+    rc, out, err = _report([tiny, "--paper", "rubicon", "--out", out_dir, "--quiet"], capsys)
+    assert rc == 0, err
+    (again,) = (out_dir / "wandb").glob("offline-run-*")
+    assert again.name.endswith(f"-{run_id}") and (again / f"run-{run_id}.wandb").stat().st_size > 0
+    assert run_id != report_run_id(tmp_path / "other", "rubicon")
 
 
 @pytest.mark.parametrize("content,needle", [
@@ -189,3 +201,74 @@ def test_cli_errors_missing_file_unknown_paper_wandb_online(tiny, tmp_path, caps
     assert rc == 2 and "--wandb online needs W&B credentials" in err
     rc, _, err = _report([tiny, "--paper", "rubicon", "--wandb", "sometimes"], capsys)
     assert rc == 2 and "unknown --wandb mode 'sometimes'" in err
+
+
+def _readme_eval(tmp_path: Path, limit: int = 2) -> Path:
+    """What the README's smallest ``make eval`` (LIMIT=2 TASKS=ifeval_local,ifscale_10) writes, by hand."""
+    folder = tmp_path / "runs" / "eval" / "smollm2-135m-instruct" / "rubicon"
+    lm_eval_results(folder, {"ifeval_local": {"prompt_level_strict_acc,none": 0.0, "inst_level_strict_acc,none": 0.25},
+                             "ifscale_10": {"keyword_accuracy,none": 0.1, "all_included,none": 0.0}},
+                    pretrained="/x/models/smollm2-135m-instruct", limit=limit)
+    return folder
+
+
+def test_readme_smallest_eval_fills_ifs_and_leaves_out_deltas_below_min_n(tmp_path, capsys):
+    out_dir = tmp_path / "report"
+    rc, _, err = _report([_readme_eval(tmp_path), "--paper", "rubicon", "--out", out_dir, "--wandb", "off", "--quiet"],
+                         capsys)
+    assert rc == 0, err
+    md = (out_dir / "report.md").read_text(encoding="utf-8")
+    ours = _row(md, "smollm2-135m-instruct", "ours")
+    assert ours[8] == "0.00" and ours[10] == "10.00 ‡"  # IFE, and IFS from ifscale_10 in the IFS column
+    delta = _row(md, "Δ smollm2-135m-instruct − Rubicon-preview")
+    assert delta[8] == delta[10] == "n=2 (< 20)"  # no -81.70 from two examples
+    assert "fewer than 20 examples (`--min-n`)" in md
+    assert not (out_dir / "charts" / "rubicon_writing_if_delta.png").exists()  # no delta left to draw
+    run = json.loads((out_dir / "comparison.json").read_text())["tables"][0]["runs"][0]
+    assert run["n_examples"]["IFE"] == 2 and run["delta_left_out_below_min_n"] == ["IFE", "IFS"]
+    assert run["delta_vs_reference"]["IFE"] == pytest.approx(-81.70)  # the data keeps the number
+    rc, _, _ = _report([_readme_eval(tmp_path), "--paper", "rubicon", "--out", tmp_path / "all", "--wandb", "off",
+                        "--quiet", "--min-n", "0"], capsys)
+    shown = _row((tmp_path / "all" / "report.md").read_text(), "Δ smollm2-135m-instruct − Rubicon-preview")
+    assert rc == 0 and shown[8] == "-81.70 †"
+
+
+def test_ifscale_group_is_the_full_column_with_its_leaves_n(tmp_path, capsys):
+    res = lm_eval_results(tmp_path / "r", {"ifscale": {"keyword_accuracy,none": 0.5},
+                                           **{f"ifscale_{n}": {"keyword_accuracy,none": 0.5} for n in (10, 50)}},
+                          pretrained="/ckpt/Rubicon-Qwen3-30B-A3B-step200", limit=None, device="cuda:0")
+    data = json.loads(res.read_text())
+    data["n-samples"].pop("ifscale")  # lm-eval counts samples of leaf tasks only
+    data["group_subtasks"] = {"ifscale": ["ifscale_10", "ifscale_50"], "ifscale_10": [], "ifscale_50": []}
+    res.write_text(json.dumps(data))
+    rc, _, _ = _report([res, "--paper", "rubicon", "--out", tmp_path / "o", "--wandb", "off", "--quiet"], capsys)
+    md = (tmp_path / "o" / "report.md").read_text()
+    assert rc == 0 and _row(md, "Rubicon-Qwen3-30B-A3B-step200", "ours")[10] == "50.00"  # unmarked: the whole column
+    assert _row(md, "Δ Rubicon-Qwen3-30B-A3B-step200 − Rubicon-preview")[10] == "-10.79"  # comparable, n = 200
+    run = json.loads((tmp_path / "o" / "comparison.json").read_text())["tables"][0]["runs"][0]
+    assert run["n_examples"]["IFS"] == 200 and run["subset"] == {}
+
+
+def test_ours_has_one_colour_in_every_chart(tmp_path):
+    from matplotlib.colors import to_hex
+
+    from rubricrl.report import charts, style
+    from rubricrl.report.compare import compare
+    from rubricrl.report.paper_tables import load_paper_tables
+    from rubricrl.report.results import read_results
+
+    runs = read_results(str(_readme_eval(tmp_path)))
+    comp = compare("rubicon", load_paper_tables("rubicon"), runs, min_n=0)
+    seen: set[str] = set()
+    paper: set[str] = set()
+    for tc in comp.tables:
+        figs = [charts.comparison_figure(tc)] + ([charts.delta_figure(tc)] if tc.has_deltas else [])
+        for fig in figs:
+            ax = fig.axes[0]
+            handles, labels = ax.get_legend_handles_labels()
+            for h, label in zip(handles, labels):
+                colours = {to_hex(p.get_facecolor()) for p in h.patches}
+                (seen if label.startswith("ours") else paper).update(colours)
+            fig.clf()
+    assert seen == {style.OURS}
+    assert style.OURS not in paper and not set(style.OUR_COLORS) & set(style.PAPER_COLORS)

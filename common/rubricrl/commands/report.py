@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from rubricrl.errors import UserError
-from rubricrl.report.compare import SCALES, compare, render_markdown, to_json
+from rubricrl.report.compare import DEFAULT_MIN_N, SCALES, compare, render_markdown, to_json
 from rubricrl.report.paper_tables import PAPERS, load_paper_tables
 from rubricrl.report.results import merge_runs, read_results
 from rubricrl.report.wandb_log import MODES, default_mode
@@ -33,6 +33,9 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("--scale", default=None, metavar="|".join(SCALES),
                    help="scale of every run (default: from make eval's record, else guessed from the model name; "
                    "only 'paper' makes numbers comparable)")
+    p.add_argument("--min-n", type=int, default=DEFAULT_MIN_N, metavar="N",
+                   help=f"leave out deltas whose value rests on fewer than N examples (default {DEFAULT_MIN_N}; "
+                   "0 shows every delta)")
     p.add_argument("--wandb", default=None, metavar="|".join(MODES),
                    help="W&B logging (default $WANDB_MODE, else offline; never needs a login unless online)")
     p.add_argument("--wandb-project", default=None, help="W&B project (default $WANDB_PROJECT or rubricrl)")
@@ -57,7 +60,9 @@ def run(args: argparse.Namespace) -> int:
         raise UserError(f"unknown --wandb mode {mode!r}; choose one of: {', '.join(MODES)}")
     tables = load_paper_tables(args.paper, args.tables)
     runs = merge_runs([run for spec in args.results for run in read_results(spec)])
-    comp = compare(args.paper, tables, runs, scale=args.scale)
+    if args.min_n < 0:
+        raise UserError(f"--min-n must be 0 or more, not {args.min_n}")
+    comp = compare(args.paper, tables, runs, scale=args.scale, min_n=args.min_n)
 
     from rubricrl.report.charts import write_charts
     from rubricrl.report.wandb_log import log_report

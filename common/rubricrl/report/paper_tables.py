@@ -29,13 +29,16 @@ class TaskRef(_Strict):
     """One harness task metric that measures a paper column.
 
     ``factor`` converts our metric to the paper's scale (e.g. 100 for a 0-1 accuracy shown as percent);
-    ``judged`` says the task's metric comes from an LLM judge.
+    ``judged`` says the task's metric comes from an LLM judge. ``subset`` is set on a candidate that measures only
+    part of what the column reports (e.g. ``"N = 10 only"`` for one IFScale density): its value is shown in the
+    column, marked, and its delta is never read as comparable.
     """
 
     task: str
     metric: str
     factor: float = 1.0
     judged: bool = False  # graded by an LLM judge (then the run's judge matters), else programmatic
+    subset: str = ""  # non-empty: this task covers only that part of the column's measurement
 
 
 class Column(_Strict):

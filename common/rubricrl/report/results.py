@@ -166,6 +166,10 @@ def parse_lm_eval(data: Any, path: Path) -> RunResult:
     for task, ns in (data.get("n-samples") or {}).items():
         if isinstance(ns, dict) and isinstance(ns.get("effective"), int):
             n_samples[task] = ns["effective"]
+    for group, members in (data.get("group_subtasks") or {}).items():  # a group's n: its leaf tasks' n summed
+        if isinstance(members, list) and members and group not in n_samples \
+                and all(isinstance(m, str) and m in n_samples for m in members):
+            n_samples[group] = sum(n_samples[m] for m in members)
     side = _sidecar(path)
     judges = _judges(data)
     if side.get("judge"):

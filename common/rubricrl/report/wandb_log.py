@@ -2,12 +2,19 @@
 
 Offline runs need no account: they are written under ``<out>/wandb/offline-run-*`` and can be uploaded
 later with ``wandb sync <that folder>``. ``online`` needs ``wandb login`` (or ``WANDB_API_KEY``).
+
+The run id is stable per report folder and paper (:func:`report_run_id`), and the run is opened with
+``resume="allow"``: a second ``make report`` continues the same W&B run instead of adding one. W&B cannot
+resume an offline run locally, so offline a new report replaces the folder of the previous one (same id; the
+report is rebuilt from the results each time), leaving one folder to ``wandb sync``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import os
+import shutil
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +43,20 @@ def _online_ready() -> bool:
         return "api.wandb.ai" in netrc.read_text(encoding="utf-8")
     except OSError:
         return False
+
+
+def report_run_id(out_dir: Path, paper: str) -> str:
+    """The W&B run id of the report written to ``out_dir`` for ``paper`` (same folder, same id)."""
+    return hashlib.sha1(f"report::{Path(out_dir).resolve()}::{paper}".encode()).hexdigest()[:16]
+
+
+def drop_offline_runs(wandb_dir: Path, run_id: str) -> list[Path]:
+    """Remove earlier offline folders of ``run_id`` under ``wandb_dir`` (what a re-logged run replaces)."""
+    gone = sorted(p for p in Path(wandb_dir).glob(f"offline-run-*-{run_id}") if p.is_dir())
+    for p in gone:
+        shutil.rmtree(p)
+        log.info("replacing the earlier offline W&B run folder %s", p)
+    return gone
 
 
 def log_report(comp: Comparison, charts: dict[str, list[Path]], out_dir: Path, mode: str,
@@ -76,10 +97,16 @@ def log_report(comp: Comparison, charts: dict[str, list[Path]], out_dir: Path, m
         "judges": sorted({v.run.judge for t in comp.tables for v in t.runs}),
         "scales": sorted({v.scale for t in comp.tables for v in t.runs}),
     }
+    run_id = report_run_id(out_dir, comp.paper)
+    if mode == "offline":
+        drop_offline_runs(out_dir / "wandb", run_id)
+    if wandb.run is not None:
+        wandb.finish()
     run = wandb.init(project=project or os.environ.get("WANDB_PROJECT", DEFAULT_PROJECT), dir=str(out_dir),
-                     mode=mode, name=name or f"report-{comp.paper}", job_type="report", config=config,
-                     settings=wandb.Settings(console="off", silent=True))
+                     mode=mode, name=name or f"report-{comp.paper}", job_type="report", id=run_id,
+                     resume="allow", settings=wandb.Settings(console="off", silent=True))
     try:
+        run.config.update(config, allow_val_change=True)  # a resumed run takes this report's values
         payload: dict[str, Any] = {f"report/{comp.paper}/comparison": wandb.Table(columns=columns, data=rows)}
         for table_id, paths in charts.items():
             for p in paths:
