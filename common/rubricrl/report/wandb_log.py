@@ -52,7 +52,8 @@ def report_run_id(out_dir: Path, paper: str) -> str:
 
 def drop_offline_runs(wandb_dir: Path, run_id: str) -> list[Path]:
     """Remove earlier offline folders of ``run_id`` under ``wandb_dir`` (what a re-logged run replaces)."""
-    gone = sorted(p for p in Path(wandb_dir).glob(f"offline-run-*-{run_id}") if p.is_dir())
+    folders = [*Path(wandb_dir).glob(f"offline-run-*-{run_id}"), *Path(wandb_dir).glob(f"offline-run-*-{run_id}-[0-9]*")]
+    gone = sorted(p for p in set(folders) if p.is_dir())  # "-<n>": a second init of the id within one second
     for p in gone:
         shutil.rmtree(p)
         log.info("replacing the earlier offline W&B run folder %s", p)

@@ -49,12 +49,16 @@ def _plots(out: Path, curve: list[tuple[int, float]], ev: dict[str, Any], agree_
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import MaxNLocator
+
+    from rubricrl.report.style import BASE, OURS, SECOND
 
     made = []
     if curve:
         fig, ax = plt.subplots(figsize=(5, 3))
-        ax.plot([s for s, _ in curve], [r for _, r in curve], marker="o")
-        ax.set_xlabel("step")
+        ax.plot([s for s, _ in curve], [r for _, r in curve], marker="o", color=OURS)
+        ax.set_xlabel("GRPO step")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylabel("self-graded reward (points ratio)")
         ax.set_title("Training reward (graded by the policy itself)")
         fig.tight_layout()
@@ -66,7 +70,8 @@ def _plots(out: Path, curve: list[tuple[int, float]], ev: dict[str, Any], agree_
         fig, ax = plt.subplots(figsize=(4, 3))
         vals = [ev[k]["overall_score"] for k in labels]
         errs = [ev[k]["overall_score:bootstrap_std"] for k in labels]
-        ax.bar(labels, vals, yerr=errs, capsize=6, color=["#999999", "#3070b0"][: len(labels)])
+        ax.bar(labels, vals, yerr=errs, capsize=6, color=[BASE if k == "before" else OURS for k in labels],
+               edgecolor="black")
         ax.set_ylabel("overall_score (fixed judge)")
         ax.set_title(f"Held-out HealthBench, n={ev[labels[0]]['overall_score:n_samples']}")
         fig.tight_layout()
@@ -76,10 +81,12 @@ def _plots(out: Path, curve: list[tuple[int, float]], ev: dict[str, Any], agree_
     pts = [(r["step"], r["agreement"], r["kappa"]) for r in agree_rows if r.get("agreement") is not None]
     if pts:
         fig, ax = plt.subplots(figsize=(5, 3))
-        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", label="agreement")
+        ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=OURS, label="agreement")
         ax.plot([p[0] for p in pts if p[2] is not None], [p[2] for p in pts if p[2] is not None], marker="s",
-                label="Cohen's kappa")
-        ax.set_xlabel("step")
+                color=SECOND, label="Cohen's kappa")
+        ax.set_xlabel("GRPO step")
+        ax.set_ylabel("agreement share / kappa")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_title("Self vs teacher verdicts (overlap)")
         ax.legend()
         fig.tight_layout()
@@ -95,6 +102,14 @@ def _fmt(x: Any, nd: int = 4) -> str:
     if isinstance(x, float):
         return f"{x:.{nd}f}"
     return str(x)
+
+
+def judge_text(judge: Any) -> str:
+    """A judge summary (``judge_summary`` of the eval stage) as words: model first, then its settings."""
+    if not isinstance(judge, dict):
+        return "n/a" if judge is None else str(judge)
+    rest = ", ".join(f"{k} {v}" for k, v in judge.items() if k not in ("model", "template_sha256") and v is not None)
+    return f"`{judge.get('model', '?')}`" + (f" ({rest})" if rest else "")
 
 
 def _paper_rows() -> list[str]:
@@ -141,7 +156,7 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
           f"beta {cfg.grpo.beta:g}, clip {cfg.grpo.epsilon:g}/{cfg.grpo.epsilon_high:g}, loss `{cfg.grpo.loss_type}`, "
           f"{cfg.grpo.prompts_per_step} prompts x {cfg.grpo.num_generations} samples, max completion "
           f"{cfg.grpo.max_completion_length} tokens, rollout T={cfg.grpo.temperature:g}",
-          f"- evaluation judge (fixed): {ev.get('judge')}", ""]
+          f"- evaluation judge (fixed): {judge_text(ev.get('judge'))}", ""]
     L += ["## Training", "", f"steps: {train.get('global_step', '?')}, train time {_fmt(train.get('train_seconds'), 1)} s", ""]
     from rubricrl.report.pipeline import step_time_table
 
@@ -185,6 +200,15 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
     L += [f"| {s} | {_fmt(v, 1)} |" for s, v in timings.items()]
     (ctx.dir / "report.md").write_text("\n".join(L) + "\n", encoding="utf-8")
     print(f"[report] {ctx.dir / 'report.md'}", flush=True)
-    return {"report": str(ctx.dir / "report.md"), "plots": plots, "timings": timings,
+    from rubricrl.report.pipeline import flat_numbers, log_pipeline_wandb
+
+    rows = [[k, ev[k].get("overall_score"), ev[k].get("overall_score:bootstrap_std"),
+             ev[k].get("overall_score:n_samples"), ev[k].get("n_ungraded"), ev[k].get("mean_response_words")]
+            for k in ("before", "after") if k in ev]
+    tables = {"eval/heldout": (["policy", "overall_score", "bootstrap_std", "n", "n_ungraded", "mean_words"], rows)} \
+        if rows else {}
+    wandb_runs = log_pipeline_wandb(cfg, run, ctx.dir, "\n".join(L) + "\n", flat_numbers(ev, "eval/"), tables,
+                                    {"eval/before_after": ctx.dir / "before_after.png"})
+    return {"report": str(ctx.dir / "report.md"), "plots": plots, "timings": timings, "wandb": wandb_runs,
             "before": ev.get("before", {}).get("overall_score"), "after": ev.get("after", {}).get("overall_score"),
             "self_vs_teacher": agree}
