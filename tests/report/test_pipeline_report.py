@@ -47,6 +47,13 @@ def test_training_curves_have_labels_integer_steps_and_judge_health():
         assert "12 of 120 verdicts ungraded (10.0%)" in two.get_title() and "2 of 3 steps" in two.get_title()
     finally:
         plt.close(fig)
+    fig = training_figure({"stage 2": []})  # a stage with no logged step: still integer ticks, and says so
+    try:
+        fig.canvas.draw()
+        assert all(float(t).is_integer() for t in fig.axes[0].get_xticks())
+        assert "no steps logged" in [t.get_text() for t in fig.axes[0].texts]
+    finally:
+        plt.close(fig)
 
 
 def _bar_heights(fig) -> list[list[float]]:

@@ -92,6 +92,9 @@ def training_figure(curves: dict[str, list[dict[str, Any]]], health: dict[str, l
         ax.set_ylabel("reward / share of samples (0-1)")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.set_ylim(-0.05, 1.05)
+        if not rows:  # a stage that logged no step (not run yet, or failed before its first log)
+            ax.set_xlim(0, 1)
+            ax.text(0.5, 0.5, "no steps logged", transform=ax.transAxes, ha="center", va="center", color="#555555")
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig
