@@ -1,7 +1,8 @@
 """Prefix-friendly grading: one nonce per response, criterion-last prompts, dedupe, batch fallback.
 
-These are about the judge's control flow (what it sends, how often), so the backend is scripted; the
-prefix-cache counters of a real vLLM server are checked in tests/integration/test_vllm_judge.py.
+These are about the judge's control flow (what it sends, how often), so the backend is scripted. What a
+real vLLM server makes of it (prompt tokens computed vs served from its prefix cache) is measured by
+benchmarks/judge_throughput.py --compare naive.
 """
 
 from __future__ import annotations
