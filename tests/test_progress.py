@@ -46,3 +46,11 @@ def test_a_terminal_gets_tqdm_and_disable_shows_nothing():
     bar.update(3)
     bar.close()
     assert quiet.getvalue() == ""
+
+
+def test_the_final_line_is_not_printed_twice():
+    out = io.StringIO()
+    bar = LineProgress(2, "eval", every_s=0.0, file=out)
+    bar.update(2)  # shown at once (every_s=0): the end
+    bar.close()
+    assert out.getvalue().splitlines().count(out.getvalue().splitlines()[-1]) == 1

@@ -50,6 +50,7 @@ class LineProgress:
         print(self._line() if not start else f"{self.desc}: 0/{self.total} {self.unit} to do", file=self.file,
               flush=True)
         self._last = time.monotonic()
+        self._shown = (self.n, dict(self.postfix))
 
     def update(self, n: int = 1) -> None:
         self.n += n
@@ -64,7 +65,8 @@ class LineProgress:
     def close(self) -> None:
         if not self._closed:
             self._closed = True
-            self._emit()
+            if self._shown != (self.n, self.postfix):  # the final line, unless it is already the last one shown
+                self._emit()
 
 
 def progress_bar(total: int, desc: str, unit: str = "it", disable: bool = False, file: IO[str] | None = None,
