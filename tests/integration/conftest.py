@@ -19,29 +19,12 @@ from pathlib import Path
 
 import pytest
 
+from rubricrl.judge.server_watchdog import group_alive  # the watchdog's own check, zombies aside
+
 SERVED_MODEL = "smollm2-135m-instruct"
 N_EXAMPLES = 6
 N_CRITERIA = 3
 RESPONSE_CHARS = 600
-
-def group_alive(pgid: int) -> bool:
-    """Whether any process of process group ``pgid`` is still running (zombies aside)."""
-    try:
-        os.killpg(pgid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # killpg(0) succeeds for zombies too: look for a live member.
-    for stat in Path("/proc").glob("[0-9]*/stat"):
-        try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
-            continue
-        if int(fields[2]) == pgid and fields[0] != "Z":
-            return True
-    return False
-
 
 def wait_gone(pgid: int, timeout_s: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout_s

@@ -51,7 +51,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rubricrl.errors import UserError
 from rubricrl.judge import GradingRequest, JudgeConfig, build_judge, close_judge, grade_many
 from rubricrl.judge.parsing import strip_reasoning
-from rubricrl.jsonl import cut_step_records
+from rubricrl.jsonl import cut_step_records, write_atomic
 from rubricrl.reward import RewardResult, rubric_reward
 from rubricrl.reward.health import HealthThresholds, RewardHealth, RewardHealthError
 from rubricrl.rubrics.schema import Rubric
@@ -440,11 +440,7 @@ class RubricEnvironment:
     def _write_health(self) -> None:
         if self.cfg.health_path is None:
             return
-        path = Path(self.cfg.health_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(json.dumps(self.health.summary(), indent=1) + "\n", encoding="utf-8")
-        tmp.replace(path)
+        write_atomic(self.cfg.health_path, [json.dumps(self.health.summary(), indent=1, default=str) + "\n"])
 
     def resume(self, done_steps: int) -> dict[str, int]:
         """Start (or restart) after ``done_steps`` finished GRPO steps (NeMo RL's checkpointed step count).
