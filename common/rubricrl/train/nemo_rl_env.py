@@ -51,9 +51,10 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from rubricrl.errors import UserError
 from rubricrl.judge import GradingRequest, JudgeConfig, build_judge, close_judge, grade_many
 from rubricrl.judge.parsing import strip_reasoning
-from rubricrl.jsonl import cut_step_records, write_atomic
+from rubricrl.jsonl import cut_step_records
 from rubricrl.reward import RewardResult, rubric_reward
 from rubricrl.reward.health import HealthThresholds, RewardHealth, RewardHealthError
+from rubricrl.reward.health_file import restore_health, write_health
 from rubricrl.rubrics.schema import Rubric
 
 log = logging.getLogger(__name__)
@@ -440,7 +441,7 @@ class RubricEnvironment:
     def _write_health(self) -> None:
         if self.cfg.health_path is None:
             return
-        write_atomic(self.cfg.health_path, [json.dumps(self.health.summary(), indent=1, default=str) + "\n"])
+        write_health(self.cfg.health_path, self.health)
 
     def resume(self, done_steps: int) -> dict[str, int]:
         """Start (or restart) after ``done_steps`` finished GRPO steps (NeMo RL's checkpointed step count).
@@ -465,12 +466,8 @@ class RubricEnvironment:
                 if path is not None and Path(path).is_file():
                     kept, cut = cut_step_records(Path(path), done_steps)
                     out[f"{name}_kept"], out[f"{name}_cut"] = kept, cut
-            if self.cfg.health_path is not None and Path(self.cfg.health_path).is_file():
-                try:
-                    saved = json.loads(Path(self.cfg.health_path).read_text(encoding="utf-8"))
-                except (OSError, ValueError):
-                    saved = {}
-                self.health.restore(r for r in saved.get("steps", []) if int(r.get("step", 0)) <= done_steps)
+            if self.cfg.health_path is not None:
+                restore_health(self.cfg.health_path, self.health, done_steps)
         return out
 
     def counters(self) -> dict[str, int]:

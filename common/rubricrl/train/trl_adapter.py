@@ -42,6 +42,7 @@ from rubricrl.config import ExperimentConfig, GRPOSettings
 from rubricrl.config.schema import trl_field_names
 from rubricrl.errors import UserError
 from rubricrl.reward.health import HealthThresholds, RewardHealth, RewardHealthError
+from rubricrl.reward.health_file import restore_health, write_health
 from rubricrl.train.checkpoint import GracefulStop, StopOnSignal, last_checkpoint
 from rubricrl.train.rewards import RubricScorer, Scored
 from rubricrl.train.step_timing import StepTimer, timing_summary
@@ -211,24 +212,6 @@ def reward_health(cfg: ExperimentConfig, settings: GRPOSettings, stage: str, jud
     return RewardHealth(t, judge=label, stage=stage, group_size=settings.num_generations)
 
 
-def write_health(path: Path, health: RewardHealth) -> None:
-    """``health.summary()`` to ``path`` atomically (``reward_health.json`` of a stage)."""
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(health.summary(), indent=1, default=str) + "\n", encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def _restore_health(path: Path, health: RewardHealth, resumed_at: int | None) -> None:
-    """After a resume from checkpoint ``resumed_at``, take back the steps up to it (the rest are redone)."""
-    if resumed_at is None or not path.is_file():
-        return
-    try:
-        rows = json.loads(path.read_text(encoding="utf-8")).get("steps", [])
-    except (OSError, ValueError, AttributeError):
-        return
-    health.restore([r for r in rows if int(r.get("step", 0)) <= resumed_at])
-
-
 def _cut_rollouts(reward_funcs: Sequence[Any], done_steps: int, run_name: str) -> None:
     """Cut the reward functions' rollout logs back to the resumed step (0: no checkpoint, all steps redone).
 
@@ -386,7 +369,7 @@ def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[st
     health_file = out_dir / "reward_health.json"
     resumed_at = int(resume.name.rsplit("-", 1)[-1]) if resume else None
     if health is not None:
-        _restore_health(health_file, health, resumed_at)
+        restore_health(health_file, health, resumed_at)
     _cut_rollouts(reward_funcs, resumed_at or 0, run_name)
     t0 = time.monotonic()
     try:
