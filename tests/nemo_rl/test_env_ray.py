@@ -355,6 +355,53 @@ def test_a_judge_that_times_out_stops_training_with_a_clear_error(ray_local, qwe
     grader.close()
 
 
+def test_step_timer_gives_reward_time_and_share_per_step(ray_local, qwen_tokenizer, tmp_path):
+    """NeMo RL's ``timing/train`` log of a step + the environment's grading time -> ``timing/*`` (logged
+    through NeMo RL's Logger and written in the step's metrics record)."""
+    from nemo_rl.experience.rollouts import run_multi_turn_rollout
+
+    from rubricrl.rubrics.schema import Criterion
+    from rubricrl.train.nemo_rl_driver import StepReporter, rubric_envs
+
+    delay = 0.4
+    grader = SlowGrader(delay_s=delay)
+    task, _ = _rubrics()
+    llm = task.model_copy(update={"id": "llm-task", "criteria": (Criterion(id="tone", text="is friendly", weight=1.0),)})
+    env_cfg = {"judge": {"backend": "openai", "model": "slow-judge", "base_url": grader.url, "timeout_s": 30,
+                         "retries": 0, "concurrency": 1},
+               "metrics_path": str(tmp_path / "stage/nemo_rl/env_metrics.jsonl"), "stage": "stage2_rl",
+               "min_steps_with_reward_variance": 0}  # the grader meets every criterion: constant rewards
+    dataset, task_to_env, _ = _setup(tmp_path, qwen_tokenizer, env_cfg, n_prompts=2)
+    logger, rec = _nemo_logger(tmp_path)
+    reporter = StepReporter(rubric_envs(task_to_env), logger)
+    for step in (1, 2):
+        batch = _batch(dataset, 2)
+        for info in batch["extra_env_info"]:
+            info["rubric"] = llm.model_dump_json()
+            info.pop("defense", None)
+        run_multi_turn_rollout(StubGeneration(qwen_tokenizer), batch, qwen_tokenizer, task_to_env,
+                               max_seq_len=1024, max_rollout_turns=1)
+        logger.log_metrics({"mean_gen_tokens_per_sample": 5.0}, step, prefix="train")
+        # NeMo RL's end-of-step timer log; the generation timer holds the environment's step calls
+        logger.log_metrics({"total_step_time": 60.0, "generation": 40.0, "policy_training": 15.0}, step,
+                           prefix="timing/train", step_finished=True)
+    reporter.finish()
+    timing = [(s, m) for prefix, s, m in rec.logged if prefix == "timing"]
+    assert [s for s, _ in timing] == [1, 2]
+    for _, m in timing:
+        # 4 rollouts x 1 criterion, one request at a time at >= delay each; distinct texts may dedupe
+        assert delay <= m["reward_s"] < 40.0
+        assert m["generation_s"] == pytest.approx(40.0 - m["reward_s"])
+        assert m["train_s"] == pytest.approx(20.0) and m["step_s"] == 60.0
+        assert m["reward_share"] == pytest.approx(m["reward_s"] / 60.0)
+        assert m["reward_overlapped"] == 0.0
+        assert m["judge_compute_s"] >= delay and m["judge_queue_wait_s"] >= 0.0
+    records = _jsonl(tmp_path / "stage/nemo_rl/env_metrics.jsonl")
+    assert [r["step"] for r in records] == [1, 2]
+    assert [r["timing/reward_s"] for r in records] == [m["reward_s"] for _, m in timing]
+    grader.close()
+
+
 def test_a_restart_cuts_the_dead_attempts_rows_so_no_step_appears_twice(ray_local, qwen_tokenizer, tmp_path):
     import hashlib
 

@@ -177,7 +177,11 @@ class StepReporter:
 
     Wraps ``logger.log_metrics``: when the trainer logs ``prefix="train"`` metrics for step ``s``, every
     rubric environment closes ``s`` (:meth:`RubricEnvironment.close_step`); a finished step's rubric
-    metrics are logged through the same logger under ``train/rubric`` at that step.
+    metrics are logged through the same logger under ``train/rubric`` at that step. When it logs the
+    step's timer (``prefix="timing/train"``), the environment adds its grading time
+    (:meth:`RubricEnvironment.note_timing`) and the step's split is logged under ``timing``:
+    ``timing/step_s``, ``timing/generation_s``, ``timing/reward_s``, ``timing/train_s``,
+    ``timing/reward_share`` and the judge's ``timing/judge_queue_wait_s`` / ``timing/judge_compute_s``.
     """
 
     def __init__(self, envs: list[Any], logger: Any):
@@ -194,6 +198,11 @@ class StepReporter:
             if self._last is not None and int(step) != self._last:
                 self._log_rubric(finished, self._last)
             self._last = int(step)
+        elif prefix == "timing/train" and self.envs and isinstance(metrics, Mapping):
+            timer = {k: float(v) for k, v in metrics.items() if isinstance(v, (int, float))}
+            figures = _call(self.envs, "note_timing", int(step), timer)
+            for i, fig in enumerate(f for f in figures if f):
+                self._log(fig, step, "timing" if i == 0 else f"timing/rubric{i}")
         return out
 
     def _log_rubric(self, records: list[Any], step: int) -> None:

@@ -267,6 +267,8 @@ class _OpenStep:
     step: int
     graded: list[_Graded] = field(default_factory=list)
     calls: int = 0
+    reward_s: float = 0.0                      # grading wall time assigned to this step
+    timing: dict[str, float] = field(default_factory=dict)  # timing/* figures (note_timing)
 
 
 class RubricEnvironment:
@@ -294,6 +296,10 @@ class RubricEnvironment:
         self._open: _OpenStep | None = None
         self._stats_seen: dict[str, dict[str, float]] = {}
         self._counters = {"step_calls": 0, "samples": 0, "judges_built": 0, "steps_closed": 0}
+        self._active = 0                       # step calls grading now
+        self._busy_t0 = 0.0                    # since when some call has been grading
+        self._busy_s = 0.0                     # grading wall time not yet assigned to a step
+        self._timing_seen: dict[str, float] = {}
         self.last_metrics: dict[str, float] = {}
         self.health = RewardHealth(
             HealthThresholds(self.cfg.max_ungraded_share, self.cfg.min_steps_with_reward_variance),
@@ -405,6 +411,7 @@ class RubricEnvironment:
             if self._open is None:
                 self._open = _OpenStep(step)
             self._open.graded += pending
+            self._open.reward_s += self._take_busy()
             self._open.calls += 1
             self._write_rollouts(step, pending)
             try:
@@ -414,6 +421,42 @@ class RubricEnvironment:
             finally:
                 self._write_health()
             return done
+
+    def note_timing(self, step: int, timer: dict[str, Any]) -> dict[str, float]:
+        """NeMo RL's step timer for ``step`` (its ``timing/train`` log) -> the step's ``timing/*`` figures.
+
+        Combines the trainer's timer with the grading wall time assigned to the step
+        (:func:`rubricrl.train.step_timing.nemo_rl_step_timing`); the figures also go into the step's
+        ``metrics_path`` record as ``timing/*``. Empty when ``step`` is not the open step.
+        """
+        from rubricrl.train.step_timing import nemo_rl_step_timing
+
+        with self._lock:
+            if self._open is None or self._open.step != int(step):
+                return {}
+            self._open.reward_s += self._take_busy()
+            figures = nemo_rl_step_timing(timer, self._open.reward_s, self._judge_timing())
+            self._open.timing = figures
+            return dict(figures)
+
+    def _take_busy(self) -> float:
+        """Grading wall time since the last take (lock held); a call still grading counts up to now."""
+        now = time.perf_counter()
+        busy, self._busy_s = self._busy_s, 0.0
+        if self._active:
+            busy += now - self._busy_t0
+            self._busy_t0 = now
+        return busy
+
+    def _judge_timing(self) -> dict[str, float]:
+        """The judge's queue wait and compute seconds since the last call (lock held)."""
+        stats = getattr(self._judge, "stats", None) if self._judge is not None else None
+        if stats is None:
+            return {}
+        now = {k: float(v) for k, v in stats.as_dict().items() if k in ("queue_wait_s", "latency_sum_s")}
+        delta = {k: v - self._timing_seen.get(k, 0.0) for k, v in now.items()}
+        self._timing_seen = now
+        return delta
 
     def finish(self) -> dict[str, Any]:
         """End of training: write the last step's record and check the stage as a whole.
@@ -461,6 +504,7 @@ class RubricEnvironment:
         out = {}
         with self._lock:
             self._pending, self._open = [], None
+            self._busy_s = 0.0
             for name in ("rollouts_path", "metrics_path"):
                 path = getattr(self.cfg, name)
                 if path is not None and Path(path).is_file():
@@ -494,7 +538,8 @@ class RubricEnvironment:
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("a", encoding="utf-8") as f:
                 f.write(json.dumps({"step": op.step, "time": time.time(), "samples": len(op.graded),
-                                    "closes": op.calls, **metrics}) + "\n")
+                                    "closes": op.calls, **metrics,
+                                    **{f"timing/{k}": v for k, v in op.timing.items()}}) + "\n")
         return metrics
 
     def _write_rollouts(self, step: int, graded: list[_Graded]) -> None:
@@ -565,7 +610,17 @@ class RubricEnvironment:
         import torch
         from nemo_rl.environments.interfaces import EnvironmentReturn
 
-        results, out_meta, graded = self.score(message_log_batch, metadata)
+        with self._lock:
+            if not self._active:
+                self._busy_t0 = time.perf_counter()
+            self._active += 1
+        try:
+            results, out_meta, graded = self.score(message_log_batch, metadata)
+        finally:
+            with self._lock:
+                self._active -= 1
+                if not self._active:
+                    self._busy_s += time.perf_counter() - self._busy_t0
         with self._lock:
             self._pending += graded
             self._counters["step_calls"] += 1

@@ -113,3 +113,37 @@ def timing_summary(history: list[dict[str, Any]]) -> dict[str, float]:
     if steps:
         out["timing/steps"] = float(len(steps))
     return out
+
+
+def nemo_rl_step_timing(timer: dict[str, Any], reward_s: float, judge: dict[str, float] | None = None
+                        ) -> dict[str, float]:
+    """The ``timing/*`` figures of one NeMo RL GRPO step (keys without the ``timing/`` prefix).
+
+    Args:
+        timer: what NeMo RL's GRPO loop logs under ``timing/train`` at the step's end (seconds per timer
+            name: ``total_step_time``, ``generation`` in synchronous GRPO, ``exposed_generation`` in async).
+        reward_s: wall time the rubric environment spent grading this step's rollouts (overlapping calls
+            counted once).
+        judge: the judge's ``queue_wait_s`` / ``latency_sum_s`` over the step (summed over calls).
+
+    NeMo RL grades inside its rollout (the environment's ``step`` runs within the ``generation`` timer), so
+    in synchronous GRPO ``generation_s`` is that timer less ``reward_s``. In async GRPO the trainer only
+    waits ``exposed_generation`` for trajectories that were generated and graded in the background, so
+    ``generation_s`` is that wait and grading overlapped the step: ``reward_share`` is then the grading time
+    relative to the step, not a part of it. Empty when the timer has no ``total_step_time``.
+    """
+    step_s = timer.get("total_step_time")
+    if not isinstance(step_s, (int, float)) or step_s <= 0:
+        return {}
+    overlapped = "exposed_generation" in timer
+    gen_total = float(timer.get("exposed_generation" if overlapped else "generation", 0.0) or 0.0)
+    generation_s = gen_total if overlapped else max(0.0, gen_total - reward_s)
+    out = {
+        "step_s": float(step_s), "generation_s": generation_s, "reward_s": float(reward_s),
+        "train_s": max(0.0, float(step_s) - gen_total), "reward_share": float(reward_s) / float(step_s),
+        "reward_overlapped": float(overlapped),
+    }
+    if judge:
+        out["judge_queue_wait_s"] = float(judge.get("queue_wait_s", 0.0))
+        out["judge_compute_s"] = float(judge.get("latency_sum_s", 0.0))
+    return out
