@@ -142,6 +142,6 @@ def test_config_hash_ignores_placement_and_checkpoint_keeping_only():
 
     base = config_hash(compose_experiment("rubicon", []))
     for same in (["run.keep_checkpoints=true"], ["run.name=other", "run.root=/elsewhere"], ["wandb.mode=online"],
-                 ["run.max_ungraded_share=0.9", "run.min_steps_with_reward_variance=0"]):
+                 ["run.max_ungraded_share=0.9", "run.min_steps_with_reward_variance=0"], ["run.async_reward=true"]):
         assert config_hash(compose_experiment("rubicon", same)) == base, same
     assert config_hash(compose_experiment("rubicon", ["grpo.learning_rate=3e-6"])) != base

@@ -79,3 +79,41 @@ def test_timing_keys_in_the_logged_metrics_of_a_real_trl_run(tmp_path, rubric, c
         assert 0.0 <= r["timing/reward_share"] <= 1.0 and r["timing/train_s"] >= 0.0
         assert r["timing/generation_s"] > 0 and r["timing/reward_s"] > 0
     assert set(TIMING_KEYS) <= set(out["timing"])
+
+
+@pytest.mark.parametrize("flag, cls", [(False, RubricRewardFunc), (True, AsyncRubricRewardFunc)])
+def test_run_async_reward_picks_the_reward_function_of_a_rubicon_stage(tmp_path, monkeypatch, rubric, flag, cls):
+    """``run.async_reward`` reaches the TRL stage: the stage trains with the async reward function."""
+    from rubricrl.train import rubicon, trl_adapter
+    from rubricrl.train.stages import StageContext
+
+    cfg = compose_experiment("rubicon", [f"run.root={tmp_path}", "run.name=t", f"run.async_reward={str(flag).lower()}"])
+    stage = next(s for s in rubicon.stages(cfg) if s.name == "stage1_rl")
+    ctx = StageContext(cfg=cfg, run_dir=tmp_path / "t", dir=tmp_path / "t" / "stage1_rl", stage=stage)
+    ctx.dir.mkdir(parents=True)
+    seen = {}
+
+    def fake_train(cfg, settings, rows, funcs, out_dir, run_name, init_model=None, health=None):
+        seen["funcs"] = funcs
+        (out_dir / "log_history.jsonl").write_text("")
+        (out_dir / "final").mkdir()
+        (out_dir / "final" / "model.safetensors").write_bytes(b"x")
+        return {"final_model": str(out_dir / "final")}
+
+    monkeypatch.setattr(trl_adapter, "train_grpo", fake_train)
+    rows = [{"prompt": [{"role": "user", "content": "Say hi."}], "rubric_id": rubric.id, "id": "p0"}]
+    rubicon._train_stage(ctx, rows, {rubric.id: rubric}, False, None, rubicon.rub(cfg).stage1, None)
+    assert type(seen["funcs"][0]) is cls
+
+
+def test_nemo_rl_step_timing_from_its_timer_and_the_grading_time():
+    from rubricrl.train.step_timing import nemo_rl_step_timing
+
+    sync = nemo_rl_step_timing({"total_step_time": 100.0, "generation": 70.0, "policy_training": 20.0}, 30.0,
+                               {"queue_wait_s": 5.0, "latency_sum_s": 120.0})
+    assert sync == {"step_s": 100.0, "generation_s": 40.0, "reward_s": 30.0, "train_s": 30.0, "reward_share": 0.3,
+                    "reward_overlapped": 0.0, "judge_queue_wait_s": 5.0, "judge_compute_s": 120.0}
+    # async GRPO: the trainer waited 10 s for trajectories generated and graded in the background
+    overlap = nemo_rl_step_timing({"total_step_time": 80.0, "exposed_generation": 10.0}, 30.0)
+    assert overlap["generation_s"] == 10.0 and overlap["train_s"] == 70.0 and overlap["reward_overlapped"] == 1.0
+    assert nemo_rl_step_timing({"generation": 1.0}, 1.0) == {}  # no step total: nothing to split

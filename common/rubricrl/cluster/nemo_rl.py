@@ -119,6 +119,15 @@ def _grpo_fields(g: Any) -> dict[str, Any]:
     return {"prompts": gen_batch // g.num_generations, "gbs": g.per_device_train_batch_size * g.gradient_accumulation_steps}
 
 
+# The async-GRPO switch of the LLM-judged recipes (Rubicon stage 2, self-rewarding), spelled out so a user
+# finds it: off, as the papers trained on-policy. What turning it on takes and does:
+# replications/nemo_rl_async_grpo.md.
+ASYNC_GRPO_OFF = {"enabled": False, "max_trajectory_age_steps": 1, "in_flight_weight_updates": False,
+                  "recompute_kv_cache_after_weight_updates": False}
+ASYNC_GRPO_NOTE = ("grpo.async_grpo is off: the paper trained on-policy. enabled=true overlaps judging with "
+                   "training (one-off rollouts); see replications/nemo_rl_async_grpo.md")
+
+
 def build_config(exp: Any, recipe: Recipe) -> dict[str, Any]:
     """The NeMo RL config of ``recipe`` for the composed experiment ``exp`` (an ``ExperimentConfig``)."""
     from rubricrl.config import config_hash
@@ -182,11 +191,13 @@ def build_config(exp: Any, recipe: Recipe) -> dict[str, Any]:
     return {
         "defaults": NEMO_RL_DEFAULTS,
         "rubricrl": {"paper": exp.paper, "stage": recipe.stage, "recipe": recipe.name, "base_model": base_model,
-                     "experiment_hash": config_hash(exp), "layout_basis": recipe.basis, "deviations": deviations},
+                     "experiment_hash": config_hash(exp), "layout_basis": recipe.basis, "deviations": deviations,
+                     **({"async_grpo": ASYNC_GRPO_NOTE} if recipe.judge != "programmatic" else {})},
         "grpo": {"num_prompts_per_step": b["prompts"], "num_generations_per_prompt": g.num_generations,
                  "max_num_steps": g.max_steps, "max_num_epochs": 1000, "normalize_rewards": g.scale_rewards == "group",
                  "use_leave_one_out_baseline": False, "overlong_filtering": g.mask_truncated_completions,
-                 "val_period": 0, "val_at_start": False, "val_at_end": False, "seed": exp.run.seed},
+                 "val_period": 0, "val_at_start": False, "val_at_end": False, "seed": exp.run.seed,
+                 **({"async_grpo": ASYNC_GRPO_OFF} if recipe.judge != "programmatic" else {})},
         "loss_fn": {"reference_policy_kl_penalty": g.beta, "ratio_clip_min": g.epsilon, "ratio_clip_max": g.epsilon_high,
                     "token_level_loss": g.loss_type != "grpo", "force_on_policy_ratio": False},
         "checkpointing": {"enabled": True, "checkpoint_dir": f"{run_dir}/checkpoints", "metric_name": None,

@@ -230,14 +230,14 @@ def load_experiment_yaml(path: str | Path) -> ExperimentConfig:
 
 def config_hash(cfg: ExperimentConfig, exclude: Sequence[str] = ("site", "wandb", "server")) -> str:
     """sha256 of the result-relevant config (site, W&B, judge-server placement, run name / root / checkpoint
-    keeping / reward-health thresholds excluded): changing only those neither reruns finished stages nor
+    keeping / reward-health thresholds / async reward excluded): changing only those neither reruns finished stages nor
     changes a recipe's hash."""
     d = cfg.to_dict()
     for k in exclude:
         d.pop(k, None)
     d.get("run", {}).pop("name", None)
     d.get("run", {}).pop("root", None)
-    for k in ("keep_checkpoints", "max_ungraded_share", "min_steps_with_reward_variance"):
+    for k in ("keep_checkpoints", "max_ungraded_share", "min_steps_with_reward_variance", "async_reward"):
         d.get("run", {}).pop(k, None)
     d.get("judge", {}).pop("base_url", None)
     return hashlib.sha256(json.dumps(d, sort_keys=True, default=str).encode()).hexdigest()

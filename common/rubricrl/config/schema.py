@@ -59,6 +59,11 @@ class RunConfig(Strict):
             least this many steps had rewards that differ within a group (else every GRPO advantage was 0
             and nothing was learned); 0 = no check.
             Neither threshold changes what a passing stage computes, so neither is in the config hash.
+        async_reward: TRL stages that grade with an HTTP judge (Rubicon) use the async reward function
+            (:class:`rubricrl.train.trl_adapter.AsyncRubricRewardFunc`): TRL awaits it on its own event
+            loop, together with any other async reward function of the step, instead of blocking on the
+            judge's background loop. Same requests, same rewards (tested); not in the config hash.
+            ``benchmarks/reward_overlap.py`` measures both paths.
     """
 
     name: str = "default"
@@ -69,6 +74,7 @@ class RunConfig(Strict):
     keep_checkpoints: bool = True
     max_ungraded_share: float = Field(default=0.5, ge=0, le=1)
     min_steps_with_reward_variance: int = Field(default=1, ge=0)
+    async_reward: bool = False
 
     @field_validator("name")
     @classmethod

@@ -198,7 +198,7 @@ def stage_filter(ctx: StageContext) -> dict[str, Any]:
 def _train_stage(ctx: StageContext, rows: list[dict[str, Any]], rubrics: dict[str, Rubric], llm: bool,
                  defense: Rubric | None, stage_cfg: Any, init_model: str | None) -> dict[str, Any]:
     from rubricrl.train.rewards import RubricScorer
-    from rubricrl.train.trl_adapter import RubricRewardFunc, reward_health, train_grpo
+    from rubricrl.train.trl_adapter import AsyncRubricRewardFunc, RubricRewardFunc, reward_health, train_grpo
 
     cfg = ctx.cfg
     if cfg.run.engine == "nemo_rl":  # paper scale: NeMo RL on the stage's Ray cluster (rubricrl.train.nemo_rl_stage)
@@ -209,8 +209,9 @@ def _train_stage(ctx: StageContext, rows: list[dict[str, Any]], rubrics: dict[st
     with judge_for(cfg, llm, ctx.dir) as judge:
         scorer = RubricScorer(rubrics, judge, defense)
         health = reward_health(cfg, settings, ctx.stage.name, judge)
-        fn = RubricRewardFunc(scorer, rollouts_path=ctx.dir / "rollouts.jsonl", health=health,
-                              health_path=ctx.dir / "reward_health.json")
+        reward_cls = AsyncRubricRewardFunc if cfg.run.async_reward else RubricRewardFunc
+        fn = reward_cls(scorer, rollouts_path=ctx.dir / "rollouts.jsonl", health=health,
+                        health_path=ctx.dir / "reward_health.json")
         out = train_grpo(cfg, settings, rows, [fn], ctx.dir, f"{cfg.run.name}-{ctx.stage.name}", init_model,
                          health=health)
         out["judge"] = judge.stats.as_dict()
