@@ -112,3 +112,19 @@ def test_batch_duplicate_ids_are_errors():
 def test_batch_needs_a_list():
     with pytest.raises(ParseError, match="list"):
         parse_batch('{"id": "a", "criteria_met": true}', [("a", True, (0, 1))])
+
+
+def test_a_batch_list_cut_off_at_max_tokens_keeps_its_complete_items():
+    from rubricrl.judge.parsing import ParseError, parse_batch
+
+    expected = [("a", True, (0, 1)), ("b", True, (0, 1)), ("c", True, (0, 1))]
+    cut = ('[{"id": "a", "criteria_met": true, "explanation": "ok"}, '
+           '{"id": "b", "criteria_met": false, "explanation": "no"}, {"id": "c", "criteria_met": tr')
+    got = parse_batch(cut, expected)
+    assert got["a"].met is True and got["b"].met is False
+    assert isinstance(got["c"], ParseError)  # the cut item is not guessed: it goes to the per-criterion fallback
+    # only an output that is a list from its first character is salvaged (structured output's shape)
+    with pytest.raises(ParseError):
+        parse_batch('The verdicts: [{"id": "a", "criteria_met": true, "explanation": "x"}, {"id": "b"', expected)
+    with pytest.raises(ParseError):
+        parse_batch('[{"id": "a", "criteria_met": tr', expected)  # nothing complete: no list at all

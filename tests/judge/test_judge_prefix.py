@@ -142,6 +142,15 @@ def test_batch_without_any_list_falls_back_to_single_calls_after_its_retries():
     assert j.stats.batch_fallbacks == 2
 
 
+def test_a_batch_list_cut_at_max_tokens_is_kept_and_only_the_cut_items_fall_back():
+    cut = '[{"id": "a", "criteria_met": true, "explanation": "e"}, {"id": "b", "criteria_met": fal'
+    b = ScriptedBackend(cut, met(False))
+    j = LLMJudge(b, mode="batch", retries=1, **FAST)
+    va, vb = run_sync(j.grade(request(crit_pos("a"), crit_neg("b"))))
+    assert (va.met, va.explanation) == (True, "e") and vb.met is False
+    assert b.calls == 2 and j.stats.batch_fallbacks == 1  # no second batch attempt, one single call for "b"
+
+
 def test_batch_transport_failure_does_not_fall_back():
     b = ScriptedBackend(TransportError("down"))
     j = LLMJudge(b, mode="batch", retries=1, **FAST)

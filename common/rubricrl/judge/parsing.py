@@ -182,6 +182,34 @@ def parse_score(text: str, lo: float, hi: float, tag: str | None = None) -> Pars
 
 
 @_only_parse_errors
+def complete_items_of_cut_list(text: str, tag: str | None = None) -> list[Any]:
+    """The whole items of a JSON list that the output starts with but that was cut off (``max_tokens``).
+
+    Only an output that *is* a list from its first character (what structured output produces) counts;
+    items are decoded one after another with the JSON decoder, so only complete values are kept and the
+    cut item is dropped. Empty when the output does not start with ``[`` or no item is complete.
+    """
+    text = strip_reasoning(text)
+    if tag:
+        text = strip_delimited(text, tag)
+    text = text.strip()
+    if not text.startswith("["):
+        return []
+    decoder = json.JSONDecoder()
+    items: list[Any] = []
+    i = 1
+    while True:
+        while i < len(text) and text[i] in " \t\r\n,":
+            i += 1
+        if i >= len(text) or text[i] == "]":
+            return items
+        try:
+            value, i = decoder.raw_decode(text, i)
+        except ValueError:
+            return items
+        items.append(value)
+
+
 def parse_batch(
     text: str,
     expected: Sequence[tuple[str, bool, tuple[float, float]]],
@@ -199,7 +227,12 @@ def parse_batch(
     Raises:
         ParseError: no JSON list at all.
     """
-    items = extract_json(text, list, None, tag)
+    try:
+        items = extract_json(text, list, None, tag)
+    except ParseError:
+        items = complete_items_of_cut_list(text, tag)  # a list cut off at max_tokens: keep its whole items
+        if not items:
+            raise
     by_id: dict[str, list[dict[str, Any]]] = {}
     for it in items:
         if isinstance(it, dict) and "id" in it:
