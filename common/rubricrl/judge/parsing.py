@@ -181,7 +181,6 @@ def parse_score(text: str, lo: float, hi: float, tag: str | None = None) -> Pars
     return Parsed(met=None, score=to_score(d["score"], lo, hi), explanation=_explanation(d))
 
 
-@_only_parse_errors
 def complete_items_of_cut_list(text: str, tag: str | None = None) -> list[Any]:
     """The whole items of a JSON list that the output starts with but that was cut off (``max_tokens``).
 
@@ -210,6 +209,7 @@ def complete_items_of_cut_list(text: str, tag: str | None = None) -> list[Any]:
         items.append(value)
 
 
+@_only_parse_errors
 def parse_batch(
     text: str,
     expected: Sequence[tuple[str, bool, tuple[float, float]]],
