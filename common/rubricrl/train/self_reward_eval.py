@@ -13,9 +13,7 @@ agreement and stage timings, plus PNG plots.
 
 from __future__ import annotations
 
-import json
 import logging
-import os
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Iterator, Sequence
@@ -70,16 +68,24 @@ def judge_summary(judge: Any, spec: Any) -> dict[str, Any]:
 # --------------------------------------------------------------------------- eval stage
 
 
-def _read_jsonl(path: Path) -> list[dict[str, Any]]:
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+def finished_rows(path: Path, n: int) -> list[dict[str, Any]] | None:
+    """The ``n`` rows an earlier attempt of the stage wrote to ``path``, or None when it must be redone.
+
+    Read with :mod:`rubricrl.jsonl` (lines split at ``\\n`` only: a response holding U+2028, which
+    HealthBench text does, stays one record).
+    """
+    from rubricrl.jsonl import read_jsonl_objects
+
+    if not path.is_file():
+        return None
+    rows = [obj for _, obj in read_jsonl_objects(path)]
+    return rows if len(rows) == n else None
 
 
 def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for r in rows:
-            f.write(json.dumps(r, ensure_ascii=False) + "\n")
-    os.replace(tmp, path)
+    from rubricrl.jsonl import write_jsonl_atomic
+
+    write_jsonl_atomic(path, rows, overwrite=True)  # the stage's own output, redone
 
 
 def paired_diff_ci(before: Sequence[float], after: Sequence[float], n_bootstrap: int, seed: int
@@ -119,8 +125,9 @@ def eval_stage(ctx: StageContext) -> dict[str, Any]:
         out["judge"] = summary
         for label, path in models.items():
             resp_file = ctx.dir / f"responses_{label}.jsonl"
-            if resp_file.is_file() and len(_read_jsonl(resp_file)) == len(held):
-                responses = [r["response"] for r in _read_jsonl(resp_file)]
+            done = finished_rows(resp_file, len(held))
+            if done is not None:
+                responses = [r["response"] for r in done]
             else:
                 with ctx.progress(len(held), f"{label}: generate") as advance:
                     responses = [ss[0] for ss in sample_responses(
@@ -130,8 +137,9 @@ def eval_stage(ctx: StageContext) -> dict[str, Any]:
                         device=cfg.policy.device, advance=advance)]
                 _write_jsonl(resp_file, [{"prompt_id": ex.prompt_id, "response": r} for ex, r in zip(held, responses)])
             graded_file = ctx.dir / f"graded_{label}.jsonl"
-            if graded_file.is_file() and len(_read_jsonl(graded_file)) == len(held):
-                records = [GradedRecord(d) for d in _read_jsonl(graded_file)]
+            done = finished_rows(graded_file, len(held))
+            if done is not None:
+                records = [GradedRecord(d) for d in done]
             else:
                 reqs = [GradingRequest(c, r, ex.rubric.criteria, rubric_id=ex.prompt_id) for c, r, ex in
                         zip(convs, responses, held)]
