@@ -228,10 +228,11 @@ def load_experiment_yaml(path: str | Path) -> ExperimentConfig:
     return validate_experiment(strip_lines(tree), str(path))
 
 
-def config_hash(cfg: ExperimentConfig, exclude: Sequence[str] = ("site", "wandb", "server")) -> str:
-    """sha256 of the result-relevant config (site, W&B, judge-server placement, run name / root / checkpoint
-    keeping / reward-health thresholds / async reward excluded): changing only those neither reruns finished stages nor
-    changes a recipe's hash."""
+def config_hash(cfg: ExperimentConfig, exclude: Sequence[str] = ("site", "wandb", "server", "monitor")) -> str:
+    """sha256 of the result-relevant config (site, W&B, judge-server placement, the gold-judge drift monitor, run
+    name / root / checkpoint keeping / reward-health thresholds / async reward excluded): changing only those neither
+    reruns finished stages nor changes a recipe's hash. The monitor grades rollouts training already made and never
+    changes a reward, so like ``run.max_ungraded_share`` it can only stop a stage, not change what it computes."""
     d = cfg.to_dict()
     for k in exclude:
         d.pop(k, None)

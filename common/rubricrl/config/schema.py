@@ -9,6 +9,7 @@ Top-level sections (unknown keys anywhere are errors):
 ``grpo``   GRPO settings, named as ``trl.GRPOConfig`` fields (``rubricrl.train.trl_adapter`` maps them)
 ``judge``  the judge for ``llm`` criteria (``rubricrl.judge.JudgeConfig``, inline)
 ``server`` a local vLLM judge server started for the stages that need it (``enabled: false`` = none)
+``monitor`` the gold-judge drift monitor (:mod:`rubricrl.reward.drift`; off unless a judge is set)
 ``site``   where it runs: ``local`` or ``slurm`` (account, partition, container, paths); see
            ``configs/train/site/*.yaml``
 =========  ===========================================================================================
@@ -233,6 +234,87 @@ class SiteConfig(Strict):
     env: dict[str, str] = Field(default_factory=dict)
 
 
+class ConstrainedGrader(Strict):
+    """A frozen local model that grades by constrained verdict decoding (no free text to parse).
+
+    The mechanism of the self-rewarding pipeline's fixed graders (:class:`rubricrl.judge.live_policy.LivePolicyGrader`
+    on a frozen copy of ``model``): cheap and always parseable on CPU, where a free-text judge of a 135M model
+    is not. Programmatic criteria still go to the verifiers.
+
+    Attributes:
+        model: checkpoint alias or path (``smollm2-135m-instruct``), loaded frozen on the policy's device.
+        temperature: verdict sampling temperature; 0 = argmax (deterministic).
+        top_p, top_k: applied among the allowed verdict tokens.
+        template: grader template (the HealthBench grader structure).
+        max_prompt_tokens: longer grader prompts are ungraded (counted).
+        batch_size: criterion prompts per forward pass.
+        chat_template_kwargs: for the grader's chat template (Qwen3: ``{enable_thinking: false}``).
+    """
+
+    model: str = "smollm2-135m-instruct"
+    temperature: float = Field(default=0.0, ge=0)
+    top_p: float | None = Field(default=None, gt=0, le=1)
+    top_k: int | None = Field(default=None, ge=1)
+    template: str = "healthbench"
+    max_prompt_tokens: int = Field(default=4096, ge=64)
+    batch_size: int = Field(default=16, ge=1)
+    chat_template_kwargs: dict[str, Any] = Field(default_factory=dict)
+
+
+class MonitorConfig(Strict):
+    """The gold-judge drift monitor (:mod:`rubricrl.reward.drift`): a second judge grades some of the current
+    rollouts every few steps; the gap between its reward and the training judge's is logged, and a gap that
+    widens past ``max_gap`` warns or stops the stage. Off unless ``judge`` or ``constrained`` is set.
+
+    Which rollouts: at a check step, the step's own rollouts of ``sample`` prompts, the first of the step's
+    prompts in one fixed seeded order of prompt ids (``run.seed``; the same order on both engines). Both judges
+    grade the same rollouts, so prompt difficulty cancels out of the gap; nothing extra is generated, so the
+    monitor never changes what training samples.
+
+    Attributes:
+        judge: the gold judge (a :class:`~rubricrl.judge.JudgeConfig`): at paper scale a stronger model than the
+            training judge (e.g. ``configs/judge/gpt41-healthbench.yaml``'s GPT-4.1 HealthBench grader, or a
+            bigger vLLM judge). An ``openai`` judge without ``base_url`` / ``base_url_file`` grades on the
+            training judge's server (the local vLLM server when ``server.enabled``), with its own settings.
+        constrained: instead of ``judge``, a frozen local model with constrained verdicts (TRL runs only).
+        every_steps: check at step 1 (the baseline), every ``every_steps``-th step, and the last step.
+        sample: prompts per check (all their rollouts are graded).
+        max_gap: largest tolerated widening of the gap (training judge's mean reward minus the gold judge's)
+            over the first check's gap, the mean over the last ``window`` checks.
+        on_gap: ``warn`` (logged, in the report) or ``stop`` (the stage stops, exit 2, no done marker).
+        window: checks averaged for the widening and fitted for the trend (slope of the gap per step).
+        max_ungraded_share: a check whose gold verdicts are ungraded above this share gives no gold reward: it
+            is counted and shown as skipped, never averaged in.
+        stages: training stages to monitor (empty = every training stage of the pipeline).
+            None of these keys changes what a stage computes unless it stops it, so ``monitor`` is not in the
+            config hash (as ``run.max_ungraded_share``): turning it on later reruns nothing already done.
+    """
+
+    judge: JudgeConfig | None = None
+    constrained: ConstrainedGrader | None = None
+    every_steps: int = Field(default=10, ge=1)
+    sample: int = Field(default=4, ge=1)
+    max_gap: float = Field(default=0.15, gt=0)
+    on_gap: Literal["warn", "stop"] = "warn"
+    window: int = Field(default=3, ge=1)
+    max_ungraded_share: float = Field(default=0.5, ge=0, le=1)
+    stages: list[str] = Field(default_factory=list)
+
+    @model_validator(mode="after")
+    def _one_judge(self) -> "MonitorConfig":
+        if self.judge is not None and self.constrained is not None:
+            raise ValueError("set monitor.judge or monitor.constrained, not both (the monitor has one gold judge)")
+        return self
+
+    @property
+    def enabled(self) -> bool:
+        return self.judge is not None or self.constrained is not None
+
+    def applies_to(self, stage: str) -> bool:
+        """The monitor is on for training stage ``stage``."""
+        return self.enabled and (not self.stages or stage in self.stages)
+
+
 class ExperimentConfig(Strict):
     """A whole experiment. Build it with :func:`rubricrl.config.compose_experiment`.
 
@@ -246,6 +328,7 @@ class ExperimentConfig(Strict):
     grpo: GRPOSettings = Field(default_factory=GRPOSettings)
     judge: JudgeConfig = Field(default_factory=lambda: JudgeConfig(backend="programmatic"))
     server: ServerConfig = Field(default_factory=ServerConfig)
+    monitor: MonitorConfig = Field(default_factory=MonitorConfig)
     site: SiteConfig = Field(default_factory=SiteConfig)
     sections: dict[str, Any] = Field(default_factory=dict, exclude=True)
 

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from rubricrl.judge.interfaces import GradingMode
+from rubricrl.judge.sanitize import DEFAULT_MAX_RESPONSE_CHARS, MIN_RESPONSE_CHARS
 
 
 class _Strict(BaseModel):
@@ -72,6 +73,19 @@ class JudgeConfig(_Strict):
         device: torch device for ``transformers`` (``cpu``, ``cuda``).
         structured_output: constrain the answer to the mode's JSON schema (OpenAI ``response_format``;
             vLLM enforces it). Recommended for small graders; ignored by the ``transformers`` backend.
+            On OpenAI's own API the schema is sent in the subset its strict mode accepts.
+        sanitize: before grading, fold look-alike characters (NFKC), make invisible and bidi
+            characters visible, and defuse chat control tokens (``<|im_end|>``, ``<think>``,
+            ``[INST]`` ...; the judge tokenizer's own when its files are local) in the conversation and
+            the response (:mod:`rubricrl.judge.sanitize`). Default on. ``false`` exists only to
+            measure the attacks without the defence (``benchmarks/judge_attacks.py``'s "before" run):
+            never train with it off. The ``<turn-...>`` delimiters are defused either way.
+        max_response_chars: longest response the judge sees, in characters (after sanitising); a longer
+            one is cut in the middle with the cut marked, and counted in ``JudgeStats.truncated``.
+            When the server still rejects the prompt as too long (HTTP 400 about the context length),
+            the retry cuts the response to half. ``null``: no cap and no re-cut (a response past the
+            judge's context then comes back ungraded: only for the benchmark's "before" run). At least
+            200.
     """
 
     backend: Literal["openai", "transformers", "programmatic", "replay"] = "openai"
@@ -90,6 +104,8 @@ class JudgeConfig(_Strict):
     device: str = "cpu"
     extra_body: dict[str, Any] = Field(default_factory=dict)
     structured_output: bool = False
+    sanitize: bool = True
+    max_response_chars: int | None = Field(default=DEFAULT_MAX_RESPONSE_CHARS, ge=MIN_RESPONSE_CHARS)
 
 
 def judge_summary(cfg: JudgeConfig, **extra: Any) -> dict[str, Any]:
@@ -111,6 +127,9 @@ def judge_summary(cfg: JudgeConfig, **extra: Any) -> dict[str, Any]:
     out["sampling"] = cfg.sampling.model_dump()
     if cfg.structured_output:
         out["structured_output"] = True
+    if not cfg.sanitize:
+        out["sanitize"] = False
+    out["max_response_chars"] = cfg.max_response_chars
     return out
 
 

@@ -29,6 +29,15 @@ other request until a backoff has passed: before the retry, and after a last att
 (before the slot goes to the next call). The backoff is exponential with jitter (each wait drawn
 uniformly from half to all of ``min(max_s, initial_s * factor ** (retry - 1))``), so calls that timed
 out together do not come back together.
+
+Graded content (:mod:`rubricrl.judge.sanitize`): each request's conversation and response are sanitised
+once, before any prompt is rendered (look-alikes folded, invisible characters made visible, chat control
+tokens defused, the judge tokenizer's own included when the backend can list them), and the response is
+capped at ``max_response_chars`` with the cut marked (``JudgeStats.truncated`` counts such requests). If
+the server still rejects a prompt as longer than its context (HTTP 400 naming the context length), the
+next attempt cuts the response to half of what was sent (``JudgeStats.context_recuts``), so a padded
+response is graded on what fits instead of coming back ungraded. Verdict-cache and in-flight keys are
+taken on the content as the judge sees it.
 """
 
 from __future__ import annotations
@@ -37,18 +46,25 @@ import asyncio
 import dataclasses
 import logging
 import random
+import re
 import time
-from dataclasses import asdict, dataclass
-from typing import Any, Callable
+from dataclasses import asdict, dataclass, field
+from typing import Any, Callable, Sequence
 
 from rubricrl.judge.backends import BackendError
 from rubricrl.judge.interfaces import ChatBackend, GradingMode, GradingRequest, Verdict
 from rubricrl.judge.parsing import ParseError, Parsed, parse_batch, parse_binary, parse_score
 from rubricrl.judge.prompts import TemplateSet, holistic_scale, new_tag, prompt_values, score_range
+from rubricrl.judge.sanitize import DEFAULT_MAX_RESPONSE_CHARS, MIN_RESPONSE_CHARS, ContentGuard
 from rubricrl.judge.schemas import batch_schema, binary_schema, explanation_chars, response_format, score_schema
 from rubricrl.rubrics.schema import Criterion
 
 log = logging.getLogger(__name__)
+
+#: What an OpenAI-compatible server says when a prompt does not fit its context (vLLM, OpenAI, SGLang).
+CONTEXT_ERROR = re.compile(
+    r"maximum context length|context length|context_length_exceeded|max_model_len|maximum model length|"
+    r"longer than the maximum|prompt is too long|too many tokens|reduce the length", re.IGNORECASE)
 
 
 @dataclass
@@ -69,6 +85,10 @@ class JudgeStats:
             an ungraded copy also counts in ``ungraded``).
         latency_sum_s: total wall time spent in model calls (judge compute, summed over calls).
         queue_wait_s: total time calls waited for a concurrency slot (judge queue wait, summed over calls).
+        truncated: graded requests (a response against one rubric) whose response was cut to
+            ``max_response_chars`` before grading.
+        context_recuts: attempts retried with the response cut to half after the server rejected the
+            prompt as longer than its context.
     """
 
     calls: int = 0
@@ -83,6 +103,8 @@ class JudgeStats:
     batch_fallbacks: int = 0
     latency_sum_s: float = 0.0
     queue_wait_s: float = 0.0
+    truncated: int = 0
+    context_recuts: int = 0
 
     @property
     def mean_latency_s(self) -> float:
@@ -114,6 +136,39 @@ class _Outcome:
     latency_s: float
 
 
+@dataclass
+class _Content:
+    """One request's conversation and response as the judge sees them (sanitised; response capped).
+
+    ``view(level)``: the response after ``level`` context-length re-cuts (level 0: the configured cap;
+    each further level half the length of the one before, never under ``MIN_RESPONSE_CHARS``).
+    """
+
+    guard: ContentGuard
+    conversation: list[dict[str, str]]
+    raw_response: str
+    views: list[tuple[str, int]] = field(default_factory=list)
+
+    def view(self, level: int = 0) -> str:
+        while len(self.views) <= level:
+            if not self.views:
+                self.views.append(self.guard.response(self.raw_response))
+                continue
+            last = self.views[-1][0]
+            cap = max(MIN_RESPONSE_CHARS, len(last) // 2)
+            self.views.append(self.guard.response(self.raw_response, cap) if cap < len(last) else self.views[-1])
+        return self.views[level][0]
+
+    @property
+    def cut(self) -> bool:
+        """The level-0 view is cut."""
+        self.view(0)
+        return self.views[0][1] > 0
+
+    def request(self, request: GradingRequest, level: int = 0) -> GradingRequest:
+        return dataclasses.replace(request, conversation=self.conversation, response=self.view(level))
+
+
 class LLMJudge:
     """A judge over a :class:`~rubricrl.judge.interfaces.ChatBackend`.
 
@@ -130,6 +185,10 @@ class LLMJudge:
         concurrency: maximum calls in flight, retries and their backoff included.
         name: judge identifier in verdicts and cache keys (default: the backend's model name).
         structured_output: send the mode's JSON schema as ``response_format`` (see ``judge.schemas``).
+        sanitize: sanitise graded content (:mod:`rubricrl.judge.sanitize`); off only to measure attacks.
+        max_response_chars: response cap in characters (None: no cap, and no re-cut on a context error).
+        control_tokens: extra control-token strings to defuse; None asks the backend
+            (``backend.control_tokens()``, the local tokenizer's special and added tokens) on first use.
     """
 
     def __init__(
@@ -145,9 +204,19 @@ class LLMJudge:
         concurrency: int = 8,
         name: str | None = None,
         structured_output: bool = False,
+        sanitize: bool = True,
+        max_response_chars: int | None = DEFAULT_MAX_RESPONSE_CHARS,
+        control_tokens: Sequence[str] | None = None,
     ):
         self.backend = backend
         self.structured_output = structured_output
+        self.sanitize = sanitize
+        if max_response_chars is not None and max_response_chars < MIN_RESPONSE_CHARS:
+            raise ValueError(f"max_response_chars must be at least {MIN_RESPONSE_CHARS} (or None), got {max_response_chars}")
+        self.max_response_chars = max_response_chars
+        self._control_tokens = tuple(control_tokens) if control_tokens is not None else None
+        self._guard: ContentGuard | None = None
+        self._contents: dict[tuple[Any, ...], _Content] = {}
         self.mode: GradingMode = mode
         self.templates = TemplateSet(mode, template)
         self.sampling = dict(sampling or {})
@@ -179,9 +248,42 @@ class LLMJudge:
             timeout_s=cfg.timeout_s,
             concurrency=cfg.concurrency,
             structured_output=cfg.structured_output,
+            sanitize=cfg.sanitize,
+            max_response_chars=cfg.max_response_chars,
         )
 
     # ------------------------------------------------------------------ plumbing
+
+    @property
+    def guard(self) -> ContentGuard:
+        """The content guard, built on first use (it asks the backend for its tokenizer's control tokens)."""
+        if self._guard is None:
+            tokens = self._control_tokens
+            if tokens is None:
+                tokens = ()
+                listing = getattr(self.backend, "control_tokens", None)
+                if self.sanitize and listing is not None:
+                    try:
+                        tokens = tuple(listing())
+                    except Exception as e:  # noqa: BLE001  (the generic list still applies)
+                        log.warning("judge %s: cannot list the tokenizer's control tokens (%s); "
+                                    "defusing the built-in list only", self.name, e)
+                if tokens:
+                    log.info("judge %s: defusing %d control tokens of its tokenizer in graded content",
+                             self.name, len(tokens))
+            self._guard = ContentGuard(self.sanitize, self.max_response_chars, tokens)
+        return self._guard
+
+    def content(self, request: GradingRequest) -> _Content:
+        """``request``'s content as this judge sees it (memoised: a response's criteria share one copy)."""
+        key = (request.response, tuple((str(t.get("role", "")), str(t.get("content", ""))) for t in request.conversation))
+        got = self._contents.get(key)
+        if got is None:
+            if len(self._contents) >= 512:
+                self._contents.clear()
+            guard = self.guard
+            got = self._contents[key] = _Content(guard, guard.conversation(request.conversation), request.response)
+        return got
 
     def _semaphore(self) -> asyncio.Semaphore:
         loop = asyncio.get_running_loop()
@@ -236,7 +338,7 @@ class LLMJudge:
 
     async def _attempts(
         self,
-        make_prompt: Callable[[str], str],
+        make_prompt: Callable[[str, int], str],
         parse: Callable[[str, str], Any],
         what: str,
         schema: Callable[[], dict[str, Any]] | None,
@@ -246,6 +348,8 @@ class LLMJudge:
 
         Every attempt uses the response's delimiter ``tag``. The concurrency slot is held across every
         attempt and backoff of this call (see the module docstring); the wait for it is ``queue_wait_s``.
+        ``make_prompt(tag, level)`` renders the prompt with the response after ``level`` re-cuts; the
+        level goes up when the server rejects a prompt as longer than its context.
         """
         t0 = time.perf_counter()
         async with self._semaphore():
@@ -254,7 +358,7 @@ class LLMJudge:
 
     async def _attempts_in_slot(
         self,
-        make_prompt: Callable[[str], str],
+        make_prompt: Callable[[str, int], str],
         parse: Callable[[str, str], Any],
         what: str,
         schema: Callable[[], dict[str, Any]] | None,
@@ -264,6 +368,7 @@ class LLMJudge:
         latency = 0.0
         attempt = 0
         timed_out = False
+        level = 0
         sampling = dict(self.sampling)
         if self.structured_output and schema is not None:
             sampling["response_format"] = response_format(schema())
@@ -271,7 +376,7 @@ class LLMJudge:
             if attempt > 1:
                 self.stats.retries += 1
                 await asyncio.sleep(self._delay(attempt - 1))
-            messages = [{"role": "user", "content": make_prompt(tag)}]
+            messages = [{"role": "user", "content": make_prompt(tag, level)}]
             t0 = time.perf_counter()
             timed_out = False
             try:
@@ -282,6 +387,9 @@ class LLMJudge:
                 self.stats.transport_errors += 1
                 timed_out = not isinstance(e, BackendError) or getattr(e, "timeout", False)
                 self.stats.timeouts += timed_out
+                if self.max_response_chars is not None and _context_error(e):
+                    level += 1
+                    self.stats.context_recuts += 1
             finally:
                 dt = time.perf_counter() - t0
                 latency += dt
@@ -312,14 +420,15 @@ class LLMJudge:
 
     # ------------------------------------------------------------------ modes
 
-    async def _grade_one(self, request: GradingRequest, c: Criterion, tag: str,
+    async def _grade_one(self, content: _Content, c: Criterion, tag: str,
                          templates: TemplateSet | None = None) -> Verdict:
         template = (templates or self.templates).for_criterion(c)
         per_mode: GradingMode = "binary" if c.binary else "tiered"
         lo, hi = score_range(c)
 
-        def make_prompt(tag: str) -> str:
-            return template.render(prompt_values(request.conversation, request.response, [c], tag, per_mode))
+        def make_prompt(tag: str, level: int) -> str:
+            return template.render(prompt_values(content.conversation, content.view(level), [c], tag, per_mode,
+                                                 guard=None))
 
         def parse(text: str, tag: str) -> Parsed:
             return parse_binary(text, tag) if c.binary else parse_score(text, lo, hi, tag)
@@ -328,7 +437,7 @@ class LLMJudge:
         out = await self._attempts(make_prompt, parse, f"criterion {c.id!r}", schema, tag)
         return self._verdict(c, out.result, out)
 
-    async def _grade_batch(self, request: GradingRequest, tag: str) -> list[Verdict]:
+    async def _grade_batch(self, request: GradingRequest, content: _Content, tag: str) -> list[Verdict]:
         """One call for all criteria (retried until a JSON list comes back), then one call per criterion
         for the items that list did not cover."""
         template = self.templates.primary
@@ -337,8 +446,9 @@ class LLMJudge:
         got: dict[str, Parsed] = {}
         errors: dict[str, str] = {}
 
-        def make_prompt(tag: str) -> str:
-            return template.render(prompt_values(request.conversation, request.response, criteria, tag, "batch"))
+        def make_prompt(tag: str, level: int) -> str:
+            return template.render(prompt_values(content.conversation, content.view(level), criteria, tag, "batch",
+                                                 guard=None))
 
         def parse(text: str, tag: str) -> dict[str, Parsed | ParseError]:
             return parse_batch(text, expected, tag)  # raises ParseError only when there is no list at all
@@ -359,7 +469,7 @@ class LLMJudge:
             self.stats.batch_fallbacks += len(missing)
             log.info("judge %s: batch answer left %d of %d criteria; grading them one by one",
                      self.name, len(missing), len(criteria))
-            singles = await asyncio.gather(*(self._grade_one(request, c, tag, self._fallback) for c in missing))
+            singles = await asyncio.gather(*(self._grade_one(content, c, tag, self._fallback) for c in missing))
             for c, v in zip(missing, singles):
                 v.attempts += out.attempts
                 v.latency_s += out.latency_s
@@ -376,14 +486,13 @@ class LLMJudge:
         max_tokens = int(self.sampling.get("max_tokens") or 512)
         return max(40, int(2.5 * (max_tokens - 24 * n) / max(1, n)))
 
-    async def _grade_holistic(self, request: GradingRequest, tag: str) -> list[Verdict]:
+    async def _grade_holistic(self, request: GradingRequest, content: _Content, tag: str) -> list[Verdict]:
         template = self.templates.primary
         lo, hi = holistic_scale(request.criteria)
 
-        def make_prompt(tag: str) -> str:
-            return template.render(
-                prompt_values(request.conversation, request.response, request.criteria, tag, "holistic")
-            )
+        def make_prompt(tag: str, level: int) -> str:
+            return template.render(prompt_values(content.conversation, content.view(level), request.criteria, tag,
+                                                 "holistic", guard=None))
 
         out = await self._attempts(make_prompt, lambda t, tag: parse_score(t, lo, hi, tag), "holistic score",
                                    lambda: score_schema(lo, hi, self._chars), tag)
@@ -409,21 +518,26 @@ class LLMJudge:
         """
         if not request.criteria:
             return []
+        content = self.content(request)
+        if content.cut:
+            self.stats.truncated += 1
+        seen = content.request(request)
         tag = new_tag()  # drawn now that the response exists; shared by its criteria and their retries
         if self.mode in ("binary", "tiered"):
             async def one(c: Criterion) -> Verdict:
-                [v] = await self._shared(f"{c.id}|{self.cache_key(request, c)}", [c.id],
-                                         lambda: self._one_list(request, c, tag))
+                [v] = await self._shared(f"{c.id}|{self._key(seen, c)}", [c.id],
+                                         lambda: self._one_list(content, c, tag))
                 return v
 
             return list(await asyncio.gather(*(one(c) for c in request.criteria)))
         ids = [c.id for c in request.criteria]
-        key = "|".join([self.mode] + [self.cache_key(request, c) for c in request.criteria] + ids)
-        run = self._grade_batch if self.mode == "batch" else self._grade_holistic
-        return await self._shared(key, ids, lambda: run(request, tag))
+        key = "|".join([self.mode] + [self._key(seen, c) for c in request.criteria] + ids)
+        if self.mode == "batch":
+            return await self._shared(key, ids, lambda: self._grade_batch(request, content, tag))
+        return await self._shared(key, ids, lambda: self._grade_holistic(request, content, tag))
 
-    async def _one_list(self, request: GradingRequest, c: Criterion, tag: str) -> list[Verdict]:
-        return [await self._grade_one(request, c, tag)]
+    async def _one_list(self, content: _Content, c: Criterion, tag: str) -> list[Verdict]:
+        return [await self._grade_one(content, c, tag)]
 
     async def aclose(self) -> None:
         """Close the backend if it holds resources."""
@@ -433,7 +547,16 @@ class LLMJudge:
 
 
     def cache_key(self, request: GradingRequest, criterion: Criterion) -> str:
-        """Verdict-cache key of ``criterion`` in ``request`` for this judge."""
+        """Verdict-cache key of ``criterion`` in ``request`` for this judge, on the content as it sees it
+        (unchanged for content that sanitising and the cap leave as written)."""
+        return self._key(self.content(request).request(request), criterion)
+
+    def _key(self, seen: GradingRequest, criterion: Criterion) -> str:
         from rubricrl.judge.cache import request_key
 
-        return request_key(self.name, self.templates, request, criterion)
+        return request_key(self.name, self.templates, seen, criterion)
+
+
+def _context_error(e: BaseException) -> bool:
+    """The server rejected the prompt as longer than its context (HTTP 400/413 saying so)."""
+    return getattr(e, "status", None) in (400, 413) and bool(CONTEXT_ERROR.search(str(e)))

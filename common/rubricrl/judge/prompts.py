@@ -18,6 +18,14 @@ prefix (instructions, conversation, response), which a prefix-caching server com
 ``<turn-`` / ``</turn-`` sequence inside content is neutralised as well, so a response cannot close its
 own block, open a fake one, or forge a verdict outside it, whatever nonce it guesses.
 
+Graded content is also sanitised before it is rendered (:mod:`rubricrl.judge.sanitize`): look-alike
+characters folded, invisible and bidi characters made visible, and chat control tokens (``<|im_end|>``,
+``<think>``, ``[INST]`` ...) defused, so that a response cannot close the judge's *chat* turn either
+(the server's tokenizer would otherwise read those strings as real control tokens).
+:func:`prompt_values` applies :data:`~rubricrl.judge.sanitize.DEFAULT_GUARD` unless given a guard;
+:class:`~rubricrl.judge.llm.LLMJudge` sanitises (and length-caps) each response once and passes
+``guard=None``. The delimiter neutralisation above applies in every case.
+
 Built-in templates put everything that does not depend on the criterion before the conversation and the
 criterion last, for the same prefix reuse.
 """
@@ -36,6 +44,7 @@ from typing import Sequence
 
 from rubricrl.errors import UserError
 from rubricrl.judge.interfaces import GradingMode, Message
+from rubricrl.judge.sanitize import DEFAULT_GUARD, ContentGuard
 from rubricrl.rubrics.schema import Criterion
 
 log = logging.getLogger(__name__)
@@ -325,8 +334,22 @@ def prompt_values(
     criteria: Sequence[Criterion],
     tag: str,
     mode: GradingMode,
+    guard: ContentGuard | None = DEFAULT_GUARD,
 ) -> dict[str, str]:
-    """All placeholder values for one call (a template uses the ones it needs)."""
+    """All placeholder values for one call (a template uses the ones it needs).
+
+    Args:
+        conversation: the prompt turns (without the graded response).
+        response: the graded response.
+        criteria: the criteria of this call.
+        tag: the delimiter tag name (:func:`new_tag`).
+        mode: the grading mode.
+        guard: sanitises the conversation and the response first (its length cap included); None when
+            they are sanitised already (or must not be). Delimiter tags are neutralised either way.
+    """
+    if guard is not None:
+        conversation = guard.conversation(conversation)
+        response, _ = guard.response(response)
     values = {
         "tag": tag,
         "conversation": render_conversation(conversation, response, tag),

@@ -25,6 +25,14 @@ Signature translation only; scoring is :class:`rubricrl.train.rewards.RubricScor
   and a stage with fewer than ``run.min_steps_with_reward_variance`` varying steps fails at its end. Both
   raise :class:`~rubricrl.reward.health.RewardHealthError` (exit 2) before ``final/`` and the done marker
   are written; checkpoints and logs stay.
+* Gold-judge drift (:mod:`rubricrl.train.drift_monitor`): with ``monitor=`` (a
+  :class:`~rubricrl.train.drift_monitor.GoldMonitor`), the reward function of a check step has the sampled
+  rollouts graded by the gold judge as well and logs ``monitor/train_judge_reward``, ``monitor/gold_judge_reward``,
+  ``monitor/gap``, ``monitor/gap_widening``, ``monitor/gap_trend`` (and ``monitor/n``, ``monitor/skipped``,
+  ``monitor/gold_ungraded_share``, ``monitor/warning``) through ``log_metric``; each check is appended to the
+  stage's ``monitor.jsonl``. With several reward batches per step, the step's first batch is checked.
+  ``monitor.on_gap=stop`` raises :class:`~rubricrl.reward.drift.DriftMonitorError` (exit 2) as the health
+  checks do.
 """
 
 from __future__ import annotations
@@ -41,9 +49,11 @@ from typing import Any, Callable, Sequence
 from rubricrl.config import ExperimentConfig, GRPOSettings
 from rubricrl.config.schema import trl_field_names
 from rubricrl.errors import UserError
+from rubricrl.reward.drift import DriftMonitorError
 from rubricrl.reward.health import HealthThresholds, RewardHealth, RewardHealthError
 from rubricrl.reward.health_file import restore_health, write_health
 from rubricrl.train.checkpoint import GracefulStop, StopOnSignal, last_checkpoint
+from rubricrl.train.drift_monitor import GoldMonitor, Rollout, prompt_key, verdict_counts
 from rubricrl.train.rewards import RubricScorer, Scored
 from rubricrl.train.step_timing import StepTimer, timing_summary
 from rubricrl.train.stages import StageInterrupted
@@ -76,10 +86,14 @@ class RubricRewardFunc:
         health: reward-health monitor told about every batch (raises when a step is mostly ungraded);
             its summary is written to ``health_path`` after each batch.
         health_path: JSON file for that summary (None = not written).
+        monitor: the stage's gold-judge drift monitor (None = off); it grades a sample of a check step's rollouts.
+        prompt_id_columns: dataset columns holding a prompt's id, first present wins (the monitor's sample is
+            chosen by prompt id; without one, a hash of the conversation stands in).
     """
 
     def __init__(self, scorer: RubricScorer, rubric_column: str = "rubric_id", rollouts_path: Path | None = None,
-                 name: str = "rubric", health: RewardHealth | None = None, health_path: Path | None = None):
+                 name: str = "rubric", health: RewardHealth | None = None, health_path: Path | None = None,
+                 monitor: GoldMonitor | None = None, prompt_id_columns: Sequence[str] = ("id", "prompt_id")):
         self.scorer = scorer
         self.rubric_column = rubric_column
         self.rollouts_path = Path(rollouts_path) if rollouts_path else None
@@ -87,6 +101,8 @@ class RubricRewardFunc:
         self.calls = 0
         self.health = health
         self.health_path = Path(health_path) if health_path else None
+        self.monitor = monitor
+        self.prompt_id_columns = tuple(prompt_id_columns)
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
         convs, texts, rubric_ids = self._inputs(prompts, completions, kwargs)
@@ -128,22 +144,29 @@ class RubricRewardFunc:
             finally:
                 if self.health_path is not None:
                     write_health(self.health_path, self.health)
+        if self.monitor is not None and self.monitor.due(step + 1):
+            check = self.monitor.check(step + 1, self.rollouts(convs, texts, scored, kwargs))
+            if log_metric is not None:
+                for k, v in GoldMonitor.metrics(check).items():
+                    log_metric(k, v)
         return rewards
+
+    def rollouts(self, convs: list, texts: list[str], scored: list[Scored], kwargs: dict[str, Any]) -> list[Rollout]:
+        """The batch as the drift monitor's :class:`Rollout` list (prompt ids from ``prompt_id_columns``)."""
+        ids = next((kwargs[c] for c in self.prompt_id_columns if c in kwargs), None)
+        assert self.monitor is not None
+        defense = self.scorer.defense
+        return [Rollout(key=str(ids[i]) if ids is not None else prompt_key(conv), conversation=conv, response=text,
+                        rubric=self.monitor.rubric_for(self.scorer.rubric(s.rubric_id)), defense=defense,
+                        train_reward=s.reward)
+                for i, (conv, text, s) in enumerate(zip(convs, texts, scored))]
 
     def count_verdicts(self, scored: Sequence[Scored]) -> tuple[int, int]:
         """(verdicts, ungraded) the rewards rest on: the model-judged ones when there are any (programmatic
         defense detectors never time out, so counting them would hide a judge that grades nothing), else all."""
-        model = [0, 0]
-        every = [0, 0]
         defense = self.scorer.defense.criteria if self.scorer.defense is not None else ()
-        for s in scored:
-            crits = tuple(self.scorer.rubric(s.rubric_id).criteria) + tuple(defense)
-            for c, v in zip(crits, s.verdicts or ()):
-                for acc in ((model, every) if c.kind != "programmatic" else (every,)):
-                    acc[0] += 1
-                    acc[1] += int(v.ungraded)
-        n, u = model if model[0] else every
-        return n, u
+        return verdict_counts((tuple(self.scorer.rubric(s.rubric_id).criteria) + tuple(defense), s.verdicts or ())
+                              for s in scored)
 
     def _append(self, step: int, convs: list, texts: list[str], scored: list[Scored]) -> None:
         self.rollouts_path.parent.mkdir(parents=True, exist_ok=True)
@@ -322,7 +345,8 @@ def policy_path(name: str) -> str:
 
 def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[str, Any]],
                reward_funcs: list[Callable[..., list[float]]], out_dir: Path, run_name: str,
-               init_model: str | None = None, health: RewardHealth | None = None) -> dict[str, Any]:
+               init_model: str | None = None, health: RewardHealth | None = None,
+               monitor: GoldMonitor | None = None) -> dict[str, Any]:
     """Run GRPO (resuming from ``out_dir``'s newest checkpoint) and save the final model to ``out_dir/final``.
 
     Args:
@@ -336,11 +360,14 @@ def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[st
         health: the reward functions' health monitor (:func:`reward_health`); its steps up to a resumed
             checkpoint are read back from ``out_dir/reward_health.json``, and :meth:`~RewardHealth.finish` is
             checked once training ends (result in ``reward_health`` of the returned metrics).
+        monitor: the reward functions' gold-judge drift monitor: its checks after a resumed checkpoint are cut
+            from ``monitor.jsonl`` and the rest restored; its summary is ``drift_monitor`` of the returned metrics.
 
     Raises:
         StageInterrupted: stopped by SIGTERM/SIGINT after writing a checkpoint.
         RewardHealthError: the rewards carried no signal (a step mostly ungraded: training stops at once;
             no step with varying rewards: at the end). ``final/`` is not written; checkpoints and logs stay.
+        DriftMonitorError: ``monitor.on_gap=stop`` and the gold judge's reward fell behind (same handling).
     """
     import torch
     from datasets import Dataset
@@ -371,12 +398,17 @@ def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[st
     if health is not None:
         restore_health(health_file, health, resumed_at)
     _cut_rollouts(reward_funcs, resumed_at or 0, run_name)
+    if monitor is not None:
+        kept, cut = monitor.resume(resumed_at)
+        if cut:
+            print(f"[{run_name}] {monitor.path}: cut {cut} drift checks of steps after {resumed_at or 0}; {kept} kept",
+                  flush=True)
     t0 = time.monotonic()
     try:
         with GracefulStop() as stop:
             trainer.add_callback(StopOnSignal(stop))
             result = trainer.train(resume_from_checkpoint=str(resume) if resume else None)
-    except RewardHealthError:
+    except (RewardHealthError, DriftMonitorError):
         _write_history(out_dir / "log_history.jsonl", trainer.state.log_history)
         _finish_wandb()
         raise
@@ -405,6 +437,8 @@ def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[st
            "timing": timing_summary(trainer.state.log_history)}
     if health_summary is not None:
         out["reward_health"] = {k: v for k, v in health_summary.items() if k != "steps"}
+    if monitor is not None:
+        out["drift_monitor"] = monitor.summary()
     return out
 
 

@@ -12,6 +12,17 @@ listing several URLs (``{"base_urls": [...]}`` or one per line). Each call goes 
 the fewest calls in flight, ties taken in turn. The set is re-read every ``refresh_s`` seconds and
 after a connection error, so replicas that start late, or come back on another port after a requeue,
 are picked up.
+
+Structured output on OpenAI's own API (``api.openai.com``, Azure ``*.openai.azure.com``): its strict
+``json_schema`` mode accepts a subset of JSON Schema, so the schema is sent without string length bounds
+(``minLength`` / ``maxLength``: the answer's length is bounded by ``max_tokens`` instead); a schema whose
+root is not an object (batch mode's list) cannot be sent there at all and is left out, with a warning
+once. vLLM and SGLang get the schema as written.
+
+Control tokens (:meth:`OpenAIChatBackend.control_tokens`): when ``model`` is a local checkpoint
+directory, or a model alias prepared in this checkout's ``models/`` (what ``rubricrl serve`` serves),
+its tokenizer's special and added tokens are read from the tokenizer files, so the judge defuses them
+in graded content. A remote model leaves the built-in list (:mod:`rubricrl.judge.sanitize`).
 """
 
 from __future__ import annotations
@@ -24,6 +35,7 @@ import os
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import httpx
 
@@ -127,6 +139,40 @@ def read_endpoints(spec: str | Path) -> list[str]:
     return urls
 
 
+_OPENAI_HOSTS = ("api.openai.com", ".openai.azure.com")
+_UNSUPPORTED_BY_OPENAI = frozenset({"minLength", "maxLength"})
+
+
+def is_openai_api(url: str) -> bool:
+    """Whether ``url`` is OpenAI's hosted API (or Azure OpenAI), whose strict schemas are a subset."""
+    host = (urlsplit(url).hostname or "").lower()
+    return host == _OPENAI_HOSTS[0] or host.endswith(_OPENAI_HOSTS[1])
+
+
+def openai_strict_schema(schema: Any) -> Any:
+    """``schema`` without the keywords OpenAI's strict mode rejects (string length bounds), recursively."""
+    if isinstance(schema, dict):
+        return {k: openai_strict_schema(v) for k, v in schema.items() if k not in _UNSUPPORTED_BY_OPENAI}
+    if isinstance(schema, list):
+        return [openai_strict_schema(v) for v in schema]
+    return schema
+
+
+def local_tokenizer_dir(model: str) -> Path | None:
+    """A local directory holding ``model``'s tokenizer files, if there is one (nothing is prepared)."""
+    p = Path(model).expanduser()
+    if p.is_dir():
+        return p
+    if "/" in model or not model:
+        return None
+    try:
+        from rubricrl.models.registry import models_dir
+    except ImportError:
+        return None
+    d = models_dir() / model
+    return d if (d / "tokenizer.json").is_file() or (d / "tokenizer_config.json").is_file() else None
+
+
 class OpenAIChatBackend:
     """Async client of an OpenAI-compatible ``/chat/completions`` endpoint.
 
@@ -172,6 +218,7 @@ class OpenAIChatBackend:
         self._limits = httpx.Limits(max_connections=max_connections, max_keepalive_connections=max_connections)
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
+        self._warned_schema = False
 
     @classmethod
     def from_config(cls, cfg: Any) -> "OpenAIChatBackend":
@@ -248,18 +295,40 @@ class OpenAIChatBackend:
             self._client_loop = loop
         return self._client
 
-    def build_body(self, messages: list[Message], **sampling: Any) -> dict[str, Any]:
-        """The JSON body of one request."""
+    def control_tokens(self) -> list[str]:
+        """Special and added tokens of the served model's tokenizer, when its files are local (see module doc)."""
+        from rubricrl.judge.sanitize import tokenizer_control_tokens
+
+        d = local_tokenizer_dir(self.model)
+        return tokenizer_control_tokens(d) if d is not None else []
+
+    def build_body(self, messages: list[Message], base_url: str | None = None, **sampling: Any) -> dict[str, Any]:
+        """The JSON body of one request (``base_url``: the server it goes to, for OpenAI's schema subset)."""
         body: dict[str, Any] = {"model": self.model, "messages": messages}
         for key in ("temperature", "top_p", "max_tokens", "seed"):
             if sampling.get(key) is not None:
                 body[key] = sampling[key]
         if sampling.get("top_k") is not None:
             body["top_k"] = sampling["top_k"]
-        if sampling.get("response_format") is not None:
-            body["response_format"] = sampling["response_format"]
+        fmt = sampling.get("response_format")
+        if fmt is not None and is_openai_api(base_url or self._base_url or ""):
+            fmt = self._openai_format(fmt)
+        if fmt is not None:
+            body["response_format"] = fmt
         body.update(self._extra_body)
         return body
+
+    def _openai_format(self, fmt: dict[str, Any]) -> dict[str, Any] | None:
+        schema = (fmt.get("json_schema") or {}).get("schema") if fmt.get("type") == "json_schema" else None
+        if schema is None:
+            return fmt
+        if schema.get("type") != "object":
+            if not self._warned_schema:
+                self._warned_schema = True
+                log.warning("judge %s: OpenAI's structured output needs an object at the root; this mode's "
+                            "schema (%s) is not sent, the answer is parsed as free text", self.model, schema.get("type"))
+            return None
+        return {**fmt, "json_schema": {**fmt["json_schema"], "schema": openai_strict_schema(schema)}}
 
     async def complete(self, messages: list[Message], **sampling: Any) -> str:
         """Send one chat completion and return the first choice's text.
@@ -269,7 +338,7 @@ class OpenAIChatBackend:
         """
         base = self.pick()
         url = f"{base}/chat/completions"
-        body = self.build_body(messages, **sampling)
+        body = self.build_body(messages, base, **sampling)
         self.in_flight[base] = self.in_flight.get(base, 0) + 1
         try:
             resp = await self._get_client().post(url, json=body)

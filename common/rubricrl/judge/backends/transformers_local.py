@@ -4,6 +4,10 @@ The model is loaded on first use from a checkpoint directory or a known alias (r
 ``rubricrl.models.resolve_model``, imported lazily). Generation runs in a worker thread under a lock
 (one generation at a time: the model is not re-entrant and CPU cores are shared), so the event loop
 stays free for other judge calls and timeouts.
+
+:meth:`TransformersChatBackend.control_tokens` lists the tokenizer's special and added tokens (from its
+files), which the judge defuses in graded content: ``apply_chat_template`` would otherwise tokenize a
+``<|im_end|>`` written inside a response as the real token.
 """
 
 from __future__ import annotations
@@ -60,6 +64,12 @@ class TransformersChatBackend:
     def from_config(cls, cfg: Any) -> "TransformersChatBackend":
         """Build from a :class:`~rubricrl.judge.config.JudgeConfig` (the model loads on first call)."""
         return cls(cfg.model, device=cfg.device)
+
+    def control_tokens(self) -> list[str]:
+        """Special and added tokens of the model's tokenizer (resolving the checkpoint, as the first call would)."""
+        from rubricrl.judge.sanitize import tokenizer_control_tokens
+
+        return tokenizer_control_tokens(resolve_checkpoint(self.model))
 
     def load(self) -> None:
         """Load tokenizer and model now (otherwise on the first call). Thread-safe, idempotent."""
