@@ -3,8 +3,21 @@
 Notation used in the docstrings. For criterion ``i``: ``v_i`` = :func:`criterion_value` in [0, 1]
 (for a negative criterion, 1 = the undesirable behaviour is present); ``w_i`` = its weight, or
 ``|points|`` when the criterion has points (the schema ignores ``weight`` then); ``P`` / ``N`` = the
-graded positive / negative criteria (after the ``ungraded`` policy: ``exclude`` drops ungraded
-criteria, ``not_met`` keeps them with ``v = 0``); ``W+ = sum_{i in P} w_i``.
+graded positive / negative criteria (after the ``ungraded`` policy, below); ``W+ = sum_{i in P} w_i``.
+
+The ``ungraded`` policy (a parameter of every aggregator) says what an ungraded verdict counts as:
+
+* ``exclude`` (the default of :func:`rubricrl.reward.aggregate`, and HealthBench scoring's, for parity
+  with simple-evals): the criterion leaves numerator and denominator;
+* ``not_met``: kept with ``v = 0`` (a positive item not met; a negative item's behaviour absent, MrlX's
+  rule);
+* ``pessimistic``: kept at its worst value: a positive item not met (``v = 0``), a negative (penalty)
+  item present (``v = 1``); and an ungraded ``critical`` criterion vetoes (:mod:`rubricrl.reward.veto`).
+  For the monotone aggregators (``weighted_mean``, ``points_ratio``, ``saturation``, and
+  ``interaction`` with every ``gamma >= 0``) the reward is then the lowest any verdict on the ungraded
+  items could have given: a verdict the judge failed to give can never raise a reward. It is the
+  default for *training* rewards (:mod:`rubricrl.train.rewards`), where a policy would otherwise learn
+  to make penalty items ungraded (e.g. by padding past the judge's context).
 
 Every aggregator puts ``criterion_value`` of every criterion (``None`` when ungraded) in
 ``per_criterion`` and the number of ungraded verdicts in ``n_ungraded``. When nothing usable is left
@@ -109,10 +122,20 @@ def _flag(params: Mapping[str, Any], key: str, agg: str) -> bool:
     return x
 
 
+def worst_value(criterion: Criterion) -> float:
+    """The value of ``criterion``'s worst verdict: 1 (present) for a negative criterion, else 0 (not met)."""
+    return 1.0 if criterion.negative else 0.0
+
+
 def prepare(criteria: Sequence[Criterion], verdicts: Sequence[Verdict], params: Mapping[str, Any]) -> Prepared:
-    """Pair verdicts, compute values and apply the ``ungraded`` policy."""
+    """Pair verdicts, compute values and apply the ``ungraded`` policy (see the module docstring).
+
+    ``per_criterion`` keeps ``None`` for ungraded criteria whatever the policy; only the items used by
+    the aggregator carry the policy's value.
+    """
     paired = pair_verdicts(criteria, verdicts)
-    drop = params.get("ungraded", "exclude") == "exclude"
+    policy = params.get("ungraded", "exclude")
+    drop = policy == "exclude"
     per: dict[str, float | None] = {}
     items: list[Item] = []
     n_ungraded = 0
@@ -123,7 +146,7 @@ def prepare(criteria: Sequence[Criterion], verdicts: Sequence[Verdict], params: 
             n_ungraded += 1
             if drop:
                 continue
-            x = 0.0
+            x = worst_value(c) if policy == "pessimistic" else 0.0
         items.append(Item(c, x))
     return Prepared(per, n_ungraded, items)
 

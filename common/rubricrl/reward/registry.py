@@ -12,8 +12,10 @@ Pipeline of :func:`aggregate` (the one entry point training and evaluation share
 
 Parameters every aggregator accepts:
 
-* ``ungraded``: ``exclude`` (default; an ungraded criterion leaves numerator and denominator) or
-  ``not_met`` (counted as 0: not met, or for a negative criterion, behaviour absent);
+* ``ungraded``: ``exclude`` (default; an ungraded criterion leaves numerator and denominator),
+  ``not_met`` (counted as 0: not met, or for a negative criterion, behaviour absent) or ``pessimistic``
+  (counted at its worst: a positive criterion not met, a negative one present, a critical one vetoes;
+  the default of training rewards, :mod:`rubricrl.train.rewards`); see :mod:`rubricrl.reward.aggregators`;
 * ``empty_reward``: reward when nothing usable is left (everything ungraded, zero denominator);
   default 0.0. It is returned as is: not shaped (veto still applies);
 * ``shape``: a shaping spec, applied by :func:`aggregate`.
@@ -33,7 +35,7 @@ from rubricrl.rubrics.schema import AggregationSpec, Criterion, Rubric
 log = logging.getLogger(__name__)
 
 COMMON_PARAMS: frozenset[str] = frozenset({"ungraded", "empty_reward", "shape"})
-UNGRADED_POLICIES: tuple[str, ...] = ("exclude", "not_met")
+UNGRADED_POLICIES: tuple[str, ...] = ("exclude", "not_met", "pessimistic")
 
 
 class AggregationError(UserError, ValueError):
@@ -214,7 +216,7 @@ def aggregate(criteria: Sequence[Criterion], verdicts: Sequence[Verdict], spec: 
         result.components["pre_shape"] = result.reward
         result.reward = shape_value(result.reward, shape)
         result.components["shaped"] = result.reward
-    return apply_veto(criteria, result, spec.veto)
+    return apply_veto(criteria, result, spec.veto, ungraded=spec.params.get("ungraded", "exclude"))
 
 
 def rubric_reward(rubric: Rubric, verdicts: Sequence[Verdict]) -> RewardResult:

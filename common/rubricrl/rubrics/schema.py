@@ -152,7 +152,9 @@ class VetoSpec(_Strict):
         floor: reward assigned when a critical criterion fails.
         threshold: a critical criterion "fails" when its normalised value is below this
             (for negative criteria: when the undesirable behaviour is present).
-        on_ungraded: what an ungraded critical verdict does: ``ignore`` or ``veto``.
+        on_ungraded: what an ungraded critical verdict does under the aggregation's ``ungraded:
+            exclude`` or ``not_met``: ``ignore`` or ``veto``. Under ``ungraded: pessimistic`` (the
+            default of training rewards) an ungraded critical verdict always vetoes.
     """
 
     floor: float = 0.0

@@ -12,6 +12,19 @@ defense rubric, then returns :class:`Scored`:
 No formula lives here beyond that veto: aggregation, shaping and each rubric's own veto are
 ``rubricrl.reward``'s.
 
+Ungraded verdicts in training rewards: **pessimistic by default** (:data:`TRAINING_UNGRADED`). A verdict
+the judge could not give (timeouts, unparsable answers, a prompt past the judge's context) counts at its
+worst: a positive item not met, a negative (penalty) item present, and an ungraded critical item vetoes
+(``ungraded: pessimistic``, :mod:`rubricrl.reward.aggregators`). With ``exclude`` an ungraded penalty
+or veto item simply left the reward, so a policy could raise its reward by making those items
+ungraded (a padded response did, before the judge capped lengths). :class:`RubricScorer` gives every
+rubric it scores that policy unless the rubric's own ``aggregation.params`` set ``ungraded``
+(:func:`training_rubric`); pass ``ungraded=...`` to choose another, or ``ungraded=None`` to score
+rubrics exactly as written. Evaluation keeps ``exclude`` (HealthBench scoring, for parity with
+simple-evals: :mod:`rubricrl.scoring.healthbench`), so training and evaluation differ only in what an
+ungraded verdict counts as. ``ungraded_share`` limits (``run.max_ungraded_share``) still stop a run whose
+judge mostly fails.
+
 :meth:`RubricScorer.score` grades from synchronous code (on the judge's background event loop);
 :meth:`RubricScorer.ascore` is the same on the caller's event loop (TRL's async reward functions, which
 TRL runs concurrently with each other). Either way all requests of a batch are in flight together, and
@@ -26,12 +39,39 @@ import time
 from dataclasses import dataclass
 from typing import Any, Mapping, Sequence
 
+from rubricrl.errors import UserError
 from rubricrl.judge import GradingRequest, Verdict, grade_many
 from rubricrl.reward import RewardResult, rubric_reward
+from rubricrl.reward.registry import UNGRADED_POLICIES
 from rubricrl.rubrics.schema import Rubric
 
 log = logging.getLogger(__name__)
 Message = dict[str, str]
+
+#: What an ungraded verdict counts as in a training reward unless the rubric says otherwise.
+TRAINING_UNGRADED = "pessimistic"
+
+
+def training_rubric(rubric: Rubric, ungraded: str | None = TRAINING_UNGRADED) -> Rubric:
+    """``rubric`` as training scores it: ``ungraded`` applied unless its aggregation sets ``ungraded`` itself.
+
+    Args:
+        rubric: a task or defense rubric.
+        ungraded: the policy (``pessimistic``, ``exclude``, ``not_met``); None leaves the rubric as is.
+
+    Raises:
+        UserError: ``ungraded`` is not a known policy.
+    """
+    if ungraded is None:
+        return rubric
+    if ungraded not in UNGRADED_POLICIES:
+        raise UserError(f"unknown ungraded policy {ungraded!r} for training rewards; "
+                        f"choose one of {', '.join(UNGRADED_POLICIES)}")
+    params = dict(rubric.aggregation.params or {})
+    if "ungraded" in params:
+        return rubric
+    params["ungraded"] = ungraded
+    return rubric.model_copy(update={"aggregation": rubric.aggregation.model_copy(update={"params": params})})
 
 
 @dataclass
@@ -78,12 +118,16 @@ class RubricScorer:
         rubrics: rubric id -> Rubric (task rubrics: bank rubrics and instance rubrics).
         judge: a ``rubricrl.judge`` judge (``RoutingJudge`` from ``build_judge``).
         defense: optional defense rubric applied to every response as a veto.
+        ungraded: ungraded policy for rubrics that do not set one (:func:`training_rubric`; default
+            ``pessimistic``); None scores every rubric exactly as written.
     """
 
-    def __init__(self, rubrics: Mapping[str, Rubric], judge: Any, defense: Rubric | None = None):
-        self.rubrics = dict(rubrics)
+    def __init__(self, rubrics: Mapping[str, Rubric], judge: Any, defense: Rubric | None = None,
+                 ungraded: str | None = TRAINING_UNGRADED):
+        self.ungraded = ungraded
+        self.rubrics = {rid: training_rubric(r, ungraded) for rid, r in rubrics.items()}
         self.judge = judge
-        self.defense = defense
+        self.defense = training_rubric(defense, ungraded) if defense is not None else None
         self.last_latency_s = 0.0
 
     def rubric(self, rubric_id: str) -> Rubric:
