@@ -13,8 +13,8 @@ Modules, by family:
   punctuation_count
 * ``style``: no_ai_speak, no_moral_summary, lexical_diversity
 * ``defense`` and ``repetition`` (detectors; ``passed=True`` means the hacking behaviour is present):
-  prefatory_sycophancy, laudatory_self_evaluation, grader_addressed_text, ai_deflection,
-  degenerate_repetition, keyword_stuffing, hidden_content
+  prefatory_sycophancy, laudatory_self_evaluation, grader_addressed_text, grader_injection,
+  ai_deflection, degenerate_repetition, keyword_stuffing, hidden_content
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ DETECTORS = frozenset(
         "prefatory_sycophancy",
         "laudatory_self_evaluation",
         "grader_addressed_text",
+        "grader_injection",
         "ai_deflection",
         "degenerate_repetition",
         "keyword_stuffing",
