@@ -149,3 +149,15 @@ replicate-rubicon: setup setup-vllm  ## Rubicon: tiny pipeline on CPU here (runs
 	$(BIN)/rubricrl models prepare smollm2-135m-instruct
 	CHECK="$(BIN)/python replications/rubicon/check_expectations.py runs/$(RUBICON_RUN)" \
 	  slurm/replicate.sh rubicon run.name=$(RUBICON_RUN) $(ARGS)
+
+# --- benchmarks (they print their figures and how they were obtained; tests never assert timings) ---------
+.PHONY: bench-judge bench-attacks bench-overlap
+bench-judge: setup setup-vllm models  ## judge throughput: naive grader vs rubricrl binary (and batch unless NO_BATCH=) on the CPU vLLM judge; EXAMPLES=30
+	$(BIN)/python benchmarks/judge_throughput.py --compare naive --examples $(or $(EXAMPLES),30) $(if $(NO_BATCH),--no-batch) --json
+
+MODES ?= binary,batch
+bench-attacks: setup setup-vllm models  ## judge attacks: success per category, defenses off vs on, CPU vLLM judge; MODES=binary,batch
+	$(BIN)/python benchmarks/judge_attacks.py --modes $(MODES) --json
+
+bench-overlap: setup setup-vllm models  ## reward share of a tiny Rubicon stage-2 GRPO step on TRL: sync vs async reward; STEPS=3
+	$(BIN)/python benchmarks/reward_overlap.py --steps $(or $(STEPS),3) --json
