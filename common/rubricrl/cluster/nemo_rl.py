@@ -158,6 +158,7 @@ def build_config(exp: Any, recipe: Recipe) -> dict[str, Any]:
                             "config (an OpenAI-compatible teacher server) at paper scale")
         teacher = {"teacher": t.grader.judge.model_dump(mode="json", exclude_unset=True),
                    "teacher_fraction": t.fraction}
+    monitor = _monitor_env(exp, recipe)
     lr = g.learning_rate
     mcfg: dict[str, Any] = {
         "enabled": True, "tensor_model_parallel_size": recipe.tp, "pipeline_model_parallel_size": recipe.pp,
@@ -223,12 +224,39 @@ def build_config(exp: Any, recipe: Recipe) -> dict[str, Any]:
             "group_size": g.num_generations, "stage": recipe.stage,
             "metrics_path": f"{run_dir}/env_metrics.jsonl",
             "rollouts_path": f"{exp.run.root}/{exp.run.name}/{recipe.stage}/rollouts.jsonl",
-            "health_path": f"{exp.run.root}/{exp.run.name}/{recipe.stage}/reward_health.json"}},
+            "health_path": f"{exp.run.root}/{exp.run.name}/{recipe.stage}/reward_health.json",
+            **({"monitor": monitor} if monitor is not None else {})}},
         "logger": {"log_dir": f"{run_dir}/logs", "wandb_enabled": exp.wandb.mode != "disabled",
                    "tensorboard_enabled": False,
                    "wandb": {"project": exp.wandb.project, "name": f"{exp.run.name}-{recipe.stage}"}},
         "cluster": {"num_nodes": recipe.nodes, "gpus_per_node": recipe.gpus_per_node},
     }
+
+
+def _monitor_env(exp: Any, recipe: Recipe) -> dict[str, Any] | None:
+    """``env.rubric.monitor`` (:class:`rubricrl.train.nemo_rl_env.MonitorEnvConfig`) from the experiment's ``monitor``
+    section: None when it is off for the recipe's stage (paper scale by default: set ``monitor.judge``).
+
+    An ``openai`` gold judge without an endpoint grades on the training judge's server (as on TRL).
+
+    Raises:
+        UserError: ``monitor.constrained`` (a frozen in-process model: TRL runs only).
+    """
+    m = exp.monitor
+    stage = recipe.stage if recipe.stage != "rl" else "train"
+    if not m.applies_to(stage):
+        return None
+    if m.judge is None:
+        raise UserError("monitor.constrained grades with a frozen in-process model, which the NeMo RL environment "
+                        "does not load: set monitor.judge (an HTTP judge, e.g. configs/judge/gpt41-healthbench.yaml) "
+                        "for run.engine=nemo_rl, or monitor.constrained=null")
+    judge = m.judge
+    if judge.backend == "openai" and judge.base_url is None and judge.base_url_file is None:
+        judge = judge.model_copy(update={"base_url": exp.judge.base_url, "base_url_file": exp.judge.base_url_file})
+    return {"judge": judge.model_dump(mode="json", exclude_unset=True), "every_steps": m.every_steps,
+            "sample": m.sample, "max_gap": m.max_gap, "on_gap": m.on_gap, "window": m.window,
+            "max_ungraded_share": m.max_ungraded_share, "seed": exp.run.seed,
+            "path": f"{exp.run.root}/{exp.run.name}/{recipe.stage}/monitor.jsonl"}
 
 
 def render(exp: Any, recipe: Recipe, source: str) -> str:

@@ -34,10 +34,11 @@ log = logging.getLogger(__name__)
 # Config keys holding paths that the driver makes absolute; MODEL_KEYS only when the relative path exists
 # (otherwise they are hub ids such as Qwen/Qwen3-30B-A3B).
 PATH_KEYS = ("env.rubric.metrics_path", "env.rubric.rollouts_path", "env.rubric.health_path",
-             "env.rubric.judge.base_url_file",
+             "env.rubric.judge.base_url_file", "env.rubric.monitor.path", "env.rubric.monitor.judge.base_url_file",
              "env.rubric.teacher.base_url_file", "data.train.data_path", "checkpointing.checkpoint_dir",
              "logger.log_dir")
 MODEL_KEYS = ("policy.model_name", "policy.tokenizer.name")
+MONITOR_PREFIX = "monitor/"  # rubricrl.reward.drift.PREFIX: the drift monitor's figures in a step's record
 
 
 # --------------------------------------------------------------------------- config paths
@@ -177,7 +178,8 @@ class StepReporter:
 
     Wraps ``logger.log_metrics``: when the trainer logs ``prefix="train"`` metrics for step ``s``, every
     rubric environment closes ``s`` (:meth:`RubricEnvironment.close_step`); a finished step's rubric
-    metrics are logged through the same logger under ``train/rubric`` at that step. When it logs the
+    metrics are logged through the same logger under ``train/rubric`` at that step, except the gold-judge drift
+    monitor's ``monitor/*`` figures, logged under ``train`` (``train/monitor/*``, the keys of TRL's runs). When it logs the
     step's timer (``prefix="timing/train"``), the environment adds its grading time
     (:meth:`RubricEnvironment.note_timing`) and the step's split is logged under ``timing``:
     ``timing/step_s``, ``timing/generation_s``, ``timing/reward_s``, ``timing/train_s``,
@@ -207,7 +209,12 @@ class StepReporter:
 
     def _log_rubric(self, records: list[Any], step: int) -> None:
         for i, rec in enumerate(r for r in records if r):
-            self._log(rec, step, "train/rubric" if i == 0 else f"train/rubric{i}")
+            drift = {k: v for k, v in rec.items() if k.startswith(MONITOR_PREFIX)}
+            rest = {k: v for k, v in rec.items() if not k.startswith(MONITOR_PREFIX)}
+            self._log(rest, step, "train/rubric" if i == 0 else f"train/rubric{i}")
+            if drift:  # train/monitor/*: the keys TRL's W&B runs have for the same figures
+                self._log(drift if i == 0 else {k.replace(MONITOR_PREFIX, f"monitor{i}/", 1): v
+                                                for k, v in drift.items()}, step, "train")
 
     def finish(self) -> list[dict[str, Any]]:
         """End of training: the last step's record and the stage-wide reward-health check."""
@@ -248,6 +255,9 @@ def wrap_trainer(trainer: Callable[..., Any], endpoint: Path | None) -> Callable
             for s in reporter.finish():
                 print(f"rubricrl: reward health: {s['steps_observed']} steps, {s['steps_with_reward_variance']} "
                       f"with varying rewards, {s['ungraded']} of {s['verdicts']} verdicts ungraded", flush=True)
+            for d in _call(envs, "drift_summary"):
+                if d is not None:
+                    print(f"rubricrl: drift monitor: {d['verdict']}", flush=True)
         return out
 
     wrapped.__signature__ = sig  # type: ignore[attr-defined]

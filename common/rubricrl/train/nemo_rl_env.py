@@ -32,7 +32,10 @@ carry the GRPO step and ``metrics_path`` gets one record per step (criterion and
 mean/std, veto and ungraded rates, judge counters of that step). The driver also logs those records
 through NeMo RL's logger (``train/rubric/*`` on W&B): NeMo RL v0.7.0's GRPO loop does not log
 environment metrics itself. Reward health (:mod:`rubricrl.reward.health`) is checked at every close and
-at :meth:`RubricEnvironment.finish`.
+at :meth:`RubricEnvironment.finish`. With ``env.rubric.monitor`` (:class:`MonitorEnvConfig`), a finished check
+step's sampled rollouts are graded by the gold judge as well (:mod:`rubricrl.train.drift_monitor`): the step's
+record gets ``monitor/*`` (the driver logs them as ``train/monitor/*``, the keys TRL's runs have) and the check is
+appended to ``monitor.path``.
 """
 
 from __future__ import annotations
@@ -44,7 +47,7 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
@@ -53,15 +56,42 @@ from rubricrl.judge import GradingRequest, JudgeConfig, build_judge, close_judge
 from rubricrl.judge.parsing import strip_reasoning
 from rubricrl.jsonl import cut_step_records
 from rubricrl.reward import RewardResult, rubric_reward
+from rubricrl.reward.drift import DriftMonitorError
 from rubricrl.reward.health import HealthThresholds, RewardHealth, RewardHealthError
 from rubricrl.reward.health_file import restore_health, write_health
 from rubricrl.rubrics.schema import Rubric
+from rubricrl.train.drift_monitor import GoldMonitor, Rollout, gold_label, thresholds_of
 
 log = logging.getLogger(__name__)
 
 ENV_NAME = "rubric"
 PROCESSOR_NAME = "rubricrl_rubric"
 ACTOR_FQN = "rubricrl.train.nemo_rl_env.RubricEnvironmentActor"
+
+
+class MonitorEnvConfig(BaseModel):
+    """``env.rubric.monitor``: the gold-judge drift monitor (the experiment's ``monitor`` section). Unknown keys
+    are errors.
+
+    Attributes:
+        judge: the gold judge (an HTTP judge: GPT-4.1, a bigger vLLM judge); built at the first check.
+        every_steps, sample, max_gap, on_gap, window, max_ungraded_share: as ``monitor.*``
+            (:class:`rubricrl.config.schema.MonitorConfig`).
+        seed: seed of the prompt order the sample is taken in (``run.seed``).
+        path: ``monitor.jsonl`` of the stage (one record per check).
+    """
+
+    model_config = ConfigDict(extra="forbid")
+
+    judge: JudgeConfig
+    every_steps: int = Field(default=10, ge=1)
+    sample: int = Field(default=4, ge=1)
+    max_gap: float = Field(default=0.15, gt=0)
+    on_gap: Literal["warn", "stop"] = "warn"
+    window: int = Field(default=3, ge=1)
+    max_ungraded_share: float = Field(default=0.5, ge=0.0, le=1.0)
+    seed: int = 0
+    path: Path | None = None
 
 
 class RubricEnvConfig(BaseModel):
@@ -90,6 +120,7 @@ class RubricEnvConfig(BaseModel):
         stage: the stage name, for messages.
         num_workers: accepted for NeMo RL's env-config convention; grading is async I/O in one actor.
         stop_strings: accepted for NeMo RL's convention (none are needed for single-turn grading).
+        monitor: the gold-judge drift monitor (None: off).
     """
 
     model_config = ConfigDict(extra="forbid")
@@ -109,6 +140,7 @@ class RubricEnvConfig(BaseModel):
     stage: str = ""
     num_workers: int = Field(default=1, ge=1)
     stop_strings: list[str] | None = None
+    monitor: MonitorEnvConfig | None = None
 
 
 def load_env_config(cfg: dict[str, Any]) -> RubricEnvConfig:
@@ -128,13 +160,15 @@ def load_env_config(cfg: dict[str, Any]) -> RubricEnvConfig:
 
 
 def nemo_rl_row(conversation: list[dict[str, str]], rubric: Rubric, prompt_id: str,
-                judge: str | None = None, defense: Rubric | None = None) -> dict[str, Any]:
+                judge: str | None = None, defense: Rubric | None = None,
+                monitor_rubric: Rubric | None = None) -> dict[str, Any]:
     """One JSONL row for NeMo RL's ``ResponseDataset`` + the ``rubricrl_rubric`` processor.
 
     The rubric travels as a JSON string (Arrow cannot hold heterogeneous nested rubrics as columns).
     ``judge="teacher"`` forces this prompt to the teacher grader. ``defense`` is a defense rubric
     graded beside the task rubric; when it vetoes, the reward is its veto floor (Rubicon stage 2, as
-    :class:`rubricrl.train.rewards.RubricScorer` does on the TRL path).
+    :class:`rubricrl.train.rewards.RubricScorer` does on the TRL path). ``monitor_rubric`` is what the drift
+    monitor's gold judge grades instead of ``rubric`` (Rubicon stage 1: the full bank rubric).
     """
     row: dict[str, Any] = {"messages": conversation, "rubric_json": rubric.model_dump_json(),
                            "prompt_id": prompt_id}
@@ -142,6 +176,8 @@ def nemo_rl_row(conversation: list[dict[str, str]], rubric: Rubric, prompt_id: s
         row["judge"] = judge
     if defense is not None:
         row["defense_json"] = defense.model_dump_json()
+    if monitor_rubric is not None:
+        row["monitor_rubric_json"] = monitor_rubric.model_dump_json()
     return row
 
 
@@ -171,6 +207,8 @@ def rubric_data_processor(datum: dict[str, Any], task_data_spec: Any, tokenizer:
         info["judge"] = datum["judge"]
     if datum.get("defense_json"):
         info["defense"] = datum["defense_json"]
+    if datum.get("monitor_rubric_json"):
+        info["monitor_rubric"] = datum["monitor_rubric_json"]
     return {"message_log": [{"role": "user", "content": text, "token_ids": ids}], "length": length,
             "extra_env_info": info, "loss_multiplier": loss_multiplier, "idx": idx,
             "task_name": datum.get("task_name", ENV_NAME)}
@@ -252,6 +290,8 @@ class _Graded:
     result: RewardResult
     defense: RewardResult | None
     by_teacher: bool
+    defense_rubric: Rubric | None = None
+    gold_rubric: Rubric | None = None       # what the drift monitor's gold judge grades (None: ``rubric``)
 
     @property
     def n_verdicts(self) -> int:
@@ -304,6 +344,11 @@ class RubricEnvironment:
         self.health = RewardHealth(
             HealthThresholds(self.cfg.max_ungraded_share, self.cfg.min_steps_with_reward_variance),
             judge=self._describe(self.cfg.judge), stage=self.cfg.stage, group_size=self.cfg.group_size)
+        m = self.cfg.monitor
+        self.monitor = None if m is None else GoldMonitor(
+            thresholds_of(m), every_steps=m.every_steps, sample=m.sample, seed=m.seed, path=m.path,
+            factory=lambda: build_env_judge(m.judge, self.cfg.endpoint_wait_s), label=gold_label(m.judge),
+            train_label=self._describe(self.cfg.judge), stage=self.cfg.stage)
 
     @staticmethod
     def _describe(j: JudgeConfig) -> str:
@@ -353,7 +398,7 @@ class RubricEnvironment:
         if len(message_log_batch) != len(metadata):
             raise ValueError(f"{len(message_log_batch)} message logs but {len(metadata)} metadata entries")
         judge, teacher = self._judges()
-        rubrics, requests, by_teacher, defenses = [], [], [], []
+        rubrics, requests, by_teacher, defenses, golds = [], [], [], [], []
         for log_, meta in zip(message_log_batch, metadata):
             if not meta or "rubric" not in meta or "conversation" not in meta:
                 raise UserError("rollout metadata lacks 'rubric'/'conversation': the data must go through "
@@ -365,6 +410,7 @@ class RubricEnvironment:
                                            criteria=rubric.criteria, rubric_id=rubric.id,
                                            metadata={"prompt_id": meta.get("prompt_id", "")}))
             defenses.append(self._rubric(meta["defense"]) if meta.get("defense") else None)
+            golds.append(self._rubric(meta["monitor_rubric"]) if meta.get("monitor_rubric") else None)
         # Defense rubrics are graded by the same grader as their prompt's task rubric.
         jobs = [(i, requests[i], by_teacher[i]) for i in range(len(requests))]
         jobs += [(len(requests) + i, GradingRequest(conversation=requests[i].conversation, response=requests[i].response,
@@ -387,8 +433,9 @@ class RubricEnvironment:
                      "n_ungraded": res.n_ungraded, "graded_by": "teacher" if t else "judge",
                      "defense_vetoed": bool(g is not None and g.vetoed)}
                     for meta, res, t, g in zip(metadata, results, by_teacher, guarded)]
-        graded = [_Graded(req, rub, res, g, t)
-                  for req, rub, res, g, t in zip(requests, rubrics, results, guarded, by_teacher)]
+        graded = [_Graded(req, rub, res, g, t, d, gold)
+                  for req, rub, res, g, t, d, gold in zip(requests, rubrics, results, guarded, by_teacher, defenses,
+                                                          golds)]
         return results, out_meta, graded
 
     # -- step accounting (driven by NeMo RL's own step numbers through the driver)
@@ -400,18 +447,29 @@ class RubricEnvironment:
         step's ungraded share at once. When ``step`` is a new step, the previous one is finished first:
         its one metrics record is written and returned (for the trainer's logger); otherwise None.
 
+        A finished check step of the drift monitor is graded by the gold judge first (outside the lock: rollouts of
+        later steps keep arriving meanwhile), and its ``monitor/*`` figures go into its record.
+
         Raises:
-            RewardHealthError: the step's verdicts are mostly ungraded (``max_ungraded_share``).
+            UserError: the step's verdicts are mostly ungraded (``max_ungraded_share``), or the finished step's
+                drift check stopped training (``monitor.on_gap=stop``); its record is written first.
         """
         with self._lock:
             pending, self._pending = self._pending, []
-            done = None
+            finished = None
             if self._open is not None and self._open.step != step:
-                done = self._finish_open()
+                finished, self._open = self._open, None
+            busy = self._take_busy()
+        done, stop = None, None
+        if finished is not None:
+            figures, stop = self._drift_check(finished, last=False)
+            with self._lock:
+                done = self._write_record(finished, figures)
+        with self._lock:
             if self._open is None:
                 self._open = _OpenStep(step)
             self._open.graded += pending
-            self._open.reward_s += self._take_busy()
+            self._open.reward_s += busy
             self._open.calls += 1
             self._write_rollouts(step, pending)
             try:
@@ -420,7 +478,23 @@ class RubricEnvironment:
                 raise UserError(e.message, exit_code=e.exit_code) from None
             finally:
                 self._write_health()
-            return done
+        if stop is not None:
+            raise stop
+        return done
+
+    def _drift_check(self, op: _OpenStep, last: bool) -> tuple[dict[str, float], UserError | None]:
+        """The drift monitor's check of a finished step (when it is due): its ``monitor/*`` figures, and the
+        error to raise once the step is written (``on_gap=stop``)."""
+        if self.monitor is None or not op.graded or not self.monitor.due(op.step, last=last):
+            return {}, None
+        rollouts = [Rollout(key=str(g.request.metadata.get("prompt_id", "")), conversation=list(g.request.conversation),
+                            response=g.request.response, rubric=g.gold_rubric or g.rubric, defense=g.defense_rubric,
+                            train_reward=float(g.result.reward)) for g in op.graded]
+        try:
+            check = self.monitor.check(op.step, rollouts)
+        except DriftMonitorError as e:
+            return GoldMonitor.metrics(self.monitor.state.checks[op.step]), UserError(e.message, exit_code=e.exit_code)
+        return GoldMonitor.metrics(check), None
 
     def note_timing(self, step: int, timer: dict[str, Any]) -> dict[str, float]:
         """NeMo RL's step timer for ``step`` (its ``timing/train`` log) -> the step's ``timing/*`` figures.
@@ -472,14 +546,26 @@ class RubricEnvironment:
                 log.warning("%d graded rollouts were never assigned to a step (no close_step after them); "
                             "they are not written", len(self._pending))
                 self._pending = []
-            if self._open is not None:
-                self._finish_open()
+            last, self._open = self._open, None
+        stop = None
+        if last is not None:
+            figures, stop = self._drift_check(last, last=True)  # the last step is always checked
+            with self._lock:
+                self._write_record(last, figures)
+        with self._lock:
             try:
-                return self.health.finish()
+                summary = self.health.finish()
             except RewardHealthError as e:
                 raise UserError(e.message, exit_code=e.exit_code) from None
             finally:
                 self._write_health()
+        if stop is not None:
+            raise stop
+        return summary
+
+    def drift_summary(self) -> dict[str, Any] | None:
+        """The drift monitor's summary (None when it is off)."""
+        return self.monitor.summary() if self.monitor is not None else None
 
     def _write_health(self) -> None:
         if self.cfg.health_path is None:
@@ -512,6 +598,8 @@ class RubricEnvironment:
                     out[f"{name}_kept"], out[f"{name}_cut"] = kept, cut
             if self.cfg.health_path is not None:
                 restore_health(self.cfg.health_path, self.health, done_steps)
+            if self.monitor is not None and self.monitor.path is not None and self.monitor.path.is_file():
+                out["monitor_path_kept"], out["monitor_path_cut"] = self.monitor.resume(done_steps)
         return out
 
     def counters(self) -> dict[str, int]:
@@ -526,11 +614,9 @@ class RubricEnvironment:
         self.health.observe_step(step, sum(g.n_verdicts for g in graded), sum(g.n_ungraded for g in graded),
                                  [g.result.reward for g in ordered], None)
 
-    def _finish_open(self) -> dict[str, float]:
-        """Write the open step's metrics record (lock held) and return it."""
-        assert self._open is not None
-        op, self._open = self._open, None
-        metrics = self._metrics(op.graded)
+    def _write_record(self, op: _OpenStep, figures: dict[str, float]) -> dict[str, float]:
+        """Write a finished step's metrics record (lock held; ``figures``: its ``monitor/*``) and return it."""
+        metrics = {**self._metrics(op.graded), **figures}
         self.last_metrics = metrics
         self._counters["steps_closed"] += 1
         if self.cfg.metrics_path is not None:
@@ -643,6 +729,8 @@ class RubricEnvironment:
             if j is not None:
                 close_judge(j)
         self._judge = self._teacher = None
+        if self.monitor is not None:
+            self.monitor.close()
 
 
 def _actor_class() -> Any:

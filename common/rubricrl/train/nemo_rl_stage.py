@@ -26,7 +26,7 @@ import logging
 import os
 import subprocess
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 import yaml
 
@@ -88,15 +88,20 @@ def pick_recipe(paper: str, stage: str, nodes: int | None = None) -> Any:
 
 
 def write_rows(path: Path, items: Sequence[tuple[list[dict[str, str]], Rubric, str]],
-               defense: Rubric | None = None) -> int:
-    """Write ``(conversation, rubric, prompt_id)`` items as NeMo RL rows (JSONL, atomically); returns the count."""
+               defense: Rubric | None = None, monitor_rubrics: Mapping[str, Rubric] | None = None) -> int:
+    """Write ``(conversation, rubric, prompt_id)`` items as NeMo RL rows (JSONL, atomically); returns the count.
+
+    ``monitor_rubrics``: rubric id -> what the drift monitor's gold judge grades instead (carried in the row).
+    """
     from rubricrl.train.nemo_rl_env import nemo_rl_row
 
+    gold = dict(monitor_rubrics or {})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
     with tmp.open("w", encoding="utf-8") as f:
         for conversation, rubric, prompt_id in items:
-            f.write(json.dumps(nemo_rl_row(conversation, rubric, prompt_id, defense=defense), ensure_ascii=False) + "\n")
+            row = nemo_rl_row(conversation, rubric, prompt_id, defense=defense, monitor_rubric=gold.get(rubric.id))
+            f.write(json.dumps(row, ensure_ascii=False) + "\n")
     tmp.replace(path)
     return len(items)
 
@@ -144,12 +149,17 @@ def stage_overrides(cfg: Any, stage: str, stage_dir: Path, init_model: Path | No
         out.append(f"policy.model_name={init_model}")
     if judge_server and cfg.judge.base_url_file is not None:
         out.append(f"env.rubric.judge.base_url_file={Path(cfg.judge.base_url_file).resolve()}")
+    if cfg.monitor.applies_to(stage):
+        from rubricrl.reward.drift_file import FILE
+
+        out.append(f"env.rubric.monitor.path={stage_dir / FILE}")
     return out
 
 
 def train_nemo_rl(ctx: Any, items: Sequence[tuple[list[dict[str, str]], Rubric, str]], defense: Rubric | None = None,
                   init_model: str | None = None, driver: Driver | None = None,
-                  converter: Converter | None = None) -> dict[str, Any]:
+                  converter: Converter | None = None,
+                  monitor_rubrics: Mapping[str, Rubric] | None = None) -> dict[str, Any]:
     """Run one training stage with NeMo RL GRPO; returns the stage's metrics.
 
     Args:
@@ -159,6 +169,7 @@ def train_nemo_rl(ctx: Any, items: Sequence[tuple[list[dict[str, str]], Rubric, 
         init_model: ``<previous stage>/final`` to start from (converted from Megatron first if needed);
             None starts from ``policy.name``.
         driver, converter: the NeMo RL driver and the checkpoint converter (defaults: the real ones).
+        monitor_rubrics: rubric id -> what the drift monitor's gold judge grades instead of the training rubric.
 
     Raises:
         UserError: NeMo RL missing, no recipe, conversion failed.
@@ -174,7 +185,8 @@ def train_nemo_rl(ctx: Any, items: Sequence[tuple[list[dict[str, str]], Rubric, 
     cfg, stage, d = ctx.cfg, ctx.stage.name, Path(ctx.dir)
     recipe = pick_recipe(cfg.paper, stage)
     nd = d / "nemo_rl"
-    n = write_rows(nd / "train.jsonl", items, defense)
+    n = write_rows(nd / "train.jsonl", items, defense,
+                   monitor_rubrics if cfg.monitor.applies_to(stage) else None)
     ctx.record_hash("nemo_rl/train.jsonl", file_hash(nd / "train.jsonl"))
     init = ensure_hf(Path(init_model), converter) if init_model is not None else None
     conf = build_config(cfg, recipe)
@@ -191,6 +203,22 @@ def train_nemo_rl(ctx: Any, items: Sequence[tuple[list[dict[str, str]], Rubric, 
                    if p.name.split("_", 1)[1].isdigit())
     health_file = d / "reward_health.json"
     health = json.loads(health_file.read_text(encoding="utf-8")) if health_file.is_file() else None
+    drift = _drift(cfg, stage, d)
     return {"engine": "nemo_rl", "recipe": recipe.name, "prompts": n, "config": str(config_path),
             "overrides": overrides, "final_model": str(final), "last_checkpoint_step": steps[-1] if steps else None,
-            **({"reward_health": health} if health is not None else {})}
+            **({"reward_health": health} if health is not None else {}),
+            **({"drift_monitor": drift} if drift is not None else {})}
+
+
+def _drift(cfg: Any, stage: str, stage_dir: Path) -> dict[str, Any] | None:
+    """The stage's drift-monitor summary, rebuilt from the environment's ``monitor.jsonl`` (None: no checks)."""
+    if not cfg.monitor.applies_to(stage):
+        return None
+    from rubricrl.reward.drift_file import FILE, summary_from_file
+    from rubricrl.train.drift_monitor import gold_label, thresholds_of
+
+    out = summary_from_file(stage_dir / FILE, judge=gold_label(cfg.monitor), stage=stage,
+                            thresholds=thresholds_of(cfg.monitor))
+    if out is not None:
+        out.pop("rows", None)
+    return out
