@@ -10,7 +10,8 @@ can compare the top slice with the rest):
 * ``degenerate_length``: empty, or longer than ``max_ratio`` x the median length in words.
 
 The taxonomy gives, per pattern, counts in the top slice and overall, the lift (top rate / overall
-rate) and examples. :func:`render_markdown` writes the report.
+rate) and examples. :func:`render_markdown` writes the report, with the gold-judge drift monitor's verdict on
+the same stage (:func:`drift_lines`) when it ran.
 """
 
 from __future__ import annotations
@@ -108,8 +109,41 @@ def mine(rollouts: Sequence[dict[str, Any]], top_frac: float, max_examples: int 
     return Taxonomy(len(rollouts), n_top, cutoff, pats)
 
 
-def render_markdown(tax: Taxonomy, defense_rubric_id: str, title: str = "Reward-hacking taxonomy") -> str:
-    """The taxonomy report (counts, rates, lift, examples) and what is fed to the next stage."""
+def drift_lines(drift: dict[str, Any] | None) -> list[str]:
+    """The gold-judge drift monitor's verdict on the stage mined (a ``DriftMonitor.summary()``), as markdown lines.
+
+    The monitor and the taxonomy look at the same failure from two sides: the patterns say what the high-reward
+    answers do; the drift checks say whether a second judge agrees those answers are better.
+    """
+    if not drift:
+        return ["## Gold-judge drift during the stage", "",
+                "The drift monitor was off for this stage (`monitor.judge` not set): no second judge graded its "
+                "rollouts.", ""]
+    lines = ["## Gold-judge drift during the stage", "",
+             f"Gold judge: {drift.get('judge')}; training judge: {drift.get('train_judge')}.", "",
+             f"Verdict: {drift.get('verdict')}.", ""]
+    rows = drift.get("rows") or []
+    if rows:
+        lines += ["| step | training-judge reward | gold-judge reward | gap | widening | n | gold ungraded |",
+                  "|---:|---:|---:|---:|---:|---:|---:|"]
+        for r in rows:
+            gold = "skipped" if r.get("gold_judge_reward") is None else f"{r['gold_judge_reward']:.3f}"
+            gap = "-" if r.get("gap") is None else f"{r['gap']:+.3f}"
+            wid = "-" if r.get("widening") is None else f"{r['widening']:+.3f}"
+            lines.append(f"| {r['step']} | {r['train_judge_reward']:.3f} | {gold} | {gap} | {wid} | {r['n']} | "
+                         f"{r['gold_ungraded']}/{r['gold_verdicts']} |")
+        lines.append("")
+    for w in drift.get("warnings") or []:
+        lines.append(f"- warning: {w}")
+    if drift.get("warnings"):
+        lines.append("")
+    return lines
+
+
+def render_markdown(tax: Taxonomy, defense_rubric_id: str, title: str = "Reward-hacking taxonomy",
+                    drift: dict[str, Any] | None = None) -> str:
+    """The taxonomy report (counts, rates, lift, examples), the drift monitor's verdict on the same stage
+    (``drift``: its summary with per-check ``rows``; None: the monitor was off), and what is fed to the next stage."""
     lines = [f"# {title}", "",
              f"Rollouts mined: {tax.n_all}; highest-reward slice: {tax.n_top} (reward >= {tax.reward_cutoff:.3f}).",
              "", "| pattern | what it is | top slice | all rollouts | lift |", "|---|---|---:|---:|---:|"]
@@ -119,6 +153,7 @@ def render_markdown(tax: Taxonomy, defense_rubric_id: str, title: str = "Reward-
                      f"{p.all_count} ({tax.rate(k, top=False):.0%}) | {'-' if lift is None else f'{lift:.2f}'} |")
     lines += ["", f"Defense rubric fed to stage 2 as a veto: `{defense_rubric_id}` (every pattern above that has a "
               "detector is one of its critical criteria).", ""]
+    lines += drift_lines(drift)
     for k, p in tax.patterns.items():
         if not p.examples:
             continue

@@ -1,8 +1,9 @@
 """Pipeline report: markdown + PNG of a Rubicon run (before / after each stage), from the stage folders.
 
 ``write_rubicon_report(ctx)`` reads ``data``, ``filter``, ``stage1_rl``, ``hacking``, ``stage2_rl`` and
-``eval`` outputs and writes ``report.md``, ``training_curves.png``, ``heldout.png`` (and copies the
-filter histogram) into the report stage folder; ``report.md`` is also copied to ``runs/<run>/report.md``.
+``eval`` outputs and writes ``report.md``, ``training_curves.png``, ``heldout.png``, ``drift_monitor.png`` (the
+gold-judge drift monitor's checks, when it ran; :mod:`rubricrl.report.drift`) and copies the filter histogram into
+the report stage folder; ``report.md`` is also copied to ``runs/<run>/report.md``.
 Every number comes from a file the stages wrote; the report states n and 95% intervals.
 """
 
@@ -193,9 +194,11 @@ def _filter_text(filt: dict, band: tuple[float, float] | None) -> str:
 
 
 def render(run: str, scale: str, data: dict, filt: dict, s1: dict, hack: dict, s2: dict, ev: dict,
-           health: dict[str, dict] | None = None, band: tuple[float, float] | None = None) -> str:
+           health: dict[str, dict] | None = None, band: tuple[float, float] | None = None,
+           drift: dict[str, dict | None] | None = None) -> str:
     """The report's markdown (``health``: stage label -> :mod:`rubricrl.report.judge_health` row; ``band``: the
-    configured ``rubicon.filter.band`` quantiles, the histogram's band)."""
+    configured ``rubicon.filter.band`` quantiles, the histogram's band; ``drift``: stage label -> its drift-monitor
+    summary with rows, :func:`rubricrl.report.drift.stage_drift`; None leaves the section out)."""
     from rubricrl.report.judge_health import from_judge_stats, health_table
 
     L = [f"# Rubicon pipeline report: run `{run}` ({scale} scale)", "",
@@ -224,10 +227,19 @@ def render(run: str, scale: str, data: dict, filt: dict, s1: dict, hack: dict, s
               "Verdicts the rewards rest on (model-judged where a stage has any) and the judge's counters; steps "
               "with reward variance are steps where some prompt's sampled answers got different rewards (else "
               "GRPO has nothing to learn from).", ""] + table
-    L += ["", "![training curves](training_curves.png)", "", "## Hacking analysis (after stage 1)", "",
+    L += ["", "![training curves](training_curves.png)", ""]
+    if drift is not None:
+        from rubricrl.report.drift import PLOT, drift_section
+
+        L += drift_section(drift)
+        if any(d and d.get("rows") for d in drift.values()):
+            L += [f"![gold-judge drift]({PLOT})", ""]
+    hack_drift = hack.get("drift_monitor") or {}
+    L += ["## Hacking analysis (after stage 1)", "",
           f"{hack.get('rollouts')} rollouts mined, top {hack.get('top')} (reward >= {hack.get('reward_cutoff', 0):.3f}). "
           "Pattern counts in the top slice: " + ", ".join(f"{k} {v}" for k, v in (hack.get("top_counts") or {}).items())
-          + ". Full taxonomy: `hacking/taxonomy.md`. The defense rubric is applied as a veto in stage 2.", ""]
+          + ". Full taxonomy: `hacking/taxonomy.md`. The defense rubric is applied as a veto in stage 2."
+          + (f" Gold-judge drift during stage 1: {hack_drift['verdict']}." if hack_drift.get("verdict") else ""), ""]
     h = ev.get("stage1_heldout", {})
     if h:
         L += ["## Held-out evaluation: stage-1 prompts, programmatic checks", "",
@@ -281,10 +293,12 @@ def flat_numbers(d: Any, prefix: str = "") -> dict[str, float]:
 
 def log_pipeline_wandb(cfg: Any, run_dir: Path, report_dir: Path, markdown: str, eval_summary: dict[str, float],
                        eval_tables: dict[str, tuple[list[str], list[list[Any]]]],
-                       eval_images: dict[str, Path]) -> dict[str, str]:
-    """The held-out evaluation (``job_type=eval``) and the report (``job_type=report``) as W&B runs beside the
-    training runs (same group, ``runs/<run>/wandb/``). A W&B failure is logged as a warning, never fails the
-    report, which is already written. Returns job type -> local W&B folder."""
+                       eval_images: dict[str, Path],
+                       report_tables: dict[str, tuple[list[str], list[list[Any]]]] | None = None) -> dict[str, str]:
+    """The held-out evaluation (``job_type=eval``) and the report (``job_type=report``, with ``report_tables``, e.g.
+    the drift monitor's checks) as W&B runs beside the training runs (same group, ``runs/<run>/wandb/``). A W&B
+    failure is logged as a warning, never fails the report, which is already written. Returns job type -> local
+    W&B folder."""
     import logging
 
     from rubricrl.train.wandb_log import log_stage_run
@@ -296,6 +310,7 @@ def log_pipeline_wandb(cfg: Any, run_dir: Path, report_dir: Path, markdown: str,
         if folder is not None:
             done["eval"] = str(folder)
         folder = log_stage_run(cfg, run_dir, f"{cfg.run.name}-report", "report", summary=eval_summary,
+                               tables=report_tables,
                                images={f"report/{p.stem}": p for p in sorted(report_dir.glob("*.png"))},
                                texts={"report/markdown": markdown})
         if folder is not None:
@@ -342,19 +357,38 @@ def write_rubicon_report(ctx: Any) -> dict[str, Any]:
                   {"stage 1": health_steps(run_dir / "stage1_rl"), "stage 2": health_steps(run_dir / "stage2_rl")})
     if ev.get("stage1_heldout"):
         plot_heldout(ev["stage1_heldout"], out / "heldout.png")
+    from rubricrl.report.drift import PLOT, drift_wandb_table, plot_drift, stage_drift
     from rubricrl.report.judge_health import stage_health
 
     health = {"stage 1 (train)": stage_health(run_dir / "stage1_rl"),
               "stage 2 (train)": stage_health(run_dir / "stage2_rl")}
+    drift = {"stage 1": stage_drift(run_dir / "stage1_rl"), "stage 2": stage_drift(run_dir / "stage2_rl")}
+    plot_drift(drift, out / PLOT)
     band = tuple(ctx.cfg.section("rubicon").filter.band)
-    md = render(ctx.cfg.run.name, ctx.cfg.run.scale, data, filt, s1, hack, s2, ev, health, band)
+    md = render(ctx.cfg.run.name, ctx.cfg.run.scale, data, filt, s1, hack, s2, ev, health, band, drift)
     (out / "report.md").write_text(md, encoding="utf-8")
     for png in out.glob("*.png"):
         shutil.copy(png, run_dir / png.name)
     (run_dir / "report.md").write_text(md, encoding="utf-8")
     h = ev.get("stage1_heldout", {})
     summary = {k: v for k, v in flat_numbers(ev, "eval/").items() if "/judge/" not in k}
+    summary.update(drift_numbers(drift))
+    monitor_table = drift_wandb_table(drift)
     wandb_runs = log_pipeline_wandb(ctx.cfg, run_dir, out, md, summary, _rubicon_eval_tables(ev),
-                                    {"eval/heldout": out / "heldout.png"})
+                                    {"eval/heldout": out / "heldout.png"},
+                                    {"report/drift_monitor_checks": monitor_table} if monitor_table else None)
     return {"report": str(out / "report.md"), "wandb": wandb_runs,
+            "drift_monitor": {k: {f: d.get(f) for f in ("checks", "valid_checks", "widening", "warnings", "verdict")}
+                              for k, d in drift.items() if d},
             **{f"heldout_{m}_prompt_level": h[m]["prompt_level"] for m in ("base", "stage1", "stage2") if m in h}}
+
+
+def drift_numbers(drift: dict[str, dict | None]) -> dict[str, float]:
+    """The drift monitors' headline numbers for a W&B summary: ``monitor/<stage>/{last_gap,widening,...}``."""
+    out: dict[str, float] = {}
+    for name, d in drift.items():
+        for k in ("checks", "valid_checks", "skipped_checks", "first_gap", "last_gap", "widening", "trend"):
+            v = (d or {}).get(k)
+            if isinstance(v, (int, float)) and not isinstance(v, bool):
+                out[f"monitor/{name.replace(' ', '')}/{k}"] = v
+    return out

@@ -6,7 +6,7 @@ stage      reads                      writes (in ``runs/<run>/<stage>/``)
 data       banks, seed tasks          stage1_train/heldout.jsonl, stage2_train/heldout.jsonl, rubrics.json
 filter     data                       kept.jsonl, groups.jsonl, filter_stats.json, histogram.png
 stage1_rl  filter, data               checkpoints/, final/, rollouts.jsonl, log_history.jsonl
-hacking    stage1_rl                  taxonomy.md, taxonomy.json, defense_rubric.json
+hacking    stage1_rl                  taxonomy.md, taxonomy.json (with stage 1's drift verdict), defense_rubric.json
 stage2_rl  data, stage1_rl, hacking   checkpoints/, final/, rollouts.jsonl, log_history.jsonl
 eval       data, stage1_rl, ...       eval.json, samples_<model>.jsonl (see ``rubicon_eval``)
 report     everything                 report.md, *.png (also copied to ``runs/<run>/report.md``)
@@ -14,7 +14,10 @@ report     everything                 report.md, *.png (also copied to ``runs/<r
 
 ``checkpoints/checkpoint-*`` are deleted once the stage is done when ``run.keep_checkpoints`` is false (tiny scale).
 Both RL stages also write ``reward_health.json`` (:mod:`rubricrl.reward.health`): a stage whose steps are mostly
-ungraded, or whose rewards never vary, stops with exit 2 and no done marker.
+ungraded, or whose rewards never vary, stops with exit 2 and no done marker. With ``monitor.judge`` set, they write
+``monitor.jsonl`` (:mod:`rubricrl.train.drift_monitor`): every few steps a gold judge grades a sample of the step's
+rollouts; stage 1's gold judge grades the whole bank rubric (the LLM criteria its programmatic-only training rubric
+dropped). The hacking stage and the report show the checks.
 
 Judging: stage 1 uses the programmatic verifiers (``rubicon.stage1.judge_llm: false``); stage 2 and the
 judged evaluation use ``cfg.judge``, with a local vLLM server started around the stage when
@@ -115,6 +118,35 @@ def judge_for(cfg: ExperimentConfig, llm: bool, log_dir: Path) -> Iterator[Any]:
         close_judge(judge)
 
 
+@contextmanager
+def monitor_for(ctx: StageContext, last_step: int, train_label: str,
+                rubrics: dict[str, Rubric] | None = None) -> Iterator[Any]:
+    """The stage's gold-judge drift monitor (``cfg.monitor``; None when off for this stage), closed at the end.
+
+    An ``openai`` gold judge without its own endpoint grades on the local vLLM judge server (started, or reused,
+    here when ``server.enabled``: also for stage 1, whose training reward needs no server), else on ``judge``'s.
+    """
+    from rubricrl.train.drift_monitor import stage_monitor
+
+    cfg = ctx.cfg
+    m = cfg.monitor
+    if not m.applies_to(ctx.stage.name):
+        yield None
+        return
+    shared, served = cfg.judge, None
+    if m.judge is not None and m.judge.backend == "openai" and m.judge.base_url is None \
+            and m.judge.base_url_file is None and cfg.server.enabled:
+        server = _judge_server(cfg, ctx.dir)
+        shared, served = JudgeConfig(base_url=server.base_url), server.served_model_name
+    monitor = stage_monitor(cfg, ctx.stage.name, ctx.dir, last_step=last_step, train_label=train_label,
+                            shared=shared, served_model=served, rubrics=rubrics)
+    try:
+        yield monitor
+    finally:
+        if monitor is not None:
+            monitor.close()
+
+
 # --------------------------------------------------------------------------- stages
 
 def stage_data(ctx: StageContext) -> dict[str, Any]:
@@ -196,24 +228,28 @@ def stage_filter(ctx: StageContext) -> dict[str, Any]:
 
 
 def _train_stage(ctx: StageContext, rows: list[dict[str, Any]], rubrics: dict[str, Rubric], llm: bool,
-                 defense: Rubric | None, stage_cfg: Any, init_model: str | None) -> dict[str, Any]:
+                 defense: Rubric | None, stage_cfg: Any, init_model: str | None,
+                 gold_rubrics: dict[str, Rubric] | None = None) -> dict[str, Any]:
     from rubricrl.train.rewards import RubricScorer
-    from rubricrl.train.trl_adapter import AsyncRubricRewardFunc, RubricRewardFunc, reward_health, train_grpo
+    from rubricrl.train.trl_adapter import (AsyncRubricRewardFunc, RubricRewardFunc, judge_label, reward_health,
+                                            train_grpo)
 
     cfg = ctx.cfg
     if cfg.run.engine == "nemo_rl":  # paper scale: NeMo RL on the stage's Ray cluster (rubricrl.train.nemo_rl_stage)
         from rubricrl.train.nemo_rl_stage import train_nemo_rl
 
-        return train_nemo_rl(ctx, [(r["prompt"], rubrics[r["rubric_id"]], r["id"]) for r in rows], defense, init_model)
+        return train_nemo_rl(ctx, [(r["prompt"], rubrics[r["rubric_id"]], r["id"]) for r in rows], defense, init_model,
+                             monitor_rubrics=gold_rubrics)
     settings = cfg.grpo.merged(stage_cfg.grpo)
-    with judge_for(cfg, llm, ctx.dir) as judge:
+    with judge_for(cfg, llm, ctx.dir) as judge, \
+            monitor_for(ctx, settings.max_steps, judge_label(judge), gold_rubrics) as monitor:
         scorer = RubricScorer(rubrics, judge, defense)
         health = reward_health(cfg, settings, ctx.stage.name, judge)
         reward_cls = AsyncRubricRewardFunc if cfg.run.async_reward else RubricRewardFunc
         fn = reward_cls(scorer, rollouts_path=ctx.dir / "rollouts.jsonl", health=health,
-                        health_path=ctx.dir / "reward_health.json")
+                        health_path=ctx.dir / "reward_health.json", monitor=monitor)
         out = train_grpo(cfg, settings, rows, [fn], ctx.dir, f"{cfg.run.name}-{ctx.stage.name}", init_model,
-                         health=health)
+                         health=health, monitor=monitor)
         out["judge"] = judge.stats.as_dict()
     hist = [h for h in read_rows(ctx.dir / "log_history.jsonl") if "reward" in h]
     if hist:
@@ -228,7 +264,13 @@ def stage_stage1(ctx: StageContext) -> dict[str, Any]:
     r = rub(ctx.cfg)
     rows = read_rows(ctx.input("filter") / "kept.jsonl")
     rubrics = load_rubric_file(ctx.input("data") / "rubrics.json")
-    return _train_stage(ctx, rows, rubrics, r.stage1.judge_llm, None, r.stage1, None)
+    gold = None
+    if r.data.stage1_programmatic_only and ctx.cfg.monitor.applies_to(ctx.stage.name):
+        # The gold judge grades the whole bank rubric: the LLM criteria (task quality, ...) that the programmatic-only
+        # training rubric dropped are where training on the verifiers alone would show as drift.
+        used = {row["rubric_id"] for row in rows}
+        gold = {b.id: b for b in _load_bank(r.data.stage1_banks) if b.id in used}
+    return _train_stage(ctx, rows, rubrics, r.stage1.judge_llm, None, r.stage1, None, gold)
 
 
 def stage_hacking(ctx: StageContext) -> dict[str, Any]:
@@ -247,11 +289,19 @@ def stage_hacking(ctx: StageContext) -> dict[str, Any]:
         defense = programmatic_only(defense)
     save_rubrics(ctx.dir / "defense_rubric.json", [defense])
     ctx.record_hash("defense_rubric", defense.content_hash())
-    (ctx.dir / "taxonomy.json").write_text(json.dumps(tax.as_dict(), indent=2, ensure_ascii=False), encoding="utf-8")
-    (ctx.dir / "taxonomy.md").write_text(render_markdown(tax, defense.id), encoding="utf-8")
-    return {"rollouts": tax.n_all, "top": tax.n_top, "reward_cutoff": tax.reward_cutoff,
-            "top_counts": {k: p.top_count for k, p in tax.patterns.items()},
-            "all_counts": {k: p.all_count for k, p in tax.patterns.items()}}
+    from rubricrl.report.drift import stage_drift
+
+    drift = stage_drift(ctx.input("stage1_rl"))
+    (ctx.dir / "taxonomy.json").write_text(json.dumps({**tax.as_dict(), "drift_monitor": drift}, indent=2,
+                                                      ensure_ascii=False), encoding="utf-8")
+    (ctx.dir / "taxonomy.md").write_text(render_markdown(tax, defense.id, drift=drift), encoding="utf-8")
+    out = {"rollouts": tax.n_all, "top": tax.n_top, "reward_cutoff": tax.reward_cutoff,
+           "top_counts": {k: p.top_count for k, p in tax.patterns.items()},
+           "all_counts": {k: p.all_count for k, p in tax.patterns.items()}}
+    if drift is not None:
+        out["drift_monitor"] = {k: drift.get(k) for k in ("checks", "valid_checks", "skipped_checks", "first_gap",
+                                                          "last_gap", "widening", "trend", "warnings", "verdict")}
+    return out
 
 
 def stage_stage2(ctx: StageContext) -> dict[str, Any]:

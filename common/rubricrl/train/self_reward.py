@@ -13,7 +13,9 @@
   the top-level ``judge`` config). A fixed teacher can grade a fraction of the samples
   (:class:`~rubricrl.judge.live_policy.SelfTeacherJudge`); self-versus-teacher agreement is logged.
   The reward is ``rubricrl.reward``'s ``points_ratio`` (sum of met points over positive points, not
-  clipped per sample).
+  clipped per sample). With ``monitor.judge`` (or ``monitor.constrained``) set, a gold judge grades a sample of
+  the rollouts every few steps (:mod:`rubricrl.train.drift_monitor`; ``train/monitor.jsonl``): a policy that
+  grades itself is the case where its own reward can rise while a fixed judge's does not.
 * ``eval``: responses of the policy before and after training on the held-out part, graded by a FIXED
   judge, scored by :func:`rubricrl.scoring.healthbench.score_records`
   (:mod:`rubricrl.train.self_reward_eval`).
@@ -318,8 +320,9 @@ def train_stage(ctx: StageContext) -> dict[str, Any]:
     """GRPO with self-grading; checkpoints and resume come from the TRL adapter."""
     from rubricrl.data import self_rewarding as srd
     from rubricrl.judge import build_judge, close_judge
+    from rubricrl.train.drift_monitor import stage_monitor
     from rubricrl.train.rewards import RubricScorer
-    from rubricrl.train.trl_adapter import RubricRewardFunc, reward_health, train_grpo
+    from rubricrl.train.trl_adapter import RubricRewardFunc, judge_label, reward_health, train_grpo
 
     cfg = ctx.cfg
     sr = cfg.section(SECTION)
@@ -335,19 +338,30 @@ def train_stage(ctx: StageContext) -> dict[str, Any]:
                if sr.teacher.fraction > 0 else None)
     judge = SelfTeacherJudge(self_judge, teacher, sr.teacher.fraction, sr.teacher.replace, sr.teacher.seed)
     scorer = RubricScorer(lookup, judge)
-    health = reward_health(cfg, cfg.grpo, ctx.stage.name, judge if self_judge is not None else
-                           f"the policy itself (live grader, current weights, T={sr.grader.temperature:g})")
+    train_label = (judge_label(judge) if self_judge is not None else
+                   f"the policy itself (live grader, current weights, T={sr.grader.temperature:g})")
+    health = reward_health(cfg, cfg.grpo, ctx.stage.name, train_label)
+    try:
+        monitor = stage_monitor(cfg, ctx.stage.name, ctx.dir, last_step=cfg.grpo.max_steps, train_label=train_label,
+                                shared=cfg.judge)
+    except BaseException:
+        close_judge(judge)
+        raise
     inner = RubricRewardFunc(scorer, rubric_column=srd.PROMPT_ID, rollouts_path=ctx.dir / "rollouts.jsonl",
-                             name="self_reward", health=health, health_path=ctx.dir / "reward_health.json")
+                             name="self_reward", health=health, health_path=ctx.dir / "reward_health.json",
+                             monitor=monitor, prompt_id_columns=(srd.PROMPT_ID,))
     func = SelfRewardFunc(inner, judge, sr.grader, ctx.dir / "agreement.jsonl", cfg.policy.chat_template_kwargs)
     print(f"[train] {len(rows)} prompts, {cfg.grpo.max_steps} steps x {cfg.grpo.prompts_per_step} prompts x "
           f"{cfg.grpo.num_generations} samples; grader: {sr.grader.engine} policy at T={sr.grader.temperature:g}"
           + (f", teacher {sr.teacher.grader.kind}:{sr.teacher.grader.model} on {sr.teacher.fraction:.0%}"
              if teacher is not None else ""), flush=True)
     try:
-        result = train_grpo(cfg, cfg.grpo, rows, [func], ctx.dir, run_name=f"{cfg.run.name}-train", health=health)
+        result = train_grpo(cfg, cfg.grpo, rows, [func], ctx.dir, run_name=f"{cfg.run.name}-train", health=health,
+                            monitor=monitor)
     finally:
         close_judge(judge)
+        if monitor is not None:
+            monitor.close()
     _, overall = read_agreement(ctx.dir / "agreement.jsonl")
     stats = judge.stats.as_dict() if judge.self_judge is not None else {}
     ctx.record_hash("final_model", _dir_digest(Path(result["final_model"])))

@@ -3,7 +3,8 @@
 Reads the finished stages' ``metrics.json``, the training log (``train/log_history.jsonl``), the
 self-versus-teacher agreement (``train/agreement.jsonl``) and the stage markers (timings). Plots:
 ``reward.png`` (self-graded reward per step), ``before_after.png`` (held-out score with bootstrap std),
-``agreement.png`` (per-step agreement and kappa, when a teacher graded).
+``agreement.png`` (per-step agreement and kappa, when a teacher graded), ``drift_monitor.png`` (both judges'
+rewards per gold-judge drift check, when the monitor ran; :mod:`rubricrl.report.drift`).
 """
 
 from __future__ import annotations
@@ -173,6 +174,13 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
         L += ["| step | self-graded reward |", "|---|---|"] + [f"| {s} | {r:.4f} |" for s, r in curve] + [""]
     if "reward.png" in plots:
         L += ["![reward](reward.png)", ""]
+    from rubricrl.report.drift import PLOT, drift_section, drift_wandb_table, plot_drift, stage_drift
+
+    drift = {"train": stage_drift(run / "train")}
+    L += drift_section(drift, heading="###")
+    if plot_drift(drift, ctx.dir / PLOT) is not None:
+        plots.append(PLOT)
+        L += [f"![gold-judge drift]({PLOT})", ""]
     L += ["## Held-out evaluation (fixed judge)", "", "| policy | overall_score | bootstrap std | n | ungraded verdicts | mean words |",
           "|---|---|---|---|---|---|"]
     for k in ("before", "after"):
@@ -207,8 +215,16 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
             for k in ("before", "after") if k in ev]
     tables = {"eval/heldout": (["policy", "overall_score", "bootstrap_std", "n", "n_ungraded", "mean_words"], rows)} \
         if rows else {}
-    wandb_runs = log_pipeline_wandb(cfg, run, ctx.dir, "\n".join(L) + "\n", flat_numbers(ev, "eval/"), tables,
-                                    {"eval/before_after": ctx.dir / "before_after.png"})
+    from rubricrl.report.pipeline import drift_numbers
+
+    monitor_table = drift_wandb_table(drift)
+    wandb_runs = log_pipeline_wandb(cfg, run, ctx.dir, "\n".join(L) + "\n",
+                                    {**flat_numbers(ev, "eval/"), **drift_numbers(drift)}, tables,
+                                    {"eval/before_after": ctx.dir / "before_after.png"},
+                                    {"report/drift_monitor_checks": monitor_table} if monitor_table else None)
+    d = drift["train"]
     return {"report": str(ctx.dir / "report.md"), "plots": plots, "timings": timings, "wandb": wandb_runs,
+            "drift_monitor": {f: d.get(f) for f in ("checks", "valid_checks", "widening", "warnings", "verdict")}
+            if d else None,
             "before": ev.get("before", {}).get("overall_score"), "after": ev.get("after", {}).get("overall_score"),
             "self_vs_teacher": agree}
