@@ -100,3 +100,13 @@ def test_nemo_rl_rows_carry_the_gold_rubric(tmp_path):
     info = rubric_data_processor(row, SimpleNamespace(system_prompt=None), Tok(), 64, 0)["extra_env_info"]
     assert json.loads(info["monitor_rubric"])["criteria"][-1]["id"] == "task_quality"
     assert len(json.loads(info["rubric"])["criteria"]) == 1
+
+
+def test_a_misspelt_monitor_stage_is_an_error_not_a_silently_unmonitored_run(tmp_path):
+    from rubricrl.train.drift_monitor import stage_monitor
+
+    cfg = compose_experiment("rubicon", [f"run.root={tmp_path}", "monitor.stages=[stage2]"])
+    with pytest.raises(UserError, match="monitor.stages: 'stage2' is not a training stage of rubicon .its training "
+                                        "stages: stage1_rl, stage2_rl"):
+        stage_monitor(cfg, "stage2_rl", tmp_path, last_step=2, train_label="t", training_stages=("stage1_rl",
+                                                                                                  "stage2_rl"))

@@ -281,9 +281,23 @@ def thresholds_of(mcfg: Any) -> DriftThresholds:
                            max_ungraded_share=mcfg.max_ungraded_share)
 
 
+def check_stages(mcfg: Any, training_stages: Sequence[str], paper: str) -> None:
+    """``monitor.stages`` must name training stages of the pipeline (a misspelt one would silently monitor nothing).
+
+    Raises:
+        UserError: an unknown stage name.
+    """
+    unknown = [s for s in mcfg.stages if s not in training_stages]
+    if unknown:
+        raise UserError(f"monitor.stages: {', '.join(repr(s) for s in unknown)} "
+                        f"{'is not a training stage' if len(unknown) == 1 else 'are not training stages'} of {paper} "
+                        f"(its training stages: {', '.join(training_stages)}; empty = all of them)")
+
+
 def stage_monitor(cfg: Any, stage: str, stage_dir: Path, *, last_step: int | None, train_label: str,
                   shared: JudgeConfig | None = None, served_model: str | None = None,
-                  rubrics: Mapping[str, Rubric] | None = None) -> GoldMonitor | None:
+                  rubrics: Mapping[str, Rubric] | None = None,
+                  training_stages: Sequence[str] = ()) -> GoldMonitor | None:
     """The drift monitor of a TRL training stage from ``cfg.monitor`` (None when it is off for ``stage``).
 
     Args:
@@ -295,11 +309,15 @@ def stage_monitor(cfg: Any, stage: str, stage_dir: Path, *, last_step: int | Non
         shared, served_model: the endpoint an ``openai`` gold judge without its own grades on, and the model a local
             server serves (see :func:`build_gold_judge`).
         rubrics: rubric id -> what the gold judge grades instead of the training rubric.
+        training_stages: the pipeline's training stages, to check ``monitor.stages`` against (empty: unchecked).
 
     Raises:
-        UserError: the gold judge cannot be built (no endpoint, missing API key variable, unknown template).
+        UserError: the gold judge cannot be built (no endpoint, missing API key variable, unknown template), or
+            ``monitor.stages`` names a stage the pipeline does not train in.
     """
     m = cfg.monitor
+    if training_stages:
+        check_stages(m, training_stages, cfg.paper)
     if not m.applies_to(stage):
         return None
     judge = build_gold_judge(m, shared=shared, served_model=served_model, device=cfg.policy.device,

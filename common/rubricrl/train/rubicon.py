@@ -75,6 +75,8 @@ def _load_bank(paths: list[str]) -> list[Rubric]:
     return load_rubrics([resolve_path(p) for p in paths])
 
 
+TRAINING_STAGES = ("stage1_rl", "stage2_rl")  # what monitor.stages may name
+
 # Judge servers started in this process, by their settings: stage 2 and eval share one server when the
 # whole pipeline runs in one process (a CPU start costs ~30 s). Each stops when the process exits
 # (vllm_server's atexit hook); under Slurm every stage is its own process, so nothing is shared there.
@@ -126,10 +128,11 @@ def monitor_for(ctx: StageContext, last_step: int, train_label: str,
     An ``openai`` gold judge without its own endpoint grades on the local vLLM judge server (started, or reused,
     here when ``server.enabled``: also for stage 1, whose training reward needs no server), else on ``judge``'s.
     """
-    from rubricrl.train.drift_monitor import stage_monitor
+    from rubricrl.train.drift_monitor import check_stages, stage_monitor
 
     cfg = ctx.cfg
     m = cfg.monitor
+    check_stages(m, TRAINING_STAGES, cfg.paper)
     if not m.applies_to(ctx.stage.name):
         yield None
         return

@@ -343,7 +343,7 @@ def train_stage(ctx: StageContext) -> dict[str, Any]:
     health = reward_health(cfg, cfg.grpo, ctx.stage.name, train_label)
     try:
         monitor = stage_monitor(cfg, ctx.stage.name, ctx.dir, last_step=cfg.grpo.max_steps, train_label=train_label,
-                                shared=cfg.judge)
+                                shared=cfg.judge, training_stages=("train",))
     except BaseException:
         close_judge(judge)
         raise
