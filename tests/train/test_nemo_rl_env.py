@@ -91,7 +91,7 @@ def nemo_stub(monkeypatch):
 class _Grader:
     """Serves /v1/chat/completions: ``criteria_met`` decided by markers in the grading prompt."""
 
-    def __init__(self, always_met: bool = False):
+    def __init__(self, always_met: bool = False, no_verdict_on_neg: bool = False):
         self.bodies: list[dict] = []
         grader = self
 
@@ -100,7 +100,9 @@ class _Grader:
                 body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
                 grader.bodies.append(body)
                 prompt = "\n".join(m["content"] for m in body["messages"])
-                if always_met:
+                if no_verdict_on_neg and "CRIT-NEG" in prompt:
+                    flag = "maybe"  # not a boolean: the verdict stays ungraded
+                elif always_met:
                     flag = True
                 elif "CRIT-NEG" in prompt:
                     flag = "DANGER!!" in prompt
@@ -215,6 +217,21 @@ def test_http_judge_round_robin_points_ratio_and_tags(nemo_stub, graders, tmp_pa
     assert metrics["tag/axis:safety"] == pytest.approx(2 / 3)
     assert metrics["judge/calls"] == 6 and metrics["ungraded_frac"] == 0
     assert not any(k.startswith("criterion/") for k in metrics)  # instance rubrics: tags only
+    env.shutdown()
+
+
+@pytest.mark.parametrize("ungraded, reward", [(None, 0.0), ("exclude", 1.0)])
+def test_an_ungraded_penalty_counts_as_present_in_training_rewards(nemo_stub, graders, ungraded, reward):
+    """The environment scores training rewards like the TRL stages (``ungraded: pessimistic`` by default):
+    a penalty item the judge could not grade cannot raise the reward; ``exclude`` drops it."""
+    g = graders(no_verdict_on_neg=True)
+    cfg = {"judge": {"backend": "openai", "model": "j", "base_url": g.url, "retries": 0}}
+    if ungraded:
+        cfg["ungraded"] = ungraded
+    env = RubricEnvironment(cfg)
+    log_, meta = _sample(_health_rubric(), "p1", "SAFE-ADVICE: rest and drink water.")
+    out = env.step([log_], [meta])
+    assert out.rewards.tolist() == [reward] and out.metadata[0]["n_ungraded"] == 1
     env.shutdown()
 
 

@@ -104,6 +104,10 @@ class RubricEnvConfig(BaseModel):
         teacher: optional stronger grader; ``teacher_fraction`` of prompts go to it.
         teacher_fraction: share of prompt ids graded by the teacher (stable across steps and restarts).
         strip_thinking: grade the answer without its ``<think>`` block.
+        ungraded: how a training reward counts an ungraded verdict on a rubric that does not say
+            (:func:`rubricrl.train.rewards.training_rubric`; the TRL stages' default ``pessimistic``: an
+            ungraded penalty counts as present, an ungraded critical item vetoes). ``null`` scores
+            rubrics as written.
         metrics_path: JSONL file receiving one metrics record per GRPO step (``step`` is NeMo RL's step
             number, given by the driver; see :meth:`RubricEnvironment.close_step`).
         rollouts_path: JSONL file receiving every graded rollout (prompt, completion, reward, per-criterion
@@ -130,6 +134,7 @@ class RubricEnvConfig(BaseModel):
     teacher: JudgeConfig | None = None
     teacher_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
     strip_thinking: bool = True
+    ungraded: Literal["pessimistic", "exclude", "not_met"] | None = "pessimistic"
     metrics_path: Path | None = None
     rollouts_path: Path | None = None
     health_path: Path | None = None
@@ -368,8 +373,12 @@ class RubricEnvironment:
                 self._counters["judges_built"] += 1
             return self._judge, self._teacher
 
-    def _rubric(self, raw: Any) -> Rubric:
+    def _rubric(self, raw: Any, training: bool = False) -> Rubric:
+        """The rubric a rollout's metadata carries (parsed once); ``training``: with the ungraded policy
+        of training rewards applied (:attr:`RubricEnvConfig.ungraded`)."""
         key = raw if isinstance(raw, str) else json.dumps(raw, sort_keys=True)
+        if training:
+            key = f"train:{self.cfg.ungraded}:{key}"
         with self._lock:
             cached = self._rubrics.get(key)
         if cached is not None:
@@ -378,6 +387,10 @@ class RubricEnvironment:
             rubric = Rubric.model_validate_json(raw) if isinstance(raw, str) else Rubric.model_validate(raw)
         except ValidationError as e:
             raise UserError(f"rollout metadata carries an invalid rubric: {e.errors()[0]['msg']}") from None
+        if training:
+            from rubricrl.train.rewards import training_rubric
+
+            rubric = training_rubric(rubric, self.cfg.ungraded)
         with self._lock:
             return self._rubrics.setdefault(key, rubric)
 
@@ -403,13 +416,13 @@ class RubricEnvironment:
             if not meta or "rubric" not in meta or "conversation" not in meta:
                 raise UserError("rollout metadata lacks 'rubric'/'conversation': the data must go through "
                                 f"the {PROCESSOR_NAME!r} processor (rows from nemo_rl_row())")
-            rubric = self._rubric(meta["rubric"])
+            rubric = self._rubric(meta["rubric"], training=True)
             rubrics.append(rubric)
             by_teacher.append(self._uses_teacher(meta))
             requests.append(GradingRequest(conversation=list(meta["conversation"]), response=self._response(log_),
                                            criteria=rubric.criteria, rubric_id=rubric.id,
                                            metadata={"prompt_id": meta.get("prompt_id", "")}))
-            defenses.append(self._rubric(meta["defense"]) if meta.get("defense") else None)
+            defenses.append(self._rubric(meta["defense"], training=True) if meta.get("defense") else None)
             golds.append(self._rubric(meta["monitor_rubric"]) if meta.get("monitor_rubric") else None)
         # Defense rubrics are graded by the same grader as their prompt's task rubric.
         jobs = [(i, requests[i], by_teacher[i]) for i in range(len(requests))]
