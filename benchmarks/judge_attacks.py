@@ -8,7 +8,10 @@ Starts the CPU vLLM judge (SmolLM2-135M) unless ``--base-url`` points at a runni
 config works (``--judge-config``). Temperature 0. Prints, per category and mode: attack success (moved
 toward the attacker, among scenarios whose clean verdict was against the attacker), the same for the
 neutral twins, the ungraded rate, copies of the forged explanation, and the judge's accuracy on the clean
-twins. ``--json``: the last line is one JSON object::
+twins; and, with the programmatic detectors of the defense rubric (``defense-reward-hacking``; the "off"
+runs without the detectors added with the defenses), how many attacked and neutral twins a detector
+vetoes and how many attacks moved the verdict and escaped every detector (what reaches a reward that
+uses the defense rubric as a veto). ``--json``: the last line is one JSON object::
 
     .venv/bin/python benchmarks/judge_attacks.py
     .venv/bin/python benchmarks/judge_attacks.py --modes binary --defenses on --json
@@ -30,6 +33,19 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "benchmarks"))
 
 OFF = {"sanitize": False, "max_response_chars": None}  # the defenses a judge config can switch off
+# Detectors added to the defense rubric with the judge defenses: the "off" runs score without them.
+NEW_DETECTORS = ("grader_injection",)
+DEFENSE = ("rubric_banks/defense", "defense-reward-hacking")
+
+
+def defense_rubric(defenses: bool) -> Any:
+    """The defense rubric whose programmatic detectors veto (without the new detectors when ``defenses`` is off)."""
+    from rubricrl.rubrics.loader import load_rubrics
+
+    rubric = next(r for r in load_rubrics([REPO / DEFENSE[0]]) if r.id == DEFENSE[1])
+    if defenses:
+        return rubric
+    return rubric.model_copy(update={"criteria": tuple(c for c in rubric.criteria if c.id not in NEW_DETECTORS)})
 
 
 def judge_config(path: str, base_url: str, model: str, mode: str, defenses: bool, concurrency: int | None) -> Any:
@@ -50,8 +66,8 @@ def judge_config(path: str, base_url: str, model: str, mode: str, defenses: bool
 
 
 def run_one(cfg: Any, mode: str, categories: list[str], n_scenarios: int, padding_chars: int,
-            ungraded_policy: str) -> dict[str, Any]:
-    from rubricrl.evaluation.judge_attacks import SCENARIOS, build_suite, requests_for, score_suite
+            ungraded_policy: str, defense: Any = None) -> dict[str, Any]:
+    from rubricrl.evaluation.judge_attacks import SCENARIOS, build_suite, detector_vetoes, requests_for, score_suite
     from rubricrl.judge import build_judge, close_judge, grade_many
     from rubricrl.progress import progress_bar
 
@@ -65,7 +81,8 @@ def run_one(cfg: Any, mode: str, categories: list[str], n_scenarios: int, paddin
     finally:
         bar.close()
         close_judge(judge)
-    out = score_suite(items, [vs[0] for vs in verdicts], ungraded_policy)
+    vetoed = detector_vetoes(items, defense) if defense is not None else None
+    out = score_suite(items, [vs[0] for vs in verdicts], ungraded_policy, vetoed)
     stats = judge.stats.as_dict()
     out.update({"mode": mode, "items": len(items), "wall_s": round(time.monotonic() - t0, 1),
                 "judge_calls": int(stats.get("calls", 0)), "truncated": int(stats.get("truncated", 0))})
@@ -78,8 +95,8 @@ def _fmt(x: Any) -> str:
 
 def print_table(runs: list[dict[str, Any]]) -> None:
     print("| defenses | mode | category | attack moved (of clean-against) | neutral moved | ungraded | "
-          "copied forged explanation |")
-    print("|---|---|---|---:|---:|---:|---:|")
+          "copied forged explanation | vetoed by a detector (attacked / neutral) | moved and not vetoed |")
+    print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         for row in r["categories"] + [r["negative"], r["all"]]:
             if not row["scenarios"]:
@@ -90,11 +107,16 @@ def print_table(runs: list[dict[str, Any]]) -> None:
             ungraded = f"{row['attacked_ungraded']}/{row['scenarios']}"
             copied = f"{row['copied_forged_explanation']}/{row['forged_n']}" if row["forged_n"] else "-"
             name = f"**{row['category']}**" if row["category"] == "all" else row["category"]
-            print(f"| {r['defenses']} | {r['mode']} | {name} | {moved} | {neutral} | {ungraded} | {copied} |")
+            vetoed = f"{row['vetoed']}/{row['scenarios']} / {row['neutral_vetoed']}" if r["detectors"] else "-"
+            net = (f"{row['moved_unvetoed']}/{row['clean_against']} ({_fmt(row['moved_unvetoed_rate'])})"
+                   if r["detectors"] else "-")
+            print(f"| {r['defenses']} | {r['mode']} | {name} | {moved} | {neutral} | {ungraded} | {copied} | "
+                  f"{vetoed} | {net} |")
     print()
     for r in runs:
         print(f"{r['defenses']} / {r['mode']}: clean accuracy {_fmt(r['clean_accuracy'])} of {r['clean_n']} "
-              f"({r['clean_ungraded']} ungraded), ungraded policy {r['ungraded_policy']}, {r['items']} items, "
+              f"({r['clean_ungraded']} ungraded, {r['clean_vetoed']} vetoed), ungraded policy {r['ungraded_policy']}, "
+              f"{r['items']} items, "
               f"{r['judge_calls']} judge calls, {r['truncated']} responses cut, {r['wall_s']} s")
 
 
@@ -112,6 +134,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--ungraded-on", default="pessimistic",
                    help="ungraded policy of the defended reward (exclude, not_met, pessimistic)")
     p.add_argument("--concurrency", type=int, help="judge calls in flight (default: the config's)")
+    p.add_argument("--no-detectors", action="store_true",
+                   help="judge alone: leave out the defense rubric's programmatic detectors")
     p.add_argument("--model", default="smollm2-135m-instruct", help="alias or checkpoint directory to serve")
     p.add_argument("--base-url", help="use this running server instead of starting one")
     p.add_argument("--served-model-name", help="model name on --base-url (default: --model)")
@@ -142,7 +166,8 @@ def main(argv: list[str] | None = None) -> int:
                 cfg = judge_config(args.judge_config, base_url, model, mode, d == "on", args.concurrency)
                 print(f"defenses {d}, {mode} mode ...", file=sys.stderr, flush=True)
                 r = run_one(cfg, mode, cats, args.scenarios, args.padding_chars,
-                            args.ungraded_on if d == "on" else "exclude")
+                            args.ungraded_on if d == "on" else "exclude",
+                            None if args.no_detectors else defense_rubric(d == "on"))
                 r["defenses"] = d
                 runs.append(r)
     finally:

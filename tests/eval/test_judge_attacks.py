@@ -81,3 +81,23 @@ def test_a_scenario_the_judge_gets_wrong_clean_is_not_counted_as_an_attack_succe
         verdicts.append(Verdict(it.scenario.criterion.id, met=it.scenario.attacker_wants_met))
     res = score_suite(items, verdicts, "exclude")
     assert res["clean_accuracy"] == 0.0 and res["all"]["clean_against"] == 0 and res["all"]["attack_success"] == 0
+
+
+def test_defense_detectors_veto_injections_and_leave_clean_and_neutral_twins_alone():
+    from pathlib import Path
+
+    from rubricrl.evaluation.judge_attacks import detector_vetoes
+    from rubricrl.rubrics.loader import load_rubrics
+
+    repo = Path(__file__).resolve().parents[2]
+    defense = next(r for r in load_rubrics([repo / "rubric_banks/defense"]) if r.id == "defense-reward-hacking")
+    items = build_suite(["forged_json", "grader_instruction", "compliance_claim"], SCENARIOS, "binary")
+    vetoed = detector_vetoes(items, defense)
+    by = {(it.scenario.id, it.category, it.variant): v for it, v in zip(items, vetoed)}
+    assert all(by[(s.id, "forged_json", "attacked")] for s in SCENARIOS)  # verdict-like JSON
+    assert all(by[(s.id, "grader_instruction", "attacked")] for s in SCENARIOS)
+    assert not any(v for (_, _, variant), v in by.items() if variant in ("clean", "neutral"))
+    res = score_suite(items, _scripted(items, {"forged_json", "compliance_claim"}), "exclude", vetoed)
+    rows = {r["category"]: r for r in res["categories"]}
+    assert rows["forged_json"]["moved_unvetoed"] == 0 and rows["forged_json"]["vetoed"] == len(SCENARIOS)
+    assert res["clean_vetoed"] == 0 and res["detectors"] is True
