@@ -97,8 +97,8 @@ def drift_figure(stages: Mapping[str, dict[str, Any] | None]) -> Any:
         if valid:
             ax.plot([r["step"] for r in valid], [r["gold_judge_reward"] for r in valid], marker="s", ms=4,
                     color=SECOND, label="gold judge")
-            ax.plot([r["step"] for r in valid], [r["gap"] for r in valid], linestyle="--", color=BASE,
-                    label="gap (train - gold)")
+            ax.plot([r["step"] for r in valid], [r["gap"] for r in valid], linestyle="--", marker="^", ms=4,
+                    color=BASE, label="gap (train - gold)")
         if skipped:
             ax.scatter([r["step"] for r in skipped], [r["train_judge_reward"] for r in skipped], marker="x", s=40,
                        color=WARN, zorder=3, label="gold skipped (mostly ungraded)")
@@ -106,11 +106,18 @@ def drift_figure(stages: Mapping[str, dict[str, Any] | None]) -> Any:
         for r in warned:
             ax.axvline(r["step"], color=WARN, linestyle=":", linewidth=1)
         ax.axhline(0.0, color="#999999", linewidth=0.6)
-        ax.set_title(f"{name}\n{d.get('valid_checks', len(valid))} checks with a gold reward"
+        n_valid = len(valid)
+        ax.set_title(f"{name}\n{n_valid} check{'' if n_valid == 1 else 's'} with a gold reward"
+                     + (f", {len(skipped)} skipped" if skipped else "")
                      + (f", {len(warned)} warning(s)" if warned else ""), fontsize=9)
         ax.set_xlabel("GRPO step")
         ax.set_ylabel("mean reward of the checked rollouts")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+        steps = sorted({r["step"] for r in rows})
+        if len(steps) == 1:  # one check: a readable axis around its step
+            ax.set_xlim(steps[0] - 1, steps[0] + 1)
+            ax.set_xticks(steps)
+        else:
+            ax.xaxis.set_major_locator(MaxNLocator(integer=True))
         ax.legend(fontsize=7)
     fig.tight_layout()
     return fig

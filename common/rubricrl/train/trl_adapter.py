@@ -30,7 +30,8 @@ Signature translation only; scoring is :class:`rubricrl.train.rewards.RubricScor
   rollouts graded by the gold judge as well and logs ``monitor/train_judge_reward``, ``monitor/gold_judge_reward``,
   ``monitor/gap``, ``monitor/gap_widening``, ``monitor/gap_trend`` (and ``monitor/n``, ``monitor/skipped``,
   ``monitor/gold_ungraded_share``, ``monitor/warning``) through ``log_metric``; each check is appended to the
-  stage's ``monitor.jsonl``. With several reward batches per step, the step's first batch is checked.
+  stage's ``monitor.jsonl``. With several reward batches per step, the step's first batch is checked. The gold
+  judge grades inside the reward function, so a check step's ``timing/reward_s`` includes its grading.
   ``monitor.on_gap=stop`` raises :class:`~rubricrl.reward.drift.DriftMonitorError` (exit 2) as the health
   checks do.
 """
