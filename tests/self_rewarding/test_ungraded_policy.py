@@ -1,4 +1,4 @@
-"""self_rewarding.grader.ungraded: our default (exclude) vs MrlX's rule (not_met), one key apart."""
+"""self_rewarding.grader.ungraded: our default (pessimistic) vs MrlX's rule (not_met) and exclude."""
 
 from __future__ import annotations
 
@@ -22,13 +22,23 @@ def _example():
     return rubric, verdicts
 
 
-def test_exclude_by_default_and_mrlx_rule_one_key_away():
+def test_pessimistic_by_default_and_mrlx_and_exclude_one_key_away():
+    from rubricrl.train.rewards import training_rubric
+
     rubric, verdicts = _example()
     cfg = compose_experiment("self_rewarding", [])
-    assert cfg.section(SECTION).grader.ungraded == "exclude"
+    assert cfg.section(SECTION).grader.ungraded == "pessimistic"
     ours = rubric_reward(with_ungraded_policy(rubric, cfg.section(SECTION).grader.ungraded), verdicts)
-    assert ours.reward == pytest.approx(5 / 19)  # 0.263: the ungraded +6 leaves earned and possible points
-    cfg = compose_experiment("self_rewarding", ["self_rewarding.grader.ungraded=not_met"])
-    mrlx = rubric_reward(with_ungraded_policy(rubric, cfg.section(SECTION).grader.ungraded), verdicts)
-    assert mrlx.reward == pytest.approx(5 / 25)  # 0.2: counted as not met
+    assert ours.reward == pytest.approx(5 / 25)  # 0.2: the ungraded +6 is not met
+    rewards = {}
+    for policy in ("not_met", "exclude"):
+        cfg = compose_experiment("self_rewarding", [f"self_rewarding.grader.ungraded={policy}"])
+        r = with_ungraded_policy(rubric, cfg.section(SECTION).grader.ungraded)
+        assert training_rubric(r) is r  # the scorer's training default does not override the chosen policy
+        rewards[policy] = rubric_reward(r, verdicts).reward
+    assert rewards == {"not_met": pytest.approx(5 / 25), "exclude": pytest.approx(5 / 19)}  # MrlX 0.2; 0.263
+    # An ungraded penalty: MrlX's rule does not apply it, the default does.
+    pen = [*verdicts[:4], Verdict(criterion_id="c4", met=None)]
+    assert rubric_reward(with_ungraded_policy(rubric, "not_met"), pen).reward == pytest.approx(5 / 25)
+    assert rubric_reward(with_ungraded_policy(rubric, "pessimistic"), pen).reward == pytest.approx(2 / 25)
     assert rubric.aggregation.params == {}  # the original rubric is not changed

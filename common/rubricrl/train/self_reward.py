@@ -79,8 +79,11 @@ class SelfGrader(Strict):
         batch_size: criterion prompts per forward pass (live engine).
         seed: seed of the verdict sampling (live engine).
         ungraded: what an ungraded verdict does to the training reward (HealthBench points ratio):
-            ``exclude`` (default, as our HealthBench scoring) drops the item from earned and possible
-            points; ``not_met`` counts it as not met, MrlX's rule (its parser's failure is "not met").
+            ``pessimistic`` (default, the training default of every stage: an ungraded positive item is
+            not met, an ungraded penalty is present, so no verdict the grader failed to give can raise
+            the reward); ``not_met`` counts every ungraded item as not met, MrlX's rule (its parser's
+            failure is "not met"; an ungraded penalty then does not apply); ``exclude`` drops the item
+            from earned and possible points, as the held-out HealthBench scoring does.
     """
 
     engine: Literal["live", "http"] = "live"
@@ -91,7 +94,7 @@ class SelfGrader(Strict):
     max_prompt_tokens: int = Field(default=4096, ge=64)
     batch_size: int = Field(default=16, ge=1)
     seed: int = 0
-    ungraded: Literal["exclude", "not_met"] = "exclude"
+    ungraded: Literal["pessimistic", "not_met", "exclude"] = "pessimistic"
 
 
 class FixedGrader(Strict):
@@ -310,9 +313,9 @@ def read_agreement(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
 def with_ungraded_policy(rubric: Any, policy: str) -> Any:
     """``rubric`` whose aggregation applies ``policy`` to ungraded verdicts (``self_rewarding.grader.ungraded``)."""
     params = dict(rubric.aggregation.params or {})
-    if params.get("ungraded", "exclude") == policy:
+    if params.get("ungraded") == policy:
         return rubric
-    params["ungraded"] = policy
+    params["ungraded"] = policy  # always set: a rubric without the key gets the scorer's own default
     return rubric.model_copy(update={"aggregation": rubric.aggregation.model_copy(update={"params": params})})
 
 
