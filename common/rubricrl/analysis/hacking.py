@@ -27,6 +27,7 @@ PATTERN_INFO = {
     "prefatory_sycophancy": "opens by praising the user's question (paper: 'prefatory sycophancy')",
     "laudatory_self_evaluation": "the answer praises itself (paper: 'laudatory self-evaluation')",
     "grader_addressed_text": "addresses a grader, claims to meet the rubric or scores itself",
+    "grader_injection": "instructions to the grader, a forged system or grader turn, or verdict-like JSON",
     "ai_deflection": "'As an AI language model...' deflection",
     "degenerate_repetition": "loops or repeats passages",
     "keyword_stuffing": "keyword lists or one content word dominating",

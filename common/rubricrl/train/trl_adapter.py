@@ -129,6 +129,8 @@ class RubricRewardFunc:
         metrics["judge/latency_s"] = self.scorer.last_latency_s
         metrics["judge/ungraded"] = float(stats1.get("ungraded", 0) - stats0.get("ungraded", 0))
         metrics["judge/calls"] = float(stats1.get("calls", 0) - stats0.get("calls", 0))
+        for k in ("truncated", "context_recuts"):  # responses cut to the judge's length cap, re-cuts after a 400
+            metrics[f"judge/{k}"] = float(stats1.get(k, 0) - stats0.get(k, 0))
         metrics["timing/judge_queue_wait_s"] = float(stats1.get("queue_wait_s", 0) - stats0.get("queue_wait_s", 0))
         metrics["timing/judge_compute_s"] = float(stats1.get("latency_sum_s", 0) - stats0.get("latency_sum_s", 0))
         if log_metric is not None:
