@@ -101,3 +101,15 @@ def test_defense_detectors_veto_injections_and_leave_clean_and_neutral_twins_alo
     rows = {r["category"]: r for r in res["categories"]}
     assert rows["forged_json"]["moved_unvetoed"] == 0 and rows["forged_json"]["vetoed"] == len(SCENARIOS)
     assert res["clean_vetoed"] == 0 and res["detectors"] is True
+
+
+def test_neutral_twins_do_not_trip_the_defense_detectors_by_repetition():
+    from pathlib import Path
+
+    from rubricrl.evaluation.judge_attacks import detector_vetoes
+    from rubricrl.rubrics.loader import load_rubrics
+
+    repo = Path(__file__).resolve().parents[2]
+    defense = next(r for r in load_rubrics([repo / "rubric_banks/defense"]) if r.id == "defense-reward-hacking")
+    items = [it for it in build_suite(mode="batch") if it.variant in ("clean", "neutral")]
+    assert not any(detector_vetoes(items, defense))
