@@ -316,6 +316,24 @@ class LivePolicyGrader:
 # --------------------------------------------------------------------------- self + teacher
 
 
+def load_frozen_grader(path: str, spec: Any, name: str, device: str = "cpu", dtype: str = "float32"
+                       ) -> LivePolicyGrader:
+    """A :class:`LivePolicyGrader` over a frozen copy of the model at ``path``: loaded in ``dtype`` on
+    ``device``, eval mode, no gradients. ``spec`` gives the grading settings (``template``,
+    ``temperature``, ``top_p``, ``top_k``, ``max_prompt_tokens``, ``batch_size``, ``chat_template_kwargs``):
+    a fixed grader of self-rewarding, or the drift monitor's constrained judge."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    tok = AutoTokenizer.from_pretrained(path)
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()
+    for p in model.parameters():
+        p.requires_grad_(False)
+    return LivePolicyGrader(model, tok, template=spec.template, temperature=spec.temperature, top_p=spec.top_p,
+                            top_k=spec.top_k, max_prompt_tokens=spec.max_prompt_tokens, batch_size=spec.batch_size,
+                            chat_template_kwargs=spec.chat_template_kwargs, name=name)
+
+
 def agreement(pairs: Sequence[tuple[bool, bool]]) -> dict[str, float | None]:
     """Agreement of two graders on the same (response, criterion) items.
 

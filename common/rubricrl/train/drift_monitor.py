@@ -127,20 +127,11 @@ def build_gold_judge(mcfg: Any, *, shared: JudgeConfig | None = None, served_mod
 
 
 def _constrained(spec: Any, device: str, dtype: str) -> Any:
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    from rubricrl.judge.live_policy import LivePolicyGrader
+    from rubricrl.judge.live_policy import load_frozen_grader
     from rubricrl.models import resolve_model
 
     path = spec.model if Path(spec.model).expanduser().is_dir() or "/" in spec.model else str(resolve_model(spec.model))
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return LivePolicyGrader(model, tok, template=spec.template, temperature=spec.temperature, top_p=spec.top_p,
-                            top_k=spec.top_k, max_prompt_tokens=spec.max_prompt_tokens, batch_size=spec.batch_size,
-                            chat_template_kwargs=spec.chat_template_kwargs, name=f"monitor:{spec.model}")
+    return load_frozen_grader(path, spec, f"monitor:{spec.model}", device, dtype)
 
 
 def gold_scores(judge: Any, rollouts: Sequence[Rollout]) -> list[Scored]:

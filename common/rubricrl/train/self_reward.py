@@ -217,19 +217,10 @@ def build_fixed_grader(spec: FixedGrader, name: str, device: str = "cpu", dtype:
 
         assert spec.judge is not None
         return build_judge(spec.judge)
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
+    from rubricrl.judge.live_policy import load_frozen_grader
     from rubricrl.train.trl_adapter import policy_path
 
-    path = policy_path(spec.model)
-    tok = AutoTokenizer.from_pretrained(path)
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()
-    for p in model.parameters():
-        p.requires_grad_(False)
-    return LivePolicyGrader(model, tok, template=spec.template, temperature=spec.temperature, top_p=spec.top_p,
-                            top_k=spec.top_k, max_prompt_tokens=spec.max_prompt_tokens, batch_size=spec.batch_size,
-                            chat_template_kwargs=spec.chat_template_kwargs, name=f"{name}:{spec.model}")
+    return load_frozen_grader(policy_path(spec.model), spec, f"{name}:{spec.model}", device, dtype)
 
 
 def _unwrap(trainer: Any) -> Any:
