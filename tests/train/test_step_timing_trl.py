@@ -93,7 +93,7 @@ def test_run_async_reward_picks_the_reward_function_of_a_rubicon_stage(tmp_path,
     ctx.dir.mkdir(parents=True)
     seen = {}
 
-    def fake_train(cfg, settings, rows, funcs, out_dir, run_name, init_model=None, health=None):
+    def fake_train(cfg, settings, rows, funcs, out_dir, run_name, init_model=None, **kw):
         seen["funcs"] = funcs
         (out_dir / "log_history.jsonl").write_text("")
         (out_dir / "final").mkdir()
