@@ -31,7 +31,7 @@ from typing import Any, Literal, Sequence
 
 from pydantic import Field, model_validator
 
-from rubricrl.config.schema import Strict, register_section
+from rubricrl.config.schema import ConstrainedGrader, Strict, register_section
 from rubricrl.judge.config import JudgeConfig
 from rubricrl.judge.live_policy import LivePolicyGrader, SelfTeacherJudge, agreement
 from rubricrl.train.stages import Stage, StageContext, file_hash
@@ -97,7 +97,7 @@ class SelfGrader(Strict):
     ungraded: Literal["pessimistic", "not_met", "exclude"] = "pessimistic"
 
 
-class FixedGrader(Strict):
+class FixedGrader(ConstrainedGrader):  # the constrained grader's fields, plus kind / judge
     """A fixed (never trained) grader: the teacher, and the evaluation judge.
 
     Attributes:
@@ -113,14 +113,6 @@ class FixedGrader(Strict):
     """
 
     kind: Literal["constrained", "judge"] = "constrained"
-    model: str = "smollm2-135m-instruct"
-    temperature: float = Field(default=0.0, ge=0)
-    top_p: float | None = Field(default=None, gt=0, le=1)
-    top_k: int | None = Field(default=None, ge=1)
-    template: str = "healthbench"
-    max_prompt_tokens: int = Field(default=4096, ge=64)
-    batch_size: int = Field(default=16, ge=1)
-    chat_template_kwargs: dict[str, Any] = Field(default_factory=dict)
     judge: JudgeConfig | None = None
 
     @model_validator(mode="after")
