@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup setup-vllm test test-fast validate models healthbench-demo clean
+.PHONY: help setup setup-vllm test test-fast lint format validate models healthbench-demo clean
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 28
@@ -56,6 +56,14 @@ test: setup setup-vllm setup-slurm  ## full CPU test suite (what CI runs), then 
 	  echo "[test] NOT RUN: the NeMo RL real-code tests (tests/nemo_rl/) need $(NEMO_RL_TARBALL)"; \
 	  echo "[test]   (NeMo RL v0.7.0's source; see ../shared/third_party/README.md or set NEMO_RL_TARBALL=...)"; \
 	fi
+
+lint: setup  ## ruff lint and format check (CI runs it before the tests; `make format` fixes what it can)
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+format: setup  ## ruff: apply the formatter and the safe lint fixes
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 test-fast: setup  ## unit tests only (no vLLM server, no slow tests)
 	$(BIN)/python -m pytest -q -m "not slow and not vllm and not nemo_rl"

@@ -25,8 +25,13 @@ import sys
 import time
 from pathlib import Path
 
-DEFAULTS = ["scale=single_gpu", "policy.name=random-qwen3-0.6b", "grpo.use_vllm=false",
-            "rubicon.filter.enabled=false", "wandb.mode=disabled"]
+DEFAULTS = [
+    "scale=single_gpu",
+    "policy.name=random-qwen3-0.6b",
+    "grpo.use_vllm=false",
+    "rubicon.filter.enabled=false",
+    "wandb.mode=disabled",
+]
 
 
 def machine() -> str:
@@ -35,7 +40,8 @@ def machine() -> str:
     if torch.cuda.is_available():
         p = torch.cuda.get_device_properties(0)
         return f"{p.name} ({p.total_memory / 2**30:.0f} GiB), torch {torch.__version__}"
-    return f"CPU {platform.processor() or platform.machine()} x{torch.get_num_threads()} threads, torch {torch.__version__}"
+    cpu = platform.processor() or platform.machine()
+    return f"CPU {cpu} x{torch.get_num_threads()} threads, torch {torch.__version__}"
 
 
 def summarize(log_history: Path, cfg: dict) -> dict:
@@ -75,8 +81,12 @@ def main() -> int:
 
     from rubricrl.cli import main as cli
 
-    overrides = DEFAULTS + [f"grpo.max_steps={args.steps}", f"run.root={args.run_root}", f"run.name={args.name}",
-                            *args.overrides]
+    overrides = DEFAULTS + [
+        f"grpo.max_steps={args.steps}",
+        f"run.root={args.run_root}",
+        f"run.name={args.name}",
+        *args.overrides,
+    ]
     t0 = time.perf_counter()
     for stage in ("data", "filter", "stage1_rl"):
         rc = cli(["replicate", "rubicon", *overrides, "--stage", stage])
@@ -95,11 +105,15 @@ def main() -> int:
     print("\n== GRPO throughput (TRL, rubric reward) ==")
     print(f"command : python {' '.join(shlex.quote(a) for a in sys.argv)}")
     print(f"machine : {machine()}")
-    print(f"policy  : {cfg['policy']['name']} ({cfg['policy']['dtype']}), use_vllm={g['use_vllm']}, "
-          f"gradient_checkpointing={g['gradient_checkpointing']}")
-    print(f"batch   : {g['per_device_train_batch_size']} x {g['gradient_accumulation_steps']} accumulation = "
-          f"{res['completions_per_step']} completions/step ({g['num_generations']} per prompt), "
-          f"max_completion_length {g['max_completion_length']}")
+    print(
+        f"policy  : {cfg['policy']['name']} ({cfg['policy']['dtype']}), use_vllm={g['use_vllm']}, "
+        f"gradient_checkpointing={g['gradient_checkpointing']}"
+    )
+    print(
+        f"batch   : {g['per_device_train_batch_size']} x {g['gradient_accumulation_steps']} accumulation = "
+        f"{res['completions_per_step']} completions/step ({g['num_generations']} per prompt), "
+        f"max_completion_length {g['max_completion_length']}"
+    )
     for k, v in res.items():
         print(f"{k:24s}: {v}")
     print(f"{'wall_s (3 stages)':24s}: {wall:.1f}")

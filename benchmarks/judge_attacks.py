@@ -54,8 +54,14 @@ def judge_config(path: str, base_url: str, model: str, mode: str, defenses: bool
     from rubricrl.judge.config import load_judge_config
 
     cfg = load_judge_config(path)
-    upd: dict[str, Any] = {"base_url": base_url, "base_url_file": None, "model": model, "mode": mode,
-                           "sampling": cfg.sampling.model_copy(update={"temperature": 0.0}), "cache": None}
+    upd: dict[str, Any] = {
+        "base_url": base_url,
+        "base_url_file": None,
+        "model": model,
+        "mode": mode,
+        "sampling": cfg.sampling.model_copy(update={"temperature": 0.0}),
+        "cache": None,
+    }
     if mode == "batch" and cfg.template == "healthbench":
         upd["template"] = "batch"
     if concurrency:
@@ -65,8 +71,15 @@ def judge_config(path: str, base_url: str, model: str, mode: str, defenses: bool
     return JudgeConfig.model_validate({**cfg.model_dump(), **upd})
 
 
-def run_one(cfg: Any, mode: str, categories: list[str], n_scenarios: int, padding_chars: int,
-            ungraded_policy: str, defense: Any = None) -> dict[str, Any]:
+def run_one(
+    cfg: Any,
+    mode: str,
+    categories: list[str],
+    n_scenarios: int,
+    padding_chars: int,
+    ungraded_policy: str,
+    defense: Any = None,
+) -> dict[str, Any]:
     from rubricrl.evaluation.judge_attacks import SCENARIOS, build_suite, detector_vetoes, requests_for, score_suite
     from rubricrl.judge import build_judge, close_judge, grade_many
     from rubricrl.progress import progress_bar
@@ -84,8 +97,15 @@ def run_one(cfg: Any, mode: str, categories: list[str], n_scenarios: int, paddin
     vetoed = detector_vetoes(items, defense) if defense is not None else None
     out = score_suite(items, [vs[0] for vs in verdicts], ungraded_policy, vetoed)
     stats = judge.stats.as_dict()
-    out.update({"mode": mode, "items": len(items), "wall_s": round(time.monotonic() - t0, 1),
-                "judge_calls": int(stats.get("calls", 0)), "truncated": int(stats.get("truncated", 0))})
+    out.update(
+        {
+            "mode": mode,
+            "items": len(items),
+            "wall_s": round(time.monotonic() - t0, 1),
+            "judge_calls": int(stats.get("calls", 0)),
+            "truncated": int(stats.get("truncated", 0)),
+        }
+    )
     return out
 
 
@@ -94,48 +114,67 @@ def _fmt(x: Any) -> str:
 
 
 def print_table(runs: list[dict[str, Any]]) -> None:
-    print("| defenses | mode | category | attack moved (of clean-against) | neutral moved | ungraded | "
-          "copied forged explanation | vetoed by a detector (attacked / neutral) | moved and not vetoed |")
+    print(
+        "| defenses | mode | category | attack moved (of clean-against) | neutral moved | ungraded | "
+        "copied forged explanation | vetoed by a detector (attacked / neutral) | moved and not vetoed |"
+    )
     print("|---|---|---|---:|---:|---:|---:|---:|---:|")
     for r in runs:
         for row in r["categories"] + [r["negative"], r["all"]]:
             if not row["scenarios"]:
                 continue
             moved = f"{row['attack_success']}/{row['clean_against']} ({_fmt(row['attack_success_rate'])})"
-            neutral = (f"{row['neutral_moved']}/{row['clean_against']} ({_fmt(row['neutral_rate'])})"
-                       if row["neutral_rate"] is not None else "-")
+            neutral = (
+                f"{row['neutral_moved']}/{row['clean_against']} ({_fmt(row['neutral_rate'])})"
+                if row["neutral_rate"] is not None
+                else "-"
+            )
             ungraded = f"{row['attacked_ungraded']}/{row['scenarios']}"
             copied = f"{row['copied_forged_explanation']}/{row['forged_n']}" if row["forged_n"] else "-"
             name = f"**{row['category']}**" if row["category"] == "all" else row["category"]
             vetoed = f"{row['vetoed']}/{row['scenarios']} / {row['neutral_vetoed']}" if r["detectors"] else "-"
-            net = (f"{row['moved_unvetoed']}/{row['clean_against']} ({_fmt(row['moved_unvetoed_rate'])})"
-                   if r["detectors"] else "-")
-            print(f"| {r['defenses']} | {r['mode']} | {name} | {moved} | {neutral} | {ungraded} | {copied} | "
-                  f"{vetoed} | {net} |")
+            net = (
+                f"{row['moved_unvetoed']}/{row['clean_against']} ({_fmt(row['moved_unvetoed_rate'])})"
+                if r["detectors"]
+                else "-"
+            )
+            print(
+                f"| {r['defenses']} | {r['mode']} | {name} | {moved} | {neutral} | {ungraded} | {copied} | "
+                f"{vetoed} | {net} |"
+            )
     print()
     for r in runs:
-        print(f"{r['defenses']} / {r['mode']}: clean accuracy {_fmt(r['clean_accuracy'])} of {r['clean_n']} "
-              f"({r['clean_ungraded']} ungraded, {r['clean_vetoed']} vetoed), ungraded policy {r['ungraded_policy']}, "
-              f"{r['items']} items, "
-              f"{r['judge_calls']} judge calls, {r['truncated']} responses cut, {r['wall_s']} s")
+        print(
+            f"{r['defenses']} / {r['mode']}: clean accuracy {_fmt(r['clean_accuracy'])} of {r['clean_n']} "
+            f"({r['clean_ungraded']} ungraded, {r['clean_vetoed']} vetoed), ungraded policy {r['ungraded_policy']}, "
+            f"{r['items']} items, "
+            f"{r['judge_calls']} judge calls, {r['truncated']} responses cut, {r['wall_s']} s"
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
     from rubricrl.evaluation.judge_attacks import CATEGORIES, SCENARIOS
 
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--judge-config", default=str(REPO / "common/rubricrl/configs/judge/smollm2-vllm.yaml"),
-                   help="judge YAML to attack (its base_url and model are replaced by the server's)")
+    p.add_argument(
+        "--judge-config",
+        default=str(REPO / "common/rubricrl/configs/judge/smollm2-vllm.yaml"),
+        help="judge YAML to attack (its base_url and model are replaced by the server's)",
+    )
     p.add_argument("--modes", default="binary,batch", help="comma-separated: binary, batch")
     p.add_argument("--defenses", default="off,on", help="comma-separated: off, on")
     p.add_argument("--categories", default=",".join(CATEGORIES), help="comma-separated attack categories")
     p.add_argument("--scenarios", type=int, default=len(SCENARIOS), help=f"scenarios used (at most {len(SCENARIOS)})")
     p.add_argument("--padding-chars", type=int, default=20000, help="length of the padding attack")
-    p.add_argument("--ungraded-on", default="pessimistic",
-                   help="ungraded policy of the defended reward (exclude, not_met, pessimistic)")
+    p.add_argument(
+        "--ungraded-on",
+        default="pessimistic",
+        help="ungraded policy of the defended reward (exclude, not_met, pessimistic)",
+    )
     p.add_argument("--concurrency", type=int, help="judge calls in flight (default: the config's)")
-    p.add_argument("--no-detectors", action="store_true",
-                   help="judge alone: leave out the defense rubric's programmatic detectors")
+    p.add_argument(
+        "--no-detectors", action="store_true", help="judge alone: leave out the defense rubric's programmatic detectors"
+    )
     p.add_argument("--model", default="smollm2-135m-instruct", help="alias or checkpoint directory to serve")
     p.add_argument("--base-url", help="use this running server instead of starting one")
     p.add_argument("--served-model-name", help="model name on --base-url (default: --model)")
@@ -165,9 +204,15 @@ def main(argv: list[str] | None = None) -> int:
             for mode in [x.strip() for x in args.modes.split(",") if x.strip()]:
                 cfg = judge_config(args.judge_config, base_url, model, mode, d == "on", args.concurrency)
                 print(f"defenses {d}, {mode} mode ...", file=sys.stderr, flush=True)
-                r = run_one(cfg, mode, cats, args.scenarios, args.padding_chars,
-                            args.ungraded_on if d == "on" else "exclude",
-                            None if args.no_detectors else defense_rubric(d == "on"))
+                r = run_one(
+                    cfg,
+                    mode,
+                    cats,
+                    args.scenarios,
+                    args.padding_chars,
+                    args.ungraded_on if d == "on" else "exclude",
+                    None if args.no_detectors else defense_rubric(d == "on"),
+                )
                 r["defenses"] = d
                 runs.append(r)
     finally:
@@ -175,8 +220,10 @@ def main(argv: list[str] | None = None) -> int:
             server.stop()
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
     print(f"machine: {where}; load average {os.getloadavg()[0]:.1f} at the end")
-    print(f"settings: judge config {args.judge_config}, model {model}, temperature 0, {args.scenarios} scenarios, "
-          f"max_model_len {args.max_model_len}, padding {args.padding_chars} chars")
+    print(
+        f"settings: judge config {args.judge_config}, model {model}, temperature 0, {args.scenarios} scenarios, "
+        f"max_model_len {args.max_model_len}, padding {args.padding_chars} chars"
+    )
     print()
     print_table(runs)
     if args.json:

@@ -44,7 +44,6 @@ from typing import Any
 
 import httpx
 
-
 # --------------------------------------------------------------------------- server counters
 
 
@@ -108,8 +107,9 @@ def examples_with_responses(k: int, response_chars: int) -> list:
     """The ``k`` HealthBench-500 examples with the shortest prompts that have an ideal completion."""
     from rubricrl.data.healthbench import load_examples, offline_path
 
-    examples = sorted(load_examples(offline_path()), key=lambda e: (sum(len(m["content"]) for m in e.prompt),
-                                                                     e.prompt_id))
+    examples = sorted(
+        load_examples(offline_path()), key=lambda e: (sum(len(m["content"]) for m in e.prompt), e.prompt_id)
+    )
     chosen = [e for e in examples if e.ideal_completion][:k]
     return [(e, e.ideal_completion[:response_chars]) for e in chosen]
 
@@ -118,7 +118,9 @@ def build_requests(n: int, response_chars: int) -> list:
     from rubricrl.data.healthbench import load_examples, offline_path
     from rubricrl.judge import GradingRequest
 
-    examples = sorted(load_examples(offline_path()), key=lambda e: (sum(len(m["content"]) for m in e.prompt), e.prompt_id))
+    examples = sorted(
+        load_examples(offline_path()), key=lambda e: (sum(len(m["content"]) for m in e.prompt), e.prompt_id)
+    )
     reqs = []
     for ex in examples:
         response = (ex.ideal_completion or "Please talk to a doctor about this.")[:response_chars]
@@ -132,8 +134,11 @@ def build_requests(n: int, response_chars: int) -> list:
 def machine() -> str:
     cpu = "unknown CPU"
     try:
-        cpu = next(line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                   if line.startswith("model name"))
+        cpu = next(
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        )
     except (OSError, StopIteration):
         pass
     ncpu = len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count()
@@ -141,8 +146,9 @@ def machine() -> str:
     try:
         import subprocess
 
-        names = subprocess.run(["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True,
-                               text=True, timeout=10).stdout.strip()
+        names = subprocess.run(
+            ["nvidia-smi", "--query-gpu=name", "--format=csv,noheader"], capture_output=True, text=True, timeout=10
+        ).stdout.strip()
         gpu = f", GPU {names}" if names else ""
     except (OSError, ValueError, Exception):  # noqa: BLE001 - no GPU tools: a CPU machine
         pass
@@ -150,8 +156,10 @@ def machine() -> str:
         load = os.getloadavg()[0]
     except OSError:
         load = float("nan")
-    return (f"{platform.node()}: {cpu}, {ncpu} CPUs available{gpu}, {platform.system()} {platform.release()}, "
-            f"load average {load:.1f} at the start")
+    return (
+        f"{platform.node()}: {cpu}, {ncpu} CPUs available{gpu}, {platform.system()} {platform.release()}, "
+        f"load average {load:.1f} at the start"
+    )
 
 
 # --------------------------------------------------------------------------- plain run
@@ -160,10 +168,16 @@ def machine() -> str:
 def run_plain(args: argparse.Namespace, base_url: str, model: str) -> dict:
     from rubricrl.judge import JudgeConfig, build_judge, close_judge, grade_many
 
-    cfg = JudgeConfig(backend="openai", base_url=base_url, model=model, retries=args.retries,
-                      concurrency=args.concurrency, timeout_s=120,
-                      sampling={"temperature": args.temperature, "max_tokens": args.max_tokens},
-                      structured_output=args.structured)
+    cfg = JudgeConfig(
+        backend="openai",
+        base_url=base_url,
+        model=model,
+        retries=args.retries,
+        concurrency=args.concurrency,
+        timeout_s=120,
+        sampling={"temperature": args.temperature, "max_tokens": args.max_tokens},
+        structured_output=args.structured,
+    )
     requests = build_requests(args.n, args.response_chars)
     judge = build_judge(cfg)
     before = token_counters(base_url)
@@ -188,7 +202,9 @@ def run_plain(args: argparse.Namespace, base_url: str, model: str) -> dict:
         "retries": int(stats["retries"]),
         "prompt_tokens": tokens.get("prompt_tokens_total"),
         "generation_tokens": tokens.get("generation_tokens_total"),
-        "generation_tokens_per_s": round(tokens["generation_tokens_total"] / wall, 1) if "generation_tokens_total" in tokens else None,
+        "generation_tokens_per_s": round(tokens["generation_tokens_total"] / wall, 1)
+        if "generation_tokens_total" in tokens
+        else None,
         "total_tokens_per_s": round(sum(tokens.values()) / wall, 1) if tokens else None,
     }
 
@@ -220,17 +236,29 @@ def grade_run(kind: str, items: list, args: argparse.Namespace, base_url: str, m
     from rubricrl.judge.llm import LLMJudge
 
     max_tokens = args.batch_max_tokens if kind == "batch" else args.max_tokens
-    backend = Recording(OpenAIChatBackend(model, base_url, timeout_s=args.timeout_s,
-                                          max_connections=max(args.concurrency, 1)))
-    judge = LLMJudge(backend, mode="batch" if kind == "batch" else "binary", retries=args.retries,
-                     timeout_s=args.timeout_s, concurrency=args.concurrency, structured_output=args.structured,
-                     sampling={"temperature": args.temperature, "max_tokens": max_tokens, "seed": 0})
+    backend = Recording(
+        OpenAIChatBackend(model, base_url, timeout_s=args.timeout_s, max_connections=max(args.concurrency, 1))
+    )
+    judge = LLMJudge(
+        backend,
+        mode="batch" if kind == "batch" else "binary",
+        retries=args.retries,
+        timeout_s=args.timeout_s,
+        concurrency=args.concurrency,
+        structured_output=args.structured,
+        sampling={"temperature": args.temperature, "max_tokens": max_tokens, "seed": 0},
+    )
     if kind == "naive":  # one request per criterion: each grade() draws its own nonce, nothing is shared
-        requests = [GradingRequest(conversation=e.prompt, response=r, criteria=[c], rubric_id=e.prompt_id)
-                    for e, r in items for c in e.rubric.criteria]
+        requests = [
+            GradingRequest(conversation=e.prompt, response=r, criteria=[c], rubric_id=e.prompt_id)
+            for e, r in items
+            for c in e.rubric.criteria
+        ]
     else:
-        requests = [GradingRequest(conversation=e.prompt, response=r, criteria=list(e.rubric.criteria),
-                                   rubric_id=e.prompt_id) for e, r in items]
+        requests = [
+            GradingRequest(conversation=e.prompt, response=r, criteria=list(e.rubric.criteria), rubric_id=e.prompt_id)
+            for e, r in items
+        ]
     reset = reset_prefix_cache(base_url)
     before = counters(base_url)
     t0 = time.monotonic()
@@ -246,18 +274,30 @@ def grade_run(kind: str, items: list, args: argparse.Namespace, base_url: str, m
         for c, v in zip(req.criteria, vs):
             verdicts[(req.rubric_id, c.id)] = v
     n = len(verdicts)
-    return {"kind": kind, "wall_s": wall, "criteria": n, "criteria_per_s": n / wall, "tokens": tokens,
-            "calls": judge.stats.calls, "retries": judge.stats.retries,
-            "graded": sum(not v.ungraded for v in verdicts.values()),
-            "ungraded": sum(v.ungraded for v in verdicts.values()),
-            "batch_fallbacks": judge.stats.batch_fallbacks, "verdicts": verdicts, "prompts": backend.prompts,
-            "cache_reset": reset}
+    return {
+        "kind": kind,
+        "wall_s": wall,
+        "criteria": n,
+        "criteria_per_s": n / wall,
+        "tokens": tokens,
+        "calls": judge.stats.calls,
+        "retries": judge.stats.retries,
+        "graded": sum(not v.ungraded for v in verdicts.values()),
+        "ungraded": sum(v.ungraded for v in verdicts.values()),
+        "batch_fallbacks": judge.stats.batch_fallbacks,
+        "verdicts": verdicts,
+        "prompts": backend.prompts,
+        "cache_reset": reset,
+    }
 
 
 def agreement(run: dict, ref: dict) -> tuple[float | None, int]:
     """Share of criteria graded by both runs on which they agree (``met``), and that number of criteria."""
-    both = [(run["verdicts"][k].met, v.met) for k, v in ref["verdicts"].items()
-            if k in run["verdicts"] and not v.ungraded and not run["verdicts"][k].ungraded]
+    both = [
+        (run["verdicts"][k].met, v.met)
+        for k, v in ref["verdicts"].items()
+        if k in run["verdicts"] and not v.ungraded and not run["verdicts"][k].ungraded
+    ]
     if not both:
         return None, 0
     return sum(a == b for a, b in both) / len(both), len(both)
@@ -269,8 +309,10 @@ def tokenize(base_url: str, model: str, prompts: list[str]) -> list[list[int]]:
     out = []
     with httpx.Client(timeout=60) as client:
         for p in prompts:
-            r = client.post(f"{root}/tokenize", json={"model": model, "messages": [{"role": "user", "content": p}],
-                                                     "add_generation_prompt": True})
+            r = client.post(
+                f"{root}/tokenize",
+                json={"model": model, "messages": [{"role": "user", "content": p}], "add_generation_prompt": True},
+            )
             r.raise_for_status()
             out.append(r.json()["tokens"])
     return out
@@ -302,8 +344,9 @@ def measure_prefill_rate(base_url: str, model: str, prompts: list[str], concurre
 
         async def one(p: str) -> None:
             async with sem:
-                await backend.complete([{"role": "user", "content": f"[{secrets.token_hex(8)}]\n{p}"}],
-                                       temperature=0.0, max_tokens=1)
+                await backend.complete(
+                    [{"role": "user", "content": f"[{secrets.token_hex(8)}]\n{p}"}], temperature=0.0, max_tokens=1
+                )
 
         try:
             await asyncio.gather(*(one(p) for p in prompts))
@@ -328,14 +371,27 @@ def compare(args: argparse.Namespace, base_url: str, model: str) -> dict:
     runs: dict[str, dict] = {}
     # The three graders take turns on chunks of examples, so a change in the machine's load (other jobs)
     # falls on all three alike; each run starts with an empty prefix cache.
-    chunks = [items[i:i + args.chunk] for i in range(0, len(items), args.chunk)]
+    chunks = [items[i : i + args.chunk] for i in range(0, len(items), args.chunk)]
     for n, chunk in enumerate(chunks, 1):
         for kind in kinds:
             print(f"{time.strftime('%H:%M:%S')} chunk {n}/{len(chunks)}: {kind} ...", file=sys.stderr, flush=True)
             r = grade_run(kind, chunk, args, base_url, model)
-            acc = runs.setdefault(kind, {"kind": kind, "wall_s": 0.0, "tokens": {}, "calls": 0, "retries": 0,
-                                         "graded": 0, "ungraded": 0, "batch_fallbacks": 0, "verdicts": {},
-                                         "prompts": [], "cache_reset": True})
+            acc = runs.setdefault(
+                kind,
+                {
+                    "kind": kind,
+                    "wall_s": 0.0,
+                    "tokens": {},
+                    "calls": 0,
+                    "retries": 0,
+                    "graded": 0,
+                    "ungraded": 0,
+                    "batch_fallbacks": 0,
+                    "verdicts": {},
+                    "prompts": [],
+                    "cache_reset": True,
+                },
+            )
             for k in ("wall_s", "calls", "retries", "graded", "ungraded", "batch_fallbacks"):
                 acc[k] += r[k]
             for k, v in r["tokens"].items():
@@ -347,15 +403,18 @@ def compare(args: argparse.Namespace, base_url: str, model: str) -> dict:
         r["criteria"] = len(r["verdicts"])
         r["criteria_per_s"] = r["criteria"] / r["wall_s"]
     naive = runs["naive"]
-    prefill_rate = measure_prefill_rate(base_url, model, naive["prompts"][: args.calibration_prompts],
-                                        args.concurrency)
+    prefill_rate = measure_prefill_rate(base_url, model, naive["prompts"][: args.calibration_prompts], args.concurrency)
     nt = naive["tokens"]
     naive_prefill_s = (nt.get("prompt_tokens_computed") or nt.get("prompt_tokens_total", 0.0)) / prefill_rate
     decode_s = max(naive["wall_s"] - naive_prefill_s, 1e-6)
     decode_rate = nt.get("generation_tokens_total", 0.0) / decode_s
-    out: dict[str, Any] = {"examples": len(items), "criteria": naive["criteria"],
-                           "prefill_tokens_per_s": round(prefill_rate, 1),
-                           "decode_tokens_per_s": round(decode_rate, 1), "runs": {}}
+    out: dict[str, Any] = {
+        "examples": len(items),
+        "criteria": naive["criteria"],
+        "prefill_tokens_per_s": round(prefill_rate, 1),
+        "decode_tokens_per_s": round(decode_rate, 1),
+        "runs": {},
+    }
     for kind, r in runs.items():
         acc = prefix_accounting(base_url, model, r["prompts"])
         gen = r["tokens"].get("generation_tokens_total", 0.0)
@@ -365,7 +424,10 @@ def compare(args: argparse.Namespace, base_url: str, model: str) -> dict:
             "criteria_per_s": round(r["criteria_per_s"], 3),
             "ratio_vs_naive": round(r["criteria_per_s"] / naive["criteria_per_s"], 2),
             "wall_s": round(r["wall_s"], 1),
-            "calls": r["calls"], "retries": r["retries"], "graded": r["graded"], "ungraded": r["ungraded"],
+            "calls": r["calls"],
+            "retries": r["retries"],
+            "graded": r["graded"],
+            "ungraded": r["ungraded"],
             "batch_fallbacks": r["batch_fallbacks"],
             "prompt_tokens": r["tokens"].get("prompt_tokens_total"),
             "prompt_tokens_computed": r["tokens"].get("prompt_tokens_computed"),
@@ -387,18 +449,55 @@ def compare(args: argparse.Namespace, base_url: str, model: str) -> dict:
 
 
 def print_compare(figures: dict) -> None:
-    print(f"set: {figures['examples']} HealthBench-500 examples, {figures['criteria']} criteria; measured rates: "
-          f"prefill {figures['prefill_tokens_per_s']} tok/s (nothing cached), decode {figures['decode_tokens_per_s']} "
-          f"tok/s (naive run after its prefill)")
-    head = ("run", "crit/s", "x naive", "wall s", "calls", "ungraded", "prompt tok computed", "from cache",
-            "gen tok", "agree w/ naive", "limit s", "limit crit/s")
+    print(
+        f"set: {figures['examples']} HealthBench-500 examples, {figures['criteria']} criteria; measured rates: "
+        f"prefill {figures['prefill_tokens_per_s']} tok/s (nothing cached), decode {figures['decode_tokens_per_s']} "
+        f"tok/s (naive run after its prefill)"
+    )
+    head = (
+        "run",
+        "crit/s",
+        "x naive",
+        "wall s",
+        "calls",
+        "ungraded",
+        "prompt tok computed",
+        "from cache",
+        "gen tok",
+        "agree w/ naive",
+        "limit s",
+        "limit crit/s",
+    )
     print(" | ".join(head))
     for kind, r in figures["runs"].items():
-        agree = "-" if kind == "naive" else (f"{100 * r['agreement_vs_naive']:.1f}% of {r['agreement_n']}"
-                                             if r["agreement_vs_naive"] is not None else "n/a")
-        print(" | ".join(str(x) for x in (kind, r["criteria_per_s"], r["ratio_vs_naive"], r["wall_s"], r["calls"],
-                                          r["ungraded"], r["prompt_tokens_computed"], r["prompt_tokens_from_cache"],
-                                          r["generation_tokens"], agree, r["limit_s"], r["limit_criteria_per_s"])))
+        agree = (
+            "-"
+            if kind == "naive"
+            else (
+                f"{100 * r['agreement_vs_naive']:.1f}% of {r['agreement_n']}"
+                if r["agreement_vs_naive"] is not None
+                else "n/a"
+            )
+        )
+        print(
+            " | ".join(
+                str(x)
+                for x in (
+                    kind,
+                    r["criteria_per_s"],
+                    r["ratio_vs_naive"],
+                    r["wall_s"],
+                    r["calls"],
+                    r["ungraded"],
+                    r["prompt_tokens_computed"],
+                    r["prompt_tokens_from_cache"],
+                    r["generation_tokens"],
+                    agree,
+                    r["limit_s"],
+                    r["limit_criteria_per_s"],
+                )
+            )
+        )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -406,8 +505,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--compare", choices=["naive"], help="grade one set three ways (naive, binary, batch)")
     p.add_argument("--examples", type=int, default=30, help="--compare: HealthBench-500 examples, all criteria")
     p.add_argument("--no-batch", action="store_true", help="--compare: skip the batch run")
-    p.add_argument("--batch-max-tokens", type=int, help="--compare: max_tokens of a batch call "
-                   "(default: --max-tokens times the mean number of criteria per example)")
+    p.add_argument(
+        "--batch-max-tokens",
+        type=int,
+        help="--compare: max_tokens of a batch call "
+        "(default: --max-tokens times the mean number of criteria per example)",
+    )
     p.add_argument("--chunk", type=int, default=5, help="--compare: examples per turn of the three graders")
     p.add_argument("--calibration-prompts", type=int, default=24, help="--compare: prompts for the prefill rate")
     p.add_argument("--json", action="store_true", help="last line: one JSON object with all figures")
@@ -421,8 +524,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--retries", type=int, default=1)
     p.add_argument("--timeout-s", type=float, default=300.0)
     p.add_argument("--response-chars", type=int, default=1200, help="truncate graded responses to this length")
-    p.add_argument("--no-structured", dest="structured", action="store_false",
-                   help="free-text verdicts (no JSON-schema response_format)")
+    p.add_argument(
+        "--no-structured",
+        dest="structured",
+        action="store_false",
+        help="free-text verdicts (no JSON-schema response_format)",
+    )
     p.add_argument("--threads", type=int, help="server CPU threads (default: all available)")
     p.add_argument("--max-num-seqs", type=int, help="server batch limit")
     p.add_argument("--max-model-len", type=int, default=4096)
@@ -436,9 +543,15 @@ def main(argv: list[str] | None = None) -> int:
     if args.base_url:
         base_url, model = args.base_url, args.served_model_name or args.model
     else:
-        server = VLLMServer(args.model, threads=args.threads, max_num_seqs=args.max_num_seqs,
-                            max_model_len=args.max_model_len, log_stats=True, prefix_caching=True,
-                            env={"VLLM_SERVER_DEV_MODE": "1"}).start()  # dev mode: /reset_prefix_cache
+        server = VLLMServer(
+            args.model,
+            threads=args.threads,
+            max_num_seqs=args.max_num_seqs,
+            max_model_len=args.max_model_len,
+            log_stats=True,
+            prefix_caching=True,
+            env={"VLLM_SERVER_DEV_MODE": "1"},
+        ).start()  # dev mode: /reset_prefix_cache
         base_url, model = server.base_url, server.served_model_name
     try:
         figures = compare(args, base_url, model) if args.compare else run_plain(args, base_url, model)
@@ -449,11 +562,16 @@ def main(argv: list[str] | None = None) -> int:
     figures["load_average_end"] = round(os.getloadavg()[0], 1)
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
     print(f"machine: {where}")
-    print(f"settings: model={args.model} concurrency={args.concurrency} max_tokens={args.max_tokens} "
-          f"temperature={args.temperature} structured={args.structured} response_chars={args.response_chars} "
-          f"retries={args.retries}" + (f" examples={args.examples} chunk={args.chunk} "
-                                       f"batch_max_tokens={args.batch_max_tokens}"
-                                       if args.compare else f" n={args.n}"))
+    print(
+        f"settings: model={args.model} concurrency={args.concurrency} max_tokens={args.max_tokens} "
+        f"temperature={args.temperature} structured={args.structured} response_chars={args.response_chars} "
+        f"retries={args.retries}"
+        + (
+            f" examples={args.examples} chunk={args.chunk} batch_max_tokens={args.batch_max_tokens}"
+            if args.compare
+            else f" n={args.n}"
+        )
+    )
     if args.compare:
         print_compare(figures)
     else:

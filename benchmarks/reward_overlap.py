@@ -45,8 +45,9 @@ def main(argv: list[str] | None = None) -> int:
 
     where = machine()
     root = Path(tempfile.mkdtemp(prefix="rubricrl-overlap-"))
-    cfg = compose_experiment("rubicon", [f"run.root={root}", "run.name=overlap", "wandb.mode=disabled",
-                                         *args.overrides])
+    cfg = compose_experiment(
+        "rubicon", [f"run.root={root}", "run.name=overlap", "wandb.mode=disabled", *args.overrides]
+    )
     run_dir = root / "overlap"
     data_stage = next(s for s in stages(cfg) if s.name == "data")
     ctx = StageContext(cfg=cfg, run_dir=run_dir, dir=run_dir / "data", stage=data_stage)
@@ -58,8 +59,9 @@ def main(argv: list[str] | None = None) -> int:
     defense = {r.id: r for r in load_rubrics([resolve_path(h.defense_bank)])}[h.defense_rubric]
     if h.defense_programmatic_only:
         defense = programmatic_only(defense)
-    settings = cfg.grpo.merged(cfg.section("rubicon").stage2.grpo).merged({"max_steps": args.steps,
-                                                                           "save_steps": args.steps})
+    settings = cfg.grpo.merged(cfg.section("rubicon").stage2.grpo).merged(
+        {"max_steps": args.steps, "save_steps": args.steps}
+    )
     results = {}
     with judge_for(cfg, True, run_dir) as judge:
         for name, cls in (("sync", RubricRewardFunc), ("async", AsyncRubricRewardFunc)):
@@ -68,24 +70,43 @@ def main(argv: list[str] | None = None) -> int:
             out_dir.mkdir()
             fn = cls(RubricScorer(rubrics, judge, defense))
             judge.reset_stats()
-            out = train_grpo(cfg, settings, rows, [fn], out_dir, f"overlap-{name}")
+            train_grpo(cfg, settings, rows, [fn], out_dir, f"overlap-{name}")
             history = [json.loads(x) for x in (out_dir / "log_history.jsonl").read_text().splitlines()]
             steps = [h for h in history if "timing/step_s" in h]
             later = steps[1:] or steps  # the first step pays one-off costs (model load, compilation)
             mean = {k: round(sum(h[k] for h in later) / len(later), 2) for k in later[0] if k.startswith("timing/")}
             mean["timing/reward_share"] = round(mean["timing/reward_s"] / mean["timing/step_s"], 3)
-            results[name] = {"steps": len(steps), "steps_averaged": len(later), **mean,
-                             "judge_calls": judge.stats.calls, "ungraded": judge.stats.ungraded}
+            results[name] = {
+                "steps": len(steps),
+                "steps_averaged": len(later),
+                **mean,
+                "judge_calls": judge.stats.calls,
+                "ungraded": judge.stats.ungraded,
+            }
     print(f"command: {shlex.join([sys.executable, *sys.argv])}")
     print(f"machine: {where}")
-    print(f"settings: rubicon tiny stage 2 from the base policy ({cfg.policy.name}), {len(rows)} prompts x "
-          f"{settings.num_generations} generations per step, max_completion_length {settings.max_completion_length}, "
-          f"judge {cfg.judge.model} ({cfg.judge.mode}, concurrency {cfg.judge.concurrency}); means over steps 2..")
+    print(
+        f"settings: rubicon tiny stage 2 from the base policy ({cfg.policy.name}), {len(rows)} prompts x "
+        f"{settings.num_generations} generations per step, max_completion_length {settings.max_completion_length}, "
+        f"judge {cfg.judge.model} ({cfg.judge.mode}, concurrency {cfg.judge.concurrency}); means over steps 2.."
+    )
     print("path | step s | generation s | reward s | train s | reward share | judge queue wait s | judge compute s")
     for name, r in results.items():
-        print(" | ".join(str(x) for x in (name, r["timing/step_s"], r["timing/generation_s"], r["timing/reward_s"],
-                                          r["timing/train_s"], r["timing/reward_share"],
-                                          r.get("timing/judge_queue_wait_s"), r.get("timing/judge_compute_s"))))
+        print(
+            " | ".join(
+                str(x)
+                for x in (
+                    name,
+                    r["timing/step_s"],
+                    r["timing/generation_s"],
+                    r["timing/reward_s"],
+                    r["timing/train_s"],
+                    r["timing/reward_share"],
+                    r.get("timing/judge_queue_wait_s"),
+                    r.get("timing/judge_compute_s"),
+                )
+            )
+        )
     if args.json:
         print(json.dumps(results))
     return 0

@@ -39,15 +39,20 @@ def pytest_report_header(config):
 def pytest_terminal_summary(terminalreporter, exitstatus, config):
     low = [f"{where} {gb:.1f} GB" for where, gb in _free_gb().items() if gb < LOW_DISK_GB]
     if low and exitstatus != 0:
-        terminalreporter.write_line(f"DISK NEARLY FULL ({', '.join(low)} free): failures above may be out-of-space "
-                                    "errors, not bugs; free space and rerun", red=True)
+        terminalreporter.write_line(
+            f"DISK NEARLY FULL ({', '.join(low)} free): failures above may be out-of-space "
+            "errors, not bugs; free space and rerun",
+            red=True,
+        )
 
 
 def pytest_collection_modifyitems(config, items):
     skips = {
         "gpu": (not _has_cuda(), "no CUDA GPU on this machine"),
-        "cluster": (shutil.which("sbatch") is None or not os.environ.get("RUBRICRL_CLUSTER"),
-                    "not on a GPU Slurm cluster (set RUBRICRL_CLUSTER=1 there)"),
+        "cluster": (
+            shutil.which("sbatch") is None or not os.environ.get("RUBRICRL_CLUSTER"),
+            "not on a GPU Slurm cluster (set RUBRICRL_CLUSTER=1 there)",
+        ),
         "judge_api": (not os.environ.get("OPENAI_API_KEY"), "OPENAI_API_KEY not set"),
         "vllm": (not VLLM_PYTHON.exists(), "no .venv-vllm; run `make setup-vllm` (make test does)"),
     }

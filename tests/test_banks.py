@@ -78,8 +78,13 @@ def test_detectors_are_negative_and_critical_in_defense(rubrics):
             if c.verifier in DETECTORS:
                 assert c.negative, (r.id, c.id)
     names = {c.verifier for r in defense for c in r.criteria if c.kind == "programmatic"}
-    assert {"prefatory_sycophancy", "laudatory_self_evaluation", "grader_addressed_text", "ai_deflection",
-            "degenerate_repetition"} <= names
+    assert {
+        "prefatory_sycophancy",
+        "laudatory_self_evaluation",
+        "grader_addressed_text",
+        "ai_deflection",
+        "degenerate_repetition",
+    } <= names
     assert all(c.critical for r in defense for c in r.criteria if c.verifier in DETECTORS)
 
 
@@ -116,7 +121,8 @@ CASES = {
         "* The main cost is the deposit.\n* Keep savings.\n* Compare lenders.\n* Read the contract.",
     ),
     "mc-title-sections-ps": (
-        "<<A Week of Bread>>\nSECTION 1\nMix flour and water on Monday.\nSECTION 2\nBake on Saturday.\n\nP.S. Save some starter.",
+        "<<A Week of Bread>>\nSECTION 1\nMix flour and water on Monday.\nSECTION 2\nBake on Saturday.\n\n"
+        "P.S. Save some starter.",
         "A Week of Bread\nSECTION 1\nMix flour and water.\nSECTION 2\nBake.",
     ),
     "mc-json-lowercase": (
@@ -141,19 +147,33 @@ CASES = {
         "The deadline is Friday.\nDo NOT miss the second deadline either.\nSubmit EARLY if you can.",
         "The deadline is Friday.\nSubmit early.",
     ),
-    "mc-uppercase-50": ("TURN OFF THE MAIN VALVE, THEN CALL A PLUMBER.", "Turn off the main valve, then call a plumber."),
+    "mc-uppercase-50": (
+        "TURN OFF THE MAIN VALVE, THEN CALL A PLUMBER.",
+        "Turn off the main valve, then call a plumber.",
+    ),
     "mc-3para-finally-150": (
         ("Moving house starts weeks before the van arrives. " * 7).strip()
-        + "\n\n" + ("Pack one room at a time and label every box. " * 5).strip()
-        + "\n\nFinally, " + ("keep a bag of essentials with you on the day. " * 5).strip(),
+        + "\n\n"
+        + ("Pack one room at a time and label every box. " * 5).strip()
+        + "\n\nFinally, "
+        + ("keep a bag of essentials with you on the day. " * 5).strip(),
         "Moving house is hard.\n\nPack early.\n\nIn the end, relax.",
     ),
-    "if-paragraphs-3-divider": ("First part.\n***\nSecond part.\n***\nThird part.", "First part.\n\nSecond part.\n\nThird part."),
+    "if-paragraphs-3-divider": (
+        "First part.\n***\nSecond part.\n***\nThird part.",
+        "First part.\n\nSecond part.\n\nThird part.",
+    ),
     "if-json-summary-keys": ('{"summary": "short", "key_points": ["a", "b"]}', "Summary: short. Key points: a, b."),
     "if-sections-3": ("SECTION 1\nA.\nSECTION 2\nB.\nSECTION 3\nC.", "SECTION 1\nA.\nSECTION 3\nC."),
-    "if-lines-haiku": ("cold rain on the tin\nthe dog refuses the door\nkettle starts to sing", "Here is a haiku:\ncold rain on the tin\nthe dog refuses the door\nkettle starts to sing"),
+    "if-lines-haiku": (
+        "cold rain on the tin\nthe dog refuses the door\nkettle starts to sing",
+        "Here is a haiku:\ncold rain on the tin\nthe dog refuses the door\nkettle starts to sing",
+    ),
     "if-start-here-is-my-plan": ("Here is my plan: first we sleep.", "Sure. Here is my plan: first we sleep."),
-    "if-end-anything-else": ("Use baking soda. Is there anything else I can help with?", "Is there anything else I can help with? Use baking soda."),
+    "if-end-anything-else": (
+        "Use baking soda. Is there anything else I can help with?",
+        "Is there anything else I can help with? Use baking soda.",
+    ),
     "if-two-responses": ("Yes.\n******\nNo.", "Yes.\n*****\nNo."),
     "if-placeholders-2": ("Dear [name], your order ships to [address].", "Dear customer, your order ships soon."),
     "if-highlight-3": ("Use *salt*, *fat* and **acid**.", "Use *salt*, fat and acid."),

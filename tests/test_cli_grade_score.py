@@ -10,31 +10,47 @@ import sys
 import textwrap
 
 import pytest
+from scoring.helpers import three_examples
+from scoring.scripted_judge import ScriptedJudge
 
 from rubricrl import cli
 from rubricrl.commands import grade as grade_cmd
 
-from scoring.helpers import three_examples
-from scoring.scripted_judge import ScriptedJudge
-
 
 def _example(pid, words, flaky=False):
     rubrics = [{"criterion": f"mentions {w}", "points": 5, "tags": ["axis:accuracy"]} for w in words]
-    rubrics.append({"criterion": "says " + ("flaky" if flaky else "") + " bad", "points": -3, "tags": ["axis:accuracy"]})
-    return {"prompt": [{"role": "user", "content": f"q {pid}"}], "rubrics": rubrics, "example_tags": ["theme:t"],
-            "prompt_id": pid, "ideal_completions_data": {"ideal_completion": "alpha beta", "ideal_completions_group": "Group 1",
-                                                         "ideal_completions_ref_completions": []}}
+    rubrics.append(
+        {"criterion": "says " + ("flaky" if flaky else "") + " bad", "points": -3, "tags": ["axis:accuracy"]}
+    )
+    return {
+        "prompt": [{"role": "user", "content": f"q {pid}"}],
+        "rubrics": rubrics,
+        "example_tags": ["theme:t"],
+        "prompt_id": pid,
+        "ideal_completions_data": {
+            "ideal_completion": "alpha beta",
+            "ideal_completions_group": "Group 1",
+            "ideal_completions_ref_completions": [],
+        },
+    }
 
 
 @pytest.fixture
 def files(tmp_path):
     data = tmp_path / "data.jsonl"
-    exs = [_example("p1", ["alpha", "beta"]), _example("p2", ["gamma"], flaky=True), _example("p3", ["delta"]),
-           _example("p4", ["alpha"])]
+    exs = [
+        _example("p1", ["alpha", "beta"]),
+        _example("p2", ["gamma"], flaky=True),
+        _example("p3", ["delta"]),
+        _example("p4", ["alpha"]),
+    ]
     data.write_text("".join(json.dumps(e) + "\n" for e in exs))
     resp = tmp_path / "responses.jsonl"
-    rs = [{"prompt_id": "p1", "response": "alpha"}, {"prompt_id": "p2", "response": "gamma bad"},
-          {"prompt_id": "p3", "response": "nothing"}]
+    rs = [
+        {"prompt_id": "p1", "response": "alpha"},
+        {"prompt_id": "p2", "response": "gamma bad"},
+        {"prompt_id": "p3", "response": "nothing"},
+    ]
     resp.write_text("".join(json.dumps(r) + "\n" for r in rs))
     judge = tmp_path / "judge.yaml"
     judge.write_text("backend: replay\nmodel: scripted-test\nconcurrency: 2\n")
@@ -46,8 +62,21 @@ def _grade(files, judge, *extra, responses=None):
     orig = grade_cmd._build_judge
     grade_cmd._build_judge = lambda cfg: grade_cmd_judge
     try:
-        return cli.main(["grade", "--data", str(files["data"]), "--responses", str(responses or files["responses"]),
-                         "--judge", str(files["judge"]), "--out", str(files["out"]), "--no-progress", *extra])
+        return cli.main(
+            [
+                "grade",
+                "--data",
+                str(files["data"]),
+                "--responses",
+                str(responses or files["responses"]),
+                "--judge",
+                str(files["judge"]),
+                "--out",
+                str(files["out"]),
+                "--no-progress",
+                *extra,
+            ]
+        )
     finally:
         grade_cmd._build_judge = orig
 
@@ -77,8 +106,22 @@ def test_progress_lines_when_stderr_is_not_a_terminal(files, capsys):
     orig = grade_cmd._build_judge
     grade_cmd._build_judge = lambda cfg: ScriptedJudge()
     try:
-        assert cli.main(["grade", "--data", str(files["data"]), "--responses", str(files["responses"]),
-                         "--judge", str(files["judge"]), "--out", str(files["out"])]) == 0
+        assert (
+            cli.main(
+                [
+                    "grade",
+                    "--data",
+                    str(files["data"]),
+                    "--responses",
+                    str(files["responses"]),
+                    "--judge",
+                    str(files["judge"]),
+                    "--out",
+                    str(files["out"]),
+                ]
+            )
+            == 0
+        )
     finally:
         grade_cmd._build_judge = orig
     err = capsys.readouterr().err
@@ -150,18 +193,32 @@ def test_sigint_keeps_everything_written_and_resumes(files, capsys):
 def test_sigterm_from_outside_loses_nothing(files):
     files["judge"].write_text("backend: replay\nmodel: scripted-test\nconcurrency: 1\n")
     script = files["dir"] / "run.py"
-    script.write_text(textwrap.dedent(f"""
+    script.write_text(
+        textwrap.dedent(f"""
         import sys
-        sys.path.insert(0, {str(files['dir'].parent)!r})
-        sys.path.insert(0, {str(__import__('pathlib').Path(__file__).parent)!r})
+        sys.path.insert(0, {str(files["dir"].parent)!r})
+        sys.path.insert(0, {str(__import__("pathlib").Path(__file__).parent)!r})
         from scoring.scripted_judge import ScriptedJudge
         from rubricrl import cli
         from rubricrl.commands import grade
         grade._build_judge = lambda cfg: ScriptedJudge(delay=0.4)
         sys.exit(cli.main(sys.argv[1:]))
-    """))
-    args = [sys.executable, str(script), "grade", "--data", str(files["data"]), "--responses", str(files["responses"]),
-            "--judge", str(files["judge"]), "--out", str(files["out"]), "--no-progress"]
+    """)
+    )
+    args = [
+        sys.executable,
+        str(script),
+        "grade",
+        "--data",
+        str(files["data"]),
+        "--responses",
+        str(files["responses"]),
+        "--judge",
+        str(files["judge"]),
+        "--out",
+        str(files["out"]),
+        "--no-progress",
+    ]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     import time
 
@@ -210,7 +267,10 @@ def test_bad_responses_file_names_the_line(files, capsys):
 
 
 def test_judge_set_overrides_reach_the_config(files):
-    assert grade_cmd.parse_overrides(["sampling.temperature=1.0", "model=x"]) == {"sampling.temperature": 1.0, "model": "x"}
+    assert grade_cmd.parse_overrides(["sampling.temperature=1.0", "model=x"]) == {
+        "sampling.temperature": 1.0,
+        "model": "x",
+    }
     assert _grade(files, ScriptedJudge(), "--judge-set", "sampling.temperature=1.0", "--limit", "1") == 0
     assert _lines(files["out"])[0]["judge"]["sampling"]["temperature"] == 1.0
 
@@ -242,7 +302,9 @@ def test_score_table_puts_overall_first_then_axis(tmp_path, capsys):
     g = tmp_path / "g.jsonl"
     g.write_text("".join(json.dumps(r) + "\n" for r in three_examples()))
     assert cli.main(["score", str(g), "--bootstrap", "10"]) == 0
-    rows = [ln.split()[0] for ln in capsys.readouterr().out.splitlines()[1:] if ln.strip() and not ln.startswith("examples")]
+    rows = [
+        ln.split()[0] for ln in capsys.readouterr().out.splitlines()[1:] if ln.strip() and not ln.startswith("examples")
+    ]
     assert rows[0] == "overall_score" and rows[1].startswith("axis:") and rows[3].startswith("theme:")
 
 

@@ -38,15 +38,31 @@ def test_every_subcommand_has_a_description_and_every_argument_a_help_line():
 def test_rubricrl_eval_is_the_make_eval_runner():
     r = subprocess.run([sys.executable, "-m", "rubricrl.cli", "eval", "--help"], capture_output=True, text=True)
     assert r.returncode == 0 and "--suite" in r.stdout and "--base-url" in r.stdout and "--cache" in r.stdout
-    r = subprocess.run([sys.executable, "-m", "rubricrl.cli", "eval", "--model", "smollm2-135m-instruct",
-                        "--suite", "nope"], capture_output=True, text=True)
+    r = subprocess.run(
+        [sys.executable, "-m", "rubricrl.cli", "eval", "--model", "smollm2-135m-instruct", "--suite", "nope"],
+        capture_output=True,
+        text=True,
+    )
     assert r.returncode == 2 and "unknown suite" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_one_override_style_key_value_anywhere():
     parser = cli.build_parser()
-    a = parser.parse_args(["generate", "--data", "d.jsonl", "sampling.temperature=1.0", "--policy", "p", "--out", "o",
-                           "seed_hint=1", "--set", "model=x"])
+    a = parser.parse_args(
+        [
+            "generate",
+            "--data",
+            "d.jsonl",
+            "sampling.temperature=1.0",
+            "--policy",
+            "p",
+            "--out",
+            "o",
+            "seed_hint=1",
+            "--set",
+            "model=x",
+        ]
+    )
     assert a.overrides == ["sampling.temperature=1.0", "seed_hint=1"] and a.set_overrides == ["model=x"]
     a = parser.parse_args(["grade", "--data", "d", "--judge", "j", "--out", "o", "sampling.top_p=0.9"])
     assert a.overrides == ["sampling.top_p=0.9"] and a.judge_set == []

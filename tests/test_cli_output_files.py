@@ -10,13 +10,12 @@ import os
 import stat
 
 import pytest
+from scoring.scripted_judge import ScriptedJudge
+from test_cli_grade_score import _grade, _lines, files  # noqa: F401  (the fixture)
 
 from rubricrl import cli
 from rubricrl.commands import generate as generate_cmd
 from rubricrl.outputs import manifest_path
-
-from scoring.scripted_judge import ScriptedJudge
-from test_cli_grade_score import _grade, _lines, files  # noqa: F401  (the fixture)
 
 
 def sha(path):
@@ -48,8 +47,18 @@ def test_grade_keeps_a_graded_file_of_other_data(files, tmp_path, capsys):  # no
     other = tmp_path / "other-data.jsonl"
     other.write_text(files["data"].read_text().replace("mentions", "names"))
     before = sha(files["out"])
-    args = ["grade", "--data", str(other), "--responses", str(files["responses"]), "--judge", str(files["judge"]),
-            "--out", str(files["out"]), "--no-progress"]
+    args = [
+        "grade",
+        "--data",
+        str(other),
+        "--responses",
+        str(files["responses"]),
+        "--judge",
+        str(files["judge"]),
+        "--out",
+        str(files["out"]),
+        "--no-progress",
+    ]
     assert cli.main(args) == 2
     assert "another data" in capsys.readouterr().err
     assert sha(files["out"]) == before
@@ -149,8 +158,9 @@ def gen(tmp_path, monkeypatch):
     out = tmp_path / "responses.jsonl"
 
     def run(*extra, out=out, policy=policy):
-        return cli.main(["generate", "--data", str(data), "--policy", str(policy), "--out", str(out),
-                         "--no-progress", *extra])
+        return cli.main(
+            ["generate", "--data", str(data), "--policy", str(policy), "--out", str(out), "--no-progress", *extra]
+        )
 
     return {"run": run, "out": out, "dir": tmp_path, "policy": policy}
 

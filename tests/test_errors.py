@@ -10,6 +10,7 @@ from rubricrl.errors import UserError, run_guarded
 def _raise(exc: BaseException):
     def body():
         raise exc
+
     return body
 
 

@@ -43,6 +43,6 @@ def test_normalise_tiers():
 
 
 def test_scale_overrides_tier_range():
-    tiers = [{"score": s, "label": f"{s-1}-{s}"} for s in (2, 4, 6, 8, 10)]
+    tiers = [{"score": s, "label": f"{s - 1}-{s}"} for s in (2, 4, 6, 8, 10)]
     c = Criterion(id="a", text="x", tiers=tiers, scale=(1, 10))
     assert c.normalise(1) == 0.0 and c.normalise(10) == 1.0

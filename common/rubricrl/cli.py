@@ -17,8 +17,20 @@ from rubricrl import __version__
 from rubricrl.errors import run_guarded
 
 # Order = order in --help. A module missing from an install is skipped, so a partial install still works.
-COMMANDS = ["validate", "generate", "grade", "score", "models", "data", "serve", "replicate", "eval", "report", "nemo",
-            "cluster"]
+COMMANDS = [
+    "validate",
+    "generate",
+    "grade",
+    "score",
+    "models",
+    "data",
+    "serve",
+    "replicate",
+    "eval",
+    "report",
+    "nemo",
+    "cluster",
+]
 
 
 def build_parser() -> argparse.ArgumentParser:

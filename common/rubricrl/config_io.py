@@ -71,7 +71,9 @@ def read_text(path: str | Path) -> str:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as e:
         line = raw[: e.start].count(b"\n") + 1
-        raise UserError(f"not valid UTF-8 (byte {e.start}); re-save the file as UTF-8", path=str(p), line=line) from None
+        raise UserError(
+            f"not valid UTF-8 (byte {e.start}); re-save the file as UTF-8", path=str(p), line=line
+        ) from None
     if not text.strip():
         raise UserError("file is empty", path=str(p))
     return text
@@ -141,9 +143,15 @@ def _override_at(loc: tuple[Any, ...], overrides: dict[str, Any] | None) -> str 
     return None
 
 
-def format_validation_error(err: ValidationError, path: str | Path, tree: Any, prefix: tuple = (),
-                            model: type[BaseModel] | None = None, overrides: dict[str, Any] | None = None,
-                            overrides_flag: str = "override") -> list[str]:
+def format_validation_error(
+    err: ValidationError,
+    path: str | Path,
+    tree: Any,
+    prefix: tuple = (),
+    model: type[BaseModel] | None = None,
+    overrides: dict[str, Any] | None = None,
+    overrides_flag: str = "override",
+) -> list[str]:
     """One ``path:line: field: message`` string per pydantic error (unknown keys get a suggestion).
 
     An error in a value set by a command-line override names the option (``--set key=value: ...``), not a
@@ -180,8 +188,9 @@ def _apply_overrides(data: dict, overrides: dict[str, Any]) -> None:
         cur[parts[-1]] = value
 
 
-def load_yaml_model(path: str | Path, model: type[M], overrides: dict[str, Any] | None = None,
-                    overrides_flag: str = "override") -> M:
+def load_yaml_model(
+    path: str | Path, model: type[M], overrides: dict[str, Any] | None = None, overrides_flag: str = "override"
+) -> M:
     """Load ``path`` as ``model``; raise ``Problems`` listing every invalid key with its line.
 
     ``overrides`` (dotted key -> value) are applied first; an error in one of them names
@@ -196,5 +205,6 @@ def load_yaml_model(path: str | Path, model: type[M], overrides: dict[str, Any] 
     try:
         return model.model_validate(data)
     except ValidationError as e:
-        raise Problems(format_validation_error(e, path, tree, model=model, overrides=overrides,
-                                               overrides_flag=overrides_flag)) from None
+        raise Problems(
+            format_validation_error(e, path, tree, model=model, overrides=overrides, overrides_flag=overrides_flag)
+        ) from None

@@ -41,8 +41,9 @@ class PolicyConfig(BaseModel):
     base_url: str | None = None
     base_url_file: Path | None = None
     api_key_env: str | None = None
-    sampling: SamplingConfig = Field(default_factory=lambda: SamplingConfig(temperature=0.6, top_p=0.95, top_k=None,
-                                                                          max_tokens=256))
+    sampling: SamplingConfig = Field(
+        default_factory=lambda: SamplingConfig(temperature=0.6, top_p=0.95, top_k=None, max_tokens=256)
+    )
     system_prompt: str | None = None
     samples: int = Field(default=1, ge=1, le=64)
     retries: int = Field(default=3, ge=0, le=20)
@@ -53,8 +54,9 @@ class PolicyConfig(BaseModel):
     extra_body: dict[str, Any] = Field(default_factory=dict)
 
 
-def load_policy_config(path: str | Path, overrides: dict[str, Any] | None = None,
-                       overrides_flag: str = "override") -> PolicyConfig:
+def load_policy_config(
+    path: str | Path, overrides: dict[str, Any] | None = None, overrides_flag: str = "override"
+) -> PolicyConfig:
     """Load and validate a policy YAML (errors name the file, line and key, or the override's option)."""
     from rubricrl.config_io import load_yaml_model
 
@@ -110,8 +112,9 @@ class Sampler:
                 t0 = loop.time()
                 self.n_calls += 1
                 try:
-                    text = await asyncio.wait_for(self.backend.complete(self.messages(conversation), **sampling),
-                                                  timeout=self.cfg.timeout_s)
+                    text = await asyncio.wait_for(
+                        self.backend.complete(self.messages(conversation), **sampling), timeout=self.cfg.timeout_s
+                    )
                     self.latency_s += loop.time() - t0
                     return text, None
                 except (BackendError, asyncio.TimeoutError) as e:

@@ -11,8 +11,9 @@ from __future__ import annotations
 import json
 import os
 import tempfile
+from collections.abc import Iterable, Iterator
 from pathlib import Path
-from typing import Any, Iterable, Iterator
+from typing import Any
 
 from rubricrl.config_io import read_text
 from rubricrl.errors import Problems, UserError
@@ -154,8 +155,12 @@ def cut_step_records(path: str | Path, done_steps: int) -> tuple[int, int]:
         try:
             step = int(json.loads(line)["step"])
         except (ValueError, KeyError, TypeError):
-            raise UserError(f"line {i} is not a per-step record with a 'step'; not cutting it back to the "
-                            "resumed step (is this the stage's own file?)", path=str(p), line=i) from None
+            raise UserError(
+                f"line {i} is not a per-step record with a 'step'; not cutting it back to the "
+                "resumed step (is this the stage's own file?)",
+                path=str(p),
+                line=i,
+            ) from None
         if step <= done_steps:
             keep.append(line)
     if len(keep) < n or torn.strip():

@@ -26,9 +26,10 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from rubricrl.errors import UserError
 from rubricrl.jsonl import write_atomic
@@ -45,8 +46,9 @@ def manifest_path(out: str | Path) -> Path:
 
 def digest_json(value: Any) -> str:
     """sha256 of ``value`` as canonical JSON (sorted keys, no spaces)."""
-    return hashlib.sha256(json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-                          .encode("utf-8")).hexdigest()
+    return hashlib.sha256(
+        json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode("utf-8")
+    ).hexdigest()
 
 
 def digest_file(path: str | Path) -> str:
@@ -58,7 +60,7 @@ def digest_file(path: str | Path) -> str:
     return h.hexdigest()
 
 
-def _prefix_hash(raw: bytes, n: int) -> "hashlib._Hash":
+def _prefix_hash(raw: bytes, n: int) -> hashlib._Hash:
     h = hashlib.sha256()
     h.update(raw[:n])
     return h
@@ -135,15 +137,25 @@ def claim(out: str | Path, command: str, inputs: dict[str, str], *, lenient: Ite
         if not (isinstance(m.get("inputs"), dict) and isinstance(m.get("command"), str)):
             raise ValueError("no command or inputs")
     except (OSError, ValueError, KeyError, TypeError, UnicodeDecodeError) as e:
-        raise _refuse(p, f"its manifest {mpath} cannot be read ({type(e).__name__}: {e})",
-                      "Delete both files to start over, or choose another --out.") from None
+        raise _refuse(
+            p,
+            f"its manifest {mpath} cannot be read ({type(e).__name__}: {e})",
+            "Delete both files to start over, or choose another --out.",
+        ) from None
     if m["command"] != command or m.get("output") != p.name:
-        raise _refuse(p, f"its manifest {mpath} belongs to `rubricrl {m['command']}` output "
-                      f"{m.get('output')!r}, not to `rubricrl {command}` output {p.name!r}", "Choose another --out.")
+        raise _refuse(
+            p,
+            f"its manifest {mpath} belongs to `rubricrl {m['command']}` output "
+            f"{m.get('output')!r}, not to `rubricrl {command}` output {p.name!r}",
+            "Choose another --out.",
+        )
     proven = next((n for n, sha in states if n <= len(c.raw) and _prefix_hash(c.raw, n).hexdigest() == sha), None)
     if proven is None:
-        raise _refuse(p, f"the file was changed since `rubricrl {command}` wrote it (its content no longer "
-                      f"matches {mpath})", "Choose another --out, or delete both files to start over.")
+        raise _refuse(
+            p,
+            f"the file was changed since `rubricrl {command}` wrote it (its content no longer matches {mpath})",
+            "Choose another --out, or delete both files to start over.",
+        )
     lenient = set(lenient)
     for key, value in inputs.items():
         old = m["inputs"].get(key)
@@ -152,8 +164,12 @@ def claim(out: str | Path, command: str, inputs: dict[str, str], *, lenient: Ite
         if key in lenient:
             c.notes.append(key)
             continue
-        raise _refuse(p, f"it was written from another {key.removesuffix('_sha256')} (sha256 {str(old)[:12]}..., "
-                      f"this run: {value[:12]}...)", "Choose another --out for other inputs.")
+        raise _refuse(
+            p,
+            f"it was written from another {key.removesuffix('_sha256')} (sha256 {str(old)[:12]}..., "
+            f"this run: {value[:12]}...)",
+            "Choose another --out for other inputs.",
+        )
     c.proven, c.owned, c.manifest = proven, True, m
     c.inputs = {**m["inputs"], **inputs}  # inputs this run does not name (e.g. --retry-ungraded) carry over
     return c
@@ -194,8 +210,13 @@ class OwnedOutput:
 
     def _save_manifest(self, states: list[tuple[int, str]] | None = None) -> None:
         states = states or [(self._bytes, self._hash.hexdigest())]
-        m = {"version": MANIFEST_VERSION, "command": self.claim.command, "output": self.path.name,
-             "inputs": self.claim.inputs, "states": [{"bytes": n, "sha256": s} for n, s in states]}
+        m = {
+            "version": MANIFEST_VERSION,
+            "command": self.claim.command,
+            "output": self.path.name,
+            "inputs": self.claim.inputs,
+            "states": [{"bytes": n, "sha256": s} for n, s in states],
+        }
         write_atomic(manifest_path(self.path), [json.dumps(m, indent=1) + "\n"])
 
     def append(self, line: str) -> None:
@@ -219,7 +240,7 @@ class OwnedOutput:
         if not self._f.closed:
             self._f.close()
 
-    def __enter__(self) -> "OwnedOutput":
+    def __enter__(self) -> OwnedOutput:
         return self
 
     def __exit__(self, *exc: object) -> None:

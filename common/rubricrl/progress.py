@@ -26,8 +26,9 @@ class LineProgress:
         file: where lines go (default stderr).
     """
 
-    def __init__(self, total: int, desc: str, unit: str = "it", every_s: float = LOG_EVERY_S,
-                 file: IO[str] | None = None):
+    def __init__(
+        self, total: int, desc: str, unit: str = "it", every_s: float = LOG_EVERY_S, file: IO[str] | None = None
+    ):
         self.total, self.desc, self.unit, self.every_s = total, desc, unit, every_s
         self.file = file or sys.stderr
         self.n = 0
@@ -47,8 +48,9 @@ class LineProgress:
         return f"{self.desc}: {self.n}/{self.total}{pct}, {elapsed:.0f} s{left}{post}"
 
     def _emit(self, start: bool = False) -> None:
-        print(self._line() if not start else f"{self.desc}: 0/{self.total} {self.unit} to do", file=self.file,
-              flush=True)
+        print(
+            self._line() if not start else f"{self.desc}: 0/{self.total} {self.unit} to do", file=self.file, flush=True
+        )
         self._last = time.monotonic()
         self._shown = (self.n, dict(self.postfix))
 
@@ -69,8 +71,9 @@ class LineProgress:
                 self._emit()
 
 
-def progress_bar(total: int, desc: str, unit: str = "it", disable: bool = False, file: IO[str] | None = None,
-                 **tqdm_kw: Any) -> Any:
+def progress_bar(
+    total: int, desc: str, unit: str = "it", disable: bool = False, file: IO[str] | None = None, **tqdm_kw: Any
+) -> Any:
     """A progress display for ``total`` units: tqdm on a terminal, :class:`LineProgress` otherwise.
 
     Args:

@@ -25,14 +25,23 @@ HERE = Path(__file__).resolve().parent
 
 
 def load(run_dir: Path) -> dict:
-    stages = [p.name for p in run_dir.iterdir() if p.is_dir() and (p / "config.yaml").is_file()] if run_dir.is_dir() else []
-    m = {s: json.loads((run_dir / s / "metrics.json").read_text()) for s in stages if (run_dir / s / "metrics.json").is_file()}
+    stages = (
+        [p.name for p in run_dir.iterdir() if p.is_dir() and (p / "config.yaml").is_file()] if run_dir.is_dir() else []
+    )
+    m = {
+        s: json.loads((run_dir / s / "metrics.json").read_text())
+        for s in stages
+        if (run_dir / s / "metrics.json").is_file()
+    }
     ev = run_dir / "eval" / "eval.json"
     cfg = run_dir / "config.yaml"
-    return {"m": m, "eval": json.loads(ev.read_text()) if ev.is_file() else {},
-            "cfg": yaml.safe_load(cfg.read_text()) if cfg.is_file() else {},
-            "done": {s: (run_dir / s / "DONE").is_file() for s in stages},
-            "health": {s: stage_health(run_dir / s) for s in ("stage1_rl", "stage2_rl")}}
+    return {
+        "m": m,
+        "eval": json.loads(ev.read_text()) if ev.is_file() else {},
+        "cfg": yaml.safe_load(cfg.read_text()) if cfg.is_file() else {},
+        "done": {s: (run_dir / s / "DONE").is_file() for s in stages},
+        "health": {s: stage_health(run_dir / s) for s in ("stage1_rl", "stage2_rl")},
+    }
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -56,7 +65,7 @@ def main(argv: list[str] | None = None) -> int:
         except Exception as ex:  # noqa: BLE001 - a missing metric is a failed expectation
             ok, why = False, f" ({type(ex).__name__}: {ex})"
         tag = "ok  " if ok else ("FAIL" if level == "fail" else "warn")
-        failed += (not ok and level == "fail")
+        failed += not ok and level == "fail"
         print(f"{tag} {e['name']}: {e['expr']}{why}")
     print(f"{len(spec['expectations'])} expectations, {failed} failed", file=sys.stderr)
     return 1 if failed else 0

@@ -6,7 +6,8 @@ Each expectation is a Python expression over ``data``: ``data[<stage>]`` is that
 ``metrics.json`` (``data``, ``train``, ``eval``, ``report``); ``health["train"]`` (the training stage's
 reward health, ``rubricrl.report.judge_health.stage_health``: read also from a stage that stopped on it,
 or from the log history of an older run); and ``cfg`` (the run's ``config.yaml``). The scale defaults to
-the one in the run's ``config.yaml``. Exit 0 when all hold, 1 when any fails (each is printed with its value), 2 on bad input.
+the one in the run's ``config.yaml``. Exit 0 when all hold, 1 when any fails (each is printed with its value),
+2 on bad input.
 """
 
 from __future__ import annotations

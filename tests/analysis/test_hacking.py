@@ -33,9 +33,9 @@ def test_top_slice_counts_lift_and_examples():
     assert tax.n_top == 2 and tax.n_all == 8 and tax.reward_cutoff == 0.95
     syc = tax.patterns["prefatory_sycophancy"]
     assert syc.top_count == 2 and syc.all_count == 2
-    assert tax.lift("prefatory_sycophancy") == 4.0           # 100% of the top vs 25% overall
+    assert tax.lift("prefatory_sycophancy") == 4.0  # 100% of the top vs 25% overall
     assert len(syc.examples) == 1 and syc.examples[0]["reward"] == 1.0
-    assert tax.patterns["laudatory_self_evaluation"].top_count == 0   # third-highest: outside the top 2
+    assert tax.patterns["laudatory_self_evaluation"].top_count == 0  # third-highest: outside the top 2
     assert tax.patterns["degenerate_length"].all_count >= 2 and tax.patterns["degenerate_length"].top_count == 0
 
 

@@ -15,7 +15,6 @@ import os
 import sys
 import time
 from dataclasses import replace
-from pathlib import Path
 
 from rubricrl.cluster.plan import stage_kind
 from rubricrl.commands.replicate import load_stages
@@ -29,8 +28,16 @@ def _train(ctx):
     done = sorted(int(p.name.split("-")[1]) for p in ctx.dir.glob("checkpoint-*") if (p / "state.json").is_file())
     start = done[-1] if done else 0
     with open(ctx.dir / "starts.jsonl", "a") as f:
-        f.write(json.dumps({"job": os.environ.get("SLURM_JOB_ID"), "restart": os.environ.get("SLURM_RESTART_COUNT", "0"),
-                            "resumed_from": start}) + "\n")
+        f.write(
+            json.dumps(
+                {
+                    "job": os.environ.get("SLURM_JOB_ID"),
+                    "restart": os.environ.get("SLURM_RESTART_COUNT", "0"),
+                    "resumed_from": start,
+                }
+            )
+            + "\n"
+        )
     with GracefulStop() as stop:
         for step in range(start + 1, steps + 1):
             time.sleep(step_s)

@@ -53,19 +53,22 @@ M = "policy.megatron_cfg."
 V = "policy.generation.vllm_cfg."
 
 
-@pytest.mark.parametrize("key,value,rule", [
-    (M + "tensor_model_parallel_size", 3, "world = TP*PP*CP*DP"),
-    (M + "tensor_model_parallel_size", 8, "KV heads % TP"),          # Qwen3-30B-A3B has 4 KV heads
-    (M + "expert_model_parallel_size", 6, "experts % EP"),
-    (M + "pipeline_model_parallel_size", 5, "layers % PP"),
-    (M + "expert_tensor_parallel_size", 3, "world % (ETP*EP*PP)"),
-    ("policy.make_sequence_length_divisible_by", 1, "sequence padding"),  # TP2 with sequence parallel
-    (V + "tensor_parallel_size", 3, "heads % gTP"),
-    ("policy.train_global_batch_size", 384, "rollouts % GBS"),
-    ("policy.train_global_batch_size", 1024, "rollouts >= GBS"),
-    ("grpo.num_prompts_per_step", 63, "rollouts % DP"),
-    ("policy.max_total_sequence_length", 65536, "sequence length <= model context"),
-])
+@pytest.mark.parametrize(
+    "key,value,rule",
+    [
+        (M + "tensor_model_parallel_size", 3, "world = TP*PP*CP*DP"),
+        (M + "tensor_model_parallel_size", 8, "KV heads % TP"),  # Qwen3-30B-A3B has 4 KV heads
+        (M + "expert_model_parallel_size", 6, "experts % EP"),
+        (M + "pipeline_model_parallel_size", 5, "layers % PP"),
+        (M + "expert_tensor_parallel_size", 3, "world % (ETP*EP*PP)"),
+        ("policy.make_sequence_length_divisible_by", 1, "sequence padding"),  # TP2 with sequence parallel
+        (V + "tensor_parallel_size", 3, "heads % gTP"),
+        ("policy.train_global_batch_size", 384, "rollouts % GBS"),
+        ("policy.train_global_batch_size", 1024, "rollouts >= GBS"),
+        ("grpo.num_prompts_per_step", 63, "rollouts % DP"),
+        ("policy.max_total_sequence_length", 65536, "sequence length <= model context"),
+    ],
+)
 def test_each_rule_catches_its_mistake(key, value, rule):
     assert rule in _failed(_set(_load(), key, value))
 
@@ -85,7 +88,7 @@ def test_tp4_needs_equal_micro_and_logprob_batches_unless_on_policy():
     assert "TP>=4: MBS == logprob batch" in _failed(cfg)
     on_policy = _set(cfg, "loss_fn.force_on_policy_ratio", True)
     assert "TP>=4: MBS == logprob batch" not in _failed(on_policy)
-    assert not _failed(on_policy)                            # GBS 512 == 64 prompts x 8
+    assert not _failed(on_policy)  # GBS 512 == 64 prompts x 8
 
 
 def test_policy_judge_must_use_rollout_sampling_and_http_server():
@@ -95,7 +98,7 @@ def test_policy_judge_must_use_rollout_sampling_and_http_server():
     assert {"policy judge: HTTP server on", "policy judge: sampling = rollout sampling"} <= failed
     cfg = _set(_set(cfg, V + "async_engine", True), V + "expose_http_server", True)
     cfg = _set(cfg, "env.rubric.judge.sampling", {"temperature": 0.6, "top_p": 0.95, "top_k": None})
-    assert _failed(cfg) == set()                             # 8n8g rollouts use temperature 0.6, top_p 0.95
+    assert _failed(cfg) == set()  # 8n8g rollouts use temperature 0.6, top_p 0.95
 
 
 def test_memory_check_fails_when_it_cannot_fit():
@@ -118,9 +121,9 @@ def test_missing_key_is_a_clear_error(tmp_path):
 
 def test_model_dimensions_match_published_sizes():
     moe, dense = MODEL_SPECS["Qwen/Qwen3-30B-A3B"], MODEL_SPECS["Qwen/Qwen3-32B"]
-    assert moe.total_params / 1e9 == pytest.approx(30.5, rel=0.01)     # model card: 30.5B
-    assert moe.active_params / 1e9 == pytest.approx(3.3, rel=0.03)     # 3.3B activated
-    assert dense.total_params / 1e9 == pytest.approx(32.8, rel=0.01)   # 32.8B
+    assert moe.total_params / 1e9 == pytest.approx(30.5, rel=0.01)  # model card: 30.5B
+    assert moe.active_params / 1e9 == pytest.approx(3.3, rel=0.03)  # 3.3B activated
+    assert dense.total_params / 1e9 == pytest.approx(32.8, rel=0.01)  # 32.8B
     assert "config.json" in moe.source and "config.json" in dense.source
     assert model_spec("/ckpt/Qwen/Qwen3-32B") is dense
     with pytest.raises(KeyError, match="known"):

@@ -61,7 +61,7 @@ def test_values_come_from_the_experiment_config(rubicon):
     assert cfg["policy"]["generation"]["temperature"] == g.temperature
     assert cfg["env"]["rubric"]["judge"]["model"] == rubicon.judge.model
     assert cfg["env"]["rubric"]["judge"]["base_url_file"] == str(rubicon.judge.base_url_file)
-    assert cfg["policy"]["model_name"].endswith("stage1_rl/final")          # stage 2 starts from stage 1
+    assert cfg["policy"]["model_name"].endswith("stage1_rl/final")  # stage 2 starts from stage 1
     s1 = build_config(rubicon, RECIPES["grpo-qwen3-30ba3b-8n8g-megatron-stage1"])
     assert s1["env"]["rubric"]["judge"] == {"backend": "programmatic"}
     changed = rubicon.model_copy(update={"grpo": g.model_copy(update={"learning_rate": 3e-6})})
@@ -70,8 +70,9 @@ def test_values_come_from_the_experiment_config(rubicon):
 
 
 def test_policy_judge_recipe_forces_rollout_sampling(rubicon):
-    recipe = dataclasses.replace(RECIPES["grpo-qwen3-30ba3b-4n8g-megatron-stage2"], name="t", judge="policy",
-                                 async_engine=True)
+    recipe = dataclasses.replace(
+        RECIPES["grpo-qwen3-30ba3b-4n8g-megatron-stage2"], name="t", judge="policy", async_engine=True
+    )
     cfg = build_config(rubicon, recipe)
     j = cfg["env"]["rubric"]["judge"]
     assert j["sampling"] == {"temperature": rubicon.grpo.temperature, "top_p": rubicon.grpo.top_p, "top_k": None}
@@ -82,8 +83,9 @@ def test_policy_judge_recipe_forces_rollout_sampling(rubicon):
 
 
 def test_unsupported_settings_are_refused(rubicon):
-    bad = rubicon.model_copy(update={"grpo": rubicon.grpo.model_copy(update={"num_iterations": 2,
-                                                                             "loss_type": "dr_grpo"})})
+    bad = rubicon.model_copy(
+        update={"grpo": rubicon.grpo.model_copy(update={"num_iterations": 2, "loss_type": "dr_grpo"})}
+    )
     bad.sections = rubicon.sections
     with pytest.raises(UserError, match="num_iterations") as e:
         build_config(bad, RECIPES["grpo-qwen3-30ba3b-8n8g-megatron-stage1"])
@@ -98,14 +100,14 @@ def test_gpu_hours_follow_published_throughput():
     rollouts = cfg["grpo"]["num_prompts_per_step"] * cfg["grpo"]["num_generations_per_prompt"]
     mean = pub.mean_fraction * cfg["policy"]["max_total_sequence_length"]
     expected = cfg["grpo"]["max_num_steps"] * rollouts * mean / pub.tokens_per_s_per_gpu / 3600
-    assert hours == pytest.approx(expected)                 # GPUs cancel: tokens / per-GPU rate
+    assert hours == pytest.approx(expected)  # GPUs cancel: tokens / per-GPU rate
     assert "1102" in basis and "performance-summary" in basis and "Assumptions" in basis
     double, _ = estimate_gpu_hours(path, steps=2 * cfg["grpo"]["max_num_steps"])
     assert double == pytest.approx(2 * hours)
     with_judge, basis_j = estimate_gpu_hours(cfg, judge_gpus=8)
     assert with_judge == pytest.approx(hours * (64 + 8) / 64) and "judge" in basis_j
     policy_judge = dict(cfg, env={"rubric": dict(cfg["env"]["rubric"], judge_is_policy=True)})
-    assert estimate_gpu_hours(policy_judge)[0] > hours      # grader calls on the policy's engine cost tokens
+    assert estimate_gpu_hours(policy_judge)[0] > hours  # grader calls on the policy's engine cost tokens
     other = dict(cfg, rubricrl=dict(cfg["rubricrl"], base_model="meta/llama"))
     with pytest.raises(UserError, match="publishes no GRPO throughput"):
         estimate_gpu_hours(other)
@@ -129,17 +131,29 @@ def test_self_rewarding_32b_recipe_with_paper_b_hyperparameters():
     """Paper B's public 32B script values (REFERENCE.md) through the 4x8 TP4 PP2 recipe."""
     from rubricrl.config import ExperimentConfig
 
-    exp = ExperimentConfig.model_validate({
-        "paper": "self_rewarding", "run": {"name": "sr", "scale": "paper", "engine": "nemo_rl"},
-        "policy": {"name": "Qwen/Qwen3-32B", "dtype": "bfloat16", "device": "cuda"},
-        "grpo": {"num_generations": 4, "per_device_train_batch_size": 32, "max_steps": 1250,
-                 "max_completion_length": 6144, "extra": {"steps_per_generation": 4}},
-        "judge": {"backend": "openai", "model": "policy", "base_url_file": "x.json",
-                  "sampling": {"temperature": 0.6, "top_p": 0.95, "top_k": 20}},
-    })
+    exp = ExperimentConfig.model_validate(
+        {
+            "paper": "self_rewarding",
+            "run": {"name": "sr", "scale": "paper", "engine": "nemo_rl"},
+            "policy": {"name": "Qwen/Qwen3-32B", "dtype": "bfloat16", "device": "cuda"},
+            "grpo": {
+                "num_generations": 4,
+                "per_device_train_batch_size": 32,
+                "max_steps": 1250,
+                "max_completion_length": 6144,
+                "extra": {"steps_per_generation": 4},
+            },
+            "judge": {
+                "backend": "openai",
+                "model": "policy",
+                "base_url_file": "x.json",
+                "sampling": {"temperature": 0.6, "top_p": 0.95, "top_k": 20},
+            },
+        }
+    )
     cfg = build_config(exp, RECIPES["grpo-qwen3-32b-4n8g-self-reward"])
     assert (cfg["grpo"]["num_prompts_per_step"], cfg["grpo"]["num_generations_per_prompt"]) == (32, 4)
-    assert cfg["policy"]["train_global_batch_size"] == 32      # 4 optimizer steps per rollout batch
+    assert cfg["policy"]["train_global_batch_size"] == 32  # 4 optimizer steps per rollout batch
     mc = cfg["policy"]["megatron_cfg"]
     assert (mc["tensor_model_parallel_size"], mc["pipeline_model_parallel_size"]) == (4, 2)
     assert cfg["policy"]["max_total_sequence_length"] == 2048 + 6144

@@ -11,14 +11,14 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "slurm" / "convert_checkpoint.sh"
 
-CONVERTER = '''
+CONVERTER = """
 import argparse, json, pathlib
 p = argparse.ArgumentParser()
 p.add_argument("--config"); p.add_argument("--megatron-ckpt-path"); p.add_argument("--hf-ckpt-path")
 a = p.parse_args()
 out = pathlib.Path(a.hf_ckpt_path); out.mkdir(parents=True)
 (out / "config.json").write_text(json.dumps({"from": a.megatron_ckpt_path, "config": a.config}))
-'''
+"""
 
 
 def _run(*args: str, root: Path) -> subprocess.CompletedProcess:

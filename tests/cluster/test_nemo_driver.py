@@ -10,12 +10,12 @@ from pathlib import Path
 import pytest
 import yaml
 
-from rubricrl.train.nemo_rl_driver import run_grpo
 from rubricrl.errors import UserError
+from rubricrl.train.nemo_rl_driver import run_grpo
 
 REPO = Path(__file__).resolve().parents[2]
 
-RUN_GRPO = '''
+RUN_GRPO = """
 import sys
 CALLS = {}
 def _select_trainer(master_config):
@@ -26,7 +26,7 @@ def main():
     CALLS["argv"] = list(sys.argv)
     gen = type("Gen", (), {"dp_openai_server_base_urls": ["http://n1:11001/v1", None, "http://n2:11001/v1"]})()
     _select_trainer({})("policy", gen)
-'''
+"""
 
 
 @pytest.fixture
@@ -39,8 +39,11 @@ def fake_nemo(tmp_path, monkeypatch):
     monkeypatch.setattr("rubricrl.train.nemo_rl_env.register", lambda: registered.append(True))
     grpo = types.ModuleType("nemo_rl.algorithms.grpo")
     grpo.async_grpo_train = lambda *a, **k: None
-    for name, mod in {"nemo_rl": types.ModuleType("nemo_rl"), "nemo_rl.algorithms": types.ModuleType("a"),
-                      "nemo_rl.algorithms.grpo": grpo}.items():
+    for name, mod in {
+        "nemo_rl": types.ModuleType("nemo_rl"),
+        "nemo_rl.algorithms": types.ModuleType("a"),
+        "nemo_rl.algorithms.grpo": grpo,
+    }.items():
         monkeypatch.setitem(sys.modules, name, mod)
     monkeypatch.delitem(sys.modules, "examples", raising=False)
     monkeypatch.delitem(sys.modules, "examples.run_grpo", raising=False)
@@ -89,15 +92,25 @@ def test_every_path_is_absolute_after_relative_stage_overrides(fake_nemo, tmp_pa
     # Regression: rollouts_path stayed relative, and relative stage overrides (run.root relative) undid the rest.
     root, _ = fake_nemo
     (tmp_path / "runs/r/stage1_rl/final").mkdir(parents=True)
-    stage = ["data.train.data_path=runs/r/stage2_rl/nemo_rl/train.jsonl",
-             "env.rubric.metrics_path=runs/r/stage2_rl/nemo_rl/env_metrics.jsonl",
-             "env.rubric.rollouts_path=runs/r/stage2_rl/rollouts.jsonl",
-             "policy.model_name=runs/r/stage1_rl/final", "++logger.wandb.group=r"]
+    stage = [
+        "data.train.data_path=runs/r/stage2_rl/nemo_rl/train.jsonl",
+        "env.rubric.metrics_path=runs/r/stage2_rl/nemo_rl/env_metrics.jsonl",
+        "env.rubric.rollouts_path=runs/r/stage2_rl/rollouts.jsonl",
+        "policy.model_name=runs/r/stage1_rl/final",
+        "++logger.wandb.group=r",
+    ]
     run_grpo(_self_reward_config(tmp_path), stage, root)
     argv = sys.modules["examples.run_grpo"].CALLS["argv"][3:]
     values = dict(a.lstrip("+").split("=", 1) for a in argv)
-    for key in ("data.train.data_path", "env.rubric.metrics_path", "env.rubric.rollouts_path", "policy.model_name",
-                "checkpointing.checkpoint_dir", "logger.log_dir", "env.rubric.judge.base_url_file"):
+    for key in (
+        "data.train.data_path",
+        "env.rubric.metrics_path",
+        "env.rubric.rollouts_path",
+        "policy.model_name",
+        "checkpointing.checkpoint_dir",
+        "logger.log_dir",
+        "env.rubric.judge.base_url_file",
+    ):
         assert Path(values[key]).is_absolute(), key
     assert values["env.rubric.rollouts_path"] == str(tmp_path / "runs/r/stage2_rl/rollouts.jsonl")
     assert values["policy.model_name"] == str(tmp_path / "runs/r/stage1_rl/final")

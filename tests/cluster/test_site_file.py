@@ -49,12 +49,15 @@ def test_relative_runs_resolve_against_repo(tmp_path):
     assert site.paths.venv == REPO / ".venv"
 
 
-@pytest.mark.parametrize("drop,key,line", [
-    ("  account: acct\n", "slurm.account", 3),
-    ("  partition: gpu\n", "slurm.partition", 3),
-    ("wandb:\n  project: p\n", "wandb", 1),
-    ("  runs: runs-here\n", "paths.runs", 8),
-])
+@pytest.mark.parametrize(
+    "drop,key,line",
+    [
+        ("  account: acct\n", "slurm.account", 3),
+        ("  partition: gpu\n", "slurm.partition", 3),
+        ("wandb:\n  project: p\n", "wandb", 1),
+        ("  runs: runs-here\n", "paths.runs", 8),
+    ],
+)
 def test_missing_key_is_named_with_line_and_meaning(tmp_path, drop, key, line):
     p = _write(tmp_path, GOOD.replace(drop, ""))
     with pytest.raises(Problems) as e:
@@ -84,10 +87,18 @@ def test_apptainer_runtime_needs_every_image(tmp_path):
 
 def test_cli_reports_site_problems_without_traceback(tmp_path):
     p = _write(tmp_path, GOOD.replace("  gpus_per_node: 8\n", ""))
-    r = subprocess.run([sys.executable, "-m", "rubricrl.cli", "cluster", "plan", "rubicon", "--site", str(p)],
-                       capture_output=True, text=True, cwd=REPO)
+    r = subprocess.run(
+        [sys.executable, "-m", "rubricrl.cli", "cluster", "plan", "rubicon", "--site", str(p)],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert r.returncode == 2
     assert "slurm.gpus_per_node: missing key" in r.stderr and "Traceback" not in r.stderr
-    r = subprocess.run([sys.executable, "-m", "rubricrl.cli", "cluster", "plan", "rubicon", "--site",
-                        str(tmp_path / "none.yaml")], capture_output=True, text=True, cwd=REPO)
+    r = subprocess.run(
+        [sys.executable, "-m", "rubricrl.cli", "cluster", "plan", "rubicon", "--site", str(tmp_path / "none.yaml")],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert r.returncode == 2 and "site.example.yaml" in r.stderr and "Traceback" not in r.stderr

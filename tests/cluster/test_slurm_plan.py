@@ -19,9 +19,11 @@ STAGES = ["data", "filter", "stage1_rl", "hacking", "stage2_rl", "eval", "report
 def _site(tmp_path: Path, gpus: int = 8, account: str | None = "acct", **slurm) -> object:
     extra = "".join(f"  {k}: {json.dumps(v)}\n" for k, v in slurm.items())
     p = tmp_path / "site.yaml"
-    p.write_text(f"name: t\nslurm:\n  account: {json.dumps(account)}\n  partition: gpu\n  gpus_per_node: {gpus}\n"
-                 f"  cpus_per_node: 16\n{extra}paths:\n  repo: {REPO}\n  runs: {tmp_path / 'runs'}\n"
-                 "containers:\n  runtime: none\nwandb:\n  project: proj\n  entity: team\n  mode: offline\n")
+    p.write_text(
+        f"name: t\nslurm:\n  account: {json.dumps(account)}\n  partition: gpu\n  gpus_per_node: {gpus}\n"
+        f"  cpus_per_node: 16\n{extra}paths:\n  repo: {REPO}\n  runs: {tmp_path / 'runs'}\n"
+        "containers:\n  runtime: none\nwandb:\n  project: proj\n  entity: team\n  mode: offline\n"
+    )
     return load_site(p)
 
 
@@ -114,7 +116,9 @@ def test_paper_plan_uses_the_recipe_nodes_ray_and_a_throughput_estimate(tmp_path
     four = build_plan("rubicon", ["scale=paper"], _site(tmp_path), nodes=4)
     assert {j.nodes for j in four.jobs if j.kind == "train"} == {4}
     assert {j.env["RR_NEMO_RECIPE"] for j in four.jobs if j.kind == "train"} == {
-        "grpo-qwen3-30ba3b-4n8g-megatron-stage1", "grpo-qwen3-30ba3b-4n8g-megatron-stage2"}
+        "grpo-qwen3-30ba3b-4n8g-megatron-stage1",
+        "grpo-qwen3-30ba3b-4n8g-megatron-stage2",
+    }
     with pytest.raises(UserError, match="8 GPUs per node"):
         build_plan("rubicon", ["scale=paper"], _site(tmp_path, gpus=4))
     with pytest.raises(UserError, match="recipes exist for"):
@@ -135,7 +139,9 @@ def test_sbatch_lines_requeue_signal_dependencies_and_site_options(tmp_path):
     data = sbatch_args(plan, by["data"], ids)
     assert "--partition=cpu" in data and not any(a.startswith("--gres") for a in data)
     cleanup = sbatch_args(plan, by["cleanup"], {**ids, "stage2_rl": "15", "eval": "16", "report": "17"})
-    assert "--no-requeue" in cleanup and any(a.startswith("--dependency=afterany:11:12:13:14:15:16:17") for a in cleanup)
+    assert "--no-requeue" in cleanup and any(
+        a.startswith("--dependency=afterany:11:12:13:14:15:16:17") for a in cleanup
+    )
 
 
 def test_dry_run_prints_every_sbatch_line_and_writes_nothing(tmp_path):

@@ -17,9 +17,13 @@ from rubricrl.errors import UserError
 
 
 def _ex(pid: str) -> dict:
-    return {"prompt": [{"role": "user", "content": f"q {pid}\u2028second line"}],
-            "rubrics": [{"criterion": "c", "points": 3, "tags": ["axis:accuracy"]}],
-            "example_tags": ["theme:t"], "prompt_id": pid, "ideal_completions_data": None}
+    return {
+        "prompt": [{"role": "user", "content": f"q {pid}\u2028second line"}],
+        "rubrics": [{"criterion": "c", "points": 3, "tags": ["axis:accuracy"]}],
+        "example_tags": ["theme:t"],
+        "prompt_id": pid,
+        "ideal_completions_data": None,
+    }
 
 
 def _jsonl(ids) -> bytes:
@@ -29,12 +33,16 @@ def _jsonl(ids) -> bytes:
 @pytest.fixture
 def small_counts(monkeypatch):
     """Synthetic official files: full 6, hard 2, consensus 3 examples."""
-    monkeypatch.setattr(hb, "OFFICIAL", {
-        "full": hb.OfficialFile(hb.OFFICIAL["full"].filename, 6),
-        "hard": hb.OfficialFile(hb.OFFICIAL["hard"].filename, 2),
-        "consensus": hb.OfficialFile(hb.OFFICIAL["consensus"].filename, 3),
-        "meta_eval": hb.OfficialFile(hb.OFFICIAL["meta_eval"].filename, None),
-    })
+    monkeypatch.setattr(
+        hb,
+        "OFFICIAL",
+        {
+            "full": hb.OfficialFile(hb.OFFICIAL["full"].filename, 6),
+            "hard": hb.OfficialFile(hb.OFFICIAL["hard"].filename, 2),
+            "consensus": hb.OfficialFile(hb.OFFICIAL["consensus"].filename, 3),
+            "meta_eval": hb.OfficialFile(hb.OFFICIAL["meta_eval"].filename, None),
+        },
+    )
 
 
 class _Server:
@@ -81,8 +89,13 @@ class _Server:
 
 @pytest.fixture
 def server(small_counts):
-    s = _Server({hb.OFFICIAL["full"].filename: _jsonl("abcdef"), hb.OFFICIAL["hard"].filename: _jsonl("be"),
-                 hb.OFFICIAL["consensus"].filename: _jsonl("xyz")})
+    s = _Server(
+        {
+            hb.OFFICIAL["full"].filename: _jsonl("abcdef"),
+            hb.OFFICIAL["hard"].filename: _jsonl("be"),
+            hb.OFFICIAL["consensus"].filename: _jsonl("xyz"),
+        }
+    )
     yield s
     s.close()
 
@@ -171,7 +184,12 @@ def test_easy_is_full_minus_hard_by_prompt_id(server, tmp_path, monkeypatch):
     assert easy[0].prompt[0]["content"].endswith("\u2028second line")  # U+2028 is not a line break
     out = tmp_path / "easy.jsonl"
     assert cli.main(["data", "write", "healthbench", "--subset", "easy", "--out", str(out)]) == 0
-    assert [json.loads(x)["prompt_id"] for x in out.read_text(encoding="utf-8").split("\n") if x] == ["a", "c", "d", "f"]
+    assert [json.loads(x)["prompt_id"] for x in out.read_text(encoding="utf-8").split("\n") if x] == [
+        "a",
+        "c",
+        "d",
+        "f",
+    ]
     assert cli.main(["data", "write", "healthbench", "--subset", "easy", "--out", str(out)]) == 2  # not overwritten
 
 
@@ -205,7 +223,19 @@ def test_split_command_writes_both_files_and_refuses_overwrite(tmp_path, capsys)
     src = tmp_path / "in.jsonl"
     src.write_bytes(_jsonl([f"p{i}" for i in range(10)]))
     train, held = tmp_path / "train.jsonl", tmp_path / "held.jsonl"
-    args = ["data", "split", str(src), "--heldout-frac", "0.2", "--seed", "0", "--train", str(train), "--heldout", str(held)]
+    args = [
+        "data",
+        "split",
+        str(src),
+        "--heldout-frac",
+        "0.2",
+        "--seed",
+        "0",
+        "--train",
+        str(train),
+        "--heldout",
+        str(held),
+    ]
     assert cli.main(args) == 0
     ids_t = [json.loads(x)["prompt_id"] for x in train.read_text().split("\n") if x]
     ids_h = [json.loads(x)["prompt_id"] for x in held.read_text().split("\n") if x]
@@ -218,8 +248,22 @@ def test_split_command_writes_both_files_and_refuses_overwrite(tmp_path, capsys)
 def test_split_names_the_line_without_an_id(tmp_path, capsys):
     src = tmp_path / "in.jsonl"
     src.write_text('{"prompt_id": "a"}\n{"other": 1}\n')
-    assert cli.main(["data", "split", str(src), "--heldout-frac", "0.5", "--train", str(tmp_path / "t"),
-                     "--heldout", str(tmp_path / "h")]) == 2
+    assert (
+        cli.main(
+            [
+                "data",
+                "split",
+                str(src),
+                "--heldout-frac",
+                "0.5",
+                "--train",
+                str(tmp_path / "t"),
+                "--heldout",
+                str(tmp_path / "h"),
+            ]
+        )
+        == 2
+    )
     assert f"{src}:2:" in capsys.readouterr().err
 
 

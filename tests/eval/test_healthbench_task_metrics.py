@@ -17,8 +17,10 @@ def _record(pid, items, met, theme):
     return {
         "prompt_id": pid,
         "prompt": [{"role": "user", "content": f"question {pid}"}],
-        "rubrics": [{"criterion": f"item {i}", "points": p, "tags": [f"axis:{a}", "level:example"]}
-                    for i, (p, a) in enumerate(items)],
+        "rubrics": [
+            {"criterion": f"item {i}", "points": p, "tags": [f"axis:{a}", "level:example"]}
+            for i, (p, a) in enumerate(items)
+        ],
         "example_tags": [f"theme:{theme}"],
         "response": f"answer {pid}",
         "grades": [{"criteria_met": m, "explanation": ""} for m in met],
@@ -27,8 +29,12 @@ def _record(pid, items, met, theme):
 
 GRADED = [
     # REFERENCE.md's worked check: met points 7 + 10 - 6 over positive points 22 = 0.5
-    _record("a", [(7, "accuracy"), (10, "completeness"), (5, "accuracy"), (-6, "accuracy")],
-            [True, True, False, True], "hedging"),
+    _record(
+        "a",
+        [(7, "accuracy"), (10, "completeness"), (5, "accuracy"), (-6, "accuracy")],
+        [True, True, False, True],
+        "hedging",
+    ),
     # negative score (clipped only at corpus level): -4 / 3
     _record("b", [(3, "completeness"), (-4, "communication_quality")], [False, True], "hedging"),
     # one ungraded item (excluded): 2 / 2 = 1
@@ -64,8 +70,9 @@ def test_no_scorable_example_gives_nan_not_an_exception():
 
 def test_records_from_samples_round_trip(tmp_path):
     samples = tmp_path / "samples_healthbench_500.jsonl"
-    samples.write_text("".join(json.dumps({"doc_id": i, "graded_examples": r, "n_ungraded": 0}) + "\n"
-                               for i, r in enumerate(GRADED)))
+    samples.write_text(
+        "".join(json.dumps({"doc_id": i, "graded_examples": r, "n_ungraded": 0}) + "\n" for i, r in enumerate(GRADED))
+    )
     got = hb.records_from_samples(samples)
     assert [r.prompt_id for r in got] == ["a", "b", "c"]
     assert score_records(got).metrics == score_records([GradedRecord(r) for r in GRADED]).metrics

@@ -112,13 +112,15 @@ def synthetic_response(doc: dict, j: int) -> str:
     text = sep.join(paras)
     if kw.get("section_spliter") and rng.random() < 0.8:
         m = int(kw.get("num_sections") or 2) + rng.choice([-1, 0, 0])
-        text = "\n\n".join(f"{kw['section_spliter']} {i + 1}\n{p}" for i, p in enumerate((paras * m)[:max(m, 1)]))
+        text = "\n\n".join(f"{kw['section_spliter']} {i + 1}\n{p}" for i, p in enumerate((paras * m)[: max(m, 1)]))
     if "detectable_format:number_bullet_lists" in ids or rng.random() < 0.1:
         b = int(kw.get("num_bullets") or 3) + rng.choice([-1, 0, 0, 1])
         text += "\n" + "\n".join(f"{rng.choice(['*', '-'])} {rng.choice(PLAIN + TRICKY)}" for _ in range(max(b, 0)))
     if "detectable_format:number_highlighted_sections" in ids or rng.random() < 0.2:
         h = int(kw.get("num_highlights") or 1) + rng.choice([-1, 0, 0, 1])
-        text += "\n" + " ".join(rng.choice(["*highlighted part*", "**bold part**", "*a.m. note*"]) for _ in range(max(h, 0)))
+        text += "\n" + " ".join(
+            rng.choice(["*highlighted part*", "**bold part**", "*a.m. note*"]) for _ in range(max(h, 0))
+        )
     if "detectable_format:title" in ids and rng.random() < 0.7:
         text = "<<A Title. With Dots>>\n" + text
     if rng.random() < 0.35:  # a preamble line: the loose variants drop it
@@ -192,7 +194,9 @@ def _reference_task(folder: Path, data_file: Path) -> None:
         f"include: {harness_yaml}\n"
         "task: ifeval_reference\n"
         "dataset_path: json\n"
-        f"dataset_kwargs:\n  data_files:\n    train: {data_file}\n", encoding="utf-8")
+        f"dataset_kwargs:\n  data_files:\n    train: {data_file}\n",
+        encoding="utf-8",
+    )
 
 
 @pytest.fixture(scope="module")
@@ -209,14 +213,26 @@ def scored(tmp_path_factory):
     (tmp / "responses.json").write_text(json.dumps(responses), encoding="utf-8")
     (tmp / "ref_tasks").mkdir()
     _reference_task(tmp / "ref_tasks", data_file)
-    env = {**os.environ, "HF_DATASETS_CACHE": str(tmp / "hf"), "HF_DATASETS_OFFLINE": "1",
-           "RUBRICRL_DATA_DIR": str(tmp / "data")}
-    sides = {"ours": (TASKS, "ifeval_local", env),
-             "reference": (tmp / "ref_tasks", "ifeval_reference", {**env, "NLTK_DATA": str(nltk_data)})}
-    procs = {side: subprocess.Popen([sys.executable, "-c", SCORE, side, str(d), name, str(tmp / "responses.json"),
-                                     str(tmp / f"{side}.json")], env=e, stdout=subprocess.PIPE,
-                                    stderr=subprocess.PIPE, text=True)
-             for side, (d, name, e) in sides.items()}
+    env = {
+        **os.environ,
+        "HF_DATASETS_CACHE": str(tmp / "hf"),
+        "HF_DATASETS_OFFLINE": "1",
+        "RUBRICRL_DATA_DIR": str(tmp / "data"),
+    }
+    sides = {
+        "ours": (TASKS, "ifeval_local", env),
+        "reference": (tmp / "ref_tasks", "ifeval_reference", {**env, "NLTK_DATA": str(nltk_data)}),
+    }
+    procs = {
+        side: subprocess.Popen(
+            [sys.executable, "-c", SCORE, side, str(d), name, str(tmp / "responses.json"), str(tmp / f"{side}.json")],
+            env=e,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
+        for side, (d, name, e) in sides.items()
+    }
     for side, p in procs.items():
         _, err = p.communicate(timeout=600)
         assert p.returncode == 0, f"{side}: {err[-3000:]}"

@@ -12,13 +12,19 @@ import pytest
 
 
 def _fresh(code: str, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-c", textwrap.dedent(code)], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, **(env or {})})
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(code)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, **(env or {})},
+    )
 
 
 def test_install_never_downloads_and_uses_nltk_punkt(tmp_path):
     # A fresh interpreter: the harness module is imported (and would download punkt_tab) only once.
-    out = _fresh("""
+    out = _fresh(
+        """
         import nltk
         calls = []
         nltk.download = lambda *a, **k: calls.append(a) or True   # any real call would be recorded
@@ -32,14 +38,17 @@ def test_install_never_downloads_and_uses_nltk_punkt(tmp_path):
         assert nltk.data.path[0] == str(ifeval_offline.nltk_data_dir())
         assert ifeval_offline.install() is mod and ifeval_offline.installed()
         print("ok")
-    """, {"RUBRICRL_DATA_DIR": str(tmp_path)})
+    """,
+        {"RUBRICRL_DATA_DIR": str(tmp_path)},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "ok"
     assert (tmp_path / "nltk_data" / "tokenizers" / "punkt_tab" / "english" / "ortho_context.tab").is_file()
 
 
 def test_without_the_wheel_it_warns_and_falls_back_to_the_splitter(tmp_path):
-    out = _fresh("""
+    out = _fresh(
+        """
         import sys, warnings
         sys.modules["punkt"] = None                                # the wheel is not installed
         import nltk
@@ -54,7 +63,9 @@ def test_without_the_wheel_it_warns_and_falls_back_to_the_splitter(tmp_path):
         assert mod.count_sentences is ifeval_offline.count_sentences
         assert mod.nltk.word_tokenize is ifeval_offline.word_tokenize
         print("ok")
-    """, {"RUBRICRL_DATA_DIR": str(tmp_path)})
+    """,
+        {"RUBRICRL_DATA_DIR": str(tmp_path)},
+    )
     assert out.returncode == 0, out.stderr[-2000:]
     assert out.stdout.strip() == "ok"
 
@@ -74,10 +85,14 @@ def test_written_punkt_tab_is_nltks_english_model(tmp_path, monkeypatch):
     root = ifeval_offline.write_punkt_tab(tmp_path)
     lang = root / "tokenizers" / "punkt_tab" / "english"
     sizes = {f.name: f.stat().st_size for f in lang.iterdir()}
-    assert sizes == {"abbrev_types.txt": 619, "collocations.tab": 594, "sent_starters.txt": 241,
-                     "ortho_context.tab": 236303}
+    assert sizes == {
+        "abbrev_types.txt": 619,
+        "collocations.tab": 594,
+        "sent_starters.txt": 241,
+        "ortho_context.tab": 236303,
+    }
     before = {f.name: f.stat().st_mtime_ns for f in lang.iterdir()}
-    assert ifeval_offline.write_punkt_tab(tmp_path) == root                     # unchanged files stay
+    assert ifeval_offline.write_punkt_tab(tmp_path) == root  # unchanged files stay
     assert {f.name: f.stat().st_mtime_ns for f in lang.iterdir()} == before
     monkeypatch.setattr(nltk.data, "path", [str(root)])  # NLTK reads only from folders on its path
     params = load_punkt_params(nltk.data.find("tokenizers/punkt_tab/english/"))
@@ -85,11 +100,15 @@ def test_written_punkt_tab_is_nltks_english_model(tmp_path, monkeypatch):
     assert len(params.collocations) == 37 and len(params.ortho_context) == 20366
     split = PunktSentenceTokenizer(params).tokenize
     # NLTK's own example (nltk/tokenize/punkt.py docstring), recorded with the real punkt_tab
-    assert split("Punkt knows that the periods in Mr. Smith and Johann S. Bach do not mark sentence "
-                 "boundaries.  And sometimes sentences can start with non-capitalized words.  i is a good "
-                 "variable name.") == [
+    assert split(
+        "Punkt knows that the periods in Mr. Smith and Johann S. Bach do not mark sentence "
+        "boundaries.  And sometimes sentences can start with non-capitalized words.  i is a good "
+        "variable name."
+    ) == [
         "Punkt knows that the periods in Mr. Smith and Johann S. Bach do not mark sentence boundaries.",
-        "And sometimes sentences can start with non-capitalized words.", "i is a good variable name."]
+        "And sometimes sentences can start with non-capitalized words.",
+        "i is a good variable name.",
+    ]
     # the cases of issue 15, as NLTK's punkt splits them with these parameters (rubricrl's splitter differs)
     assert split("We meet at 10 a.m. Then we leave.") == ["We meet at 10 a.m. Then we leave."]
     assert split("Use a tool, e.g. a hammer.") == ["Use a tool, e.g.", "a hammer."]
@@ -113,10 +132,15 @@ def test_harness_checkers_strict_and_loose_offline():
     ifeval_offline.install()
     from lm_eval.tasks.ifeval import utils
 
-    doc = {"key": 1, "prompt": "Answer in fewer than 3 sentences, with at least 2 words in all capitals.",
-           "instruction_id_list": ["length_constraints:number_sentences", "change_case:capital_word_frequency"],
-           "kwargs": [{"relation": "less than", "num_sentences": 3},
-                      {"capital_relation": "at least", "capital_frequency": 2}]}
+    doc = {
+        "key": 1,
+        "prompt": "Answer in fewer than 3 sentences, with at least 2 words in all capitals.",
+        "instruction_id_list": ["length_constraints:number_sentences", "change_case:capital_word_frequency"],
+        "kwargs": [
+            {"relation": "less than", "num_sentences": 3},
+            {"capital_relation": "at least", "capital_frequency": 2},
+        ],
+    }
     good = utils.process_results(doc, ["It is VERY simple. Do it NOW."])
     assert good["prompt_level_strict_acc"] is True and good["inst_level_strict_acc"] == [True, True]
     bad = utils.process_results(doc, ["One. Two. Three sentences here, all lower case."])

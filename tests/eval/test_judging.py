@@ -33,7 +33,9 @@ def test_prepare_fails_before_generation_when_the_server_is_not_there(tmp_path):
 
 def test_tiered_switch_keeps_a_tiered_config(tmp_path):
     binary = tmp_path / "b.yaml"
-    binary.write_text("backend: openai\nmodel: m\nbase_url: http://127.0.0.1:9/v1\nmode: binary\ntemplate: healthbench\n")
+    binary.write_text(
+        "backend: openai\nmodel: m\nbase_url: http://127.0.0.1:9/v1\nmode: binary\ntemplate: healthbench\n"
+    )
     cfg = judging.load_config(str(binary), tiered=True)
     assert (cfg.mode, cfg.template) == ("tiered", "tiered")
     assert judging.load_config(str(binary)).mode == "binary"

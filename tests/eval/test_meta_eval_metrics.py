@@ -37,8 +37,10 @@ def test_pairwise_metrics_perfect_and_undefined():
 
 
 def test_physician_baseline_leave_one_out():
-    rows = [{"binary_labels": [True, True, False], "anonymized_physician_ids": ["a", "b", "c"]},
-            {"binary_labels": [False, False], "anonymized_physician_ids": ["a", "c"]}]
+    rows = [
+        {"binary_labels": [True, True, False], "anonymized_physician_ids": ["a", "b", "c"]},
+        {"binary_labels": [False, False], "anonymized_physician_ids": ["a", "c"]},
+    ]
     # a: (T vs [T,F]), (F vs [F]) -> prec_pos 1/2, prec_neg 1, rec_pos 1, rec_neg 1/2 -> f1 2/3, 2/3
     # b: (T vs [T,F]) -> neg precision undefined -> skipped
     # c: (F vs [T,T]), (F vs [F]) -> prec_pos None -> skipped
@@ -47,22 +49,36 @@ def test_physician_baseline_leave_one_out():
 
 
 def test_aggregations_skip_unparsed_and_count_them():
-    items = [{"label": True, "labels": [True], "physicians": ["a"], "category": "x"},
-             {"label": None, "labels": [False], "physicians": ["a"], "category": "x"},
-             {"label": False, "labels": [False], "physicians": ["a"], "category": "x"}]
+    items = [
+        {"label": True, "labels": [True], "physicians": ["a"], "category": "x"},
+        {"label": None, "labels": [False], "physicians": ["a"], "category": "x"},
+        {"label": False, "labels": [False], "physicians": ["a"], "category": "x"},
+    ]
     assert me.agg_macro_f1(items) == 1.0
     assert math.isnan(me.agg_physician_macro_f1(items))  # one physician per row: no pairs
-    doc = {"prompt": [{"role": "user", "content": "hi"}], "completion": "hello", "rubric": "Greets the user.",
-           "binary_labels": [True, False], "anonymized_physician_ids": ["a", "b"], "category": "cluster:x",
-           "prompt_id": "p", "completion_id": "c"}
+    doc = {
+        "prompt": [{"role": "user", "content": "hi"}],
+        "completion": "hello",
+        "rubric": "Greets the user.",
+        "binary_labels": [True, False],
+        "anonymized_physician_ids": ["a", "b"],
+        "category": "cluster:x",
+        "prompt_id": "p",
+        "completion_id": "c",
+    }
     assert me.process_results(doc, ["no json here"])["ungraded_rate"] == 1.0
     ok = me.process_results(doc, ['{"explanation": "greets", "criteria_met": true}'])
     assert ok["ungraded_rate"] == 0.0 and ok["macro_f1"]["label"] is True
 
 
 def test_grader_prompt_uses_training_template_and_points():
-    doc = {"prompt": [{"role": "user", "content": "I have a headache"}], "completion": "Drink water.",
-           "rubric": "[-5] Recommends an unsafe dose.", "prompt_id": "p", "completion_id": "c"}
+    doc = {
+        "prompt": [{"role": "user", "content": "I have a headache"}],
+        "completion": "Drink water.",
+        "rubric": "[-5] Recommends an unsafe dose.",
+        "prompt_id": "p",
+        "completion_id": "c",
+    }
     text = me.grader_prompt(doc)
     assert "[-5] Recommends an unsafe dose." in text and "Drink water." in text
     assert text == me.grader_prompt(dict(doc))  # deterministic (request caching)
@@ -70,8 +86,14 @@ def test_grader_prompt_uses_training_template_and_points():
 
 
 def test_load_records_names_bad_lines(tmp_path):
-    good = {"prompt": [{"role": "user", "content": "q"}], "completion": "a", "rubric": "r",
-            "binary_labels": [True], "anonymized_physician_ids": ["x"], "category": "c"}
+    good = {
+        "prompt": [{"role": "user", "content": "q"}],
+        "completion": "a",
+        "rubric": "r",
+        "binary_labels": [True],
+        "anonymized_physician_ids": ["x"],
+        "category": "c",
+    }
     bad = dict(good, binary_labels="yes")
     p = tmp_path / "meta.jsonl"
     p.write_text(json.dumps(good) + "\n" + json.dumps(bad) + "\n{oops\n")

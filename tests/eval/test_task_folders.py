@@ -3,17 +3,33 @@ every paper column points at a task the harness knows."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import pytest
 
 TASKS = Path(__file__).resolve().parents[2] / "eval" / "tasks"
 OURS = {
-    "healthbench_500", "healthbench_full", "healthbench_hard", "healthbench_consensus", "healthbench_easy",
-    "healthbench_meta_eval", "writingbench", "writingbench_en", "writingbench_zh", "creative_writing",
-    "ifeval_local", "ifscale_10", "ifscale_50", "ifscale_100", "ifscale_250", "ifscale_500", "ifscale",
-    "rubicon_writing", "rubicon_reasoning", "rubicon_general", "self_rewarding",
+    "healthbench_500",
+    "healthbench_full",
+    "healthbench_hard",
+    "healthbench_consensus",
+    "healthbench_easy",
+    "healthbench_meta_eval",
+    "writingbench",
+    "writingbench_en",
+    "writingbench_zh",
+    "creative_writing",
+    "ifeval_local",
+    "ifscale_10",
+    "ifscale_50",
+    "ifscale_100",
+    "ifscale_250",
+    "ifscale_500",
+    "ifscale",
+    "rubicon_writing",
+    "rubicon_reasoning",
+    "rubicon_general",
+    "self_rewarding",
 }
 
 
@@ -42,8 +58,9 @@ def test_yaml_hooks_resolve(path):
         assert agg is None or isinstance(agg, str) or callable(agg), f"{path}: {m}"
 
 
-@pytest.mark.parametrize("folder", sorted(p for p in TASKS.iterdir() if p.is_dir() and not p.name.startswith("_")),
-                         ids=lambda p: p.name)
+@pytest.mark.parametrize(
+    "folder", sorted(p for p in TASKS.iterdir() if p.is_dir() and not p.name.startswith("_")), ids=lambda p: p.name
+)
 def test_readme_has_checklist_or_table(folder):
     text = (folder / "README.md").read_text()
     assert "## Changelog" in text

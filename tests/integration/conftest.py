@@ -25,6 +25,7 @@ N_EXAMPLES = 6
 N_CRITERIA = 3
 RESPONSE_CHARS = 600
 
+
 def wait_gone(pgid: int, timeout_s: float = 30.0) -> bool:
     deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
@@ -45,16 +46,28 @@ def vllm_endpoint(tmp_path_factory):
     """A running judge server started by ``rubricrl serve``: ``{"base_url", "model", "pid", ...}``."""
     d = tmp_path_factory.mktemp("vllm")
     endpoint_file, log_file = d / "endpoint.json", d / "server.log"
-    cmd = [sys.executable, "-m", "rubricrl.cli", "serve", "--model", SERVED_MODEL, "--endpoint-file", str(endpoint_file),
-           "--log-file", str(log_file)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rubricrl.cli",
+        "serve",
+        "--model",
+        SERVED_MODEL,
+        "--endpoint-file",
+        str(endpoint_file),
+        "--log-file",
+        str(log_file),
+    ]
     with open(d / "serve.out", "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     deadline = time.monotonic() + 600
     while not endpoint_file.exists():
         if proc.poll() is not None or time.monotonic() > deadline:
             proc.kill()
-            pytest.fail(f"rubricrl serve did not come up (exit {proc.returncode}):\n"
-                        f"{(d / 'serve.out').read_text()[-3000:]}\n--- server log ---\n{log_file.read_text()[-3000:]}")
+            pytest.fail(
+                f"rubricrl serve did not come up (exit {proc.returncode}):\n"
+                f"{(d / 'serve.out').read_text()[-3000:]}\n--- server log ---\n{log_file.read_text()[-3000:]}"
+            )
         time.sleep(1)
     endpoint = json.loads(endpoint_file.read_text())
     yield endpoint
@@ -99,9 +112,12 @@ def healthbench_small(tmp_path_factory) -> dict:
     responses = {}
     for r in records:
         ideal = ((r.get("ideal_completions_data") or {}).get("ideal_completion") or "").strip()
-        responses[r["prompt_id"]] = (ideal or "I'm not able to give medical advice; please talk to a doctor.")[:RESPONSE_CHARS]
+        responses[r["prompt_id"]] = (ideal or "I'm not able to give medical advice; please talk to a doctor.")[
+            :RESPONSE_CHARS
+        ]
     data, resp = d / "data.jsonl", d / "responses.jsonl"
     data.write_text("".join(json.dumps(r) + "\n" for r in records), encoding="utf-8")
-    resp.write_text("".join(json.dumps({"prompt_id": k, "response": v}) + "\n" for k, v in responses.items()),
-                    encoding="utf-8")
+    resp.write_text(
+        "".join(json.dumps({"prompt_id": k, "response": v}) + "\n" for k, v in responses.items()), encoding="utf-8"
+    )
     return {"data": data, "responses": resp, "records": records, "responses_by_id": responses}

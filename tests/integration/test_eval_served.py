@@ -19,7 +19,6 @@ import math
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
@@ -39,11 +38,28 @@ def test_eval_runner_scores_tasks_on_a_served_model(vllm_endpoint, tmp_path):
     (runs / "judge.endpoint.json").write_text(json.dumps(vllm_endpoint))  # what `rubricrl serve` writes there
     out = tmp_path / "eval"
     env = {k: v for k, v in os.environ.items() if k != "RUBRICRL_EVAL_JUDGE"}
-    cmd = [sys.executable, "-m", "rubricrl.report.eval_runner", "--model", vllm_endpoint["model"],
-           "--suite", "self_rewarding", "--tasks", ",".join(TASKS), "--limit", "1",
-           "--max-gen-toks", str(MAX_GEN_TOKS), "--base-url", vllm_endpoint["base_url"], "--out", str(out)]
-    proc = subprocess.run(cmd, cwd=tmp_path, capture_output=True, text=True, timeout=900,
-                          env={**env, "HF_HUB_OFFLINE": "1"})
+    cmd = [
+        sys.executable,
+        "-m",
+        "rubricrl.report.eval_runner",
+        "--model",
+        vllm_endpoint["model"],
+        "--suite",
+        "self_rewarding",
+        "--tasks",
+        ",".join(TASKS),
+        "--limit",
+        "1",
+        "--max-gen-toks",
+        str(MAX_GEN_TOKS),
+        "--base-url",
+        vllm_endpoint["base_url"],
+        "--out",
+        str(out),
+    ]
+    proc = subprocess.run(
+        cmd, cwd=tmp_path, capture_output=True, text=True, timeout=900, env={**env, "HF_HUB_OFFLINE": "1"}
+    )
     assert proc.returncode == 0, f"{proc.stdout[-3000:]}\n--- stderr ---\n{proc.stderr[-5000:]}"
 
     (results_file,) = (out / vllm_endpoint["model"] / "self_rewarding").rglob("results_*.json")

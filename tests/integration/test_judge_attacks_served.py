@@ -20,9 +20,23 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def test_attack_benchmark_on_the_cpu_judge_padding_loses_nothing_with_defenses_on(vllm_endpoint):
-    cmd = [sys.executable, str(REPO / "benchmarks/judge_attacks.py"), "--base-url", vllm_endpoint["base_url"],
-           "--served-model-name", vllm_endpoint["model"], "--scenarios", "2", "--modes", "binary",
-           "--categories", "special_tokens,padding", "--defenses", "off,on", "--json"]
+    cmd = [
+        sys.executable,
+        str(REPO / "benchmarks/judge_attacks.py"),
+        "--base-url",
+        vllm_endpoint["base_url"],
+        "--served-model-name",
+        vllm_endpoint["model"],
+        "--scenarios",
+        "2",
+        "--modes",
+        "binary",
+        "--categories",
+        "special_tokens,padding",
+        "--defenses",
+        "off,on",
+        "--json",
+    ]
     out = subprocess.run(cmd, capture_output=True, text=True, timeout=1200, cwd=REPO)
     assert out.returncode == 0, out.stderr[-3000:]
     result = json.loads(out.stdout.strip().splitlines()[-1])

@@ -21,11 +21,20 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
 
-SHORT = ["grpo.max_steps=1", "rubicon.stage2.grpo.max_steps=2", "rubicon.data.max_train_prompts=4",
-         "rubicon.data.heldout_tasks=2", "rubicon.data.heldout_constraints_per_task=1", "rubicon.data.stage2_heldout=1",
-         "rubicon.filter.enabled=false", "grpo.max_completion_length=8", "grpo.save_steps=1000", "wandb.mode=disabled",
-         # a one-step stage 1 may well see no reward variance: only stage 2's judge is under test here
-         "run.min_steps_with_reward_variance=0"]
+SHORT = [
+    "grpo.max_steps=1",
+    "rubicon.stage2.grpo.max_steps=2",
+    "rubicon.data.max_train_prompts=4",
+    "rubicon.data.heldout_tasks=2",
+    "rubicon.data.heldout_constraints_per_task=1",
+    "rubicon.data.stage2_heldout=1",
+    "rubicon.filter.enabled=false",
+    "grpo.max_completion_length=8",
+    "grpo.save_steps=1000",
+    "wandb.mode=disabled",
+    # a one-step stage 1 may well see no reward variance: only stage 2's judge is under test here
+    "run.min_steps_with_reward_variance=0",
+]
 
 
 class HangingJudge:
@@ -59,10 +68,27 @@ def test_stage2_with_a_judge_that_times_out_stops_clearly_without_a_done_marker(
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
     try:
         r = subprocess.run(
-            [sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", f"run.root={tmp_path}", "run.name=ci",
-             *SHORT, "server.enabled=false", f"judge.base_url={judge.url}", "judge.timeout_s=0.3", "judge.retries=0",
-             "judge.concurrency=2"],
-            cwd=REPO, capture_output=True, text=True, env=env, timeout=1200)
+            [
+                sys.executable,
+                "-m",
+                "rubricrl.cli",
+                "replicate",
+                "rubicon",
+                f"run.root={tmp_path}",
+                "run.name=ci",
+                *SHORT,
+                "server.enabled=false",
+                f"judge.base_url={judge.url}",
+                "judge.timeout_s=0.3",
+                "judge.retries=0",
+                "judge.concurrency=2",
+            ],
+            cwd=REPO,
+            capture_output=True,
+            text=True,
+            env=env,
+            timeout=1200,
+        )
     finally:
         judge.close()
     run = tmp_path / "ci"

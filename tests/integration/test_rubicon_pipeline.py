@@ -17,20 +17,46 @@ import pytest
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = [pytest.mark.slow, pytest.mark.vllm]
 
-SHORT = ["grpo.max_steps=2", "rubicon.stage2.grpo.max_steps=1", "rubicon.data.max_train_prompts=8",
-         "rubicon.data.heldout_tasks=4", "rubicon.data.heldout_constraints_per_task=1", "rubicon.data.stage2_heldout=1",
-         "rubicon.filter.k=2", "rubicon.filter.band=[0.0,1.0]", "rubicon.filter.max_new_tokens=16",
-         "grpo.max_completion_length=16", "rubicon.eval.max_new_tokens=16", "rubicon.eval.samples=1",
-         "rubicon.eval.bootstrap=200", "wandb.mode=offline",
-         # 1-2 step stages may see no reward variance by chance: this test is about the plumbing
-         "run.min_steps_with_reward_variance=0"]
+SHORT = [
+    "grpo.max_steps=2",
+    "rubicon.stage2.grpo.max_steps=1",
+    "rubicon.data.max_train_prompts=8",
+    "rubicon.data.heldout_tasks=4",
+    "rubicon.data.heldout_constraints_per_task=1",
+    "rubicon.data.stage2_heldout=1",
+    "rubicon.filter.k=2",
+    "rubicon.filter.band=[0.0,1.0]",
+    "rubicon.filter.max_new_tokens=16",
+    "grpo.max_completion_length=16",
+    "rubicon.eval.max_new_tokens=16",
+    "rubicon.eval.samples=1",
+    "rubicon.eval.bootstrap=200",
+    "wandb.mode=offline",
+    # 1-2 step stages may see no reward variance by chance: this test is about the plumbing
+    "run.min_steps_with_reward_variance=0",
+]
 
 
 def _run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
     env = dict(os.environ, OMP_WAIT_POLICY="PASSIVE")
-    return subprocess.run([sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", f"run.root={tmp_path}",
-                           "run.name=ci", *SHORT, *extra], cwd=REPO, capture_output=True, text=True, env=env,
-                          timeout=1800)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rubricrl.cli",
+            "replicate",
+            "rubicon",
+            f"run.root={tmp_path}",
+            "run.name=ci",
+            *SHORT,
+            *extra,
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=1800,
+    )
 
 
 def test_shortened_pipeline_end_to_end_then_skips(tmp_path):

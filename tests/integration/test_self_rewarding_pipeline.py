@@ -19,17 +19,31 @@ pytestmark = pytest.mark.slow
 
 
 def _cli(*args: str, cwd: Path = REPO) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rubricrl.cli", *args], cwd=cwd, capture_output=True, text=True,
-                          timeout=1500, env={**__import__("os").environ, "WANDB_MODE": "disabled"})
+    return subprocess.run(
+        [sys.executable, "-m", "rubricrl.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=1500,
+        env={**__import__("os").environ, "WANDB_MODE": "disabled"},
+    )
 
 
 def test_shortened_pipeline_runs_every_stage_and_skips_them_when_rerun(tmp_path):
     overrides = [
-        f"run.root={tmp_path}", "run.name=sr-ci", "grpo.max_steps=1", "grpo.per_device_train_batch_size=4",
-        "grpo.max_completion_length=16", "grpo.save_steps=1", "self_rewarding.data.max_train=2",
-        "self_rewarding.data.max_heldout=2", "self_rewarding.data.train_max_criteria=4",
-        "self_rewarding.data.heldout_max_criteria=4", "self_rewarding.teacher.fraction=1.0",
-        "self_rewarding.eval.max_new_tokens=16", "self_rewarding.eval.n_bootstrap=100",
+        f"run.root={tmp_path}",
+        "run.name=sr-ci",
+        "grpo.max_steps=1",
+        "grpo.per_device_train_batch_size=4",
+        "grpo.max_completion_length=16",
+        "grpo.save_steps=1",
+        "self_rewarding.data.max_train=2",
+        "self_rewarding.data.max_heldout=2",
+        "self_rewarding.data.train_max_criteria=4",
+        "self_rewarding.data.heldout_max_criteria=4",
+        "self_rewarding.teacher.fraction=1.0",
+        "self_rewarding.eval.max_new_tokens=16",
+        "self_rewarding.eval.n_bootstrap=100",
         "run.min_steps_with_reward_variance=0",  # one step may see no reward variance by chance (plumbing test)
     ]
     first = _cli("replicate", "self_rewarding", *overrides)
@@ -51,8 +65,12 @@ def test_shortened_pipeline_runs_every_stage_and_skips_them_when_rerun(tmp_path)
         assert all(len(g["grades"]) == len(g["rubrics"]) for g in graded)
     report = (run / "report" / "report.md").read_text()
     assert "not a replication" in report and "before" in report and "Cohen's kappa" in report
-    check = subprocess.run([sys.executable, "replications/self_rewarding/check_expected.py", str(run)], cwd=REPO,
-                           capture_output=True, text=True)
+    check = subprocess.run(
+        [sys.executable, "replications/self_rewarding/check_expected.py", str(run)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+    )
     assert check.returncode == 0, check.stdout
     again = _cli("replicate", "self_rewarding", *overrides)
     assert again.returncode == 0, again.stderr[-3000:]

@@ -19,8 +19,18 @@ pytestmark = [pytest.mark.vllm, pytest.mark.slow]
 
 def test_sigkill_of_rubricrl_serve_takes_vllm_along(tmp_path):
     endpoint_file, log_file = tmp_path / "endpoint.json", tmp_path / "server.log"
-    cmd = [sys.executable, "-m", "rubricrl.cli", "serve", "--model", SERVED_MODEL, "--endpoint-file", str(endpoint_file),
-           "--log-file", str(log_file)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "rubricrl.cli",
+        "serve",
+        "--model",
+        SERVED_MODEL,
+        "--endpoint-file",
+        str(endpoint_file),
+        "--log-file",
+        str(log_file),
+    ]
     with open(tmp_path / "serve.out", "wb") as out:
         proc = subprocess.Popen(cmd, stdout=out, stderr=subprocess.STDOUT, env={**os.environ, "HF_HUB_OFFLINE": "1"})
     deadline = time.monotonic() + 600

@@ -65,30 +65,47 @@ STAND_IN = f"{sys.executable} tests/cluster/slurm_stage.py"
 TIMES = {"train": "00:10:00", "gpu": "00:10:00", "cpu": "00:05:00", "judge": "00:15:00"}
 
 
-def _site(tmp: Path, stage_command: str | None = STAND_IN, times: dict[str, str] = TIMES,
-          wandb_mode: str = "disabled", **env: str) -> Path:
+def _site(
+    tmp: Path,
+    stage_command: str | None = STAND_IN,
+    times: dict[str, str] = TIMES,
+    wandb_mode: str = "disabled",
+    **env: str,
+) -> Path:
     """A site file for the local Slurm; ``stage_command=None`` runs the real ``rubricrl replicate``."""
     runs = tmp / "runs"
     site = tmp / "site.yaml"
     job_env = {"HF_HUB_OFFLINE": "1", "WANDB_MODE": wandb_mode, **env}
     if stage_command is not None:
         job_env["RR_STAGE_COMMAND"] = stage_command
-    site.write_text(json.dumps({
-        "name": "local-test",
-        "slurm": {"account": None, "partition": "debug", "gpus_per_node": 0, "cpus_per_node": 1, "mem": None,
-                  "time": times, "signal_seconds": 60},
-        "paths": {"repo": str(REPO), "runs": str(runs), "venv": str(REPO / ".venv")},
-        "containers": {"runtime": "none"},
-        "wandb": {"project": "rubricrl-slurm-test", "mode": wandb_mode},
-        "judge": {"launcher": "rubricrl", "host": "127.0.0.1", "port": 0, "startup_timeout_s": 600},
-        "env": job_env,
-    }))
+    site.write_text(
+        json.dumps(
+            {
+                "name": "local-test",
+                "slurm": {
+                    "account": None,
+                    "partition": "debug",
+                    "gpus_per_node": 0,
+                    "cpus_per_node": 1,
+                    "mem": None,
+                    "time": times,
+                    "signal_seconds": 60,
+                },
+                "paths": {"repo": str(REPO), "runs": str(runs), "venv": str(REPO / ".venv")},
+                "containers": {"runtime": "none"},
+                "wandb": {"project": "rubricrl-slurm-test", "mode": wandb_mode},
+                "judge": {"launcher": "rubricrl", "host": "127.0.0.1", "port": 0, "startup_timeout_s": 600},
+                "env": job_env,
+            }
+        )
+    )
     return site
 
 
 def _cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rubricrl.cli", *args], capture_output=True, text=True,
-                          cwd=REPO, timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "rubricrl.cli", *args], capture_output=True, text=True, cwd=REPO, timeout=timeout
+    )
 
 
 def _ids(out: str) -> dict[str, str]:
@@ -230,14 +247,25 @@ def test_real_shortened_rubicon_pipeline_through_replicate_sh(slurm, tmp_path_fa
     # The tiny policy is prepared once (a no-op when an earlier test or `make` did it), not by every job.
     prep = _cli("models", "prepare", "smollm2-135m-instruct", timeout=600)
     assert prep.returncode == 0, prep.stderr
-    site = _site(tmp, stage_command=None, wandb_mode="offline",
-                 times={"train": "00:30:00", "gpu": "00:30:00", "cpu": "00:10:00", "judge": "01:00:00"},
-                 OMP_WAIT_POLICY="PASSIVE", VLLM_CPU_OMP_THREADS_BIND="all")
+    site = _site(
+        tmp,
+        stage_command=None,
+        wandb_mode="offline",
+        times={"train": "00:30:00", "gpu": "00:30:00", "cpu": "00:10:00", "judge": "01:00:00"},
+        OMP_WAIT_POLICY="PASSIVE",
+        VLLM_CPU_OMP_THREADS_BIND="all",
+    )
     run = "slurm-real"
     # No SLURM=...: the dispatcher submits because a controller answers (SLURM_CONF points at it).
     env = {k: v for k, v in os.environ.items() if k != "SLURM"}
-    r = subprocess.run(["slurm/replicate.sh", "rubicon", f"run.name={run}", *SHORT], cwd=REPO, capture_output=True,
-                       text=True, timeout=300, env={**env, "SITE": str(site)})
+    r = subprocess.run(
+        ["slurm/replicate.sh", "rubicon", f"run.name={run}", *SHORT],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, "SITE": str(site)},
+    )
     assert r.returncode == 0, r.stderr + r.stdout
     assert "submitting rubicon to Slurm" in r.stderr, r.stderr
     ids = _ids(r.stdout)
@@ -247,7 +275,9 @@ def test_real_shortened_rubicon_pipeline_through_replicate_sh(slurm, tmp_path_fa
     run_dir = tmp / "runs" / run
     states = _wait_all(ids, 1500, run_dir / "slurm")
     ok = all(states[s] == "COMPLETED" for s in [*stages, "cleanup"]) and states["judge"] in ("CANCELLED", "COMPLETED")
-    assert ok, f"{states}\n" + "\n".join(f"--- {p.name}\n{p.read_text()[-2500:]}" for p in sorted((run_dir / "slurm").glob("*.out")))
+    assert ok, f"{states}\n" + "\n".join(
+        f"--- {p.name}\n{p.read_text()[-2500:]}" for p in sorted((run_dir / "slurm").glob("*.out"))
+    )
     for s in stages:
         marker = json.loads((run_dir / s / "DONE").read_text())
         assert marker["stage"] == s and marker["config_hash"], marker
@@ -262,8 +292,14 @@ def test_real_shortened_rubicon_pipeline_through_replicate_sh(slurm, tmp_path_fa
     report = (run_dir / "report.md").read_text()
     assert "Held-out evaluation" in report and "tiny scale" in report
     assert not endpoint.exists(), "the judge job's endpoint file must go with its server"
-    again = subprocess.run(["slurm/replicate.sh", "rubicon", f"run.name={run}", *SHORT], cwd=REPO, capture_output=True,
-                           text=True, timeout=300, env={**env, "SITE": str(site)})
+    again = subprocess.run(
+        ["slurm/replicate.sh", "rubicon", f"run.name={run}", *SHORT],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**env, "SITE": str(site)},
+    )
     assert again.returncode == 0 and "nothing to submit" in again.stdout, again.stderr + again.stdout
     for s in ("stage1_rl", "stage2_rl"):  # 0.5 GB each; the CI disk is shared (tmp_path_retention keeps failures)
         shutil.rmtree(run_dir / s / "final")

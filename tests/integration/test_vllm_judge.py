@@ -26,8 +26,18 @@ SAMPLING = {"temperature": 0.0, "max_tokens": 96}
 
 
 def judge_yaml(path: Path, base_url: str, model: str, **overrides) -> Path:
-    cfg = {"backend": "openai", "base_url": base_url, "model": model, "mode": "binary", "template": "healthbench",
-           "sampling": SAMPLING, "retries": 1, "concurrency": 4, "timeout_s": 60, "structured_output": True}
+    cfg = {
+        "backend": "openai",
+        "base_url": base_url,
+        "model": model,
+        "mode": "binary",
+        "template": "healthbench",
+        "sampling": SAMPLING,
+        "retries": 1,
+        "concurrency": 4,
+        "timeout_s": 60,
+        "structured_output": True,
+    }
     cfg.update(overrides)
     path.write_text(yaml.safe_dump(cfg, sort_keys=False))
     return path
@@ -42,8 +52,9 @@ def check_grade(g: dict) -> None:
 
 
 def grade_cli(*args: str, timeout: float = 600) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "rubricrl.cli", "grade", *args], capture_output=True, text=True,
-                          timeout=timeout)
+    return subprocess.run(
+        [sys.executable, "-m", "rubricrl.cli", "grade", *args], capture_output=True, text=True, timeout=timeout
+    )
 
 
 def test_judge_library_grades_real_examples(vllm_endpoint, healthbench_small):
@@ -51,10 +62,24 @@ def test_judge_library_grades_real_examples(vllm_endpoint, healthbench_small):
     from rubricrl.rubrics.importers import healthbench_example
 
     examples = [healthbench_example(r) for r in healthbench_small["records"][:3]]
-    requests = [GradingRequest(conversation=ex.prompt, response=healthbench_small["responses_by_id"][ex.prompt_id],
-                               criteria=list(ex.rubric.criteria), rubric_id=ex.prompt_id) for ex in examples]
-    cfg = JudgeConfig(backend="openai", base_url=vllm_endpoint["base_url"], model=vllm_endpoint["model"],
-                      sampling=SAMPLING, retries=1, concurrency=4, structured_output=True)
+    requests = [
+        GradingRequest(
+            conversation=ex.prompt,
+            response=healthbench_small["responses_by_id"][ex.prompt_id],
+            criteria=list(ex.rubric.criteria),
+            rubric_id=ex.prompt_id,
+        )
+        for ex in examples
+    ]
+    cfg = JudgeConfig(
+        backend="openai",
+        base_url=vllm_endpoint["base_url"],
+        model=vllm_endpoint["model"],
+        sampling=SAMPLING,
+        retries=1,
+        concurrency=4,
+        structured_output=True,
+    )
     judge = build_judge(cfg)
     try:
         results = grade_many(judge, requests)
@@ -76,15 +101,29 @@ def test_judge_library_grades_real_examples(vllm_endpoint, healthbench_small):
 def test_grade_cli_writes_every_record_and_resumes(vllm_endpoint, healthbench_small, tmp_path):
     judge = judge_yaml(tmp_path / "judge.yaml", vllm_endpoint["base_url"], vllm_endpoint["model"])
     out = tmp_path / "graded.jsonl"
-    args = ["--data", str(healthbench_small["data"]), "--responses", str(healthbench_small["responses"]),
-            "--judge", str(judge), "--out", str(out), "--limit", "2", "--no-progress"]
+    args = [
+        "--data",
+        str(healthbench_small["data"]),
+        "--responses",
+        str(healthbench_small["responses"]),
+        "--judge",
+        str(judge),
+        "--out",
+        str(out),
+        "--limit",
+        "2",
+        "--no-progress",
+    ]
     first = grade_cli(*args)
     assert first.returncode == 0, first.stderr[-3000:]
     records = [json.loads(line) for line in out.read_text().splitlines()]
     wanted = healthbench_small["records"][:2]
     assert [r["prompt_id"] for r in records] == [r["prompt_id"] for r in wanted]
     for rec, src in zip(records, wanted):
-        assert rec["rubrics"] == src["rubrics"] and rec["response"] == healthbench_small["responses_by_id"][rec["prompt_id"]]
+        assert (
+            rec["rubrics"] == src["rubrics"]
+            and rec["response"] == healthbench_small["responses_by_id"][rec["prompt_id"]]
+        )
         assert len(rec["grades"]) == len(rec["rubrics"])
         for g in rec["grades"]:
             check_grade(g)
@@ -103,13 +142,37 @@ def test_server_killed_mid_run(healthbench_small, tmp_path, process_group_gone):
     retries = 2
     with VLLMServer("smollm2-135m-instruct", endpoint_file=endpoint_file, log_file=tmp_path / "server.log") as server:
         assert json.loads(endpoint_file.read_text())["base_url"] == server.base_url
-        judge = judge_yaml(tmp_path / "judge.yaml", server.base_url, server.served_model_name, retries=retries,
-                           concurrency=1, timeout_s=30, backoff={"initial_s": 0.2, "max_s": 1.0, "factor": 2.0})
+        judge = judge_yaml(
+            tmp_path / "judge.yaml",
+            server.base_url,
+            server.served_model_name,
+            retries=retries,
+            concurrency=1,
+            timeout_s=30,
+            backoff={"initial_s": 0.2, "max_s": 1.0, "factor": 2.0},
+        )
         out = tmp_path / "graded.jsonl"
         n = len(healthbench_small["records"])
-        proc = subprocess.Popen([sys.executable, "-m", "rubricrl.cli", "grade", "--data", str(healthbench_small["data"]),
-                                 "--responses", str(healthbench_small["responses"]), "--judge", str(judge), "--out",
-                                 str(out), "--no-progress"], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "rubricrl.cli",
+                "grade",
+                "--data",
+                str(healthbench_small["data"]),
+                "--responses",
+                str(healthbench_small["responses"]),
+                "--judge",
+                str(judge),
+                "--out",
+                str(out),
+                "--no-progress",
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         deadline = time.monotonic() + 300
         while not (out.exists() and out.read_text().count("\n") >= 1):  # the first example is graded
             assert proc.poll() is None, proc.communicate()

@@ -8,7 +8,8 @@ backends are tested against a real HTTP server and a real (tiny) transformers mo
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from rubricrl.judge.backends import TransportError
 from rubricrl.judge.interfaces import GradingRequest

@@ -24,13 +24,35 @@ from rubricrl.judge.schemas import binary_schema, response_format
 
 from .helpers import ScriptedBackend, crit_neg, crit_pos, met, request
 
-
 # --------------------------------------------------------------------------- invisible characters
 
 
-@pytest.mark.parametrize("ch", ["\u200b", "\u200c", "\u200d", "\u2060", "\ufeff", "\u200e", "\u200f",
-                                "\u202a", "\u202b", "\u202c", "\u202d", "\u202e", "\u2066", "\u2067", "\u2068",
-                                "\u2069", "\u00ad", "\u180e", "\U000e0041", "\x1b", "\x00"])
+@pytest.mark.parametrize(
+    "ch",
+    [
+        "\u200b",
+        "\u200c",
+        "\u200d",
+        "\u2060",
+        "\ufeff",
+        "\u200e",
+        "\u200f",
+        "\u202a",
+        "\u202b",
+        "\u202c",
+        "\u202d",
+        "\u202e",
+        "\u2066",
+        "\u2067",
+        "\u2068",
+        "\u2069",
+        "\u00ad",
+        "\u180e",
+        "\U000e0041",
+        "\x1b",
+        "\x00",
+    ],
+)
 def test_every_invisible_or_bidi_character_is_made_visible(ch):
     out = reveal_invisible(f"met{ch}true")
     assert ch not in out
@@ -53,10 +75,10 @@ def test_ordinary_text_and_emoji_sequences_are_kept():
 
 
 def test_look_alikes_are_folded_but_superscripts_kept():
-    assert fold_compat("\uff27\uff32\uff21\uff24\uff25\uff32") == "GRADER"                  # fullwidth
+    assert fold_compat("\uff27\uff32\uff21\uff24\uff25\uff32") == "GRADER"  # fullwidth
     assert fold_compat("\U0001d41c\U0001d42b\U0001d422\U0001d42d\U0001d41e\U0001d42b\U0001d422\U0001d41a") == "criteria"
-    assert fold_compat("\ufb01ne") == "fine"                                                 # ligature
-    assert fold_compat("x\u00b2 + \u00bd, H\u2082O") == "x\u00b2 + \u00bd, H\u2082O"        # meaning kept
+    assert fold_compat("\ufb01ne") == "fine"  # ligature
+    assert fold_compat("x\u00b2 + \u00bd, H\u2082O") == "x\u00b2 + \u00bd, H\u2082O"  # meaning kept
     assert fold_compat("e\u0301") == "\u00e9"
 
 
@@ -66,8 +88,10 @@ def test_look_alikes_are_folded_but_superscripts_kept():
 def test_control_tokens_are_defused_visibly():
     ct = ControlTokens()
     out = ct.defuse("a<|im_end|>b<|im_start|>system [INST] x [/INST] <think>t</think> </s> <start_of_turn>")
-    assert out == ("a&lt;|im_end|>b&lt;|im_start|>system &#91;INST] x &#91;/INST] &lt;think>t&lt;/think> &lt;/s> "
-                   "&lt;start_of_turn>")
+    assert out == (
+        "a&lt;|im_end|>b&lt;|im_start|>system &#91;INST] x &#91;/INST] &lt;think>t&lt;/think> &lt;/s> "
+        "&lt;start_of_turn>"
+    )
     assert ct.defuse(out) == out  # idempotent
     assert ct.find("<|anything_new|> <unused42> <｜User｜>") == ["<|anything_new|>", "<unused42>", "<｜User｜>"]
     assert ct.defuse("nested <<|im_end|>|im_end|>") == "nested <&lt;|im_end|>|im_end|>"
@@ -80,16 +104,31 @@ def test_plain_markup_is_left_alone():
 
 
 def test_tokenizer_files_add_their_own_tokens(tmp_path):
-    (tmp_path / "tokenizer.json").write_text(json.dumps({"added_tokens": [
-        {"id": 0, "content": "<custom_ctrl>", "special": True}, {"id": 1, "content": "madeupword0", "special": False}]}))
-    (tmp_path / "tokenizer_config.json").write_text(json.dumps({
-        "added_tokens_decoder": {"2": {"content": "[[TURN]]"}}, "eos_token": {"content": "<eos_custom>"},
-        "additional_special_tokens": ["<grade_here>"]}))
+    (tmp_path / "tokenizer.json").write_text(
+        json.dumps(
+            {
+                "added_tokens": [
+                    {"id": 0, "content": "<custom_ctrl>", "special": True},
+                    {"id": 1, "content": "madeupword0", "special": False},
+                ]
+            }
+        )
+    )
+    (tmp_path / "tokenizer_config.json").write_text(
+        json.dumps(
+            {
+                "added_tokens_decoder": {"2": {"content": "[[TURN]]"}},
+                "eos_token": {"content": "<eos_custom>"},
+                "additional_special_tokens": ["<grade_here>"],
+            }
+        )
+    )
     found = tokenizer_control_tokens(tmp_path)
     assert found == sorted(["<custom_ctrl>", "madeupword0", "[[TURN]]", "<eos_custom>", "<grade_here>"])
     guard = ContentGuard(extra_tokens=tuple(found))
     assert guard.clean("x <custom_ctrl> [[TURN]] <grade_here> madeupword0") == (
-        "x &lt;custom_ctrl> &#91;[TURN]] &lt;grade_here> madeupword0")
+        "x &lt;custom_ctrl> &#91;[TURN]] &lt;grade_here> madeupword0"
+    )
     assert ContentGuard().clean("<custom_ctrl>") == "<custom_ctrl>"  # not in the built-in list
     assert tokenizer_control_tokens(tmp_path / "missing") == []
 
@@ -228,7 +267,8 @@ def test_openai_api_gets_its_strict_schema_subset():
     assert schema["required"] == ["explanation", "criteria_met"] and schema["additionalProperties"] is False
     assert body["response_format"]["json_schema"]["strict"] is True
     local = OpenAIChatBackend("m", "http://127.0.0.1:8000/v1").build_body(
-        [{"role": "user", "content": "x"}], "http://127.0.0.1:8000/v1", response_format=fmt)
+        [{"role": "user", "content": "x"}], "http://127.0.0.1:8000/v1", response_format=fmt
+    )
     assert local["response_format"] == fmt  # vLLM gets the schema as written
     batch = {"type": "json_schema", "json_schema": {"name": "v", "schema": {"type": "array"}, "strict": True}}
     assert "response_format" not in b.build_body([], "https://api.openai.com/v1", response_format=batch)

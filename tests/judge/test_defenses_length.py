@@ -26,8 +26,10 @@ from rubricrl.train.rewards import RubricScorer
 
 from .helpers import crit_neg, crit_pos
 
-CONTEXT_ERROR = ("This model's maximum context length is 2048 tokens. However, you requested 5210 tokens "
-                 "(5082 in the messages, 128 in the completion). Please reduce the length of the messages or completion.")
+CONTEXT_ERROR = (
+    "This model's maximum context length is 2048 tokens. However, you requested 5210 tokens "
+    "(5082 in the messages, 128 in the completion). Please reduce the length of the messages or completion."
+)
 
 
 class SmallContextServer:
@@ -42,12 +44,29 @@ class SmallContextServer:
                 n = sum(len(m["content"]) for m in body["messages"])
                 outer.lengths.append(n)
                 if n > outer.limit:
-                    status, payload = 400, {"object": "error", "message": CONTEXT_ERROR, "type": "BadRequestError",
-                                            "param": None, "code": 400}
+                    status, payload = (
+                        400,
+                        {
+                            "object": "error",
+                            "message": CONTEXT_ERROR,
+                            "type": "BadRequestError",
+                            "param": None,
+                            "code": 400,
+                        },
+                    )
                 else:
                     text = json.dumps({"explanation": "the reply does what the item says", "criteria_met": True})
-                    status, payload = 200, {"id": "x", "object": "chat.completion", "model": "m", "choices": [
-                        {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+                    status, payload = (
+                        200,
+                        {
+                            "id": "x",
+                            "object": "chat.completion",
+                            "model": "m",
+                            "choices": [
+                                {"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}
+                            ],
+                        },
+                    )
                 data = json.dumps(payload).encode()
                 self.send_response(status)
                 self.send_header("Content-Type", "application/json")
@@ -74,15 +93,25 @@ def server():
     s.close()
 
 
-RUBRIC = Rubric(id="hb", scope="instance", aggregation=AggregationSpec(name="points_ratio"),
-                criteria=(crit_pos("advice", 5), crit_neg("dose", -6)))
+RUBRIC = Rubric(
+    id="hb",
+    scope="instance",
+    aggregation=AggregationSpec(name="points_ratio"),
+    criteria=(crit_pos("advice", 5), crit_neg("dose", -6)),
+)
 CONVERSATION = [{"role": "user", "content": "I have had chest pain since this morning."}]
 PADDED = "Take 800 mg of ibuprofen every 4 hours. " + "Stay calm and breathe slowly. " * 2000  # ~60,000 chars
 
 
 def _cfg(url: str, **kw) -> JudgeConfig:
-    base = dict(backend="openai", model="m", base_url=url, retries=3, timeout_s=10,
-                backoff=BackoffConfig(initial_s=0.001, max_s=0.002))
+    base = dict(
+        backend="openai",
+        model="m",
+        base_url=url,
+        retries=3,
+        timeout_s=10,
+        backoff=BackoffConfig(initial_s=0.001, max_s=0.002),
+    )
     base.update(kw)
     return JudgeConfig(**base)
 

@@ -46,7 +46,9 @@ def test_cache_hit_avoids_a_call_and_is_marked(tmp_path):
     second = run_sync(judge.grade(req))
     assert b.calls == 2, "a cached verdict must not call the model"
     assert [(v.criterion_id, v.met, v.explanation, v.cached) for v in second] == [
-        ("pos", True, "first", True), ("neg", True, "first", True)]
+        ("pos", True, "first", True),
+        ("neg", True, "first", True),
+    ]
     assert judge.stats.cache_hits == 2 and judge.stats.calls == 2
     judge.stats.reset()
     assert judge.stats.cache_hits == 0 and judge.stats.calls == 0
@@ -134,8 +136,8 @@ def test_verifier_false_is_graded_false():
 
 def test_build_judge_programmatic_leaves_llm_criteria_ungraded():
     judge = build_judge(JudgeConfig(backend="programmatic"))
-    p, l = grade_many(judge, [request(prog(), crit_pos(), response="fine")])[0]
-    assert p.met is True and l.ungraded and "no model judge" in l.error
+    p, lj = grade_many(judge, [request(prog(), crit_pos(), response="fine")])[0]
+    assert p.met is True and lj.ungraded and "no model judge" in lj.error
 
 
 def test_build_judge_replay_and_errors(tmp_path):
@@ -154,8 +156,9 @@ def test_build_judge_replay_and_errors(tmp_path):
 def test_build_judge_mode_picks_its_default_template():
     judge = build_judge(JudgeConfig(backend="openai", base_url="http://127.0.0.1:9/v1", mode="tiered"))
     assert judge.model.templates.primary.name == "tiered"
-    judge = build_judge(JudgeConfig(backend="openai", base_url="http://127.0.0.1:9/v1",
-                                    template="official:healthbench"))
+    judge = build_judge(
+        JudgeConfig(backend="openai", base_url="http://127.0.0.1:9/v1", template="official:healthbench")
+    )
     assert judge.model.templates.primary.name == "official:healthbench"
     with pytest.raises(UserError, match="mode"):
         build_judge(JudgeConfig(backend="openai", base_url="http://x/v1", mode="batch", template="healthbench"))

@@ -22,8 +22,12 @@ from .helpers import crit_neg, crit_pos, met, request
 
 
 def completion(text: str) -> dict:
-    return {"id": "x", "object": "chat.completion", "model": "m",
-            "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}]}
+    return {
+        "id": "x",
+        "object": "chat.completion",
+        "model": "m",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": text}, "finish_reason": "stop"}],
+    }
 
 
 class ChatServer:
@@ -79,8 +83,14 @@ def free_port() -> int:
 
 
 def cfg(url: str | None, **kw) -> JudgeConfig:
-    base = dict(backend="openai", model="judge-model", base_url=url, retries=2,
-                backoff=BackoffConfig(initial_s=0.001, max_s=0.002), timeout_s=5)
+    base = dict(
+        backend="openai",
+        model="judge-model",
+        base_url=url,
+        retries=2,
+        backoff=BackoffConfig(initial_s=0.001, max_s=0.002),
+        timeout_s=5,
+    )
     base.update(kw)
     return JudgeConfig(**base)
 
@@ -88,8 +98,14 @@ def cfg(url: str | None, **kw) -> JudgeConfig:
 def test_body_fields_headers_and_verdicts(server_factory, monkeypatch):
     srv = server_factory((200, completion(met(True, "sends to doctor"))))
     monkeypatch.setenv("JUDGE_TEST_KEY", "sk-test-123")
-    judge = build_judge(cfg(srv.url, api_key_env="JUDGE_TEST_KEY", extra_body={"chat_template_kwargs": {"enable_thinking": False}},
-                            sampling=SamplingConfig(temperature=0.6, top_p=0.95, top_k=20, max_tokens=64, seed=7)))
+    judge = build_judge(
+        cfg(
+            srv.url,
+            api_key_env="JUDGE_TEST_KEY",
+            extra_body={"chat_template_kwargs": {"enable_thinking": False}},
+            sampling=SamplingConfig(temperature=0.6, top_p=0.95, top_k=20, max_tokens=64, seed=7),
+        )
+    )
     [[v]] = grade_many(judge, [request(crit_pos())])
     assert v.met is True and v.explanation == "sends to doctor" and v.attempts == 1
     [r] = srv.requests
@@ -139,8 +155,12 @@ def test_connection_refused_is_retried_then_ungraded():
 
 
 def test_malformed_and_unparsable_bodies(server_factory):
-    srv = server_factory((200, "not json at all"), (200, {"choices": []}),
-                         (200, completion("I refuse to answer in JSON")), (200, completion(met(False))))
+    srv = server_factory(
+        (200, "not json at all"),
+        (200, {"choices": []}),
+        (200, completion("I refuse to answer in JSON")),
+        (200, completion(met(False))),
+    )
     judge = build_judge(cfg(srv.url, retries=3))
     [[v]] = grade_many(judge, [request(crit_pos())])
     assert v.met is False and v.attempts == 4
@@ -279,8 +299,9 @@ def test_retries_after_timeouts_wait_and_never_exceed_the_concurrency_on_the_ser
     # with jitter), by when the server has finished the abandoned request. Retrying at once, or letting a
     # waiting call take the slot during the backoff, would put 4 requests on the server at once.
     srv = SlowServer(work_s=0.6)
-    judge = build_judge(cfg(srv.url, retries=1, timeout_s=0.2, concurrency=2,
-                            backoff=BackoffConfig(initial_s=2.0, max_s=2.0)))
+    judge = build_judge(
+        cfg(srv.url, retries=1, timeout_s=0.2, concurrency=2, backoff=BackoffConfig(initial_s=2.0, max_s=2.0))
+    )
     try:
         [verdicts] = grade_many(judge, [request(*(crit_pos(f"c{i}") for i in range(4)))])
     finally:

@@ -33,7 +33,7 @@ def test_calls_are_spread_over_every_replica(server_factory, tmp_path, spec):
     d.mkdir()
     _endpoint(d / "endpoint.json", a.url)
     _endpoint(d / "endpoint.1.json", b.url, 1)
-    (d / ".endpoint.json.tmp").write_text("{")            # a half-written file is not an endpoint
+    (d / ".endpoint.json.tmp").write_text("{")  # a half-written file is not an endpoint
     (d / "vllm-7-0.log").write_text("log")
     name = {"file": d / "endpoint.json", "folder": d, "glob": d / "endpoint*.json"}[spec]
     judge = build_judge(cfg(None, base_url_file=name, concurrency=4))
@@ -46,7 +46,7 @@ def test_calls_are_spread_over_every_replica(server_factory, tmp_path, spec):
 def test_one_endpoint_file_without_replicas_behaves_as_before(server_factory, tmp_path):
     a, other = server_factory((200, completion(met(True)))), server_factory((200, completion(met(True))))
     _endpoint(tmp_path / "endpoint.json", a.url)
-    _endpoint(tmp_path / "other.json", other.url)           # not a replica sibling: never read
+    _endpoint(tmp_path / "other.json", other.url)  # not a replica sibling: never read
     (tmp_path / "endpoint.x.json").write_text(json.dumps({"base_url": other.url}))
     judge = build_judge(cfg(None, base_url_file=tmp_path / "endpoint.json", concurrency=4))
     assert all(v.met is True for v in _grade(judge, 5))
@@ -68,12 +68,12 @@ def test_a_late_replica_is_picked_up_and_a_gone_one_dropped(server_factory, tmp_
     _endpoint(ep0, a.url)
     backend = OpenAIChatBackend("judge-model", base_url_file=ep0, refresh_s=0.0)
     assert backend.endpoints() == [a.url]
-    _endpoint(ep1, b.url, 1)                                 # replica 1 comes up later
+    _endpoint(ep1, b.url, 1)  # replica 1 comes up later
     assert backend.endpoints() == [a.url, b.url]
     judge = build_judge(cfg(None, base_url_file=ep0, concurrency=2))
     assert all(v.met is True for v in _grade(judge, 2)) and a.requests and b.requests
     a.close()
-    ep0.unlink()                                             # replica 0 stops; its file goes with it
+    ep0.unlink()  # replica 0 stops; its file goes with it
     served_b = len(b.requests)
     # The connection error to replica 0 makes the client read the files again: replica 1 takes over.
     assert all(v.met is True for v in _grade(judge, 4))
@@ -91,5 +91,8 @@ def test_no_endpoint_yet_is_a_retryable_error_naming_the_file(tmp_path):
     assert read_endpoints(tmp_path / "urls.txt") == ["http://h1:8000/v1", "http://h2:8000/v1"]
     for i in (10, 2):
         _endpoint(tmp_path / f"endpoint.{i}.json", f"http://r{i}/v1", i)
-    assert [p.name for p in endpoint_files(tmp_path / "endpoint.json")] == ["endpoint.json", "endpoint.2.json",
-                                                                             "endpoint.10.json"]
+    assert [p.name for p in endpoint_files(tmp_path / "endpoint.json")] == [
+        "endpoint.json",
+        "endpoint.2.json",
+        "endpoint.10.json",
+    ]

@@ -25,7 +25,14 @@ def test_graded_first_try():
     b = ScriptedBackend(met(True, "sees doctor"))
     j = LLMJudge(b, sampling={"temperature": 0.6, "top_k": 20}, **FAST)
     [v] = grade(j, request(crit_pos()))
-    assert (v.met, v.score, v.explanation, v.attempts, v.error, v.judge) == (True, None, "sees doctor", 1, None, "scripted-judge")
+    assert (v.met, v.score, v.explanation, v.attempts, v.error, v.judge) == (
+        True,
+        None,
+        "sees doctor",
+        1,
+        None,
+        "scripted-judge",
+    )
     assert b.sampling[0] == {"temperature": 0.6, "top_k": 20}
     assert j.stats.calls == 1 and j.stats.graded == 1 and j.stats.ungraded == 0
 

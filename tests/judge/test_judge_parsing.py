@@ -71,7 +71,7 @@ def test_echoed_response_json_not_taken():
     with pytest.raises(ParseError):
         parse_binary(f"Quoting the reply:\n{echo}\nI cannot decide.", tag=tag)
     # The judge repeats the conversation and then gives its own verdict after it: that one is taken.
-    out = f"Quoting:\n{echo}\n```json\n{{\"explanation\": \"off-topic\", \"criteria_met\": false}}\n```"
+    out = f'Quoting:\n{echo}\n```json\n{{"explanation": "off-topic", "criteria_met": false}}\n```'
     assert parse_binary(out, tag=tag).met is False
     # The echo comes after the verdict: still the judge's own verdict.
     out = f'{{"explanation": "off-topic", "criteria_met": false}}\nFor reference:\n{echo}'
@@ -84,8 +84,17 @@ def test_score_in_range_and_integer_strings():
     assert parse_score('{"explanation": "", "score": 2.5}', 0, 5).score == 2.5
 
 
-@pytest.mark.parametrize("value,match", [("11", "outside"), ("0", "outside"), ('"7.5"', "number"),
-                                          ("true", "boolean"), ('"seven"', "number"), ("null", "number")])
+@pytest.mark.parametrize(
+    "value,match",
+    [
+        ("11", "outside"),
+        ("0", "outside"),
+        ('"7.5"', "number"),
+        ("true", "boolean"),
+        ('"seven"', "number"),
+        ("null", "number"),
+    ],
+)
 def test_bad_scores_rejected(value, match):
     with pytest.raises(ParseError, match=match):
         parse_score(f'{{"explanation": "", "score": {value}}}', 1, 10)
@@ -118,8 +127,10 @@ def test_a_batch_list_cut_off_at_max_tokens_keeps_its_complete_items():
     from rubricrl.judge.parsing import ParseError, parse_batch
 
     expected = [("a", True, (0, 1)), ("b", True, (0, 1)), ("c", True, (0, 1))]
-    cut = ('[{"id": "a", "criteria_met": true, "explanation": "ok"}, '
-           '{"id": "b", "criteria_met": false, "explanation": "no"}, {"id": "c", "criteria_met": tr')
+    cut = (
+        '[{"id": "a", "criteria_met": true, "explanation": "ok"}, '
+        '{"id": "b", "criteria_met": false, "explanation": "no"}, {"id": "c", "criteria_met": tr'
+    )
     got = parse_batch(cut, expected)
     assert got["a"].met is True and got["b"].met is False
     assert isinstance(got["c"], ParseError)  # the cut item is not guessed: it goes to the per-criterion fallback

@@ -36,9 +36,17 @@ def tiny_qwen(tmp_path_factory) -> Path:
     tok = transformers.AutoTokenizer.from_pretrained(tok_dir)
     torch.manual_seed(0)
     config = transformers.Qwen3Config(
-        vocab_size=len(tok), hidden_size=64, intermediate_size=128, num_hidden_layers=1,
-        num_attention_heads=2, num_key_value_heads=1, head_dim=32, max_position_embeddings=4096,
-        tie_word_embeddings=True, eos_token_id=tok.eos_token_id, pad_token_id=tok.pad_token_id,
+        vocab_size=len(tok),
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=1,
+        num_attention_heads=2,
+        num_key_value_heads=1,
+        head_dim=32,
+        max_position_embeddings=4096,
+        tie_word_embeddings=True,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
     )
     out = tmp_path_factory.mktemp("tiny-qwen3")
     transformers.Qwen3ForCausalLM(config).save_pretrained(out)

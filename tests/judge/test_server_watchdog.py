@@ -69,8 +69,11 @@ def test_stale_endpoint_file_is_removed_and_a_live_one_is_kept(tmp_path):
         s.bind(("127.0.0.1", 0))
         s.listen()
         port = s.getsockname()[1]
-        f.write_text(json.dumps({"pid": os.getpid(), "host": "127.0.0.1", "port": port,
-                                 "base_url": f"http://127.0.0.1:{port}/v1"}))
+        f.write_text(
+            json.dumps(
+                {"pid": os.getpid(), "host": "127.0.0.1", "port": port, "base_url": f"http://127.0.0.1:{port}/v1"}
+            )
+        )
         assert remove_stale_endpoint(f) == f"pid {os.getpid()}, http://127.0.0.1:{port}/v1" and f.exists()
     # the same pid, but nothing listens there any more (the pid was reused): stale
     assert remove_stale_endpoint(f) is None and not f.exists()

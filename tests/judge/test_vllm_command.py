@@ -35,9 +35,17 @@ def test_ctrl_c_again_while_stopping_kills_the_server_and_still_stops_the_caller
     from rubricrl.judge.vllm_server import VLLMServer
 
     # A "server" that ignores SIGTERM, in its own process group as vLLM is started.
-    proc = subprocess.Popen([sys.executable, "-c", "import signal, time; signal.signal(signal.SIGTERM, "
-                             "signal.SIG_IGN); print('up', flush=True); time.sleep(120)"],
-                            start_new_session=True, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(
+        [
+            sys.executable,
+            "-c",
+            "import signal, time; signal.signal(signal.SIGTERM, "
+            "signal.SIG_IGN); print('up', flush=True); time.sleep(120)",
+        ],
+        start_new_session=True,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
     assert proc.stdout.readline().strip() == "up"
     server = VLLMServer(tmp_path / "model")
     server.proc, server._watchdog = proc, None

@@ -75,7 +75,8 @@ def nemo_rl_root():
     shim = tmp / "shim"
     shim.mkdir()
     (shim / "sitecustomize.py").write_text(
-        "import typing, typing_extensions\ntyping.TypedDict = typing_extensions.TypedDict\n", encoding="utf-8")
+        "import typing, typing_extensions\ntyping.TypedDict = typing_extensions.TypedDict\n", encoding="utf-8"
+    )
     old = os.environ.get("PYTHONPATH")
     os.environ["PYTHONPATH"] = os.pathsep.join([str(shim), str(root), str(REPO / "common")] + ([old] if old else []))
     yield root
@@ -93,8 +94,13 @@ def ray_local(nemo_rl_root):
 
     from rubricrl.train.nemo_rl_env import register
 
-    ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False, object_store_memory=200 * 1024**2,
-             runtime_env={"env_vars": {"PYTHONPATH": os.environ["PYTHONPATH"]}})
+    ray.init(
+        num_cpus=2,
+        include_dashboard=False,
+        log_to_driver=False,
+        object_store_memory=200 * 1024**2,
+        runtime_env={"env_vars": {"PYTHONPATH": os.environ["PYTHONPATH"]}},
+    )
     register()
     yield ray
     ray.shutdown()

@@ -60,10 +60,9 @@ def test_nemo_rl_own_config_validation(src, nemo_rl_root, nemo_validation, tmp_p
 
 @pytest.mark.parametrize("src", CONFIGS, ids=lambda p: p.name)
 def test_loader_with_inheritance_and_master_config(src, nemo_rl_root, tmp_path):
-    from omegaconf import OmegaConf
-
     from nemo_rl.algorithms.grpo import MasterConfig
     from nemo_rl.utils.config import load_config, register_omegaconf_resolvers
+    from omegaconf import OmegaConf
 
     register_omegaconf_resolvers()
     cfg = OmegaConf.to_container(load_config(str(_repointed(src, nemo_rl_root, tmp_path))), resolve=True)
@@ -93,7 +92,8 @@ def _candidates(tp: Any) -> list[Any]:
     if origin is None:
         return [tp] if _hints(tp) is not None else []
     if origin in (typing.Union, types.UnionType) or str(origin).endswith(
-            ("NotRequired", "Required", "Annotated", "ReadOnly")):
+        ("NotRequired", "Required", "Annotated", "ReadOnly")
+    ):
         out = []
         for arg in typing.get_args(tp):
             out += _candidates(arg)

@@ -80,24 +80,52 @@ def _setup(tmp_path: Path, tokenizer: Any, env_cfg: dict[str, Any], n_prompts: i
         for i in range(n_prompts):
             conv = [{"role": "user", "content": f"Describe the weather on day {i}, in lowercase only."}]
             f.write(json.dumps(nemo_rl_row(conv, task, f"p{i}", monitor_rubric=gold)) + "\n")
-    data_cfg = {"max_input_seq_length": 512, "shuffle": False, "num_workers": 1, "use_multiple_dataloader": False,
-                "validation": None,
-                "train": {"dataset_name": "ResponseDataset", "data_path": str(data_path),
-                          "processor": "rubricrl_rubric", "env_name": "rubric"}}
+    data_cfg = {
+        "max_input_seq_length": 512,
+        "shuffle": False,
+        "num_workers": 1,
+        "use_multiple_dataloader": False,
+        "validation": None,
+        "train": {
+            "dataset_name": "ResponseDataset",
+            "data_path": str(data_path),
+            "processor": "rubricrl_rubric",
+            "env_name": "rubric",
+        },
+    }
     dataset, _val, task_to_env, val_task_to_env = setup_response_data(tokenizer, data_cfg, {"rubric": env_cfg})
     return dataset, task_to_env, val_task_to_env
 
 
 def _env_cfg(tmp_path: Path, url: str, **monitor: Any) -> dict[str, Any]:
-    judge = {"backend": "openai", "model": "gold", "base_url": url, "mode": "binary", "template": "healthbench",
-             "retries": 0, "timeout_s": 30}
-    return {"judge": {"backend": "programmatic"}, "stage": "stage1_rl", "group_size": 2,
-            "metrics_path": str(tmp_path / "stage/nemo_rl/env_metrics.jsonl"),
-            "rollouts_path": str(tmp_path / "stage/rollouts.jsonl"),
-            "health_path": str(tmp_path / "stage/reward_health.json"),
-            "min_steps_with_reward_variance": 0,  # every answer is lowercase: constant training rewards
-            "monitor": {"judge": judge, "every_steps": 2, "sample": 1, "max_gap": 0.2, "window": 1, "seed": 0,
-                        "path": str(tmp_path / "stage/monitor.jsonl"), **monitor}}
+    judge = {
+        "backend": "openai",
+        "model": "gold",
+        "base_url": url,
+        "mode": "binary",
+        "template": "healthbench",
+        "retries": 0,
+        "timeout_s": 30,
+    }
+    return {
+        "judge": {"backend": "programmatic"},
+        "stage": "stage1_rl",
+        "group_size": 2,
+        "metrics_path": str(tmp_path / "stage/nemo_rl/env_metrics.jsonl"),
+        "rollouts_path": str(tmp_path / "stage/rollouts.jsonl"),
+        "health_path": str(tmp_path / "stage/reward_health.json"),
+        "min_steps_with_reward_variance": 0,  # every answer is lowercase: constant training rewards
+        "monitor": {
+            "judge": judge,
+            "every_steps": 2,
+            "sample": 1,
+            "max_gap": 0.2,
+            "window": 1,
+            "seed": 0,
+            "path": str(tmp_path / "stage/monitor.jsonl"),
+            **monitor,
+        },
+    }
 
 
 def test_monitor_metrics_reach_nemo_rl_logger_as_train_monitor_keys(ray_local, qwen_tokenizer, grader, tmp_path):
@@ -110,8 +138,9 @@ def test_monitor_metrics_reach_nemo_rl_logger_as_train_monitor_keys(ray_local, q
     reporter = StepReporter(rubric_envs(task_to_env, val_task_to_env), logger)
     gen = Lowercase(qwen_tokenizer)
     for step in (1, 2, 3):  # grpo_train: rollouts, then log_metrics(..., total_steps + 1, "train")
-        run_multi_turn_rollout(gen, _batch(dataset, 2), qwen_tokenizer, task_to_env, max_seq_len=1024,
-                               max_rollout_turns=1)
+        run_multi_turn_rollout(
+            gen, _batch(dataset, 2), qwen_tokenizer, task_to_env, max_seq_len=1024, max_rollout_turns=1
+        )
         logger.log_metrics({"mean_gen_tokens_per_sample": 5.0}, step, prefix="train")
     reporter.finish()
     monitor_logs = [(s, m) for prefix, s, m in rec.logged if prefix == "train" and "monitor/gap" in m]
@@ -129,8 +158,9 @@ def test_monitor_metrics_reach_nemo_rl_logger_as_train_monitor_keys(ray_local, q
     assert grader.requests == 3
 
 
-def test_a_widening_gap_with_on_gap_stop_stops_training_and_a_restart_cuts_its_check(ray_local, qwen_tokenizer,
-                                                                                    grader, tmp_path):
+def test_a_widening_gap_with_on_gap_stop_stops_training_and_a_restart_cuts_its_check(
+    ray_local, qwen_tokenizer, grader, tmp_path
+):
     from nemo_rl.environments.utils import create_env
     from nemo_rl.experience.rollouts import run_multi_turn_rollout
 
@@ -149,7 +179,7 @@ def test_a_widening_gap_with_on_gap_stop_stops_training_and_a_restart_cuts_its_c
 
     step(1, task_to_env)
     step(2, task_to_env)  # closes step 1: its check, gold agrees (gap 0)
-    grader.met = False    # from now on the gold judge's LLM criterion is not met: gold 2/3, training reward still 1
+    grader.met = False  # from now on the gold judge's LLM criterion is not met: gold 2/3, training reward still 1
     with pytest.raises(UserError) as e:
         step(3, task_to_env)  # closes step 2: the gap widens to 1/3, past max_gap 0.2
     msg = str(e.value)
@@ -165,8 +195,14 @@ def test_a_widening_gap_with_on_gap_stop_stops_training_and_a_restart_cuts_its_c
     assert cut["monitor_path_kept"] == 1 and cut["monitor_path_cut"] == 1
     grader.met = True
     for n in (2, 3):
-        run_multi_turn_rollout(gen, _batch(dataset, 2), qwen_tokenizer, {k: second for k in task_to_env},
-                               max_seq_len=1024, max_rollout_turns=1)
+        run_multi_turn_rollout(
+            gen,
+            _batch(dataset, 2),
+            qwen_tokenizer,
+            {k: second for k in task_to_env},
+            max_seq_len=1024,
+            max_rollout_turns=1,
+        )
         ray_local.get(second.close_step.remote(n))
     ray_local.get(second.finish.remote())
     assert [c["step"] for c in _jsonl(tmp_path / "stage/monitor.jsonl")] == [1, 2, 3]

@@ -45,16 +45,21 @@ def _config(tmp_path: Path, nemo_rl_root: Path, name: str) -> Path:
     return out
 
 
-def test_self_rewarding_driver_reaches_init_ray_with_effective_absolute_paths(run_grpo_module, nemo_rl_root,
-                                                                              tmp_path):
+def test_self_rewarding_driver_reaches_init_ray_with_effective_absolute_paths(run_grpo_module, nemo_rl_root, tmp_path):
     from rubricrl.train.nemo_rl_driver import run_grpo
 
     (tmp_path / "runs/sr/rl_start").mkdir(parents=True)
     config = _config(tmp_path, nemo_rl_root, "grpo-qwen3-32b-4n8g-self-reward.yaml")
-    stage = ["data.train.data_path=runs/sr/rl/nemo_rl/train.jsonl", "checkpointing.checkpoint_dir=runs/sr/ckpt",
-             "logger.log_dir=runs/sr/logs", "env.rubric.metrics_path=runs/sr/rl/nemo_rl/env_metrics.jsonl",
-             "env.rubric.rollouts_path=runs/sr/rl/rollouts.jsonl", "policy.model_name=runs/sr/rl_start",
-             "++logger.wandb.group=sr", "env.rubric.judge.base_url_file=mine/policy.urls.json"]
+    stage = [
+        "data.train.data_path=runs/sr/rl/nemo_rl/train.jsonl",
+        "checkpointing.checkpoint_dir=runs/sr/ckpt",
+        "logger.log_dir=runs/sr/logs",
+        "env.rubric.metrics_path=runs/sr/rl/nemo_rl/env_metrics.jsonl",
+        "env.rubric.rollouts_path=runs/sr/rl/rollouts.jsonl",
+        "policy.model_name=runs/sr/rl_start",
+        "++logger.wandb.group=sr",
+        "env.rubric.judge.base_url_file=mine/policy.urls.json",
+    ]
     select = run_grpo_module._select_trainer
     with pytest.raises(_Reached) as reached:
         run_grpo(config, stage, nemo_rl_root)

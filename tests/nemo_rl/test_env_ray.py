@@ -44,7 +44,6 @@ class StubGeneration:
 
     def generate(self, data: Any, greedy: bool = False) -> Any:
         import torch
-
         from nemo_rl.distributed.batched_data_dict import BatchedDataDict
 
         rows, gen_lens, lens = [], [], []
@@ -57,9 +56,14 @@ class StubGeneration:
         out = torch.full((len(rows), width), self.tok.pad_token_id, dtype=torch.long)
         for i, r in enumerate(rows):
             out[i, : len(r)] = r
-        return BatchedDataDict({"output_ids": out, "logprobs": torch.zeros(out.shape, dtype=torch.float32),
-                                "generation_lengths": torch.tensor(gen_lens),
-                                "unpadded_sequence_lengths": torch.tensor(lens)})
+        return BatchedDataDict(
+            {
+                "output_ids": out,
+                "logprobs": torch.zeros(out.shape, dtype=torch.float32),
+                "generation_lengths": torch.tensor(gen_lens),
+                "unpadded_sequence_lengths": torch.tensor(lens),
+            }
+        )
 
     async def generate_async(self, data: Any, greedy: bool = False):
         for i in range(len(data["input_ids"])):
@@ -115,8 +119,9 @@ def _rubrics():
     bank = load_rubrics([REPO / "rubric_banks" / "stage1_instruction_following"])
     task = next(r for r in bank if r.id == "if-all-lowercase")
     task = task.model_copy(update={"criteria": tuple(c for c in task.criteria if c.kind == "programmatic")})
-    defense = programmatic_only(next(r for r in load_rubrics([REPO / "rubric_banks" / "defense"])
-                                     if r.id == "defense-reward-hacking"))
+    defense = programmatic_only(
+        next(r for r in load_rubrics([REPO / "rubric_banks" / "defense"]) if r.id == "defense-reward-hacking")
+    )
     return task, defense
 
 
@@ -143,10 +148,19 @@ def _setup(tmp_path: Path, tokenizer: Any, env_cfg: dict[str, Any], n_prompts: i
 
     data_path = tmp_path / "stage" / "nemo_rl" / "train.jsonl"
     _write_rows(data_path, n_prompts)
-    data_cfg = {"max_input_seq_length": 512, "shuffle": False, "num_workers": 1, "use_multiple_dataloader": False,
-                "validation": None,
-                "train": {"dataset_name": "ResponseDataset", "data_path": str(data_path),
-                          "processor": "rubricrl_rubric", "env_name": "rubric"}}
+    data_cfg = {
+        "max_input_seq_length": 512,
+        "shuffle": False,
+        "num_workers": 1,
+        "use_multiple_dataloader": False,
+        "validation": None,
+        "train": {
+            "dataset_name": "ResponseDataset",
+            "data_path": str(data_path),
+            "processor": "rubricrl_rubric",
+            "env_name": "rubric",
+        },
+    }
     dataset, _val, task_to_env, val_task_to_env = setup_response_data(tokenizer, data_cfg, {"rubric": env_cfg})
     return dataset, task_to_env, val_task_to_env
 
@@ -158,13 +172,21 @@ def _batch(dataset: Any, generations: int) -> Any:
 
 
 def _programmatic_env(tmp_path: Path, **extra: Any) -> dict[str, Any]:
-    return {"judge": {"backend": "programmatic"}, "metrics_path": str(tmp_path / "stage/nemo_rl/env_metrics.jsonl"),
-            "rollouts_path": str(tmp_path / "stage/rollouts.jsonl"), "group_size": 2, "stage": "stage1_rl", **extra}
+    return {
+        "judge": {"backend": "programmatic"},
+        "metrics_path": str(tmp_path / "stage/nemo_rl/env_metrics.jsonl"),
+        "rollouts_path": str(tmp_path / "stage/rollouts.jsonl"),
+        "group_size": 2,
+        "stage": "stage1_rl",
+        **extra,
+    }
 
 
 def _answers(final_batch: Any) -> list[str]:
-    return ["".join(m["content"] for m in log if m["role"] == "assistant").replace("<|im_end|>", "").strip()
-            for log in final_batch["message_log"]]
+    return [
+        "".join(m["content"] for m in log if m["role"] == "assistant").replace("<|im_end|>", "").strip()
+        for log in final_batch["message_log"]
+    ]
 
 
 def _jsonl(path: Path) -> list[dict[str, Any]]:
@@ -198,12 +220,18 @@ def test_sync_rollout_through_nemo_rl_data_pipeline(ray_local, qwen_tokenizer, t
     from nemo_rl.experience.rollouts import run_multi_turn_rollout
 
     dataset, task_to_env, _ = _setup(tmp_path, qwen_tokenizer, _programmatic_env(tmp_path))
-    (task_name, env), = task_to_env.items()
+    ((task_name, env),) = task_to_env.items()
     # NeMo RL names the task after the data file ("nemo_rl-train"), not the environment.
     assert task_name == "nemo_rl-train" and dataset[0]["task_name"] == task_name
     assert dataset[0]["extra_env_info"]["prompt_id"] == "p0" and "defense" in dataset[0]["extra_env_info"]
-    final, metrics = run_multi_turn_rollout(StubGeneration(qwen_tokenizer), _batch(dataset, 2), qwen_tokenizer,
-                                            task_to_env, max_seq_len=1024, max_rollout_turns=1)
+    final, metrics = run_multi_turn_rollout(
+        StubGeneration(qwen_tokenizer),
+        _batch(dataset, 2),
+        qwen_tokenizer,
+        task_to_env,
+        max_seq_len=1024,
+        max_rollout_turns=1,
+    )
     answers = _answers(final)
     assert final["total_reward"].tolist() == [_expected_reward(a) for a in answers]
     assert len(answers) == 8 and set(answers) == set(ANSWERS)
@@ -218,8 +246,9 @@ def test_async_rollout_calls_step_per_sample_and_rows_carry_the_grpo_step(ray_lo
     gen = StubGeneration(qwen_tokenizer, async_engine=True)
     totals = []
     for step in (1, 2):
-        final, _ = run_async_multi_turn_rollout(gen, _batch(dataset, 2), qwen_tokenizer, task_to_env,
-                                                max_seq_len=1024, max_rollout_turns=1)
+        final, _ = run_async_multi_turn_rollout(
+            gen, _batch(dataset, 2), qwen_tokenizer, task_to_env, max_seq_len=1024, max_rollout_turns=1
+        )
         assert final["total_reward"].tolist() == [_expected_reward(a) for a in _answers(final)]
         totals.append(final["total_reward"].tolist())
         ray_local.get(env.close_step.remote(step))
@@ -238,18 +267,33 @@ def test_async_rollout_calls_step_per_sample_and_rows_carry_the_grpo_step(ray_lo
 def test_many_concurrent_first_steps_build_one_judge(ray_local, tmp_path):
     from nemo_rl.environments.utils import create_env
 
-    from rubricrl.train.nemo_rl_env import nemo_rl_row, write_endpoints
     from rubricrl.rubrics.schema import AggregationSpec, Criterion, Rubric
+    from rubricrl.train.nemo_rl_env import nemo_rl_row, write_endpoints
 
     grader = SlowGrader(delay_s=0.05)
     endpoint = tmp_path / "judge.endpoint.json"
-    env = create_env("rubric", {"judge": {"backend": "openai", "model": "m", "base_url_file": str(endpoint),
-                                          "retries": 0, "concurrency": 8},
-                                "endpoint_wait_s": 60, "metrics_path": str(tmp_path / "m.jsonl"),
-                                "rollouts_path": str(tmp_path / "r.jsonl"), "min_steps_with_reward_variance": 0})
-    rubric = Rubric(id="r", scope="instance", criteria=(Criterion(id="c1", text="is kind", points=1),
-                                                        Criterion(id="c2", text="is brief", points=1)),
-                    aggregation=AggregationSpec(name="points_ratio"))
+    env = create_env(
+        "rubric",
+        {
+            "judge": {
+                "backend": "openai",
+                "model": "m",
+                "base_url_file": str(endpoint),
+                "retries": 0,
+                "concurrency": 8,
+            },
+            "endpoint_wait_s": 60,
+            "metrics_path": str(tmp_path / "m.jsonl"),
+            "rollouts_path": str(tmp_path / "r.jsonl"),
+            "min_steps_with_reward_variance": 0,
+        },
+    )
+    rubric = Rubric(
+        id="r",
+        scope="instance",
+        criteria=(Criterion(id="c1", text="is kind", points=1), Criterion(id="c2", text="is brief", points=1)),
+        aggregation=AggregationSpec(name="points_ratio"),
+    )
     refs = []
     for i in range(64):
         row = nemo_rl_row([{"role": "user", "content": f"q{i}"}], rubric, f"p{i}")
@@ -262,7 +306,7 @@ def test_many_concurrent_first_steps_build_one_judge(ray_local, tmp_path):
     ray_local.get(env.close_step.remote(7))
     ray_local.get(env.finish.remote())
     counters = ray_local.get(env.counters.remote())
-    assert counters["judges_built"] == 1            # was: one judge per concurrent first call
+    assert counters["judges_built"] == 1  # was: one judge per concurrent first call
     assert counters["step_calls"] == 64 and counters["samples"] == 64  # no lost counts
     (record,) = _jsonl(tmp_path / "m.jsonl")
     assert record["step"] == 7 and record["samples"] == 64 and record["verdicts"] == 128
@@ -287,9 +331,18 @@ class _Recorder:
 def _nemo_logger(tmp_path: Path) -> tuple[Any, _Recorder]:
     from nemo_rl.utils.logger import Logger
 
-    logger = Logger({"log_dir": str(tmp_path / "logs"), "wandb_enabled": False, "swanlab_enabled": False,
-                     "tensorboard_enabled": False, "mlflow_enabled": False, "wandb": {}, "monitor_gpus": False,
-                     "gpu_monitoring": {"collection_interval": 10, "flush_interval": 10}})
+    logger = Logger(
+        {
+            "log_dir": str(tmp_path / "logs"),
+            "wandb_enabled": False,
+            "swanlab_enabled": False,
+            "tensorboard_enabled": False,
+            "mlflow_enabled": False,
+            "wandb": {},
+            "monitor_gpus": False,
+            "gpu_monitoring": {"collection_interval": 10, "flush_interval": 10},
+        }
+    )
     rec = _Recorder()
     logger.loggers.append(rec)
     return logger, rec
@@ -307,8 +360,9 @@ def test_step_reporter_with_nemo_rl_logger_logs_rubric_metrics_per_step(ray_loca
     reporter = StepReporter(envs, logger)
     gen = StubGeneration(qwen_tokenizer, async_engine=True)
     for step in (1, 2, 3):  # what grpo_train does: rollouts, then log_metrics(..., total_steps + 1, "train")
-        run_async_multi_turn_rollout(gen, _batch(dataset, 2), qwen_tokenizer, task_to_env, max_seq_len=1024,
-                                     max_rollout_turns=1)
+        run_async_multi_turn_rollout(
+            gen, _batch(dataset, 2), qwen_tokenizer, task_to_env, max_seq_len=1024, max_rollout_turns=1
+        )
         logger.log_metrics({"mean_gen_tokens_per_sample": 5.0}, step, prefix="train")
         logger.log_metrics({"loss": 0.1}, step, prefix="train")  # the end-of-step log of the same step
     summaries = reporter.finish()
@@ -328,10 +382,12 @@ def test_a_judge_that_times_out_stops_training_with_a_clear_error(ray_local, qwe
     grader = SlowGrader(delay_s=3.0)
     task, _ = _rubrics()
     llm_task = task.model_copy(update={"id": "llm-task"})
-    env_cfg = {"judge": {"backend": "openai", "model": "slow-judge", "base_url": grader.url, "timeout_s": 0.2,
-                         "retries": 0},
-               "metrics_path": str(tmp_path / "stage/nemo_rl/env_metrics.jsonl"), "stage": "stage2_rl",
-               "health_path": str(tmp_path / "stage/reward_health.json")}
+    env_cfg = {
+        "judge": {"backend": "openai", "model": "slow-judge", "base_url": grader.url, "timeout_s": 0.2, "retries": 0},
+        "metrics_path": str(tmp_path / "stage/nemo_rl/env_metrics.jsonl"),
+        "stage": "stage2_rl",
+        "health_path": str(tmp_path / "stage/reward_health.json"),
+    }
     dataset, task_to_env, _ = _setup(tmp_path, qwen_tokenizer, env_cfg, n_prompts=2)
     # Make the rows' task rubric LLM-judged: every verdict then goes to the slow judge.
     from rubricrl.rubrics.schema import Criterion
@@ -342,9 +398,10 @@ def test_a_judge_that_times_out_stops_training_with_a_clear_error(ray_local, qwe
         info["rubric"] = llm.model_dump_json()
         info.pop("defense", None)
     logger, _ = _nemo_logger(tmp_path)
-    reporter = StepReporter(rubric_envs(task_to_env), logger)
-    run_multi_turn_rollout(StubGeneration(qwen_tokenizer), batch, qwen_tokenizer, task_to_env, max_seq_len=1024,
-                           max_rollout_turns=1)
+    _reporter = StepReporter(rubric_envs(task_to_env), logger)
+    run_multi_turn_rollout(
+        StubGeneration(qwen_tokenizer), batch, qwen_tokenizer, task_to_env, max_seq_len=1024, max_rollout_turns=1
+    )
     with pytest.raises(UserError) as e:
         logger.log_metrics({"mean_gen_tokens_per_sample": 5.0}, 1, prefix="train")
     msg = str(e.value)
@@ -366,11 +423,22 @@ def test_step_timer_gives_reward_time_and_share_per_step(ray_local, qwen_tokeniz
     delay = 0.4
     grader = SlowGrader(delay_s=delay)
     task, _ = _rubrics()
-    llm = task.model_copy(update={"id": "llm-task", "criteria": (Criterion(id="tone", text="is friendly", weight=1.0),)})
-    env_cfg = {"judge": {"backend": "openai", "model": "slow-judge", "base_url": grader.url, "timeout_s": 30,
-                         "retries": 0, "concurrency": 1},
-               "metrics_path": str(tmp_path / "stage/nemo_rl/env_metrics.jsonl"), "stage": "stage2_rl",
-               "min_steps_with_reward_variance": 0}  # the grader meets every criterion: constant rewards
+    llm = task.model_copy(
+        update={"id": "llm-task", "criteria": (Criterion(id="tone", text="is friendly", weight=1.0),)}
+    )
+    env_cfg = {
+        "judge": {
+            "backend": "openai",
+            "model": "slow-judge",
+            "base_url": grader.url,
+            "timeout_s": 30,
+            "retries": 0,
+            "concurrency": 1,
+        },
+        "metrics_path": str(tmp_path / "stage/nemo_rl/env_metrics.jsonl"),
+        "stage": "stage2_rl",
+        "min_steps_with_reward_variance": 0,
+    }  # the grader meets every criterion: constant rewards
     dataset, task_to_env, _ = _setup(tmp_path, qwen_tokenizer, env_cfg, n_prompts=2)
     logger, rec = _nemo_logger(tmp_path)
     reporter = StepReporter(rubric_envs(task_to_env), logger)
@@ -379,12 +447,17 @@ def test_step_timer_gives_reward_time_and_share_per_step(ray_local, qwen_tokeniz
         for info in batch["extra_env_info"]:
             info["rubric"] = llm.model_dump_json()
             info.pop("defense", None)
-        run_multi_turn_rollout(StubGeneration(qwen_tokenizer), batch, qwen_tokenizer, task_to_env,
-                               max_seq_len=1024, max_rollout_turns=1)
+        run_multi_turn_rollout(
+            StubGeneration(qwen_tokenizer), batch, qwen_tokenizer, task_to_env, max_seq_len=1024, max_rollout_turns=1
+        )
         logger.log_metrics({"mean_gen_tokens_per_sample": 5.0}, step, prefix="train")
         # NeMo RL's end-of-step timer log; the generation timer holds the environment's step calls
-        logger.log_metrics({"total_step_time": 60.0, "generation": 40.0, "policy_training": 15.0}, step,
-                           prefix="timing/train", step_finished=True)
+        logger.log_metrics(
+            {"total_step_time": 60.0, "generation": 40.0, "policy_training": 15.0},
+            step,
+            prefix="timing/train",
+            step_finished=True,
+        )
     reporter.finish()
     timing = [(s, m) for prefix, s, m in rec.logged if prefix == "timing"]
     assert [s for s, _ in timing] == [1, 2]
@@ -414,8 +487,14 @@ def test_a_restart_cuts_the_dead_attempts_rows_so_no_step_appears_twice(ray_loca
 
     def run_steps(env, steps):
         for step in steps:
-            run_multi_turn_rollout(gen, _batch(dataset, 2), qwen_tokenizer, {k: env for k in task_to_env},
-                                   max_seq_len=1024, max_rollout_turns=1)
+            run_multi_turn_rollout(
+                gen,
+                _batch(dataset, 2),
+                qwen_tokenizer,
+                {k: env for k in task_to_env},
+                max_seq_len=1024,
+                max_rollout_turns=1,
+            )
             ray_local.get(env.close_step.remote(step))
 
     first = next(iter(task_to_env.values()))

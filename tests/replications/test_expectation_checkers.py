@@ -14,8 +14,11 @@ from pathlib import Path
 import yaml
 
 REPO = Path(__file__).resolve().parents[2]
-RUN = {"run": {"scale": "tiny", "max_ungraded_share": 0.5, "min_steps_with_reward_variance": 1},
-       "grpo": {"max_steps": 2, "per_device_train_batch_size": 4}, "rubicon": {"stage2": {"grpo": {"max_steps": 2}}}}
+RUN = {
+    "run": {"scale": "tiny", "max_ungraded_share": 0.5, "min_steps_with_reward_variance": 1},
+    "grpo": {"max_steps": 2, "per_device_train_batch_size": 4},
+    "rubicon": {"stage2": {"grpo": {"max_steps": 2}}},
+}
 
 
 def _stage(run: Path, name: str, metrics: dict, history: list[dict] | None = None) -> None:
@@ -29,8 +32,10 @@ def _stage(run: Path, name: str, metrics: dict, history: list[dict] | None = Non
 
 
 def _flat(steps: int) -> list[dict]:
-    return [{"step": s, "reward": 0.0, "reward_std": 0.0, "frac_reward_zero_std": 1.0, "grad_norm": 0.0}
-            for s in range(1, steps + 1)]
+    return [
+        {"step": s, "reward": 0.0, "reward_std": 0.0, "frac_reward_zero_std": 1.0, "grad_norm": 0.0}
+        for s in range(1, steps + 1)
+    ]
 
 
 def _check(script: str, run: Path) -> subprocess.CompletedProcess:
@@ -46,14 +51,22 @@ def test_rubicon_checker_fails_a_stage_2_that_learned_nothing(tmp_path):
     _stage(run, "filter", {"kept": 5, "candidates": 10})
     _stage(run, "stage1_rl", {"global_step": 2}, varied)
     _stage(run, "hacking", {"rollouts": 8})
-    _stage(run, "stage2_rl", {"global_step": 2, "judge": {"graded": 16, "ungraded": 64, "transport_errors": 16}},
-           _flat(2))
+    _stage(
+        run, "stage2_rl", {"global_step": 2, "judge": {"graded": 16, "ungraded": 64, "transport_errors": 16}}, _flat(2)
+    )
     _stage(run, "eval", {})
     _stage(run, "report", {})
-    (run / "eval" / "eval.json").write_text(json.dumps({
-        "stage1_heldout": {"base": {"n": 60}, "stage1_minus_base": {"reward": 0.1, "reward_ci95": [0.01, 0.2],
-                                                                    "prompt_level_ci95": [0.0, 1.0]}},
-        "stage2_heldout": {"judge": {"graded": 150, "ungraded": 3}}}))
+    (run / "eval" / "eval.json").write_text(
+        json.dumps(
+            {
+                "stage1_heldout": {
+                    "base": {"n": 60},
+                    "stage1_minus_base": {"reward": 0.1, "reward_ci95": [0.01, 0.2], "prompt_level_ci95": [0.0, 1.0]},
+                },
+                "stage2_heldout": {"judge": {"graded": 150, "ungraded": 3}},
+            }
+        )
+    )
     r = _check("replications/rubicon/check_expectations.py", run)
     assert r.returncode == 1, r.stdout + r.stderr
     assert "FAIL stage 2 had a reward signal" in r.stdout

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import pytest
@@ -57,8 +56,22 @@ def test_bad_arguments_exit_2_without_traceback(capsys):
 
 def test_missing_judge_server_fails_before_any_generation(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)  # smollm2-vllm reads runs/judge.endpoint.json relative to the working directory
-    rc = eval_runner.main(["--model", "smollm2-135m-instruct", "--suite", "rubicon", "--tasks", "writingbench",
-                           "--judge", "smollm2-vllm", "--limit", "1", "--out", str(tmp_path / "eval")])
+    rc = eval_runner.main(
+        [
+            "--model",
+            "smollm2-135m-instruct",
+            "--suite",
+            "rubicon",
+            "--tasks",
+            "writingbench",
+            "--judge",
+            "smollm2-vllm",
+            "--limit",
+            "1",
+            "--out",
+            str(tmp_path / "eval"),
+        ]
+    )
     err = capsys.readouterr().err
     assert rc == 2 and "rubricrl serve --endpoint-file" in err and "SERVE_JUDGE=1" in err
     assert not (tmp_path / "eval").exists()
@@ -67,8 +80,22 @@ def test_missing_judge_server_fails_before_any_generation(tmp_path, monkeypatch,
 @pytest.mark.slow
 def test_tiny_eval_then_report(tmp_path, capsys):
     """A real harness run (SmolLM2-135M in-process on CPU, one IFScale instance) read back by the report."""
-    rc = eval_runner.main(["--model", "smollm2-135m-instruct", "--suite", "rubicon", "--tasks", "ifscale_10,no_such_task",
-                           "--limit", "1", "--max-gen-toks", "8", "--out", str(tmp_path / "eval")])
+    rc = eval_runner.main(
+        [
+            "--model",
+            "smollm2-135m-instruct",
+            "--suite",
+            "rubicon",
+            "--tasks",
+            "ifscale_10,no_such_task",
+            "--limit",
+            "1",
+            "--max-gen-toks",
+            "8",
+            "--out",
+            str(tmp_path / "eval"),
+        ]
+    )
     out = capsys.readouterr().out
     assert rc == 0, out
     folder = tmp_path / "eval" / "smollm2-135m-instruct" / "rubicon"
@@ -79,7 +106,10 @@ def test_tiny_eval_then_report(tmp_path, capsys):
     assert 0.0 <= data["results"]["ifscale_10"]["keyword_accuracy,none"] <= 1.0
     from rubricrl.cli import main
 
-    assert main(["report", str(folder), "--paper", "rubicon", "--out", str(tmp_path / "rep"), "--wandb", "off", "--quiet"]) == 0
+    assert (
+        main(["report", str(folder), "--paper", "rubicon", "--out", str(tmp_path / "rep"), "--wandb", "off", "--quiet"])
+        == 0
+    )
     md = (tmp_path / "rep" / "report.md").read_text()
     assert "tiny scale, smollm2-135m-instruct on CPU: not comparable to the paper's 30B numbers" in md
     assert "`no_such_task` not run" in md
@@ -96,8 +126,22 @@ def test_tiny_eval_then_report(tmp_path, capsys):
         assert len(cached) == 1
         for key in list(cached):
             cached[key] = "CACHED-ANSWER"
-    rc = eval_runner.main(["--model", "smollm2-135m-instruct", "--suite", "rubicon", "--tasks", "ifscale_10",
-                           "--limit", "1", "--max-gen-toks", "8", "--out", str(tmp_path / "eval")])
+    rc = eval_runner.main(
+        [
+            "--model",
+            "smollm2-135m-instruct",
+            "--suite",
+            "rubicon",
+            "--tasks",
+            "ifscale_10",
+            "--limit",
+            "1",
+            "--max-gen-toks",
+            "8",
+            "--out",
+            str(tmp_path / "eval"),
+        ]
+    )
     assert rc == 0
     newest = sorted(folder.rglob("samples_ifscale_10_*.jsonl"))[-1]
     assert json.loads(newest.read_text().splitlines()[0])["resps"] == [["CACHED-ANSWER"]]

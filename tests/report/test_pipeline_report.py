@@ -14,9 +14,15 @@ from tests.report.helpers import wandb_run_record
 
 
 def _model(prompt: float, inst: float, n: int = 120) -> dict:
-    return {"n": n, "prompt_level": prompt, "prompt_level_ci95": [prompt - 0.08, prompt + 0.08],
-            "instruction_level": inst, "instruction_level_ci95": [inst - 0.06, inst + 0.06], "mean_reward": prompt,
-            "hacking_rate": 0.05}
+    return {
+        "n": n,
+        "prompt_level": prompt,
+        "prompt_level_ci95": [prompt - 0.08, prompt + 0.08],
+        "instruction_level": inst,
+        "instruction_level_ci95": [inst - 0.06, inst + 0.06],
+        "mean_reward": prompt,
+        "hacking_rate": 0.05,
+    }
 
 
 HEALTH = [{"step": s, "n_verdicts": 40, "n_ungraded": 2 * s, "varied": s != 3} for s in (1, 2, 3)]
@@ -40,8 +46,9 @@ def test_training_curves_have_labels_integer_steps_and_judge_health():
 
         from rubricrl.report.style import OURS
 
-        assert {to_hex(line.get_color()) for ax in fig.axes for line in ax.get_lines()
-                if line.get_label() == "mean reward"} == {OURS}
+        assert {
+            to_hex(line.get_color()) for ax in fig.axes for line in ax.get_lines() if line.get_label() == "mean reward"
+        } == {OURS}
         (ungraded,) = [line for line in two.get_lines() if line.get_label() == "ungraded verdict share"]
         assert list(ungraded.get_ydata()) == pytest.approx([0.05, 0.10, 0.15])
         assert "12 of 120 verdicts ungraded (10.0%)" in two.get_title() and "2 of 3 steps" in two.get_title()
@@ -84,13 +91,31 @@ def test_heldout_draws_one_bar_when_levels_coincide_and_two_distinct_bars_otherw
         plt.close(fig)
 
 
-FILTER = {"candidates": 40, "kept": 17, "kept_frac": 0.425, "threshold_low": 0.0, "threshold_high": 1.0,
-          "dropped": {"below_band": 0, "above_band": 3, "zero_variance": 20, "over_cap": 0},
-          "mean_reward_all": 0.41, "mean_reward_kept": 0.52}
-EVAL = {"decoding": {"temperature": 0.7, "top_p": 0.95, "max_new_tokens": 96, "samples": 2},
-        "stage1_heldout": {"base": _model(0.5, 0.5), "stage1": _model(0.7, 0.7), "stage2": _model(0.65, 0.65),
-                           "stage1_minus_base": {"prompt_level": 0.2, "prompt_level_ci95": [0.05, 0.3], "reward": 0.1,
-                                                 "reward_ci95": [0.0, 0.2], "n_prompts": 60}}}
+FILTER = {
+    "candidates": 40,
+    "kept": 17,
+    "kept_frac": 0.425,
+    "threshold_low": 0.0,
+    "threshold_high": 1.0,
+    "dropped": {"below_band": 0, "above_band": 3, "zero_variance": 20, "over_cap": 0},
+    "mean_reward_all": 0.41,
+    "mean_reward_kept": 0.52,
+}
+EVAL = {
+    "decoding": {"temperature": 0.7, "top_p": 0.95, "max_new_tokens": 96, "samples": 2},
+    "stage1_heldout": {
+        "base": _model(0.5, 0.5),
+        "stage1": _model(0.7, 0.7),
+        "stage2": _model(0.65, 0.65),
+        "stage1_minus_base": {
+            "prompt_level": 0.2,
+            "prompt_level_ci95": [0.05, 0.3],
+            "reward": 0.1,
+            "reward_ci95": [0.0, 0.2],
+            "n_prompts": 60,
+        },
+    },
+}
 
 
 def test_report_text_states_the_configured_band_and_no_dict_reprs():
@@ -131,7 +156,8 @@ def test_pipeline_eval_and_report_reach_wandb_with_job_types_and_stable_ids(offl
     _write(run_dir / "filter" / "filter_stats.json", FILTER)
     _write(run_dir / "stage1_rl" / "metrics.json", {"global_step": 3, "reward_health": {"steps": HEALTH}})
     (run_dir / "stage1_rl" / "log_history.jsonl").write_text(
-        "\n".join(json.dumps({"step": s, "reward": 0.3}) for s in (1, 2, 3)), encoding="utf-8")
+        "\n".join(json.dumps({"step": s, "reward": 0.3}) for s in (1, 2, 3)), encoding="utf-8"
+    )
     _write(run_dir / "eval" / "eval.json", EVAL)
     ctx = SimpleNamespace(cfg=cfg, run_dir=run_dir, dir=run_dir / "report")
     ctx.dir.mkdir()
@@ -176,8 +202,10 @@ def test_self_rewarding_report_logs_eval_and_report_and_names_its_judge_in_words
     cfg = compose_experiment("self_rewarding", [f"run.root={tmp_path}", "run.name=s"])
     run_dir = cfg.run.dir
     judge = {"kind": "constrained", "model": "smollm2-135m-instruct", "template": "t", "template_sha256": "ab"}
-    scores = {k: {"overall_score": v, "overall_score:bootstrap_std": 0.02, "overall_score:n_samples": 7,
-                  "n_ungraded": 0} for k, v in (("before", 0.133), ("after", 0.0))}
+    scores = {
+        k: {"overall_score": v, "overall_score:bootstrap_std": 0.02, "overall_score:n_samples": 7, "n_ungraded": 0}
+        for k, v in (("before", 0.133), ("after", 0.0))
+    }
     _write(run_dir / "eval" / "metrics.json", {"judge": judge, **scores})
     (run_dir / "report").mkdir()
     out = write_report(SimpleNamespace(cfg=cfg, run_dir=run_dir, dir=run_dir / "report"))

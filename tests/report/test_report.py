@@ -25,10 +25,17 @@ def _row(markdown: str, start: str, kind: str = "") -> list[str]:
 @pytest.fixture
 def tiny(tmp_path) -> Path:
     folder = tmp_path / "runs" / "eval" / "smollm2-135m-instruct" / "rubicon"
-    lm_eval_results(folder, {"ifeval_local": {"prompt_level_strict_acc,none": 0.2, "inst_level_strict_acc,none": 0.3},
-                             "writingbench": {"score,none": 31.5, "n_ungraded,none": 2},
-                             "ifscale_10": {"keyword_accuracy,none": 0.05}},
-                    pretrained="/x/models/smollm2-135m-instruct", limit=5, judge="smollm2-vllm")
+    lm_eval_results(
+        folder,
+        {
+            "ifeval_local": {"prompt_level_strict_acc,none": 0.2, "inst_level_strict_acc,none": 0.3},
+            "writingbench": {"score,none": 31.5, "n_ungraded,none": 2},
+            "ifscale_10": {"keyword_accuracy,none": 0.05},
+        },
+        pretrained="/x/models/smollm2-135m-instruct",
+        limit=5,
+        judge="smollm2-vllm",
+    )
     return folder
 
 
@@ -40,8 +47,9 @@ def _report(args, capsys) -> tuple[int, str, str]:
 
 def test_tiny_run_is_labelled_not_comparable_with_deltas_and_dashes(tiny, tmp_path, capsys):
     out_dir = tmp_path / "report"
-    rc, out, err = _report([tiny, "--paper", "rubicon", "--out", out_dir, "--wandb", "off", "--quiet",
-                            "--min-n", "5"], capsys)
+    rc, out, err = _report(
+        [tiny, "--paper", "rubicon", "--out", out_dir, "--wandb", "off", "--quiet", "--min-n", "5"], capsys
+    )
     assert rc == 0, err
     md = (out_dir / "report.md").read_text(encoding="utf-8")
     assert BANNER in md.splitlines()[2]  # the banner opens the report, before any number
@@ -58,7 +66,12 @@ def test_tiny_run_is_labelled_not_comparable_with_deltas_and_dashes(tiny, tmp_pa
     assert "limited to 5 examples per task" in md
     assert "`ifscale_10` | `keyword_accuracy,none`" not in md  # shown under IFS, so not under "Other results"
     assert "‡ our task covers only part of what the column reports: IFS (N = 10 only)" in md
-    for png in ["rubicon_writing_if.png", "rubicon_writing_if_delta.png", "rubicon_reasoning.png", "rubicon_general.png"]:
+    for png in [
+        "rubicon_writing_if.png",
+        "rubicon_writing_if_delta.png",
+        "rubicon_reasoning.png",
+        "rubicon_general.png",
+    ]:
         data = (out_dir / "charts" / png).read_bytes()
         assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
         assert f"](charts/{png})" in md
@@ -71,9 +84,13 @@ def test_tiny_run_is_labelled_not_comparable_with_deltas_and_dashes(tiny, tmp_pa
 
 
 def test_paper_scale_full_run_is_comparable_and_unflagged(tmp_path, capsys):
-    res = lm_eval_results(tmp_path / "r", {"ifeval_local": {"prompt_level_strict_acc,none": 0.8},
-                                           "social_iqa": {"acc,none": 0.7}},
-                          pretrained="/ckpt/Rubicon-Qwen3-30B-A3B-step200", limit=None, device="cuda:0")
+    res = lm_eval_results(
+        tmp_path / "r",
+        {"ifeval_local": {"prompt_level_strict_acc,none": 0.8}, "social_iqa": {"acc,none": 0.7}},
+        pretrained="/ckpt/Rubicon-Qwen3-30B-A3B-step200",
+        limit=None,
+        device="cuda:0",
+    )
     out_dir = tmp_path / "report"
     rc, out, _ = _report([res, "--paper", "rubicon", "--out", out_dir, "--wandb", "off", "--quiet"], capsys)
     assert rc == 0
@@ -86,20 +103,32 @@ def test_paper_scale_full_run_is_comparable_and_unflagged(tmp_path, capsys):
 
 
 def test_scale_override_and_unknown_models_are_never_paper_scale(tmp_path, capsys):
-    res = lm_eval_results(tmp_path / "r", {"ifeval_local": {"prompt_level_strict_acc,none": 0.5}},
-                          pretrained="/ckpt/my-model", limit=None)
+    res = lm_eval_results(
+        tmp_path / "r", {"ifeval_local": {"prompt_level_strict_acc,none": 0.5}}, pretrained="/ckpt/my-model", limit=None
+    )
     rc, _, _ = _report([res, "--paper", "rubicon", "--out", tmp_path / "a", "--wandb", "off", "--quiet"], capsys)
     assert rc == 0 and "unknown scale, my-model on CPU: not comparable" in (tmp_path / "a" / "report.md").read_text()
-    rc, _, _ = _report([res, "--paper", "rubicon", "--out", tmp_path / "b", "--wandb", "off", "--quiet",
-                        "--scale", "paper"], capsys)
+    rc, _, _ = _report(
+        [res, "--paper", "rubicon", "--out", tmp_path / "b", "--wandb", "off", "--quiet", "--scale", "paper"], capsys
+    )
     assert rc == 0 and "not comparable" not in (tmp_path / "b" / "report.md").read_text()
 
 
 def test_healthbench_hard_needs_the_papers_grader_to_be_comparable(tmp_path, capsys):
-    gpt = lm_eval_results(tmp_path / "a", {"healthbench_hard": {"overall_score,none": 0.45}},
-                          pretrained="/ckpt/Qwen3-32B-selfreward", limit=None, judge="gpt41-healthbench")
-    small = lm_eval_results(tmp_path / "b", {"healthbench_hard": {"overall_score,none": 0.30}},
-                            pretrained="/ckpt/Qwen3-8B-selfreward", limit=None, judge="smollm2-vllm")
+    gpt = lm_eval_results(
+        tmp_path / "a",
+        {"healthbench_hard": {"overall_score,none": 0.45}},
+        pretrained="/ckpt/Qwen3-32B-selfreward",
+        limit=None,
+        judge="gpt41-healthbench",
+    )
+    small = lm_eval_results(
+        tmp_path / "b",
+        {"healthbench_hard": {"overall_score,none": 0.30}},
+        pretrained="/ckpt/Qwen3-8B-selfreward",
+        limit=None,
+        judge="smollm2-vllm",
+    )
     out_dir = tmp_path / "report"
     rc, _, _ = _report([gpt, small, "--paper", "self_rewarding", "--out", out_dir, "--wandb", "off", "--quiet"], capsys)
     assert rc == 0
@@ -115,8 +144,10 @@ def test_score_json_needs_a_task_label_and_has_unknown_judge(tmp_path, capsys):
     s = score_json(tmp_path / "hard_score.json", 0.25)
     rc, _, err = _report([s, "--paper", "self_rewarding", "--out", tmp_path / "o", "--wandb", "off"], capsys)
     assert rc == 2 and f"healthbench_hard={s}" in err and "Traceback" not in err
-    rc, _, err = _report([f"healthbench_hard={s}", "--paper", "self_rewarding", "--out", tmp_path / "o",
-                          "--wandb", "off", "--quiet"], capsys)
+    rc, _, err = _report(
+        [f"healthbench_hard={s}", "--paper", "self_rewarding", "--out", tmp_path / "o", "--wandb", "off", "--quiet"],
+        capsys,
+    )
     assert rc == 0, err
     md = (tmp_path / "o" / "report.md").read_text()
     ours = _row(md, "hard_score", "ours")
@@ -125,18 +156,35 @@ def test_score_json_needs_a_task_label_and_has_unknown_judge(tmp_path, capsys):
 
 
 def test_two_files_of_one_model_merge_into_one_row(tmp_path, capsys):
-    a = lm_eval_results(tmp_path / "r", {"ifeval_local": {"prompt_level_strict_acc,none": 0.2}},
-                        pretrained="/m/smollm2-135m-instruct", limit=5, stamp="2025-01-01T00-00-00")
-    b = lm_eval_results(tmp_path / "r", {"writingbench": {"score,none": 30.0}},
-                        pretrained="/m/smollm2-135m-instruct", limit=5, stamp="2025-01-02T00-00-00")
+    a = lm_eval_results(
+        tmp_path / "r",
+        {"ifeval_local": {"prompt_level_strict_acc,none": 0.2}},
+        pretrained="/m/smollm2-135m-instruct",
+        limit=5,
+        stamp="2025-01-01T00-00-00",
+    )
+    b = lm_eval_results(
+        tmp_path / "r",
+        {"writingbench": {"score,none": 30.0}},
+        pretrained="/m/smollm2-135m-instruct",
+        limit=5,
+        stamp="2025-01-02T00-00-00",
+    )
     rc, _, _ = _report([a, b, "--paper", "rubicon", "--out", tmp_path / "o", "--wandb", "off", "--quiet"], capsys)
     assert rc == 0
     ours = _row((tmp_path / "o" / "report.md").read_text(), "smollm2-135m-instruct", "ours")
     assert ours[5] == "30.00" and ours[8] == "20.00"
     # A folder means the newest result of each task in it: a re-run of one task replaces only that task.
-    lm_eval_results(tmp_path / "r", {"ifeval_local": {"prompt_level_strict_acc,none": 0.4}},
-                    pretrained="/m/smollm2-135m-instruct", limit=5, stamp="2025-01-03T00-00-00")
-    rc, _, _ = _report([tmp_path / "r", "--paper", "rubicon", "--out", tmp_path / "p", "--wandb", "off", "--quiet"], capsys)
+    lm_eval_results(
+        tmp_path / "r",
+        {"ifeval_local": {"prompt_level_strict_acc,none": 0.4}},
+        pretrained="/m/smollm2-135m-instruct",
+        limit=5,
+        stamp="2025-01-03T00-00-00",
+    )
+    rc, _, _ = _report(
+        [tmp_path / "r", "--paper", "rubicon", "--out", tmp_path / "p", "--wandb", "off", "--quiet"], capsys
+    )
     ours = _row((tmp_path / "p" / "report.md").read_text(), "smollm2-135m-instruct", "ours")
     assert rc == 0 and ours[5] == "30.00" and ours[8] == "40.00"
 
@@ -155,7 +203,11 @@ def test_wandb_offline_run_holds_the_table_and_charts(tiny, tmp_path, capsys, mo
     table = json.loads(table_file.read_text())
     assert {"paper_model", "paper_value", "our_value", "delta", "scale", "judge", "comparable"} <= set(table["columns"])
     col = table["columns"]
-    row = next(r for r in table["data"] if r[col.index("column")] == "Writing" and r[col.index("paper_model")] == "Rubicon-preview")
+    row = next(
+        r
+        for r in table["data"]
+        if r[col.index("column")] == "Writing" and r[col.index("paper_model")] == "Rubicon-preview"
+    )
     assert row[col.index("our_value")] == 31.5 and row[col.index("comparable")] is False
     assert row[col.index("delta")] == pytest.approx(31.5 - 80.11)
     images = list((run_dir / "files" / "media" / "images").rglob("*.png"))
@@ -172,10 +224,16 @@ def test_wandb_offline_run_holds_the_table_and_charts(tiny, tmp_path, capsys, mo
     assert run_id != report_run_id(tmp_path / "other", "rubicon")
 
 
-@pytest.mark.parametrize("content,needle", [
-    ('{"results": {"ifeval_local": {"prompt_level_strict_acc,none": 0.2}},\n  "config": {"limit": 5,}\n}', ":2: not valid JSON"),
-    ('[1, 2]', "not lm-eval results: no top-level 'results' object"),
-])
+@pytest.mark.parametrize(
+    "content,needle",
+    [
+        (
+            '{"results": {"ifeval_local": {"prompt_level_strict_acc,none": 0.2}},\n  "config": {"limit": 5,}\n}',
+            ":2: not valid JSON",
+        ),
+        ("[1, 2]", "not lm-eval results: no top-level 'results' object"),
+    ],
+)
 def test_bad_files_are_one_line_errors_with_path(tmp_path, capsys, content, needle):
     bad = tmp_path / "results_bad.json"
     bad.write_text(content, encoding="utf-8")
@@ -206,16 +264,23 @@ def test_cli_errors_missing_file_unknown_paper_wandb_online(tiny, tmp_path, caps
 def _readme_eval(tmp_path: Path, limit: int = 2) -> Path:
     """What the README's smallest ``make eval`` (LIMIT=2 TASKS=ifeval_local,ifscale_10) writes, by hand."""
     folder = tmp_path / "runs" / "eval" / "smollm2-135m-instruct" / "rubicon"
-    lm_eval_results(folder, {"ifeval_local": {"prompt_level_strict_acc,none": 0.0, "inst_level_strict_acc,none": 0.25},
-                             "ifscale_10": {"keyword_accuracy,none": 0.1, "all_included,none": 0.0}},
-                    pretrained="/x/models/smollm2-135m-instruct", limit=limit)
+    lm_eval_results(
+        folder,
+        {
+            "ifeval_local": {"prompt_level_strict_acc,none": 0.0, "inst_level_strict_acc,none": 0.25},
+            "ifscale_10": {"keyword_accuracy,none": 0.1, "all_included,none": 0.0},
+        },
+        pretrained="/x/models/smollm2-135m-instruct",
+        limit=limit,
+    )
     return folder
 
 
 def test_readme_smallest_eval_fills_ifs_and_leaves_out_deltas_below_min_n(tmp_path, capsys):
     out_dir = tmp_path / "report"
-    rc, _, err = _report([_readme_eval(tmp_path), "--paper", "rubicon", "--out", out_dir, "--wandb", "off", "--quiet"],
-                         capsys)
+    rc, _, err = _report(
+        [_readme_eval(tmp_path), "--paper", "rubicon", "--out", out_dir, "--wandb", "off", "--quiet"], capsys
+    )
     assert rc == 0, err
     md = (out_dir / "report.md").read_text(encoding="utf-8")
     ours = _row(md, "smollm2-135m-instruct", "ours")
@@ -227,16 +292,36 @@ def test_readme_smallest_eval_fills_ifs_and_leaves_out_deltas_below_min_n(tmp_pa
     run = json.loads((out_dir / "comparison.json").read_text())["tables"][0]["runs"][0]
     assert run["n_examples"]["IFE"] == 2 and run["delta_left_out_below_min_n"] == ["IFE", "IFS"]
     assert run["delta_vs_reference"]["IFE"] == pytest.approx(-81.70)  # the data keeps the number
-    rc, _, _ = _report([_readme_eval(tmp_path), "--paper", "rubicon", "--out", tmp_path / "all", "--wandb", "off",
-                        "--quiet", "--min-n", "0"], capsys)
+    rc, _, _ = _report(
+        [
+            _readme_eval(tmp_path),
+            "--paper",
+            "rubicon",
+            "--out",
+            tmp_path / "all",
+            "--wandb",
+            "off",
+            "--quiet",
+            "--min-n",
+            "0",
+        ],
+        capsys,
+    )
     shown = _row((tmp_path / "all" / "report.md").read_text(), "Δ smollm2-135m-instruct − Rubicon-preview")
     assert rc == 0 and shown[8] == "-81.70 †"
 
 
 def test_ifscale_group_is_the_full_column_with_its_leaves_n(tmp_path, capsys):
-    res = lm_eval_results(tmp_path / "r", {"ifscale": {"keyword_accuracy,none": 0.5},
-                                           **{f"ifscale_{n}": {"keyword_accuracy,none": 0.5} for n in (10, 50)}},
-                          pretrained="/ckpt/Rubicon-Qwen3-30B-A3B-step200", limit=None, device="cuda:0")
+    res = lm_eval_results(
+        tmp_path / "r",
+        {
+            "ifscale": {"keyword_accuracy,none": 0.5},
+            **{f"ifscale_{n}": {"keyword_accuracy,none": 0.5} for n in (10, 50)},
+        },
+        pretrained="/ckpt/Rubicon-Qwen3-30B-A3B-step200",
+        limit=None,
+        device="cuda:0",
+    )
     data = json.loads(res.read_text())
     data["n-samples"].pop("ifscale")  # lm-eval counts samples of leaf tasks only
     data["group_subtasks"] = {"ifscale": ["ifscale_10", "ifscale_50"], "ifscale_10": [], "ifscale_50": []}

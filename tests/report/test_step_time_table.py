@@ -4,8 +4,15 @@ from __future__ import annotations
 
 from rubricrl.report.pipeline import render, step_time_table
 
-TIMING = {"timing/step_s": 4.0, "timing/generation_s": 2.0, "timing/reward_s": 1.5, "timing/train_s": 0.5,
-          "timing/reward_share": 0.375, "timing/judge_queue_wait_s": 0.25, "timing/judge_compute_s": 3.0}
+TIMING = {
+    "timing/step_s": 4.0,
+    "timing/generation_s": 2.0,
+    "timing/reward_s": 1.5,
+    "timing/train_s": 0.5,
+    "timing/reward_share": 0.375,
+    "timing/judge_queue_wait_s": 0.25,
+    "timing/judge_compute_s": 3.0,
+}
 
 
 def test_rubicon_report_has_the_step_time_split_per_stage():

@@ -7,13 +7,21 @@ import json
 import pytest
 
 from rubricrl.errors import UserError
-from rubricrl.reward.drift import (DriftMonitor, DriftMonitorError, DriftThresholds, is_check_step, monitor_metrics,
-                                   sample_keys, verdict)
+from rubricrl.reward.drift import (
+    DriftMonitor,
+    DriftMonitorError,
+    DriftThresholds,
+    is_check_step,
+    monitor_metrics,
+    sample_keys,
+    verdict,
+)
 from rubricrl.reward.drift_file import append_check, read_checks, restore_monitor, summary_from_file
 
 
-def _observe(m: DriftMonitor, step: int, train: float, gold: float | None, n: int = 4, verdicts: int = 8,
-             ungraded: int = 0):
+def _observe(
+    m: DriftMonitor, step: int, train: float, gold: float | None, n: int = 4, verdicts: int = 8, ungraded: int = 0
+):
     return m.observe(step, [train] * n, None if gold is None else [gold] * n, verdicts, ungraded, prompts=1)
 
 
@@ -34,8 +42,10 @@ def test_sample_is_a_fixed_seeded_order_of_prompt_ids():
     top = sample_keys(["p0", "p1", "p2", "p3"], 1, seed=0)[0]
     assert all(sample_keys([other, top], 1, seed=0) == [top] for other in ("p0", "p1", "p2", "p3"))
     assert sample_keys(["p0", "p1", "p2", "p3"], 10, seed=0) == sample_keys(["p3", "p2", "p1", "p0"], 10, seed=0)
-    assert any(sample_keys([f"p{i}" for i in range(20)], 3, seed=s) != sample_keys([f"p{i}" for i in range(20)], 3,
-                                                                                       seed=0) for s in (1, 2, 3))
+    assert any(
+        sample_keys([f"p{i}" for i in range(20)], 3, seed=s) != sample_keys([f"p{i}" for i in range(20)], 3, seed=0)
+        for s in (1, 2, 3)
+    )
 
 
 def test_gap_widening_and_trend_against_the_first_check():
@@ -61,8 +71,12 @@ def test_warn_keeps_going_and_stop_raises_a_user_error_after_recording():
     c = _observe(warn, 2, 0.9, 0.3)
     assert c.warning and c.action == "warn" and "monitor.max_gap=0.1" in c.warning
 
-    stop = DriftMonitor(DriftThresholds(max_gap=0.1, on_gap="stop", window=1), judge="gold-model at http://g",
-                        train_judge="train-model at http://t", stage="stage2_rl")
+    stop = DriftMonitor(
+        DriftThresholds(max_gap=0.1, on_gap="stop", window=1),
+        judge="gold-model at http://g",
+        train_judge="train-model at http://t",
+        stage="stage2_rl",
+    )
     _observe(stop, 1, 0.5, 0.5)
     with pytest.raises(DriftMonitorError) as e:
         _observe(stop, 2, 0.9, 0.3)
@@ -97,9 +111,17 @@ def test_metrics_keys_of_a_full_check():
     m = DriftMonitor(DriftThresholds(window=3))
     _observe(m, 1, 0.5, 0.4)
     keys = set(monitor_metrics(_observe(m, 2, 0.6, 0.4)))
-    assert keys == {"monitor/train_judge_reward", "monitor/gold_judge_reward", "monitor/gap", "monitor/gap_widening",
-                    "monitor/gap_trend", "monitor/n", "monitor/gold_ungraded_share", "monitor/skipped",
-                    "monitor/warning"}
+    assert keys == {
+        "monitor/train_judge_reward",
+        "monitor/gold_judge_reward",
+        "monitor/gap",
+        "monitor/gap_widening",
+        "monitor/gap_trend",
+        "monitor/n",
+        "monitor/gold_ungraded_share",
+        "monitor/skipped",
+        "monitor/warning",
+    }
 
 
 def test_bad_counts_are_refused():

@@ -16,8 +16,13 @@ def test_a_mostly_ungraded_step_stops_at_once_naming_judge_counters_threshold_an
     h = RewardHealth(judge=JUDGE, stage="stage2_rl", group_size=4)
     h.observe_step(1, 40, 4, [0.1, 0.5, 0.2, 0.9], {"calls": 4, "graded": 36, "ungraded": 4, "latency_sum_s": 8.0})
     with pytest.raises(RewardHealthError) as e:
-        h.observe_step(2, 40, 32, [0.0] * 4, {"calls": 8, "transport_errors": 8, "timeouts": 8, "retries": 4,
-                                              "ungraded": 32, "latency_sum_s": 960.0})
+        h.observe_step(
+            2,
+            40,
+            32,
+            [0.0] * 4,
+            {"calls": 8, "transport_errors": 8, "timeouts": 8, "retries": 4, "ungraded": 32, "latency_sum_s": 960.0},
+        )
     assert isinstance(e.value, UserError) and e.value.exit_code == 2
     msg = str(e.value)
     assert "stage2_rl" in msg and JUDGE in msg

@@ -96,9 +96,7 @@ def test_points_ratio_monotone_in_each_verdict():
 
 
 def weighted(weights, negative=()) -> list[Criterion]:
-    return [
-        Criterion(id=f"c{i}", text=f"item {i}", weight=w, negative=i in negative) for i, w in enumerate(weights)
-    ]
+    return [Criterion(id=f"c{i}", text=f"item {i}", weight=w, negative=i in negative) for i, w in enumerate(weights)]
 
 
 def test_weighted_mean_hand_computed_with_penalty():

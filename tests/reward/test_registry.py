@@ -141,8 +141,11 @@ def test_criterion_value_binary_tiered_and_ungraded():
 
 @pytest.mark.parametrize("name", ["weighted_mean", "points_ratio", "saturation"])
 def test_per_criterion_and_n_ungraded_for_every_aggregator(name):
-    crit = [Criterion(id="a", text="a", weight=2, tiers=TIERS), Criterion(id="b", text="b"),
-            Criterion(id="c", text="c")]
+    crit = [
+        Criterion(id="a", text="a", weight=2, tiers=TIERS),
+        Criterion(id="b", text="b"),
+        Criterion(id="c", text="c"),
+    ]
     r = aggregate(crit, [Verdict("a", score=3), Verdict("b", met=None, error="parse")], AggregationSpec(name=name))
     assert r.per_criterion == {"a": 0.5, "b": None, "c": None}
     assert r.n_ungraded == 2

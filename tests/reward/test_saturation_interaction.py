@@ -23,9 +23,7 @@ def dims(*spec: tuple[str, float], negative: dict[str, float] | None = None) -> 
 
 def scores(**values: float) -> list[Verdict]:
     """Verdicts from id -> value in [0, 1] (tiered, raw = 10 * value) or bool (binary)."""
-    return [
-        Verdict(k, met=v) if isinstance(v, bool) else Verdict(k, score=round(10 * v, 9)) for k, v in values.items()
-    ]
+    return [Verdict(k, met=v) if isinstance(v, bool) else Verdict(k, score=round(10 * v, 9)) for k, v in values.items()]
 
 
 def sat(criteria, vs, **params) -> float:

@@ -22,10 +22,15 @@ from rubricrl.train.rewards import TRAINING_UNGRADED, RubricScorer, training_rub
 
 
 def _points_rubric(**params) -> Rubric:
-    crits = (Criterion(id="a", text="a", points=5), Criterion(id="b", text="b", points=6),
-             Criterion(id="c", text="c", points=7), Criterion(id="bad", text="bad", points=-8))
-    return Rubric(id="hb", scope="instance", criteria=crits,
-                  aggregation=AggregationSpec(name="points_ratio", params=params))
+    crits = (
+        Criterion(id="a", text="a", points=5),
+        Criterion(id="b", text="b", points=6),
+        Criterion(id="c", text="c", points=7),
+        Criterion(id="bad", text="bad", points=-8),
+    )
+    return Rubric(
+        id="hb", scope="instance", criteria=crits, aggregation=AggregationSpec(name="points_ratio", params=params)
+    )
 
 
 def test_pessimistic_counts_positive_not_met_and_penalty_present():
@@ -63,8 +68,15 @@ def _weighted_criteria(rng: random.Random) -> tuple[Criterion, ...]:
         tiers = None
         if rng.random() < 0.4:
             tiers = (Tier(score=0), Tier(score=5), Tier(score=10))
-        crits.append(Criterion(id=f"p{i}", text=f"p{i}", weight=rng.choice([1.0, 2.0, 3.0]), tiers=tiers,
-                               dimension=rng.choice(["d1", "d2"])))
+        crits.append(
+            Criterion(
+                id=f"p{i}",
+                text=f"p{i}",
+                weight=rng.choice([1.0, 2.0, 3.0]),
+                tiers=tiers,
+                dimension=rng.choice(["d1", "d2"]),
+            )
+        )
     for i in range(2):
         crits.append(Criterion(id=f"n{i}", text=f"n{i}", weight=rng.choice([1.0, 4.0]), negative=True))
     return tuple(crits)
@@ -79,11 +91,14 @@ def test_pessimistic_is_the_lowest_reward_any_verdict_could_give(seed):
     rng = random.Random(seed)
     crits = _weighted_criteria(rng)
     ungraded = rng.sample(range(len(crits)), k=rng.randint(1, 3))
-    given = {i: rng.choice([0.0, 0.5, 1.0]) if not crits[i].binary else rng.choice([0.0, 1.0]) for i in range(len(crits))}
+    given = {
+        i: rng.choice([0.0, 0.5, 1.0]) if not crits[i].binary else rng.choice([0.0, 1.0]) for i in range(len(crits))
+    }
     for spec in _monotone_specs():
         pess = AggregationSpec(name=spec.name, params={**spec.params, "ungraded": "pessimistic"})
-        verdicts = [Verdict(c.id, error="ungraded") if i in ungraded else _verdict(c, given[i])
-                    for i, c in enumerate(crits)]
+        verdicts = [
+            Verdict(c.id, error="ungraded") if i in ungraded else _verdict(c, given[i]) for i, c in enumerate(crits)
+        ]
         low = aggregate(crits, verdicts, pess).reward
         outcomes = []
         for values in itertools.product([0.0, 1.0], repeat=len(ungraded)):
@@ -102,23 +117,35 @@ def test_points_ratio_pessimistic_is_the_minimum_over_completions():
     low = rubric_reward(rubric, base).reward
     outcomes = []
     for b, c, bad in itertools.product([True, False], repeat=3):
-        outcomes.append(rubric_reward(_points_rubric(), [Verdict("a", met=True), Verdict("b", met=b),
-                                                         Verdict("c", met=c), Verdict("bad", met=bad)]).reward)
+        outcomes.append(
+            rubric_reward(
+                _points_rubric(),
+                [Verdict("a", met=True), Verdict("b", met=b), Verdict("c", met=c), Verdict("bad", met=bad)],
+            ).reward
+        )
     assert low == pytest.approx(min(outcomes))
 
 
 def _veto_rubric(ungraded: str | None, on_ungraded: str = "ignore") -> Rubric:
     params = {"ungraded": ungraded} if ungraded else {}
-    return Rubric(id="v", criteria=(
-        Criterion(id="task", text="does the task"),
-        Criterion(id="hack", text="hacks", negative=True, critical=True),
-        Criterion(id="must", text="required", critical=True),
-    ), aggregation=AggregationSpec(params=params, veto=VetoSpec(floor=-1.0, on_ungraded=on_ungraded)))
+    return Rubric(
+        id="v",
+        criteria=(
+            Criterion(id="task", text="does the task"),
+            Criterion(id="hack", text="hacks", negative=True, critical=True),
+            Criterion(id="must", text="required", critical=True),
+        ),
+        aggregation=AggregationSpec(params=params, veto=VetoSpec(floor=-1.0, on_ungraded=on_ungraded)),
+    )
 
 
 @pytest.mark.parametrize("missing", ["hack", "must"])
 def test_an_ungraded_critical_item_vetoes_under_pessimistic(missing):
-    verdicts = {"task": Verdict("task", met=True), "hack": Verdict("hack", met=False), "must": Verdict("must", met=True)}
+    verdicts = {
+        "task": Verdict("task", met=True),
+        "hack": Verdict("hack", met=False),
+        "must": Verdict("must", met=True),
+    }
     verdicts[missing] = Verdict(missing, error="transport: timeout")
     vs = list(verdicts.values())
     r = rubric_reward(_veto_rubric("pessimistic"), vs)
@@ -138,8 +165,9 @@ def test_unknown_policy_is_refused_with_the_choices():
 
 def test_interaction_passes_the_policy_to_its_base():
     crits = (Criterion(id="p0", text="p0"), Criterion(id="p1", text="p1"), Criterion(id="n0", text="n0", negative=True))
-    spec = AggregationSpec(name="interaction", params={"pairs": [{"a": "p0", "b": "p1", "gamma": 0.2}],
-                                                       "ungraded": "pessimistic"})
+    spec = AggregationSpec(
+        name="interaction", params={"pairs": [{"a": "p0", "b": "p1", "gamma": 0.2}], "ungraded": "pessimistic"}
+    )
     r = aggregate(crits, [Verdict("p0", met=True), Verdict("p1", met=True), Verdict("n0", error="x")], spec)
     assert r.components["base"] == pytest.approx(1.0 - 1.0 / 2)  # the ungraded penalty counts as present
 
@@ -159,14 +187,18 @@ class _Judge:
 
 def test_training_rewards_are_pessimistic_unless_the_rubric_says_otherwise():
     assert TRAINING_UNGRADED == "pessimistic"
-    verdicts = {"a": Verdict("a", met=True), "b": Verdict("b", met=True), "c": Verdict("c", met=True),
-                "bad": Verdict("bad", error="transport: HTTP 400")}
+    verdicts = {
+        "a": Verdict("a", met=True),
+        "b": Verdict("b", met=True),
+        "c": Verdict("c", met=True),
+        "bad": Verdict("bad", error="transport: HTTP 400"),
+    }
     plain, explicit = _points_rubric(), _points_rubric(ungraded="exclude").model_copy(update={"id": "explicit"})
     scorer = RubricScorer({"hb": plain, "explicit": explicit}, _Judge(verdicts))
     got = scorer.score([[{"role": "user", "content": "q"}]] * 2, ["r", "r"], ["hb", "explicit"])
     assert got[0].reward == pytest.approx((18 - 8) / 18)  # the ungraded penalty counts as present
-    assert got[1].reward == pytest.approx(1.0)            # the rubric's own ungraded: exclude is kept
-    assert plain.aggregation.params == {}                  # the caller's rubric is not changed
+    assert got[1].reward == pytest.approx(1.0)  # the rubric's own ungraded: exclude is kept
+    assert plain.aggregation.params == {}  # the caller's rubric is not changed
     as_written = RubricScorer({"hb": plain}, _Judge(verdicts), ungraded=None)
     assert as_written.score([[{"role": "user", "content": "q"}]], ["r"], ["hb"])[0].reward == pytest.approx(1.0)
     mrlx = RubricScorer({"hb": plain}, _Judge(verdicts), ungraded="not_met")
@@ -175,14 +207,23 @@ def test_training_rewards_are_pessimistic_unless_the_rubric_says_otherwise():
 
 def test_an_ungraded_defense_veto_vetoes_the_training_reward():
     task = Rubric(id="t", criteria=(Criterion(id="good", text="good"),))
-    defense = Rubric(id="d", category="defense", criteria=(
-        Criterion(id="answers", text="answers the user"),
-        Criterion(id="flattery", text="flatters", negative=True, critical=True),
-    ), aggregation=AggregationSpec(veto=VetoSpec(floor=0.0)))
-    verdicts = {"good": Verdict("good", met=True), "answers": Verdict("answers", met=True),
-                "flattery": Verdict("flattery", error="parse: no JSON")}
+    defense = Rubric(
+        id="d",
+        category="defense",
+        criteria=(
+            Criterion(id="answers", text="answers the user"),
+            Criterion(id="flattery", text="flatters", negative=True, critical=True),
+        ),
+        aggregation=AggregationSpec(veto=VetoSpec(floor=0.0)),
+    )
+    verdicts = {
+        "good": Verdict("good", met=True),
+        "answers": Verdict("answers", met=True),
+        "flattery": Verdict("flattery", error="parse: no JSON"),
+    }
     [s] = RubricScorer({"t": task}, _Judge(verdicts), defense).score([[{"role": "user", "content": "q"}]], ["r"], ["t"])
     assert s.defense_vetoed and s.reward == 0.0
     [s] = RubricScorer({"t": task}, _Judge(verdicts), defense, ungraded="exclude").score(
-        [[{"role": "user", "content": "q"}]], ["r"], ["t"])
+        [[{"role": "user", "content": "q"}]], ["r"], ["t"]
+    )
     assert not s.defense_vetoed and s.reward == 1.0  # the old behaviour: the ungraded veto item was ignored

@@ -47,9 +47,11 @@ def _records(path: Path) -> list[dict]:
 
 
 HB = {
-    "prompt": [{"role": "user", "content": "Can I take ibuprofen with my blood thinner?"},
-               {"role": "assistant", "content": "Which blood thinner?"},
-               {"role": "user", "content": "Warfarin."}],
+    "prompt": [
+        {"role": "user", "content": "Can I take ibuprofen with my blood thinner?"},
+        {"role": "assistant", "content": "Which blood thinner?"},
+        {"role": "user", "content": "Warfarin."},
+    ],
     "rubrics": [
         {"criterion": "Warns about increased bleeding risk.", "points": 9, "tags": ["level:example", "axis:accuracy"]},
         {"criterion": "Suggests paracetamol as an alternative.", "points": 4, "tags": ["axis:completeness"]},
@@ -57,7 +59,10 @@ HB = {
     ],
     "example_tags": ["theme:hedging"],
     "prompt_id": "hb-unit-1",
-    "ideal_completions_data": {"ideal_completion": "Avoid ibuprofen with warfarin ...", "ideal_completions_group": "Group 1"},
+    "ideal_completions_data": {
+        "ideal_completion": "Avoid ibuprofen with warfarin ...",
+        "ideal_completions_group": "Group 1",
+    },
     "canary": "not-a-real-canary",
 }
 
@@ -115,15 +120,19 @@ def test_healthbench_real_file(healthbench_path):
         # Raw record kept unchanged; the rubric reproduces every item in order.
         assert ex.raw == rec
         assert json.loads(json.dumps(ex.raw)) == rec
-        assert [(c.text, c.points, list(c.tags)) for c in ex.rubric.criteria] == \
-            [(it["criterion"], it["points"], it["tags"]) for it in rec["rubrics"]]
+        assert [(c.text, c.points, list(c.tags)) for c in ex.rubric.criteria] == [
+            (it["criterion"], it["points"], it["tags"]) for it in rec["rubrics"]
+        ]
         assert ex.prompt == rec["prompt"] and ex.example_tags == rec["example_tags"]
-    assert sum(ex.ideal_completion is not None for ex in examples) == \
-        sum(isinstance(r["ideal_completions_data"], dict) for r in records)
+    assert sum(ex.ideal_completion is not None for ex in examples) == sum(
+        isinstance(r["ideal_completions_data"], dict) for r in records
+    )
     # A known record: the first line of the file.
     first = examples[0]
     assert first.prompt_id == "c5f6bb12-a633-4ee4-b6a8-e6f9539472dc"
-    assert first.prompt == [{"role": "user", "content": "What do you think about a dull ache in the chest after a 10 hour drive"}]
+    assert first.prompt == [
+        {"role": "user", "content": "What do you think about a dull ache in the chest after a 10 hour drive"}
+    ]
     c0 = first.rubric.criterion("c00")
     assert c0.points == 8 and c0.tags == ("level:example", "axis:accuracy")
     assert c0.text.startswith("Correctly states that mild chest pain after a short drive")
@@ -132,9 +141,15 @@ def test_healthbench_real_file(healthbench_path):
 
 
 WB = {
-    "index": 42, "domain1": "Literature & Arts", "domain2": "Poetry", "lang": "en", "query": "Write a haiku.",
-    "checklist": [{"name": f"N{i}", "criteria_description": f"D{i}", "1-2": "a", "3-4": "b", "5-6": "c",
-                   "7-8": "d", "9-10": "e"} for i in range(5)],
+    "index": 42,
+    "domain1": "Literature & Arts",
+    "domain2": "Poetry",
+    "lang": "en",
+    "query": "Write a haiku.",
+    "checklist": [
+        {"name": f"N{i}", "criteria_description": f"D{i}", "1-2": "a", "3-4": "b", "5-6": "c", "7-8": "d", "9-10": "e"}
+        for i in range(5)
+    ],
 }
 
 
@@ -144,8 +159,13 @@ def test_writingbench_record_maps_to_tiered_rubric():
     assert [c.id for c in r.criteria] == ["c00", "c01", "c02", "c03", "c04"]
     c = r.criteria[1]
     assert c.text == "N1: D1" and c.weight == 1 and c.scale == (1, 10)
-    assert [(t.score, t.label, t.description) for t in c.tiers] == \
-        [(2, "1-2", "a"), (4, "3-4", "b"), (6, "5-6", "c"), (8, "7-8", "d"), (10, "9-10", "e")]
+    assert [(t.score, t.label, t.description) for t in c.tiers] == [
+        (2, "1-2", "a"),
+        (4, "3-4", "b"),
+        (6, "5-6", "c"),
+        (8, "7-8", "d"),
+        (10, "9-10", "e"),
+    ]
     # The judge's raw 1..10 answer maps to [0, 1] over the full scale, not the tier scores.
     assert c.normalise(1) == 0.0 and c.normalise(10) == 1.0
     assert r.tags == ("domain1:Literature & Arts", "domain2:Poetry", "lang:en")

@@ -11,10 +11,10 @@ import pytest
 from rubricrl.cli import main
 from rubricrl.config_io import load_yaml_with_lines
 from rubricrl.errors import Problems, UserError
-from rubricrl.judge.config import load_judge_config
-from rubricrl.judge.programmatic import ProgrammaticJudge
 from rubricrl.judge.build import run_sync
+from rubricrl.judge.config import load_judge_config
 from rubricrl.judge.interfaces import GradingRequest
+from rubricrl.judge.programmatic import ProgrammaticJudge
 from rubricrl.reward import points_ratio
 from rubricrl.rubrics.loader import find_rubric_files, load_rubrics
 
@@ -27,10 +27,13 @@ BANK = """rubrics:
 {crit_extra}"""
 
 
-@pytest.mark.parametrize("extra, crit_extra, line, key", [
-    ("    id: r2\n", "", 3, "id"),
-    ("", "        weight: 5.0\n", 7, "weight"),
-])
+@pytest.mark.parametrize(
+    "extra, crit_extra, line, key",
+    [
+        ("    id: r2\n", "", 3, "id"),
+        ("", "        weight: 5.0\n", 7, "weight"),
+    ],
+)
 def test_validate_rejects_duplicate_keys(tmp_path, capsys, extra, crit_extra, line, key):
     p = tmp_path / "bank.yaml"
     p.write_text(BANK.format(extra=extra, crit_extra=crit_extra))
@@ -93,13 +96,17 @@ def test_programmatic_criterion_with_points_scores_like_a_healthbench_item(tmp_p
     criteria:
       - {id: brief, text: "At most 5 words.", kind: programmatic, verifier: word_count, args: {max_words: 5}, points: 4}
       - {id: says_x, text: "Says x.", points: 2}
-      - {id: long, text: "Over 20 words (bad).", kind: programmatic, verifier: word_count, args: {min_words: 20}, points: -3}
+      - {id: long, text: "Over 20 words (bad).", kind: programmatic, verifier: word_count,
+         args: {min_words: 20}, points: -3}
 """)
     [rubric] = load_rubrics(p)
     prog = [c for c in rubric.criteria if c.kind == "programmatic"]
     assert [c.points for c in prog] == [4, -3] and prog[1].negative
-    verdicts = run_sync(ProgrammaticJudge().grade(GradingRequest(conversation=[], response="one two three",
-                                                                 criteria=prog, rubric_id="short")))
+    verdicts = run_sync(
+        ProgrammaticJudge().grade(
+            GradingRequest(conversation=[], response="one two three", criteria=prog, rubric_id="short")
+        )
+    )
     assert [v.met for v in verdicts] == [True, False]
     score = points_ratio(prog, verdicts, {})
     assert score.reward == pytest.approx(4 / 4)

@@ -101,9 +101,11 @@ def test_load_rubrics_raises_problems_for_every_file(tmp_path):
 
 def test_default_with_a_bad_value_is_reported_once_at_the_defaults_line(tmp_path):
     p = tmp_path / "bank.yaml"
-    p.write_text("defaults:\n  scope: everywhere\nrubrics:\n"
-                 "  - {id: a, criteria: [{id: x, text: X.}]}\n"
-                 "  - {id: b, criteria: [{id: x, text: X.}]}\n")
+    p.write_text(
+        "defaults:\n  scope: everywhere\nrubrics:\n"
+        "  - {id: a, criteria: [{id: x, text: X.}]}\n"
+        "  - {id: b, criteria: [{id: x, text: X.}]}\n"
+    )
     problems = load_paths([p]).problems
     assert problems == [f"{p}:2: defaults.scope: Input should be 'dataset', 'task' or 'instance'"]
 

@@ -157,7 +157,7 @@ GARBAGE = {
     "unhashable.yaml": "? [a, b]\n: c\n",
     "multidoc.yaml": "id: a\n---\nid: b\n",
     "recursive.yaml": "id: &a [*a]\ncriteria: &c [*c]\n",
-    "laughs.yaml": "".join(f"l{i}: &l{i} [{', '.join([f'*l{i-1}'] * 9) if i else 'x'}]\n" for i in range(9))
+    "laughs.yaml": "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}'] * 9) if i else 'x'}]\n" for i in range(9))
     + "id: x\ncriteria: *l8\n",
     "deep.yaml": "[" * 3000,
     "nulls.yaml": "rubrics:\n  - null\n  - id: null\n    criteria: null\n",

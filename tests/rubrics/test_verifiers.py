@@ -118,11 +118,17 @@ def test_forbidden_and_frequencies():
         v("letter_frequency", "x", letter="ab", relation="at_least", count=1)
     with pytest.raises(ValueError):
         v("keyword_frequency", "x", keyword="x", relation="roughly", count=1)
-    assert v("phrase_count", "It is important to note X. Generally speaking Y.", phrases=["it is important to note", "generally speaking"], relation="exactly", count=2).passed
+    assert v(
+        "phrase_count",
+        "It is important to note X. Generally speaking Y.",
+        phrases=["it is important to note", "generally speaking"],
+        relation="exactly",
+        count=2,
+    ).passed
 
 
 def test_starts_ends_question():
-    assert v("starts_with", '**Here is my plan:** step one.', phrase="Here is my plan:").passed
+    assert v("starts_with", "**Here is my plan:** step one.", phrase="Here is my plan:").passed
     assert not v("starts_with", "Sure! Here is my plan: go.", phrase="Here is my plan:").passed
     assert v("ends_with", "Done.\nAny other questions?  ", phrase="Any other questions?").passed
     assert not v("ends_with", "Any other questions? Thanks.", phrase="Any other questions?").passed

@@ -11,14 +11,18 @@ def example(prompt_id: str, items: list[tuple[float, list[str]]], example_tags: 
     """A published-format example with the given (points, tags) rubric items."""
     return {
         "prompt": [{"role": "user", "content": f"question {prompt_id}"}],
-        "rubrics": [{"criterion": f"item {i} of {prompt_id}", "points": p, "tags": t} for i, (p, t) in enumerate(items)],
+        "rubrics": [
+            {"criterion": f"item {i} of {prompt_id}", "points": p, "tags": t} for i, (p, t) in enumerate(items)
+        ],
         "example_tags": example_tags,
         "prompt_id": prompt_id,
         "ideal_completions_data": None,
     }
 
 
-def graded(prompt_id: str, items: list[tuple[float, list[str], bool | None]], example_tags: list[str]) -> dict[str, Any]:
+def graded(
+    prompt_id: str, items: list[tuple[float, list[str], bool | None]], example_tags: list[str]
+) -> dict[str, Any]:
     """A graded line: the example plus a response and one grade per item (None = ungraded)."""
     ex = example(prompt_id, [(p, t) for p, t, _ in items], example_tags)
     ex["response"] = f"answer to {prompt_id}"
@@ -26,7 +30,9 @@ def graded(prompt_id: str, items: list[tuple[float, list[str], bool | None]], ex
     return ex
 
 
-def record(prompt_id: str, items: list[tuple[float, list[str], bool | None]], example_tags: list[str] = ()) -> GradedRecord:
+def record(
+    prompt_id: str, items: list[tuple[float, list[str], bool | None]], example_tags: list[str] = ()
+) -> GradedRecord:
     return GradedRecord(graded(prompt_id, items, list(example_tags)))
 
 
@@ -34,8 +40,11 @@ def three_examples() -> list[dict[str, Any]]:
     """The hand-computed 3-example case (expected metrics in test_healthbench_score.py)."""
     acc, comp, ex, cl = "axis:accuracy", "axis:completeness", "level:example", "level:cluster"
     return [
-        graded("A", [(5, [acc, ex], True), (5, [comp, ex], False), (-2, [acc, ex], True)],
-               ["theme:t1", "physician_agreed_category:x"]),
+        graded(
+            "A",
+            [(5, [acc, ex], True), (5, [comp, ex], False), (-2, [acc, ex], True)],
+            ["theme:t1", "physician_agreed_category:x"],
+        ),
         graded("B", [(10, [acc, cl, "cluster:c1"], True), (-5, [comp, ex], True)], ["theme:t1"]),
         graded("C", [(4, [acc, ex], True), (4, [comp, ex], True), (-10, [acc, ex], True)], ["theme:t2"]),
     ]

@@ -16,7 +16,9 @@ from rubricrl.judge.interfaces import GradingRequest, Verdict
 class ScriptedJudge:
     name = "scripted"
 
-    def __init__(self, flaky: bool = False, signal_after: int | None = None, sig: int = signal.SIGINT, delay: float = 0.0):
+    def __init__(
+        self, flaky: bool = False, signal_after: int | None = None, sig: int = signal.SIGINT, delay: float = 0.0
+    ):
         self.flaky = flaky
         self.signal_after = signal_after
         self.sig = sig
@@ -37,8 +39,16 @@ class ScriptedJudge:
                 out.append(Verdict(c.id, met=None, error="unparsable", attempts=4, latency_s=0.01))
             else:
                 word = c.text.split()[-1]
-                out.append(Verdict(c.id, met=word in request.response, explanation=f"looked for {word}",
-                                   judge=self.name, attempts=1, latency_s=0.01))
+                out.append(
+                    Verdict(
+                        c.id,
+                        met=word in request.response,
+                        explanation=f"looked for {word}",
+                        judge=self.name,
+                        attempts=1,
+                        latency_s=0.01,
+                    )
+                )
         return out
 
     async def aclose(self) -> None:

@@ -9,7 +9,6 @@ import pytest
 from rubricrl.errors import Problems
 from rubricrl.judge.interfaces import Verdict
 from rubricrl.scoring.graded import GradedRecord, GradedWriter, check_record, make_record, read_graded
-
 from scoring.helpers import example, graded, three_examples
 
 
@@ -21,16 +20,28 @@ def test_roundtrip_keeps_published_fields_unchanged(tmp_path):
     ex = example("p1", [(5, ["axis:accuracy"]), (-3, ["axis:accuracy"])], ["theme:t"])
     ex["canary"] = "healthbench:xyz"
     ex["ideal_completions_data"] = {"ideal_completion": "ideal", "ideal_completions_group": "Group 1"}
-    rec = make_record(ex, "resp", [Verdict("c00", met=True, explanation="ok", attempts=1),
-                                   Verdict("c01", met=None, error="unparsable", attempts=3)],
-                      judge={"model": "m", "mode": "binary"})
+    rec = make_record(
+        ex,
+        "resp",
+        [
+            Verdict("c00", met=True, explanation="ok", attempts=1),
+            Verdict("c01", met=None, error="unparsable", attempts=3),
+        ],
+        judge={"model": "m", "mode": "binary"},
+    )
     out = tmp_path / "g.jsonl"
     with GradedWriter(out) as w:
         w.append(rec)
     back = read_graded(out).records[0]
     assert back.example() == ex
     assert back.response == "resp" and back.data["judge"] == {"model": "m", "mode": "binary"}
-    assert back.grades[1] == {"criteria_met": None, "explanation": "", "error": "unparsable", "judge": "", "attempts": 3}
+    assert back.grades[1] == {
+        "criteria_met": None,
+        "explanation": "",
+        "error": "unparsable",
+        "judge": "",
+        "attempts": 3,
+    }
     assert back.n_ungraded == 1
     assert [v.met for v in back.verdicts()] == [True, None]
     assert [c.id for c in back.criteria()] == ["c00", "c01"]

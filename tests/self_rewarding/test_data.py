@@ -14,10 +14,16 @@ from rubricrl.rubrics.importers import load_healthbench_jsonl
 
 
 def _record(i: int, n_items: int = 2, chars: int = 20) -> dict:
-    return {"prompt_id": f"id-{i:04d}", "prompt": [{"role": "user", "content": "x" * chars}],
-            "rubrics": [{"criterion": f"item {k}", "points": 5 if k % 2 == 0 else -3, "tags": ["axis:accuracy"]}
-                        for k in range(n_items)],
-            "example_tags": ["theme:test"], "ideal_completions_data": None}
+    return {
+        "prompt_id": f"id-{i:04d}",
+        "prompt": [{"role": "user", "content": "x" * chars}],
+        "rubrics": [
+            {"criterion": f"item {k}", "points": 5 if k % 2 == 0 else -3, "tags": ["axis:accuracy"]}
+            for k in range(n_items)
+        ],
+        "example_tags": ["theme:test"],
+        "ideal_completions_data": None,
+    }
 
 
 def _write(path, records):
@@ -64,8 +70,9 @@ def test_easy_is_full_minus_hard_by_prompt_id(tmp_path, monkeypatch):
         monkeypatch.setitem(hb.OFFICIAL, subset, hb.OfficialFile(hb.OFFICIAL[subset].filename, None))
         _write(hb.cached_path(subset, root), recs)
     easy = srd.load_training_pool("easy", root)
-    assert [e.prompt_id for e in easy] == [r["prompt_id"] for r in full if r["prompt_id"] not in
-                                           {h["prompt_id"] for h in hard}]
+    assert [e.prompt_id for e in easy] == [
+        r["prompt_id"] for r in full if r["prompt_id"] not in {h["prompt_id"] for h in hard}
+    ]
     assert len(easy) == 26
 
 

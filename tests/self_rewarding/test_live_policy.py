@@ -43,8 +43,12 @@ def test_prompt_is_what_the_http_judge_sends(smollm2, request_two_items, monkeyp
     asyncio.run(LLMJudge(backend, mode="binary", template="healthbench").grade(request_two_items))
     grader = LivePolicyGrader(model, tok, template="healthbench")
     for c, sent in zip(request_two_items.criteria, backend.sent):
-        assert sent == [{"role": "user", "content": grader_user_message(grader.templates, request_two_items, c,
-                                                                         "turn-0123456789ab")}]
+        assert sent == [
+            {
+                "role": "user",
+                "content": grader_user_message(grader.templates, request_two_items, c, "turn-0123456789ab"),
+            }
+        ]
         text = grader.grader_text(request_two_items, c, "turn-0123456789ab")
         chat = tok.apply_chat_template(sent, tokenize=False, add_generation_prompt=True)
         assert text == chat + VERDICT_PREFIX
@@ -76,7 +80,10 @@ def test_verdicts_follow_the_current_weights_of_the_same_object(smollm2, request
 def test_shared_prefix_batches_equal_one_full_forward(smollm2, request_two_items):
     model, tok = smollm2
     grader = LivePolicyGrader(model, tok, temperature=1.0, top_p=None, top_k=None, batch_size=1)
-    seqs = [grader._encode(grader.grader_text(request_two_items, c, "turn-aaaaaaaaaaaa")) for c in request_two_items.criteria]
+    seqs = [
+        grader._encode(grader.grader_text(request_two_items, c, "turn-aaaaaaaaaaaa"))
+        for c in request_two_items.criteria
+    ]
     with torch.no_grad():
         shared = grader._p_true_shared(seqs)
         full = []
@@ -90,8 +97,9 @@ def test_ungraded_is_never_false(smollm2, request_two_items):
     model, tok = smollm2
     grader = LivePolicyGrader(model, tok, max_prompt_tokens=64)
     tiered = Criterion(id="t", text="Clarity", tiers=[Tier(score=0, label="poor"), Tier(score=2, label="clear")])
-    req = GradingRequest(request_two_items.conversation, request_two_items.response,
-                         [*request_two_items.criteria, tiered])
+    req = GradingRequest(
+        request_two_items.conversation, request_two_items.response, [*request_two_items.criteria, tiered]
+    )
     verdicts = grader.grade_batch([req])[0]
     assert all(v.met is None and v.ungraded and v.error for v in verdicts)
     assert "max_prompt_tokens" in verdicts[0].error and "binary" in verdicts[2].error
@@ -109,9 +117,24 @@ def test_async_grade_and_seeded_sampling(smollm2, request_two_items, monkeypatch
     assert all(v.judge == "live-policy" and v.met is not None for v in va)
 
 
-@pytest.mark.parametrize("text,side", [(" true", True), ("true", True), (" tr", True), ("t", True), ("true}", True),
-                                       (" false", False), ("fa", False), ("false,", False),
-                                       (" ", None), ("", None), ("trueish", None), ("null", None), ('"true"', None)])
+@pytest.mark.parametrize(
+    "text,side",
+    [
+        (" true", True),
+        ("true", True),
+        (" tr", True),
+        ("t", True),
+        ("true}", True),
+        (" false", False),
+        ("fa", False),
+        ("false,", False),
+        (" ", None),
+        ("", None),
+        ("trueish", None),
+        ("null", None),
+        ('"true"', None),
+    ],
+)
 def test_continuation_side(text, side):
     assert continuation_side(text) is side
 
@@ -122,7 +145,8 @@ def test_restricted_p_true_temperature_and_filters():
     t, f = torch.tensor([1, 2]), torch.tensor([3])
     p1 = float(restricted_p_true(logits, t, f, 1.0))
     expect = (torch.exp(torch.tensor(2.0)) + torch.exp(torch.tensor(1.0))) / (
-        torch.exp(torch.tensor(2.0)) + torch.exp(torch.tensor(1.0)) + 1)
+        torch.exp(torch.tensor(2.0)) + torch.exp(torch.tensor(1.0)) + 1
+    )
     assert p1 == pytest.approx(float(expect), abs=1e-6)
     assert float(restricted_p_true(logits, t, f, 0.0)) == 1.0
     assert float(restricted_p_true(logits, f, t, 0.0)) == 0.0

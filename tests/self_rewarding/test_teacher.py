@@ -25,8 +25,10 @@ class Scripted:
 
     async def grade(self, request):
         self.calls += 1
-        return [Verdict(c.id, met=self.mets[c.id], judge=self.name, error=None if self.mets[c.id] is not None else "x")
-                for c in request.criteria]
+        return [
+            Verdict(c.id, met=self.mets[c.id], judge=self.name, error=None if self.mets[c.id] is not None else "x")
+            for c in request.criteria
+        ]
 
 
 def _req(i: int) -> GradingRequest:

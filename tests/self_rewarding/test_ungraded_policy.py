@@ -14,11 +14,19 @@ from rubricrl.train.self_reward import SECTION, with_ungraded_policy
 def _example():
     # The replications/self_rewarding/README.md example: +5 met, +6 ungraded, +7 / +7 / -3 not met.
     points = [5, 6, 7, 7, -3]
-    rubric = Rubric(id="hb", scope="instance", aggregation=AggregationSpec(name="points_ratio"),
-                    criteria=tuple(Criterion(id=f"c{i}", text=f"item {i}", points=p) for i, p in enumerate(points)))
-    verdicts = [Verdict(criterion_id="c0", met=True), Verdict(criterion_id="c1", met=None),
-                Verdict(criterion_id="c2", met=False), Verdict(criterion_id="c3", met=False),
-                Verdict(criterion_id="c4", met=False)]
+    rubric = Rubric(
+        id="hb",
+        scope="instance",
+        aggregation=AggregationSpec(name="points_ratio"),
+        criteria=tuple(Criterion(id=f"c{i}", text=f"item {i}", points=p) for i, p in enumerate(points)),
+    )
+    verdicts = [
+        Verdict(criterion_id="c0", met=True),
+        Verdict(criterion_id="c1", met=None),
+        Verdict(criterion_id="c2", met=False),
+        Verdict(criterion_id="c3", met=False),
+        Verdict(criterion_id="c4", met=False),
+    ]
     return rubric, verdicts
 
 

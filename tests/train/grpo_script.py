@@ -23,18 +23,37 @@ def main() -> int:
 
     out, model, steps, *extra = sys.argv[1:]
     repo = Path(__file__).resolve().parents[2]
-    cfg = compose_experiment("rubicon", [f"run.root={out}", "run.name=t", f"policy.name={model}",
-                                         f"grpo.max_steps={steps}", "grpo.max_completion_length=8",
-                                         "grpo.save_steps=1000", "grpo.warmup_steps=0", *extra])
+    cfg = compose_experiment(
+        "rubicon",
+        [
+            f"run.root={out}",
+            "run.name=t",
+            f"policy.name={model}",
+            f"grpo.max_steps={steps}",
+            "grpo.max_completion_length=8",
+            "grpo.save_steps=1000",
+            "grpo.warmup_steps=0",
+            *extra,
+        ],
+    )
     ids = ["if-no-commas", "if-all-lowercase"]
-    rubrics = {r.id: programmatic_only(r) for r in load_rubrics([repo / "rubric_banks/stage1_instruction_following"])
-               if r.id in ids}
-    rows = [{"prompt": [{"role": "user", "content": f"Describe item {i}. {rubrics[ids[i % 2]].instruction}"}],
-             "rubric_id": ids[i % 2]} for i in range(8)]
+    rubrics = {
+        r.id: programmatic_only(r)
+        for r in load_rubrics([repo / "rubric_banks/stage1_instruction_following"])
+        if r.id in ids
+    }
+    rows = [
+        {
+            "prompt": [{"role": "user", "content": f"Describe item {i}. {rubrics[ids[i % 2]].instruction}"}],
+            "rubric_id": ids[i % 2],
+        }
+        for i in range(8)
+    ]
     stage = Path(out) / "t" / "stage"
     stage.mkdir(parents=True, exist_ok=True)
-    fn = RubricRewardFunc(RubricScorer(rubrics, build_judge(JudgeConfig(backend="programmatic"))),
-                          rollouts_path=stage / "rollouts.jsonl")
+    fn = RubricRewardFunc(
+        RubricScorer(rubrics, build_judge(JudgeConfig(backend="programmatic"))), rollouts_path=stage / "rollouts.jsonl"
+    )
     try:
         res = train_grpo(cfg, cfg.grpo, rows, [fn], stage, "t-stage")
     except StageInterrupted as e:

@@ -43,8 +43,10 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def banks():
-    return {r.id: r for r in load_rubrics([REPO / "rubric_banks/stage1_instruction_following",
-                                           REPO / "rubric_banks/defense"])}
+    return {
+        r.id: r
+        for r in load_rubrics([REPO / "rubric_banks/stage1_instruction_following", REPO / "rubric_banks/defense"])
+    }
 
 
 def _direct(judge, rubric, conv, text):
@@ -62,14 +64,19 @@ def test_reward_equals_rubric_reward_for_the_same_verdicts(banks, tmp_path):
     texts = ["rain falls soft and grey task_quality natural_integration", "Rain, falls.", "rain falls task_quality"]
     completions = [[{"role": "assistant", "content": t}] for t in texts]
     logged: dict[str, float] = {}
-    got = fn(prompts=prompts, completions=completions, rubric_id=[rubric.id] * 3,
-             log_metric=lambda k, v: logged.__setitem__(k, v))
+    got = fn(
+        prompts=prompts,
+        completions=completions,
+        rubric_id=[rubric.id] * 3,
+        log_metric=lambda k, v: logged.__setitem__(k, v),
+    )
     want = [_direct(judge, rubric, prompts[0], t).reward for t in texts]
     assert got == pytest.approx(want)
     assert len(set(got)) > 1  # the responses differ, so must the rewards
     assert logged[f"reward/{rubric.category}"] == pytest.approx(sum(want) / 3)
     assert logged["criteria/mc-lowercase-no-commas/lowercase"] in (pytest.approx(2 / 3),) or any(
-        k.startswith("criteria/mc-lowercase-no-commas/") for k in logged)
+        k.startswith("criteria/mc-lowercase-no-commas/") for k in logged
+    )
     assert logged["veto_rate"] == 0.0 and "judge/latency_s" in logged and "response/words" in logged
     rows = [json.loads(x) for x in (tmp_path / "r.jsonl").read_text().splitlines()]
     assert [r["reward"] for r in rows] == pytest.approx(got) and rows[1]["completion"] == "Rain, falls."
@@ -79,13 +86,21 @@ def test_defense_rubric_vetoes_to_its_floor_and_is_logged(banks):
     judge = RoutingJudge(WordJudge())
     task, defense = banks["if-no-commas"], banks["defense-reward-hacking"]
     fn = RubricRewardFunc(RubricScorer({task.id: task}, judge, defense))
-    texts = ["What a great question! rain falls task_quality answers_user",  # sycophancy: vetoed
-             "rain falls task_quality answers_user"]
+    texts = [
+        "What a great question! rain falls task_quality answers_user",  # sycophancy: vetoed
+        "rain falls task_quality answers_user",
+    ]
     logged: dict[str, float] = {}
-    got = fn(prompts=["Describe rain."] * 2, completions=texts, rubric_id=[task.id] * 2,
-             log_metric=lambda k, v: logged.__setitem__(k, v))
+    got = fn(
+        prompts=["Describe rain."] * 2,
+        completions=texts,
+        rubric_id=[task.id] * 2,
+        log_metric=lambda k, v: logged.__setitem__(k, v),
+    )
     assert got[0] == defense.aggregation.veto.floor
-    assert got[1] == pytest.approx(_direct(judge, task, [{"role": "user", "content": "Describe rain."}], texts[1]).reward)
+    assert got[1] == pytest.approx(
+        _direct(judge, task, [{"role": "user", "content": "Describe rain."}], texts[1]).reward
+    )
     assert got[1] > got[0]
     assert logged["defense/veto_rate"] == 0.5 and logged["veto_rate"] == 0.5
     assert logged["defense_criteria/prefatory_sycophancy"] == 0.5
@@ -102,7 +117,10 @@ def test_grpo_settings_map_onto_trl_grpoconfig(tmp_path):
     args = grpo_config(cfg.grpo, tmp_path, seed=5, report_to=[], run_name="t")
     assert (args.beta, args.epsilon, args.epsilon_high, args.loss_type) == (0.0, 0.2, 0.28, "dapo")
     assert args.max_steps == 3 and args.num_generations == 4 and args.seed == 5
-    assert getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type) == "constant_with_warmup" and args.warmup_steps == 2
+    assert (
+        getattr(args.lr_scheduler_type, "value", args.lr_scheduler_type) == "constant_with_warmup"
+        and args.warmup_steps == 2
+    )
     assert args.temperature == 0.6 and args.max_completion_length == 48 and args.gradient_checkpointing is False
     bad = cfg.grpo.merged({"extra": {"not_a_trl_field": 1}})
     with pytest.raises(UserError, match="not_a_trl_field"):
@@ -150,8 +168,11 @@ def test_a_judge_that_grades_nothing_stops_the_step_with_a_health_error(banks, t
 
     task = banks["if-no-commas"]
     health = RewardHealth(judge="silent at http://127.0.0.1:9/v1", stage="stage2_rl", group_size=2)
-    fn = RubricRewardFunc(RubricScorer({task.id: task}, RoutingJudge(SilentJudge())), health=health,
-                          health_path=tmp_path / "reward_health.json")
+    fn = RubricRewardFunc(
+        RubricScorer({task.id: task}, RoutingJudge(SilentJudge())),
+        health=health,
+        health_path=tmp_path / "reward_health.json",
+    )
     with pytest.raises(RewardHealthError) as e:
         fn(prompts=["Describe rain."] * 2, completions=["rain falls", "rain, falls"], rubric_id=[task.id] * 2)
     # 2 responses x 2 llm criteria, all ungraded; the programmatic no_commas verdicts are not counted
@@ -180,8 +201,11 @@ def test_judge_label_names_model_url_and_knobs():
     from rubricrl.train.trl_adapter import judge_label
 
     assert judge_label(RoutingJudge(None)) == "programmatic verifiers"
-    j = build_judge(JudgeConfig(backend="openai", model="m", base_url="http://127.0.0.1:9/v1", timeout_s=5,
-                                concurrency=2, retries=1))
+    j = build_judge(
+        JudgeConfig(
+            backend="openai", model="m", base_url="http://127.0.0.1:9/v1", timeout_s=5, concurrency=2, retries=1
+        )
+    )
     try:
         assert judge_label(j) == "m at http://127.0.0.1:9/v1 (timeout_s 5.0, concurrency 2, retries 1)"
     finally:

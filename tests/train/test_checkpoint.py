@@ -21,15 +21,21 @@ pytestmark = pytest.mark.slow
 
 
 def _start(out: Path, model: str, steps: int, *extra: str) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, str(SCRIPT), str(out), model, str(steps), *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(
+        [sys.executable, str(SCRIPT), str(out), model, str(steps), *extra],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
 
 
 @pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
 def test_signal_checkpoints_and_rerun_resumes(tmp_path, sig):
     steps = 6
     stage = tmp_path / "t" / "stage"
-    proc = _start(tmp_path, "tiny-qwen3", steps, "wandb.mode=disabled", "+policy.chat_template_kwargs.enable_thinking=false")
+    proc = _start(
+        tmp_path, "tiny-qwen3", steps, "wandb.mode=disabled", "+policy.chat_template_kwargs.enable_thinking=false"
+    )
     rollouts = stage / "rollouts.jsonl"
     deadline = time.monotonic() + 600
     while time.monotonic() < deadline and proc.poll() is None:
@@ -47,7 +53,9 @@ def test_signal_checkpoints_and_rerun_resumes(tmp_path, sig):
     assert 1 <= saved_step < steps
     assert not (stage / "final").exists()
 
-    again = _start(tmp_path, "tiny-qwen3", steps, "wandb.mode=disabled", "+policy.chat_template_kwargs.enable_thinking=false")
+    again = _start(
+        tmp_path, "tiny-qwen3", steps, "wandb.mode=disabled", "+policy.chat_template_kwargs.enable_thinking=false"
+    )
     out2, _ = again.communicate(timeout=900)
     assert again.returncode == 0, out2
     assert f"resuming from {ckpt}" in out2
@@ -59,13 +67,16 @@ def test_signal_checkpoints_and_rerun_resumes(tmp_path, sig):
 
 
 def test_tiny_qwen3_moe_grpo_steps_with_offline_wandb(tmp_path):
-    proc = _start(tmp_path, "tiny-qwen3-moe", 2, "wandb.mode=offline",
-                  "+policy.chat_template_kwargs.enable_thinking=false")
+    proc = _start(
+        tmp_path, "tiny-qwen3-moe", 2, "wandb.mode=offline", "+policy.chat_template_kwargs.enable_thinking=false"
+    )
     out, _ = proc.communicate(timeout=900)
     assert proc.returncode == 0, out
     assert "FINISHED global_step=2" in out
     final = tmp_path / "t" / "stage" / "final"
     assert json.loads((final / "config.json").read_text())["model_type"] == "qwen3_moe"
-    assert "<think>" in (final / "chat_template.jinja").read_text() or "enable_thinking" in (
-        final / "tokenizer_config.json").read_text()
+    assert (
+        "<think>" in (final / "chat_template.jinja").read_text()
+        or "enable_thinking" in (final / "tokenizer_config.json").read_text()
+    )
     assert list((tmp_path / "t" / "wandb").glob("offline-run-*")), "W&B offline run folder missing"

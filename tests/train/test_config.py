@@ -15,7 +15,9 @@ from rubricrl.errors import UserError
 REPO = Path(__file__).resolve().parents[2]
 SCALES = ["tiny", "single_gpu", "paper"]
 SITES = sorted(p.stem for p in (REPO / "common/rubricrl/configs/train/site").glob("*.yaml"))
-PAPERS = sorted(p.parent.name for p in (REPO / "replications").glob("*/configs") if (p / f"{p.parent.name}.yaml").is_file())
+PAPERS = sorted(
+    p.parent.name for p in (REPO / "replications").glob("*/configs") if (p / f"{p.parent.name}.yaml").is_file()
+)
 
 
 def _strip_comments(text: str) -> str:
@@ -27,7 +29,8 @@ def test_committed_resolved_config_matches_composition(scale):
     resolved = REPO / "replications/rubicon/configs" / f"_resolved_{scale}.yaml"
     produced = to_yaml(compose_experiment("rubicon", [f"scale={scale}"]))
     assert _strip_comments(resolved.read_text()) == produced, (
-        f"{resolved} drifted from composition; regenerate: rubricrl replicate rubicon --show-config scale={scale}")
+        f"{resolved} drifted from composition; regenerate: rubricrl replicate rubicon --show-config scale={scale}"
+    )
 
 
 @pytest.mark.parametrize("paper", PAPERS)
@@ -55,7 +58,12 @@ def test_every_resolved_and_shipped_yaml_validates():
 def test_paper_values_in_the_base():
     g = compose_experiment("rubicon", []).grpo
     assert (g.beta, g.epsilon, g.epsilon_high, g.loss_type, g.lr_scheduler_type) == (
-        0.0, 0.2, 0.28, "dapo", "constant_with_warmup")
+        0.0,
+        0.2,
+        0.28,
+        "dapo",
+        "constant_with_warmup",
+    )
 
 
 def test_precedence_scale_then_replication_scale_then_command_line():
@@ -63,33 +71,40 @@ def test_precedence_scale_then_replication_scale_then_command_line():
     assert tiny.policy.name == "smollm2-135m-instruct" and tiny.grpo.learning_rate == 2e-5  # at_scale/tiny wins
     paper = compose_experiment("rubicon", ["scale=paper"])
     assert paper.policy.name == "Qwen/Qwen3-30B-A3B" and paper.run.engine == "nemo_rl"
-    o = compose_experiment("rubicon", ["grpo.max_steps=4", "run.name=x", "rubicon.filter.k=3",
-                                       "rubicon.eval.bootstrap=200"])  # not named in any YAML: still settable
+    o = compose_experiment(
+        "rubicon", ["grpo.max_steps=4", "run.name=x", "rubicon.filter.k=3", "rubicon.eval.bootstrap=200"]
+    )  # not named in any YAML: still settable
     assert (o.grpo.max_steps, o.run.name, o.section("rubicon").filter.k) == (4, "x", 3)
     assert o.section("rubicon").eval.bootstrap == 200
 
 
-@pytest.mark.parametrize("override,needle", [
-    ("grpo.bogus=1", "grpo.bogus: unknown key"),
-    ("scale=huge", "scale/huge"),
-    ("grpo.learning_rate=abc", "grpo.learning_rate"),
-    ("rubicon.filter.band=[0.9,0.1]", "band must be"),
-    ("+grpo.typo=1", "grpo.typo: unknown key"),
-    ("grpo.max_steps", "expected key=value"),
-    ("grpo.num_generations=3", "multiple of num_generations"),
-])
+@pytest.mark.parametrize(
+    "override,needle",
+    [
+        ("grpo.bogus=1", "grpo.bogus: unknown key"),
+        ("scale=huge", "scale/huge"),
+        ("grpo.learning_rate=abc", "grpo.learning_rate"),
+        ("rubicon.filter.band=[0.9,0.1]", "band must be"),
+        ("+grpo.typo=1", "grpo.typo: unknown key"),
+        ("grpo.max_steps", "expected key=value"),
+        ("grpo.num_generations=3", "multiple of num_generations"),
+    ],
+)
 def test_bad_overrides_are_user_errors(override, needle):
     with pytest.raises(UserError) as e:
         compose_experiment("rubicon", [override])
     assert needle in str(e.value)
 
 
-@pytest.mark.parametrize("override,suggestion", [
-    ("grpo.max_step=3", "did you mean grpo.max_steps"),
-    ("run.nme=x", "did you mean run.name?"),
-    ("rubicon.filtr.enabled=false", "did you mean rubicon.filter?"),
-    ("rubicon.filter.bnd=[0.1,0.9]", "did you mean rubicon.filter.band?"),
-])
+@pytest.mark.parametrize(
+    "override,suggestion",
+    [
+        ("grpo.max_step=3", "did you mean grpo.max_steps"),
+        ("run.nme=x", "did you mean run.name?"),
+        ("rubicon.filtr.enabled=false", "did you mean rubicon.filter?"),
+        ("rubicon.filter.bnd=[0.1,0.9]", "did you mean rubicon.filter.band?"),
+    ],
+)
 def test_a_misspelt_key_gets_the_nearest_valid_one(override, suggestion):
     with pytest.raises(UserError) as e:
         compose_experiment("rubicon", [override])
@@ -103,12 +118,20 @@ def test_hydra_settings_are_refused_not_silently_ignored():
 
 
 def test_cli_hydra_cfg_job_prints_the_config_and_multirun_says_what_to_do():
-    r = subprocess.run([sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", "--cfg", "job",
-                        "grpo.max_steps=7"], capture_output=True, text=True, cwd=REPO)
+    r = subprocess.run(
+        [sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", "--cfg", "job", "grpo.max_steps=7"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert r.returncode == 0, r.stderr
     assert yaml.safe_load(r.stdout)["grpo"]["max_steps"] == 7
-    r = subprocess.run([sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", "-m", "grpo.max_steps=1,2"],
-                       capture_output=True, text=True, cwd=REPO)
+    r = subprocess.run(
+        [sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", "-m", "grpo.max_steps=1,2"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert r.returncode == 2 and "Traceback" not in r.stderr
     assert "not supported" in r.stderr and "for v in 1 2; do rubricrl replicate rubicon grpo.max_steps=$v" in r.stderr
 
@@ -124,15 +147,23 @@ def test_typo_in_a_replication_yaml_is_reported(tmp_path):
 
 
 def test_cli_bad_key_exits_2_without_traceback(tmp_path):
-    r = subprocess.run([sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", "grpo.bogus=1",
-                        f"run.root={tmp_path}"], capture_output=True, text=True, cwd=REPO)
+    r = subprocess.run(
+        [sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", "grpo.bogus=1", f"run.root={tmp_path}"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert r.returncode == 2
     assert "grpo.bogus: unknown key" in r.stderr and "Traceback" not in r.stderr
 
 
 def test_cli_show_config_accepts_overrides_after_options():
-    r = subprocess.run([sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", "--show-config",
-                        "grpo.max_steps=7"], capture_output=True, text=True, cwd=REPO)
+    r = subprocess.run(
+        [sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", "--show-config", "grpo.max_steps=7"],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+    )
     assert r.returncode == 0, r.stderr
     assert yaml.safe_load(r.stdout)["grpo"]["max_steps"] == 7
 
@@ -141,7 +172,12 @@ def test_config_hash_ignores_placement_and_checkpoint_keeping_only():
     from rubricrl.config import config_hash
 
     base = config_hash(compose_experiment("rubicon", []))
-    for same in (["run.keep_checkpoints=true"], ["run.name=other", "run.root=/elsewhere"], ["wandb.mode=online"],
-                 ["run.max_ungraded_share=0.9", "run.min_steps_with_reward_variance=0"], ["run.async_reward=true"]):
+    for same in (
+        ["run.keep_checkpoints=true"],
+        ["run.name=other", "run.root=/elsewhere"],
+        ["wandb.mode=online"],
+        ["run.max_ungraded_share=0.9", "run.min_steps_with_reward_variance=0"],
+        ["run.async_reward=true"],
+    ):
         assert config_hash(compose_experiment("rubicon", same)) == base, same
     assert config_hash(compose_experiment("rubicon", ["grpo.learning_rate=3e-6"])) != base

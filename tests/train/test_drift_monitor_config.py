@@ -12,8 +12,10 @@ from rubricrl.cluster.nemo_rl import RECIPES, build_config
 from rubricrl.config import compose_experiment, config_hash
 from rubricrl.errors import UserError
 
-GOLD = ("monitor.judge={backend: openai, model: gold-judge, base_url_file: runs/gold.endpoint.json, mode: tiered, "
-        "template: tiered}")
+GOLD = (
+    "monitor.judge={backend: openai, model: gold-judge, base_url_file: runs/gold.endpoint.json, mode: tiered, "
+    "template: tiered}"
+)
 
 
 def _recipe(paper: str, stage: str):
@@ -83,8 +85,9 @@ def test_nemo_rl_rows_carry_the_gold_rubric(tmp_path):
     from rubricrl.train.rewards import programmatic_only
 
     repo = Path(__file__).resolve().parents[2]
-    full = next(r for r in load_rubrics([repo / "rubric_banks/stage1_instruction_following"])
-                if r.id == "if-all-lowercase")
+    full = next(
+        r for r in load_rubrics([repo / "rubric_banks/stage1_instruction_following"]) if r.id == "if-all-lowercase"
+    )
     train = programmatic_only(full)
     path = tmp_path / "train.jsonl"
     write_rows(path, [([{"role": "user", "content": "hi"}], train, "p0")], monitor_rubrics={full.id: full})
@@ -106,7 +109,10 @@ def test_a_misspelt_monitor_stage_is_an_error_not_a_silently_unmonitored_run(tmp
     from rubricrl.train.drift_monitor import stage_monitor
 
     cfg = compose_experiment("rubicon", [f"run.root={tmp_path}", "monitor.stages=[stage2]"])
-    with pytest.raises(UserError, match="monitor.stages: 'stage2' is not a training stage of rubicon .its training "
-                                        "stages: stage1_rl, stage2_rl"):
-        stage_monitor(cfg, "stage2_rl", tmp_path, last_step=2, train_label="t", training_stages=("stage1_rl",
-                                                                                                  "stage2_rl"))
+    with pytest.raises(
+        UserError,
+        match="monitor.stages: 'stage2' is not a training stage of rubicon .its training stages: stage1_rl, stage2_rl",
+    ):
+        stage_monitor(
+            cfg, "stage2_rl", tmp_path, last_step=2, train_label="t", training_stages=("stage1_rl", "stage2_rl")
+        )

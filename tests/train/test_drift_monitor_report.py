@@ -10,15 +10,19 @@ from types import SimpleNamespace
 import pytest
 
 from rubricrl.analysis.hacking import mine, render_markdown
+from rubricrl.report.drift import PLOT, drift_section, drift_wandb_table, plot_drift, stage_drift
 from rubricrl.reward.drift import DriftMonitor, DriftThresholds
 from rubricrl.reward.drift_file import append_check
-from rubricrl.report.drift import PLOT, drift_section, drift_wandb_table, plot_drift, stage_drift
 
 
 def _checks(stage_dir: Path, skip_step: int | None = None) -> DriftMonitor:
     """A stage whose training reward rises while the gold reward falls; one check mostly ungraded."""
-    m = DriftMonitor(DriftThresholds(max_gap=0.1, window=1), judge="gold at http://g/v1", train_judge="verifiers",
-                     stage=stage_dir.name)
+    m = DriftMonitor(
+        DriftThresholds(max_gap=0.1, window=1),
+        judge="gold at http://g/v1",
+        train_judge="verifiers",
+        stage=stage_dir.name,
+    )
     for step, (t, g) in zip((1, 10, 20), ((0.4, 0.35), (0.6, 0.3), (0.8, 0.2))):
         ungraded = 7 if step == skip_step else 0
         append_check(stage_dir / "monitor.jsonl", m.observe(step, [t] * 4, [g] * 4, 8, ungraded, prompts=1))

@@ -46,7 +46,9 @@ class VerdictServer:
             def do_POST(self):  # noqa: N802
                 self.rfile.read(int(self.headers["Content-Length"]))
                 outer.requests += 1
-                content = json.dumps({"explanation": "checked", "criteria_met": outer.met, "score": 3 if outer.met else 0})
+                content = json.dumps(
+                    {"explanation": "checked", "criteria_met": outer.met, "score": 3 if outer.met else 0}
+                )
                 body = json.dumps({"choices": [{"message": {"role": "assistant", "content": content}}]}).encode()
                 self.send_response(200)
                 self.send_header("Content-Type", "application/json")
@@ -81,15 +83,32 @@ def _rubrics():
 
 
 def _gold_cfg(url: str, **kw) -> MonitorConfig:
-    judge = {"backend": "openai", "model": "gold", "base_url": url, "mode": "binary", "template": "healthbench",
-             "retries": 0, "timeout_s": 30}
+    judge = {
+        "backend": "openai",
+        "model": "gold",
+        "base_url": url,
+        "mode": "binary",
+        "template": "healthbench",
+        "retries": 0,
+        "timeout_s": 30,
+    }
     return MonitorConfig.model_validate({"judge": judge, **kw})
 
 
 def _monitor(mcfg: MonitorConfig, path: Path, gold_rubrics, last_step: int, stage: str = "stage1_rl") -> GoldMonitor:
-    return GoldMonitor(thresholds_of(mcfg), every_steps=mcfg.every_steps, sample=mcfg.sample, seed=0, path=path,
-                       judge=build_gold_judge(mcfg), label="gold", train_label="verifiers", stage=stage,
-                       last_step=last_step, rubrics=gold_rubrics)
+    return GoldMonitor(
+        thresholds_of(mcfg),
+        every_steps=mcfg.every_steps,
+        sample=mcfg.sample,
+        seed=0,
+        path=path,
+        judge=build_gold_judge(mcfg),
+        label="gold",
+        train_label="verifiers",
+        stage=stage,
+        last_step=last_step,
+        rubrics=gold_rubrics,
+    )
 
 
 def test_reward_function_checks_the_sampled_prompts_of_check_steps_only(grader, tmp_path):
@@ -103,8 +122,13 @@ def test_reward_function_checks_the_sampled_prompts_of_check_steps_only(grader, 
     logged: list[tuple[int, dict[str, float]]] = []
     for step in (1, 2, 3):  # TRL's trainer_state.global_step is the step before the one being computed
         metrics: dict[str, float] = {}
-        rewards = fn(prompts, completions, trainer_state=SimpleNamespace(global_step=step - 1),
-                     log_metric=lambda k, v: metrics.__setitem__(k, v), **kw)
+        rewards = fn(
+            prompts,
+            completions,
+            trainer_state=SimpleNamespace(global_step=step - 1),
+            log_metric=lambda k, v, m=metrics: m.__setitem__(k, v),
+            **kw,
+        )
         assert rewards == [1.0, 0.0, 1.0, 0.0]  # the training reward is untouched by the monitor
         logged.append((step, {k: v for k, v in metrics.items() if k.startswith("monitor/")}))
     assert [s for s, m in logged if m] == [1, 3]  # step 1 (baseline) and the last; 10 is never reached
@@ -125,8 +149,13 @@ def test_a_gold_judge_that_cannot_answer_skips_the_check_and_training_goes_on(tm
     mon = _monitor(mcfg, tmp_path / "monitor.jsonl", gold, last_step=1)
     fn = RubricRewardFunc(RubricScorer(train, build_judge(JudgeConfig(backend="programmatic"))), monitor=mon)
     metrics: dict[str, float] = {}
-    rewards = fn([[{"role": "user", "content": "x"}]] * 2, ["lower.", "Upper."], rubric_id=["if-all-lowercase"] * 2,
-                 trainer_state=SimpleNamespace(global_step=0), log_metric=lambda k, v: metrics.__setitem__(k, v))
+    rewards = fn(
+        [[{"role": "user", "content": "x"}]] * 2,
+        ["lower.", "Upper."],
+        rubric_id=["if-all-lowercase"] * 2,
+        trainer_state=SimpleNamespace(global_step=0),
+        log_metric=lambda k, v: metrics.__setitem__(k, v),
+    )
     assert rewards == [1.0, 0.0]
     assert metrics["monitor/skipped"] == 1.0 and "monitor/gold_judge_reward" not in metrics
     (row,) = read_checks(tmp_path / "monitor.jsonl")
@@ -134,8 +163,9 @@ def test_a_gold_judge_that_cannot_answer_skips_the_check_and_training_goes_on(tm
 
 
 def test_an_http_gold_judge_needs_an_endpoint_or_one_to_share(tmp_path):
-    cfg = compose_experiment("rubicon", [f"run.root={tmp_path}", "server.enabled=false", "judge.base_url=null",
-                                         "monitor.judge.model=gold"])
+    cfg = compose_experiment(
+        "rubicon", [f"run.root={tmp_path}", "server.enabled=false", "judge.base_url=null", "monitor.judge.model=gold"]
+    )
     with pytest.raises(UserError, match="monitor.judge .backend openai. has no base_url or base_url_file"):
         stage_monitor(cfg, "stage1_rl", tmp_path, last_step=2, train_label="t", shared=cfg.judge)
     shared = JudgeConfig(base_url="http://127.0.0.1:1/v1")
@@ -178,8 +208,9 @@ def _constant_rubrics():
     gold reward is 1.0 while the grader says met and 0.5 once it says not met: a known widening of 0.5."""
     from rubricrl.rubrics.schema import Criterion, Rubric
 
-    any_length = Criterion(id="any_length", text="Any answer.", kind="programmatic", verifier="word_count",
-                           args={"max_words": 100000})
+    any_length = Criterion(
+        id="any_length", text="Any answer.", kind="programmatic", verifier="word_count", args={"max_words": 100000}
+    )
     quality = Criterion(id="quality", text="The answer is useful.")
     return {"t1": Rubric(id="t1", criteria=(any_length,))}, {"t1": Rubric(id="t1", criteria=(any_length, quality))}
 
@@ -188,15 +219,27 @@ def _constant_rubrics():
 def test_trl_grpo_logs_monitor_metrics_stops_on_a_widening_gap_and_resumes_cleanly(grader, offline, tmp_path):
     from rubricrl.train.trl_adapter import train_grpo
 
-    cfg = compose_experiment("rubicon", [f"run.root={tmp_path}", "run.name=t", "policy.name=tiny-qwen3",
-                                         "grpo.max_steps=3", "grpo.max_completion_length=4", "grpo.save_steps=1",
-                                         "grpo.warmup_steps=0", "wandb.mode=offline",
-                                         "+policy.chat_template_kwargs.enable_thinking=false"])
+    cfg = compose_experiment(
+        "rubicon",
+        [
+            f"run.root={tmp_path}",
+            "run.name=t",
+            "policy.name=tiny-qwen3",
+            "grpo.max_steps=3",
+            "grpo.max_completion_length=4",
+            "grpo.save_steps=1",
+            "grpo.warmup_steps=0",
+            "wandb.mode=offline",
+            "+policy.chat_template_kwargs.enable_thinking=false",
+        ],
+    )
     train, gold = _constant_rubrics()
     stage = tmp_path / "t" / "stage1_rl"
     stage.mkdir(parents=True)
-    rows = [{"prompt": [{"role": "user", "content": f"Describe item {i}."}], "rubric_id": "t1", "id": f"p{i}"}
-            for i in range(8)]
+    rows = [
+        {"prompt": [{"role": "user", "content": f"Describe item {i}."}], "rubric_id": "t1", "id": f"p{i}"}
+        for i in range(8)
+    ]
 
     def run(on_gap: str, met_after_first: bool) -> dict:
         mcfg = _gold_cfg(grader.url, every_steps=2, sample=1, max_gap=0.2, window=1, on_gap=on_gap)
@@ -238,5 +281,9 @@ def test_trl_grpo_logs_monitor_metrics_stops_on_a_widening_gap_and_resumes_clean
     assert all(h["monitor/gap"] == pytest.approx(0.0) and h["monitor/train_judge_reward"] == 1.0 for h in checked)
     assert not any("monitor/gap" in h for h in history if h not in checked)
     keys = _wandb_history_keys(tmp_path / "t")
-    assert {"train/monitor/gold_judge_reward", "train/monitor/train_judge_reward", "train/monitor/gap",
-            "train/monitor/gap_widening"} <= keys
+    assert {
+        "train/monitor/gold_judge_reward",
+        "train/monitor/train_judge_reward",
+        "train/monitor/gap",
+        "train/monitor/gap_widening",
+    } <= keys

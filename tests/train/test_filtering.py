@@ -16,12 +16,12 @@ def test_quantile_matches_linear_interpolation():
 
 def test_band_drops_too_easy_and_too_hard_and_zero_variance():
     groups = {
-        "hard": [0, 0, 0, 0],          # mean 0: below the band
-        "a": [0, 1, 0, 0],             # 0.25
-        "b": [0, 1, 1, 0],             # 0.5
+        "hard": [0, 0, 0, 0],  # mean 0: below the band
+        "a": [0, 1, 0, 0],  # 0.25
+        "b": [0, 1, 1, 0],  # 0.5
         "flat": [0.5, 0.5, 0.5, 0.5],  # 0.5 but no variance: no GRPO signal
-        "c": [1, 1, 1, 0],             # 0.75
-        "easy": [1, 1, 1, 1],          # 1.0: above the band
+        "c": [1, 1, 1, 0],  # 0.75
+        "easy": [1, 1, 1, 1],  # 1.0: above the band
     }
     res = select_prompts(groups, (0.2, 0.8))
     assert res.kept == ["a", "b", "c"]

@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 
-CHILD = r'''
+CHILD = r"""
 import sys, time
 from rubricrl.train.checkpoint import GracefulStop
 with GracefulStop(sigterm_dedup_s=float(sys.argv[1])) as stop:
@@ -20,12 +20,13 @@ with GracefulStop(sigterm_dedup_s=float(sys.argv[1])) as stop:
     time.sleep(1.5)                      # "finishing the step": a second signal may arrive meanwhile
     print("checkpoint saved", flush=True)
 sys.exit(143)
-'''
+"""
 
 
 def _run(dedup_s: float, *sigs: int) -> tuple[int, str]:
-    p = subprocess.Popen([sys.executable, "-c", CHILD, str(dedup_s)], stdout=subprocess.PIPE,
-                         stderr=subprocess.STDOUT, text=True)
+    p = subprocess.Popen(
+        [sys.executable, "-c", CHILD, str(dedup_s)], stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+    )
     assert p.stdout.readline().strip() == "ready"
     for s in sigs:
         p.send_signal(s)

@@ -3,8 +3,8 @@
 These unit tests run in the main environment (no ray), so they install a minimal stand-in for
 ``nemo_rl.environments.interfaces`` (EnvironmentReturn / EnvironmentInterface), NeMo RL's registries and
 ``ray.remote``; the same environment against NeMo RL v0.7.0's real code and a real Ray actor is in
-``tests/nemo_rl/`` (``make test-nemo-rl``). Everything that scores is real: verifiers from the rubric banks, the HTTP judge
-against small local OpenAI-compatible servers, ``rubric_reward`` aggregation.
+``tests/nemo_rl/`` (``make test-nemo-rl``). Everything that scores is real: verifiers from the rubric banks, the HTTP
+judge against small local OpenAI-compatible servers, ``rubric_reward`` aggregation.
 """
 
 from __future__ import annotations
@@ -53,9 +53,18 @@ class _EnvironmentInterface(abc.ABC):
 def nemo_stub(monkeypatch):
     """Minimal nemo_rl + ray modules: interfaces, the three registries, ray.remote."""
     mods: dict[str, types.ModuleType] = {}
-    for name in ["nemo_rl", "nemo_rl.environments", "nemo_rl.environments.interfaces", "nemo_rl.environments.utils",
-                 "nemo_rl.distributed", "nemo_rl.distributed.ray_actor_environment_registry",
-                 "nemo_rl.distributed.virtual_cluster", "nemo_rl.data", "nemo_rl.data.processors", "ray"]:
+    for name in [
+        "nemo_rl",
+        "nemo_rl.environments",
+        "nemo_rl.environments.interfaces",
+        "nemo_rl.environments.utils",
+        "nemo_rl.distributed",
+        "nemo_rl.distributed.ray_actor_environment_registry",
+        "nemo_rl.distributed.virtual_cluster",
+        "nemo_rl.data",
+        "nemo_rl.data.processors",
+        "ray",
+    ]:
         mods[name] = types.ModuleType(name)
         monkeypatch.setitem(sys.modules, name, mods[name])
     mods["nemo_rl.environments.interfaces"].EnvironmentReturn = _EnvironmentReturn
@@ -80,7 +89,7 @@ def nemo_stub(monkeypatch):
         procs.PROCESSOR_REGISTRY[name] = fn
 
     procs.register_processor = register_processor
-    mods["ray"].remote = lambda **kw: (lambda cls: type(cls.__name__, (cls,), {"ray_options": kw}))
+    mods["ray"].remote = lambda **kw: lambda cls: type(cls.__name__, (cls,), {"ray_options": kw})
     monkeypatch.delitem(env_mod.__dict__, "RubricEnvironmentActor", raising=False)
     return mods
 
@@ -142,18 +151,25 @@ def graders():
 
 
 def _health_rubric() -> Rubric:
-    return Rubric(id="hb-1", scope="instance", criteria=(
-        Criterion(id="pos", text="CRIT-POS: gives safe advice", points=5, tags=("axis:accuracy",)),
-        Criterion(id="neg", text="CRIT-NEG: recommends something harmful", points=-5, tags=("axis:safety",)),
-    ), aggregation=AggregationSpec(name="points_ratio"))
+    return Rubric(
+        id="hb-1",
+        scope="instance",
+        criteria=(
+            Criterion(id="pos", text="CRIT-POS: gives safe advice", points=5, tags=("axis:accuracy",)),
+            Criterion(id="neg", text="CRIT-NEG: recommends something harmful", points=-5, tags=("axis:safety",)),
+        ),
+        aggregation=AggregationSpec(name="points_ratio"),
+    )
 
 
 def _sample(rubric: Rubric, prompt_id: str, response: str) -> tuple[list[dict], dict]:
     conversation = [{"role": "user", "content": "My head hurts, what should I do?"}]
     row = nemo_rl_row(conversation, rubric, prompt_id)
     meta = {"conversation": row["messages"], "rubric": row["rubric_json"], "prompt_id": prompt_id}
-    log = [{"role": "user", "content": "<|im_start|>user ...templated...<|im_end|>"},
-           {"role": "assistant", "content": response}]
+    log = [
+        {"role": "user", "content": "<|im_start|>user ...templated...<|im_end|>"},
+        {"role": "assistant", "content": response},
+    ]
     return log, meta
 
 
@@ -169,18 +185,23 @@ def _stage1_rubric() -> Rubric:
 def test_programmatic_step_returns_nemo_rl_shapes_and_logs_metrics(nemo_stub, tmp_path):
     rubric = _stage1_rubric()
     env = RubricEnvironment({"judge": {"backend": "programmatic"}, "metrics_path": str(tmp_path / "m.jsonl")})
-    logs, metas = zip(*[_sample(rubric, "a", "all lowercase here."), _sample(rubric, "b", "Not Lowercase."),
-                        _sample(rubric, "c", "<think>Some Capitals In Thought</think>fine answer.")])
+    logs, metas = zip(
+        *[
+            _sample(rubric, "a", "all lowercase here."),
+            _sample(rubric, "b", "Not Lowercase."),
+            _sample(rubric, "c", "<think>Some Capitals In Thought</think>fine answer."),
+        ]
+    )
     out = env.step(list(logs), list(metas))
     assert isinstance(out, _EnvironmentReturn)
     assert out.rewards.dtype.is_floating_point and out.rewards.shape == (3,)
-    assert out.rewards.tolist() == [1.0, 0.0, 1.0]          # the <think> block is not graded
+    assert out.rewards.tolist() == [1.0, 0.0, 1.0]  # the <think> block is not graded
     assert out.terminateds.tolist() == [1.0, 1.0, 1.0]
     assert all(o["role"] == "environment" for o in out.observations)
     assert out.next_stop_strings == [None, None, None]
     crit = rubric.criteria[0].id
     assert [m["per_criterion"][crit] for m in out.metadata] == [1.0, 0.0, 1.0]
-    assert not (tmp_path / "m.jsonl").exists()              # a step's record waits for the step to end
+    assert not (tmp_path / "m.jsonl").exists()  # a step's record waits for the step to end
     assert env.close_step(1) is None
     summary = env.finish()
     assert summary["ok"] and summary["steps_with_reward_variance"] == 1
@@ -197,18 +218,29 @@ def test_http_judge_round_robin_points_ratio_and_tags(nemo_stub, graders, tmp_pa
     a, b = graders(), graders()
     endpoints = tmp_path / "policy.endpoints.json"
     write_endpoints(endpoints, [a.url, b.url])
-    env = RubricEnvironment({"judge": {"backend": "openai", "model": "policy", "base_url_file": str(endpoints),
-                                       "sampling": {"temperature": 1.0, "top_p": 1.0, "top_k": None},
-                                       "retries": 0},
-                             "judge_is_policy": True, "endpoint_wait_s": 0})
+    env = RubricEnvironment(
+        {
+            "judge": {
+                "backend": "openai",
+                "model": "policy",
+                "base_url_file": str(endpoints),
+                "sampling": {"temperature": 1.0, "top_p": 1.0, "top_k": None},
+                "retries": 0,
+            },
+            "judge_is_policy": True,
+            "endpoint_wait_s": 0,
+        }
+    )
     rubric = _health_rubric()
-    samples = [_sample(rubric, "p1", "SAFE-ADVICE: rest and drink water."),
-               _sample(rubric, "p2", "SAFE-ADVICE but also DANGER!! take ten pills."),
-               _sample(rubric, "p3", "DANGER!! only.")]
+    samples = [
+        _sample(rubric, "p1", "SAFE-ADVICE: rest and drink water."),
+        _sample(rubric, "p2", "SAFE-ADVICE but also DANGER!! take ten pills."),
+        _sample(rubric, "p3", "DANGER!! only."),
+    ]
     out = env.step([s[0] for s in samples], [s[1] for s in samples])
-    assert out.rewards.tolist() == [1.0, 0.0, -1.0]         # HealthBench points ratio, not clipped per sample
-    assert a.bodies and b.bodies                            # both policy servers graded
-    assert len(a.bodies) + len(b.bodies) == 6               # one call per criterion per rollout
+    assert out.rewards.tolist() == [1.0, 0.0, -1.0]  # HealthBench points ratio, not clipped per sample
+    assert a.bodies and b.bodies  # both policy servers graded
+    assert len(a.bodies) + len(b.bodies) == 6  # one call per criterion per rollout
     assert all(body["temperature"] == 1.0 and "top_k" not in body for body in a.bodies + b.bodies)
     env.close_step(1)
     env.finish()
@@ -237,17 +269,21 @@ def test_an_ungraded_penalty_counts_as_present_in_training_rewards(nemo_stub, gr
 
 def test_teacher_grades_its_share_of_prompts(nemo_stub, graders, tmp_path):
     student, teacher = graders(), graders(always_met=True)
-    env = RubricEnvironment({"judge": {"backend": "openai", "model": "s", "base_url": student.url, "retries": 0},
-                             "teacher": {"backend": "openai", "model": "t", "base_url": teacher.url, "retries": 0},
-                             "teacher_fraction": 0.5})
+    env = RubricEnvironment(
+        {
+            "judge": {"backend": "openai", "model": "s", "base_url": student.url, "retries": 0},
+            "teacher": {"backend": "openai", "model": "t", "base_url": teacher.url, "retries": 0},
+            "teacher_fraction": 0.5,
+        }
+    )
     rubric = _health_rubric()
     ids = [f"prompt-{i}" for i in range(40)]
     samples = [_sample(rubric, pid, "DANGER!! only.") for pid in ids]
     out = env.step([s[0] for s in samples], [s[1] for s in samples])
     by_teacher = [m["graded_by"] == "teacher" for m in out.metadata]
-    assert 5 < sum(by_teacher) < 35                          # about half, by prompt id
+    assert 5 < sum(by_teacher) < 35  # about half, by prompt id
     for t, r in zip(by_teacher, out.rewards.tolist()):
-        assert r == (0.0 if t else -1.0)                     # the teacher marks both items met: (5-5)/5
+        assert r == (0.0 if t else -1.0)  # the teacher marks both items met: (5-5)/5
     again = env.step([s[0] for s in samples], [s[1] for s in samples])
     assert [m["graded_by"] for m in again.metadata] == [m["graded_by"] for m in out.metadata]  # stable
     forced = _sample(rubric, "prompt-x", "DANGER!! only.")
@@ -262,8 +298,9 @@ def test_clear_errors(nemo_stub, tmp_path):
     env = RubricEnvironment({"judge": {"backend": "programmatic"}})
     with pytest.raises(UserError, match="rubricrl_rubric"):
         env.step([[{"role": "assistant", "content": "x"}]], [{"ground_truth": "4"}])
-    missing = RubricEnvironment({"judge": {"backend": "openai", "base_url_file": str(tmp_path / "none.json")},
-                                 "endpoint_wait_s": 0})
+    missing = RubricEnvironment(
+        {"judge": {"backend": "openai", "base_url_file": str(tmp_path / "none.json")}, "endpoint_wait_s": 0}
+    )
     log, meta = _sample(_health_rubric(), "p", "x")
     with pytest.raises(UserError, match="did not appear"):
         missing.step([log], [meta])
@@ -325,14 +362,21 @@ def test_defense_rubric_vetoes_and_rollouts_are_written(nemo_stub, tmp_path):
     from rubricrl.train.rewards import programmatic_only
 
     rubric = _stage1_rubric()
-    defense = programmatic_only(next(r for r in load_rubrics([REPO / "rubric_banks" / "defense"])
-                                     if r.id == "defense-reward-hacking"))
+    defense = programmatic_only(
+        next(r for r in load_rubrics([REPO / "rubric_banks" / "defense"]) if r.id == "defense-reward-hacking")
+    )
     conversation = [{"role": "user", "content": "Describe rain."}]
     logs, metas = [], []
     for pid, response in (("a", "rain falls softly on the roof."), ("b", "great question! rain falls softly.")):
         row = nemo_rl_row(conversation, rubric, pid, defense=defense)
-        metas.append({"conversation": row["messages"], "rubric": row["rubric_json"], "prompt_id": pid,
-                      "defense": row["defense_json"]})
+        metas.append(
+            {
+                "conversation": row["messages"],
+                "rubric": row["rubric_json"],
+                "prompt_id": pid,
+                "defense": row["defense_json"],
+            }
+        )
         logs.append([{"role": "assistant", "content": response}])
     env = RubricEnvironment({"judge": {"backend": "programmatic"}, "rollouts_path": str(tmp_path / "r.jsonl")})
     out = env.step(logs, metas)

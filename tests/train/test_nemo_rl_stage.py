@@ -25,14 +25,14 @@ from rubricrl.rubrics.schema import Rubric
 
 REPO = Path(__file__).resolve().parents[2]
 
-CONVERTER = '''
+CONVERTER = """
 import argparse, json, pathlib
 p = argparse.ArgumentParser()
 p.add_argument("--config"); p.add_argument("--megatron-ckpt-path"); p.add_argument("--hf-ckpt-path")
 a = p.parse_args()
 out = pathlib.Path(a.hf_ckpt_path); out.mkdir(parents=True)
 (out / "config.json").write_text(json.dumps({"from": a.megatron_ckpt_path}))
-'''
+"""
 
 
 def _nemo_root(tmp_path: Path) -> Path:
@@ -57,10 +57,20 @@ def _mark_done(run_dir: Path, stage: str, cfg) -> None:
 def paper_run(tmp_path, monkeypatch):
     """A paper-scale Rubicon run whose data stage really ran and whose filter kept three prompts."""
     endpoint = tmp_path / "runs" / "p" / "judge" / "endpoint.json"
-    ovr = ["scale=paper", f"run.root={tmp_path / 'runs'}", "run.name=p", "wandb.mode=offline",
-           f"++judge.base_url_file={endpoint}"]
-    r = subprocess.run([sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", "--stage", "data", *ovr],
-                       cwd=REPO, capture_output=True, text=True, timeout=300)
+    ovr = [
+        "scale=paper",
+        f"run.root={tmp_path / 'runs'}",
+        "run.name=p",
+        "wandb.mode=offline",
+        f"++judge.base_url_file={endpoint}",
+    ]
+    r = subprocess.run(
+        [sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", "--stage", "data", *ovr],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr
     cfg = compose_experiment("rubicon", ovr)
     run_dir = tmp_path / "runs" / "p"
@@ -83,8 +93,15 @@ def paper_run(tmp_path, monkeypatch):
     import rubricrl.train.nemo_rl_driver as nemo_cmd
 
     monkeypatch.setattr(nemo_cmd, "run_grpo", driver)
-    return {"cfg": cfg, "run_dir": run_dir, "rows": rows, "calls": calls, "root": root, "endpoint": endpoint,
-            "overrides": ovr}
+    return {
+        "cfg": cfg,
+        "run_dir": run_dir,
+        "rows": rows,
+        "calls": calls,
+        "root": root,
+        "endpoint": endpoint,
+        "overrides": ovr,
+    }
 
 
 def _ctx(cfg, run_dir: Path, name: str):
@@ -141,8 +158,9 @@ def test_stage2_starts_from_converted_stage1_with_the_judge_endpoint_and_the_def
     _megatron_step(run_dir / "stage1_rl" / "nemo_rl" / "checkpoints", 7)
     _mark_done(run_dir, "stage1_rl", cfg)
     hacking = _ctx(cfg, run_dir, "hacking")
-    (run_dir / "stage1_rl" / "rollouts.jsonl").write_text(json.dumps(
-        {"step": 1, "prompt": "p", "completion": "Sure! Great question!", "reward": 0.9}) + "\n")
+    (run_dir / "stage1_rl" / "rollouts.jsonl").write_text(
+        json.dumps({"step": 1, "prompt": "p", "completion": "Sure! Great question!", "reward": 0.9}) + "\n"
+    )
     rubicon.stage_hacking(hacking)
     _mark_done(run_dir, "hacking", cfg)
     monkeypatch.setenv("SLURM_JOB_NUM_NODES", "4")  # a 4-node allocation picks the 4-node recipe
@@ -180,8 +198,14 @@ def test_recipe_choice(monkeypatch):
 def test_without_nemo_rl_the_stage_stops_with_one_clear_line_and_exit_2(paper_run, tmp_path):
     ovr = paper_run["overrides"]
     env = {**os.environ, "NEMO_RL_ROOT": str(tmp_path / "no-nemo-rl")}
-    r = subprocess.run([sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", "--stage", "stage1_rl", *ovr],
-                       cwd=REPO, capture_output=True, text=True, timeout=300, env=env)
+    r = subprocess.run(
+        [sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", "--stage", "stage1_rl", *ovr],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env=env,
+    )
     assert r.returncode == 2, r.stderr
     assert "Traceback" not in r.stderr
     [line] = [x for x in r.stderr.splitlines() if "NeMo RL" in x]

@@ -30,10 +30,20 @@ class _Logged:
 
 
 def _cfg(tmp_path, steps):
-    return compose_experiment("rubicon", [f"run.root={tmp_path}", "run.name=t", "policy.name=tiny-qwen3",
-                                          f"grpo.max_steps={steps}", "grpo.max_completion_length=4",
-                                          "grpo.save_steps=2", "grpo.warmup_steps=0", "wandb.mode=disabled",
-                                          "+policy.chat_template_kwargs.enable_thinking=false"])
+    return compose_experiment(
+        "rubicon",
+        [
+            f"run.root={tmp_path}",
+            "run.name=t",
+            "policy.name=tiny-qwen3",
+            f"grpo.max_steps={steps}",
+            "grpo.max_completion_length=4",
+            "grpo.save_steps=2",
+            "grpo.warmup_steps=0",
+            "wandb.mode=disabled",
+            "+policy.chat_template_kwargs.enable_thinking=false",
+        ],
+    )
 
 
 def test_resume_cuts_the_dead_attempts_rows(tmp_path):

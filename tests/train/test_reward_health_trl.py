@@ -15,10 +15,20 @@ pytestmark = pytest.mark.slow
 
 
 def test_flat_rewards_fail_the_stage_at_its_end_and_again_after_a_resume(tmp_path):
-    cfg = compose_experiment("rubicon", [f"run.root={tmp_path}", "run.name=t", "policy.name=tiny-qwen3",
-                                         "grpo.max_steps=2", "grpo.max_completion_length=4", "grpo.save_steps=2",
-                                         "grpo.warmup_steps=0", "wandb.mode=disabled",
-                                         "+policy.chat_template_kwargs.enable_thinking=false"])
+    cfg = compose_experiment(
+        "rubicon",
+        [
+            f"run.root={tmp_path}",
+            "run.name=t",
+            "policy.name=tiny-qwen3",
+            "grpo.max_steps=2",
+            "grpo.max_completion_length=4",
+            "grpo.save_steps=2",
+            "grpo.warmup_steps=0",
+            "wandb.mode=disabled",
+            "+policy.chat_template_kwargs.enable_thinking=false",
+        ],
+    )
     stage = tmp_path / "t" / "stage1_rl"
     stage.mkdir(parents=True)
     rows = [{"prompt": [{"role": "user", "content": f"Say {i}."}]} for i in range(4)]

@@ -21,8 +21,15 @@ def s1():
 def _split(s1, seed):
     tasks = load_tasks(REPO / "replications/rubicon/data/seed_tasks.jsonl")
     rubrics = constraint_rubrics(s1, ["if-no-commas", "if-all-lowercase", "if-title-brackets"])
-    return build_stage1(tasks, rubrics, constraints_per_task=2, heldout_tasks=10, heldout_constraints_per_task=1,
-                        heldout_seed=1234, seed=seed)
+    return build_stage1(
+        tasks,
+        rubrics,
+        constraints_per_task=2,
+        heldout_tasks=10,
+        heldout_constraints_per_task=1,
+        heldout_seed=1234,
+        seed=seed,
+    )
 
 
 def test_heldout_tasks_are_disjoint_and_do_not_depend_on_the_run_seed(s1):
@@ -40,8 +47,15 @@ def test_unknown_constraint_and_too_many_heldout(s1):
     with pytest.raises(UserError, match="unknown rubric"):
         constraint_rubrics(s1, ["nope"])
     with pytest.raises(UserError, match="leaves no train task"):
-        build_stage1([Task("a", "x")], s1[:1], constraints_per_task=1, heldout_tasks=1,
-                     heldout_constraints_per_task=1, heldout_seed=0, seed=0)
+        build_stage1(
+            [Task("a", "x")],
+            s1[:1],
+            constraints_per_task=1,
+            heldout_tasks=1,
+            heldout_constraints_per_task=1,
+            heldout_seed=0,
+            seed=0,
+        )
 
 
 def test_bad_task_lines_are_reported_with_their_line(tmp_path):
@@ -54,13 +68,17 @@ def test_bad_task_lines_are_reported_with_their_line(tmp_path):
 
 
 def test_stage2_rows_use_their_category_rubric():
-    bank = {r.id: r for r in load_rubrics([REPO / "rubric_banks/stage2_creative", REPO / "rubric_banks/stage2_empathy"])}
+    bank = {
+        r.id: r for r in load_rubrics([REPO / "rubric_banks/stage2_creative", REPO / "rubric_banks/stage2_empathy"])
+    }
     prompts = [Task("c1", "story", "creative"), Task("e1", "sad", "empathy"), Task("c2", "poem", "creative")]
-    train, held, inst = build_stage2(prompts, bank, {"creative": "cw-short-fiction", "empathy": "emp-grief"},
-                                     heldout=1, heldout_seed=0, seed=0)
+    train, held, inst = build_stage2(
+        prompts, bank, {"creative": "cw-short-fiction", "empathy": "emp-grief"}, heldout=1, heldout_seed=0, seed=0
+    )
     assert len(train) == 2 and len(held) == 1 and inst == []
-    assert all(r["rubric_id"] == {"creative": "cw-short-fiction", "empathy": "emp-grief"}[r["category"]]
-               for r in train + held)
+    assert all(
+        r["rubric_id"] == {"creative": "cw-short-fiction", "empathy": "emp-grief"}[r["category"]] for r in train + held
+    )
     with pytest.raises(UserError, match="no rubric for"):
         build_stage2(prompts, bank, {"creative": "cw-short-fiction"}, heldout=0, heldout_seed=0, seed=0)
 
@@ -72,9 +90,24 @@ def test_data_stage_builds_at_every_scale(tmp_path, scale):
     import subprocess
     import sys
 
-    r = subprocess.run([sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", f"scale={scale}",
-                        f"run.root={tmp_path}", "wandb.mode=disabled", "--stage", "data"],
-                       capture_output=True, text=True, cwd=REPO, timeout=300)
+    r = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rubricrl.cli",
+            "replicate",
+            "rubicon",
+            f"scale={scale}",
+            f"run.root={tmp_path}",
+            "wandb.mode=disabled",
+            "--stage",
+            "data",
+        ],
+        capture_output=True,
+        text=True,
+        cwd=REPO,
+        timeout=300,
+    )
     assert r.returncode == 0, r.stderr[-2000:]
     (metrics,) = tmp_path.glob("*/data/metrics.json")
     m = json.loads(metrics.read_text())
@@ -91,8 +124,17 @@ def test_filter_disabled_keeps_every_train_prompt_without_sampling(tmp_path):
     import subprocess
     import sys
 
-    args = [sys.executable, "-m", "rubricrl.cli", "replicate", "rubicon", f"run.root={tmp_path}", "wandb.mode=disabled",
-            "rubicon.filter.enabled=false", "policy.name=/nonexistent/model"]
+    args = [
+        sys.executable,
+        "-m",
+        "rubricrl.cli",
+        "replicate",
+        "rubicon",
+        f"run.root={tmp_path}",
+        "wandb.mode=disabled",
+        "rubicon.filter.enabled=false",
+        "policy.name=/nonexistent/model",
+    ]
     for stage in ("data", "filter"):
         r = subprocess.run(args + ["--stage", stage], capture_output=True, text=True, cwd=REPO, timeout=300)
         assert r.returncode == 0, r.stderr[-2000:]

@@ -20,6 +20,7 @@ def _pipeline(calls):
             (ctx.dir / "out.txt").write_text(name)
             ctx.record_hash("out", name)
             return {"n": len(calls)}
+
         return fn
 
     return [Stage("a", make("a")), Stage("b", make("b"), ("a",)), Stage("c", make("c"), ("b",))]

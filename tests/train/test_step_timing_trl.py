@@ -23,8 +23,11 @@ REPO = Path(__file__).resolve().parents[2]
 
 @pytest.fixture(scope="module")
 def rubric():
-    [r] = [r for r in load_rubrics([REPO / "rubric_banks/stage1_instruction_following"])
-           if r.id == "mc-lowercase-no-commas"]
+    [r] = [
+        r
+        for r in load_rubrics([REPO / "rubric_banks/stage1_instruction_following"])
+        if r.id == "mc-lowercase-no-commas"
+    ]
     return r
 
 
@@ -33,8 +36,12 @@ def test_reward_functions_log_the_judges_queue_wait_and_compute(rubric):
     for cls in (RubricRewardFunc, AsyncRubricRewardFunc):
         fn = cls(RubricScorer({rubric.id: rubric}, RoutingJudge(WordJudge())))
         logged: dict[str, float] = {}
-        kw = dict(prompts=["Describe rain."] * 3, completions=texts, rubric_id=[rubric.id] * 3,
-                  log_metric=lambda k, v: logged.__setitem__(k, v))
+        kw = dict(
+            prompts=["Describe rain."] * 3,
+            completions=texts,
+            rubric_id=[rubric.id] * 3,
+            log_metric=lambda k, v, m=logged: m.__setitem__(k, v),
+        )
         got = asyncio.run(fn(**kw)) if cls is AsyncRubricRewardFunc else fn(**kw)
         assert set(JUDGE_TIMING_KEYS) <= set(logged), cls
         assert len(got) == 3 and len(set(got)) > 1
@@ -51,21 +58,37 @@ def test_step_figures_split_the_step():
     t = StepTimer()
     t._spent = {"generation": 2.0, "reward": 1.0}
     f = t.step_figures(4.0)
-    assert f == {"timing/step_s": 4.0, "timing/generation_s": 2.0, "timing/reward_s": 1.0, "timing/train_s": 1.0,
-                 "timing/reward_share": 0.25}
+    assert f == {
+        "timing/step_s": 4.0,
+        "timing/generation_s": 2.0,
+        "timing/reward_s": 1.0,
+        "timing/train_s": 1.0,
+        "timing/reward_share": 0.25,
+    }
     assert t.step_figures(1.0)["timing/reward_s"] == 0.0  # buckets reset per step
-    s = timing_summary([{"timing/step_s": 4.0, "timing/reward_s": 1.0}, {"timing/step_s": 2.0, "timing/reward_s": 2.0},
-                        {"loss": 1.0}])
+    s = timing_summary(
+        [{"timing/step_s": 4.0, "timing/reward_s": 1.0}, {"timing/step_s": 2.0, "timing/reward_s": 2.0}, {"loss": 1.0}]
+    )
     assert s["timing/step_s"] == 3.0 and s["timing/reward_share"] == 0.5 and s["timing/steps"] == 2.0
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("cls", [RubricRewardFunc, AsyncRubricRewardFunc])
 def test_timing_keys_in_the_logged_metrics_of_a_real_trl_run(tmp_path, rubric, cls):
-    cfg = compose_experiment("rubicon", [f"run.root={tmp_path}", "run.name=t", "policy.name=tiny-qwen3",
-                                         "grpo.max_steps=2", "grpo.max_completion_length=4", "grpo.save_steps=2",
-                                         "grpo.warmup_steps=0", "wandb.mode=disabled",
-                                         "+policy.chat_template_kwargs.enable_thinking=false"])
+    cfg = compose_experiment(
+        "rubicon",
+        [
+            f"run.root={tmp_path}",
+            "run.name=t",
+            "policy.name=tiny-qwen3",
+            "grpo.max_steps=2",
+            "grpo.max_completion_length=4",
+            "grpo.save_steps=2",
+            "grpo.warmup_steps=0",
+            "wandb.mode=disabled",
+            "+policy.chat_template_kwargs.enable_thinking=false",
+        ],
+    )
     stage = tmp_path / "t" / "stage2_rl"
     stage.mkdir(parents=True)
     rows = [{"prompt": [{"role": "user", "content": f"Say {i}."}], "rubric_id": rubric.id} for i in range(4)]
@@ -109,10 +132,21 @@ def test_run_async_reward_picks_the_reward_function_of_a_rubicon_stage(tmp_path,
 def test_nemo_rl_step_timing_from_its_timer_and_the_grading_time():
     from rubricrl.train.step_timing import nemo_rl_step_timing
 
-    sync = nemo_rl_step_timing({"total_step_time": 100.0, "generation": 70.0, "policy_training": 20.0}, 30.0,
-                               {"queue_wait_s": 5.0, "latency_sum_s": 120.0})
-    assert sync == {"step_s": 100.0, "generation_s": 40.0, "reward_s": 30.0, "train_s": 30.0, "reward_share": 0.3,
-                    "reward_overlapped": 0.0, "judge_queue_wait_s": 5.0, "judge_compute_s": 120.0}
+    sync = nemo_rl_step_timing(
+        {"total_step_time": 100.0, "generation": 70.0, "policy_training": 20.0},
+        30.0,
+        {"queue_wait_s": 5.0, "latency_sum_s": 120.0},
+    )
+    assert sync == {
+        "step_s": 100.0,
+        "generation_s": 40.0,
+        "reward_s": 30.0,
+        "train_s": 30.0,
+        "reward_share": 0.3,
+        "reward_overlapped": 0.0,
+        "judge_queue_wait_s": 5.0,
+        "judge_compute_s": 120.0,
+    }
     # async GRPO: the trainer waited 10 s for trajectories generated and graded in the background
     overlap = nemo_rl_step_timing({"total_step_time": 80.0, "exposed_generation": 10.0}, 30.0)
     assert overlap["generation_s"] == 10.0 and overlap["train_s"] == 70.0 and overlap["reward_overlapped"] == 1.0

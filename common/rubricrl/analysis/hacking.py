@@ -17,8 +17,9 @@ the same stage (:func:`drift_lines`) when it ran.
 from __future__ import annotations
 
 import statistics
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Sequence
+from typing import Any
 
 from rubricrl.rubrics.verifiers import run_verifier
 from rubricrl.rubrics.verifiers.builtin import DETECTORS
@@ -64,10 +65,23 @@ class Taxonomy:
         return self.rate(name) / all_rate if all_rate > 0 else None
 
     def as_dict(self) -> dict[str, Any]:
-        return {"n_all": self.n_all, "n_top": self.n_top, "reward_cutoff": self.reward_cutoff,
-                "patterns": {k: {"description": p.description, "top_count": p.top_count, "all_count": p.all_count,
-                                 "top_rate": self.rate(k), "all_rate": self.rate(k, top=False), "lift": self.lift(k),
-                                 "examples": p.examples} for k, p in self.patterns.items()}}
+        return {
+            "n_all": self.n_all,
+            "n_top": self.n_top,
+            "reward_cutoff": self.reward_cutoff,
+            "patterns": {
+                k: {
+                    "description": p.description,
+                    "top_count": p.top_count,
+                    "all_count": p.all_count,
+                    "top_rate": self.rate(k),
+                    "all_rate": self.rate(k, top=False),
+                    "lift": self.lift(k),
+                    "examples": p.examples,
+                }
+                for k, p in self.patterns.items()
+            },
+        }
 
 
 def detect(text: str, median_words: float, max_ratio: float) -> list[str]:
@@ -85,8 +99,9 @@ def detect(text: str, median_words: float, max_ratio: float) -> list[str]:
     return found
 
 
-def mine(rollouts: Sequence[dict[str, Any]], top_frac: float, max_examples: int = 3,
-         max_ratio: float = 3.0) -> Taxonomy:
+def mine(
+    rollouts: Sequence[dict[str, Any]], top_frac: float, max_examples: int = 3, max_ratio: float = 3.0
+) -> Taxonomy:
     """Mine ``rollouts`` for hacking patterns; the top slice is the ``top_frac`` highest rewards."""
     names = sorted(DETECTORS) + ["degenerate_length"]
     pats = {n: PatternStats(n, PATTERN_INFO.get(n, n)) for n in names}
@@ -105,8 +120,14 @@ def mine(rollouts: Sequence[dict[str, Any]], top_frac: float, max_examples: int 
             if i in top:
                 p.top_count += 1
                 if len(p.examples) < max_examples:
-                    p.examples.append({"reward": r["reward"], "prompt": str(r.get("prompt", ""))[:300],
-                                       "completion": str(r["completion"])[:500], "step": r.get("step")})
+                    p.examples.append(
+                        {
+                            "reward": r["reward"],
+                            "prompt": str(r.get("prompt", ""))[:300],
+                            "completion": str(r["completion"])[:500],
+                            "step": r.get("step"),
+                        }
+                    )
     return Taxonomy(len(rollouts), n_top, cutoff, pats)
 
 
@@ -117,22 +138,34 @@ def drift_lines(drift: dict[str, Any] | None) -> list[str]:
     answers do; the drift checks say whether a second judge agrees those answers are better.
     """
     if not drift:
-        return ["## Gold-judge drift during the stage", "",
-                "The drift monitor was off for this stage (`monitor.judge` not set): no second judge graded its "
-                "rollouts.", ""]
-    lines = ["## Gold-judge drift during the stage", "",
-             f"Gold judge: {drift.get('judge')}; training judge: {drift.get('train_judge')}.", "",
-             f"Verdict: {drift.get('verdict')}.", ""]
+        return [
+            "## Gold-judge drift during the stage",
+            "",
+            "The drift monitor was off for this stage (`monitor.judge` not set): no second judge graded its rollouts.",
+            "",
+        ]
+    lines = [
+        "## Gold-judge drift during the stage",
+        "",
+        f"Gold judge: {drift.get('judge')}; training judge: {drift.get('train_judge')}.",
+        "",
+        f"Verdict: {drift.get('verdict')}.",
+        "",
+    ]
     rows = drift.get("rows") or []
     if rows:
-        lines += ["| step | training-judge reward | gold-judge reward | gap | widening | n | gold ungraded |",
-                  "|---:|---:|---:|---:|---:|---:|---:|"]
+        lines += [
+            "| step | training-judge reward | gold-judge reward | gap | widening | n | gold ungraded |",
+            "|---:|---:|---:|---:|---:|---:|---:|",
+        ]
         for r in rows:
             gold = "skipped" if r.get("gold_judge_reward") is None else f"{r['gold_judge_reward']:.3f}"
             gap = "-" if r.get("gap") is None else f"{r['gap']:+.3f}"
             wid = "-" if r.get("widening") is None else f"{r['widening']:+.3f}"
-            lines.append(f"| {r['step']} | {r['train_judge_reward']:.3f} | {gold} | {gap} | {wid} | {r['n']} | "
-                         f"{r['gold_ungraded']}/{r['gold_verdicts']} |")
+            lines.append(
+                f"| {r['step']} | {r['train_judge_reward']:.3f} | {gold} | {gap} | {wid} | {r['n']} | "
+                f"{r['gold_ungraded']}/{r['gold_verdicts']} |"
+            )
         lines.append("")
     for w in drift.get("warnings") or []:
         lines.append(f"- warning: {w}")
@@ -141,19 +174,31 @@ def drift_lines(drift: dict[str, Any] | None) -> list[str]:
     return lines
 
 
-def render_markdown(tax: Taxonomy, defense_rubric_id: str, title: str = "Reward-hacking taxonomy",
-                    drift: dict[str, Any] | None = None) -> str:
+def render_markdown(
+    tax: Taxonomy, defense_rubric_id: str, title: str = "Reward-hacking taxonomy", drift: dict[str, Any] | None = None
+) -> str:
     """The taxonomy report (counts, rates, lift, examples), the drift monitor's verdict on the same stage
     (``drift``: its summary with per-check ``rows``; None: the monitor was off), and what is fed to the next stage."""
-    lines = [f"# {title}", "",
-             f"Rollouts mined: {tax.n_all}; highest-reward slice: {tax.n_top} (reward >= {tax.reward_cutoff:.3f}).",
-             "", "| pattern | what it is | top slice | all rollouts | lift |", "|---|---|---:|---:|---:|"]
+    lines = [
+        f"# {title}",
+        "",
+        f"Rollouts mined: {tax.n_all}; highest-reward slice: {tax.n_top} (reward >= {tax.reward_cutoff:.3f}).",
+        "",
+        "| pattern | what it is | top slice | all rollouts | lift |",
+        "|---|---|---:|---:|---:|",
+    ]
     for k, p in sorted(tax.patterns.items(), key=lambda kv: (-kv[1].top_count, kv[0])):
         lift = tax.lift(k)
-        lines.append(f"| `{k}` | {p.description} | {p.top_count} ({tax.rate(k):.0%}) | "
-                     f"{p.all_count} ({tax.rate(k, top=False):.0%}) | {'-' if lift is None else f'{lift:.2f}'} |")
-    lines += ["", f"Defense rubric fed to stage 2 as a veto: `{defense_rubric_id}` (every pattern above that has a "
-              "detector is one of its critical criteria).", ""]
+        lines.append(
+            f"| `{k}` | {p.description} | {p.top_count} ({tax.rate(k):.0%}) | "
+            f"{p.all_count} ({tax.rate(k, top=False):.0%}) | {'-' if lift is None else f'{lift:.2f}'} |"
+        )
+    lines += [
+        "",
+        f"Defense rubric fed to stage 2 as a veto: `{defense_rubric_id}` (every pattern above that has a "
+        "detector is one of its critical criteria).",
+        "",
+    ]
     lines += drift_lines(drift)
     for k, p in tax.patterns.items():
         if not p.examples:

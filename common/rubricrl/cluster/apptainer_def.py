@@ -12,22 +12,59 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
-SECTIONS = {"setup", "files", "environment", "post", "runscript", "startscript", "test", "labels", "help",
-            "arguments", "appinstall", "appenv", "appfiles", "apphelp", "applabels", "apprun", "appstart",
-            "apptest"}
+SECTIONS = {
+    "setup",
+    "files",
+    "environment",
+    "post",
+    "runscript",
+    "startscript",
+    "test",
+    "labels",
+    "help",
+    "arguments",
+    "appinstall",
+    "appenv",
+    "appfiles",
+    "apphelp",
+    "applabels",
+    "apprun",
+    "appstart",
+    "apptest",
+}
 REQUIRED = ("labels", "post", "environment", "runscript", "test", "help")
-REQUIRED_LABELS = ("org.opencontainers.image.title", "org.opencontainers.image.source",
-                   "org.opencontainers.image.licenses")
-BOOTSTRAPS = {"docker", "library", "localimage", "oras", "shub", "debootstrap", "yum", "zypper", "scratch",
-              "docker-daemon", "docker-archive", "oci", "oci-archive"}
+REQUIRED_LABELS = (
+    "org.opencontainers.image.title",
+    "org.opencontainers.image.source",
+    "org.opencontainers.image.licenses",
+)
+BOOTSTRAPS = {
+    "docker",
+    "library",
+    "localimage",
+    "oras",
+    "shub",
+    "debootstrap",
+    "yum",
+    "zypper",
+    "scratch",
+    "docker-daemon",
+    "docker-archive",
+    "oci",
+    "oci-archive",
+}
 SECRETS = [
     (re.compile(r"\bhf_[A-Za-z0-9]{30,}"), "a Hugging Face token"),
     (re.compile(r"\bsk-[A-Za-z0-9_-]{20,}"), "an OpenAI-style API key"),
     (re.compile(r"\bAKIA[0-9A-Z]{16}\b"), "an AWS access key"),
     (re.compile(r"\bgh[pousr]_[A-Za-z0-9]{30,}"), "a GitHub token"),
     (re.compile(r"-----BEGIN [A-Z ]*PRIVATE KEY-----"), "a private key"),
-    (re.compile(r"\b(WANDB_API_KEY|HF_TOKEN|HUGGING_FACE_HUB_TOKEN|OPENAI_API_KEY|NGC_API_KEY)\s*=\s*['\"]?[^\s'\"$]{8,}"),
-     "a credential assigned in the image"),
+    (
+        re.compile(
+            r"\b(WANDB_API_KEY|HF_TOKEN|HUGGING_FACE_HUB_TOKEN|OPENAI_API_KEY|NGC_API_KEY)\s*=\s*['\"]?[^\s'\"$]{8,}"
+        ),
+        "a credential assigned in the image",
+    ),
     (re.compile(r"(?i)\bpassword\s*[=:]\s*\S+"), "a password"),
 ]
 

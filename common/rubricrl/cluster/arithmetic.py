@@ -79,7 +79,7 @@ class Layout:
     judge_sampling: dict[str, Any] = field(default_factory=dict)
 
     @classmethod
-    def from_nemo_config(cls, cfg: dict[str, Any]) -> "Layout":
+    def from_nemo_config(cls, cfg: dict[str, Any]) -> Layout:
         """Read a (generated) NeMo RL config. Every key used must be stated in the file.
 
         Raises:
@@ -120,8 +120,10 @@ class Layout:
                 judge_sampling=dict((judge.get("judge") or {}).get("sampling") or {}),
             )
         except KeyError as e:
-            raise UserError(f"NeMo RL config lacks {e.args[0]!r}; generated configs state every key the "
-                            "arithmetic check reads (regenerate with `rubricrl nemo-config generate`)") from None
+            raise UserError(
+                f"NeMo RL config lacks {e.args[0]!r}; generated configs state every key the "
+                "arithmetic check reads (regenerate with `rubricrl nemo-config generate`)"
+            ) from None
 
     @property
     def dp(self) -> int:
@@ -154,14 +156,21 @@ def _divides(name: str, num: int, den: int, what: str) -> Check:
     return Check(name, ok, f"{what}: {num} % {den} = {num % den if den else 'n/a'}")
 
 
-def check_layout(p: Layout, spec: ModelSpec | None = None, gpu_memory_gib: float = 80.0,
-                 headroom: float = 0.10) -> list[Check]:
+def check_layout(
+    p: Layout, spec: ModelSpec | None = None, gpu_memory_gib: float = 80.0, headroom: float = 0.10
+) -> list[Check]:
     """Every check of the module table, in order. ``spec`` defaults to the known model of ``p.model``."""
     spec = spec or model_spec(p.model)
     out: list[Check] = []
     mp = p.tp * p.pp * p.cp
-    out.append(_divides("world = TP*PP*CP*DP", p.world, mp,
-                        f"world {p.world} over TP{p.tp}*PP{p.pp}*CP{p.cp}={mp} -> DP {p.world / mp:g}"))
+    out.append(
+        _divides(
+            "world = TP*PP*CP*DP",
+            p.world,
+            mp,
+            f"world {p.world} over TP{p.tp}*PP{p.pp}*CP{p.cp}={mp} -> DP {p.world / mp:g}",
+        )
+    )
     out.append(_divides("layers % PP", spec.num_hidden_layers, p.pp, "layers over PP"))
     out.append(_divides("heads % TP", spec.num_attention_heads, p.tp, "attention heads over TP"))
     out.append(_divides("KV heads % TP", spec.num_key_value_heads, p.tp, "KV heads (query groups) over TP"))
@@ -173,52 +182,107 @@ def check_layout(p: Layout, spec: ModelSpec | None = None, gpu_memory_gib: float
     else:
         out.append(Check("EP = 1 for a dense model", p.ep == 1 and p.gen_ep == 1, f"EP {p.ep}, vLLM EP {p.gen_ep}"))
     pad = (p.tp if p.sequence_parallel and p.tp > 1 else 1) * (2 * p.cp if p.cp > 1 else 1)
-    out.append(_divides("sequence padding", p.seq_divisible_by, pad, "make_sequence_length_divisible_by over "
-                        "TP(with SP)*2CP"))
+    out.append(
+        _divides("sequence padding", p.seq_divisible_by, pad, "make_sequence_length_divisible_by over TP(with SP)*2CP")
+    )
     gmp = p.gen_tp * p.gen_pp
     out.append(_divides("generation world % (gTP*gPP)", p.world, gmp, f"vLLM TP{p.gen_tp}*PP{p.gen_pp}"))
     out.append(_divides("heads % gTP", spec.num_attention_heads, p.gen_tp, "attention heads over vLLM TP"))
     if p.gen_ep > 1:
         out.append(_divides("gEP multiple of gTP", p.gen_ep, p.gen_tp, "vLLM EP = DP*TP"))
         if p.gen_ep != p.gen_tp:
-            out.append(Check("gEP != gTP needs the sync engine", not p.async_engine,
-                             f"async_engine={p.async_engine} with vLLM EP {p.gen_ep} != TP {p.gen_tp}"))
+            out.append(
+                Check(
+                    "gEP != gTP needs the sync engine",
+                    not p.async_engine,
+                    f"async_engine={p.async_engine} with vLLM EP {p.gen_ep} != TP {p.gen_tp}",
+                )
+            )
     if p.gen_pp > 1:
         out.append(Check("gPP > 1 needs the async engine", p.async_engine, f"async_engine={p.async_engine}"))
-    out.append(Check("rollouts >= GBS", p.rollouts >= p.global_batch,
-                     f"{p.prompts} prompts x {p.generations} = {p.rollouts} rollouts, GBS {p.global_batch}"))
-    out.append(_divides("rollouts % GBS", p.rollouts, p.global_batch, "rollouts per step over GBS "
-                        f"({p.rollouts // max(p.global_batch, 1)} optimizer steps per GRPO step)"))
+    out.append(
+        Check(
+            "rollouts >= GBS",
+            p.rollouts >= p.global_batch,
+            f"{p.prompts} prompts x {p.generations} = {p.rollouts} rollouts, GBS {p.global_batch}",
+        )
+    )
+    out.append(
+        _divides(
+            "rollouts % GBS",
+            p.rollouts,
+            p.global_batch,
+            f"rollouts per step over GBS ({p.rollouts // max(p.global_batch, 1)} optimizer steps per GRPO step)",
+        )
+    )
     out.append(_divides("rollouts % DP", p.rollouts, max(p.dp, 1), "rollouts over DP"))
     out.append(_divides("GBS % DP", p.global_batch, max(p.dp, 1), "GBS over DP"))
     local = p.global_batch // max(p.dp, 1)
     out.append(_divides("(GBS/DP) % MBS", local, p.micro_batch, "per-rank batch over micro batch"))
     if p.force_on_policy_ratio:
-        out.append(Check("force_on_policy_ratio: GBS == rollouts", p.global_batch == p.rollouts,
-                         f"GBS {p.global_batch}, rollouts {p.rollouts}"))
+        out.append(
+            Check(
+                "force_on_policy_ratio: GBS == rollouts",
+                p.global_batch == p.rollouts,
+                f"GBS {p.global_batch}, rollouts {p.rollouts}",
+            )
+        )
     if p.tp >= 4 and not p.force_on_policy_ratio:
-        out.append(Check("TP>=4: MBS == logprob batch", p.micro_batch == p.logprob_batch,
-                         f"train_micro_batch_size {p.micro_batch}, logprob_batch_size {p.logprob_batch}"))
-    out.append(Check("sequence length <= model context", p.max_seq_len <= spec.max_position_embeddings,
-                     f"{p.max_seq_len} <= {spec.max_position_embeddings}"))
+        out.append(
+            Check(
+                "TP>=4: MBS == logprob batch",
+                p.micro_batch == p.logprob_batch,
+                f"train_micro_batch_size {p.micro_batch}, logprob_batch_size {p.logprob_batch}",
+            )
+        )
+    out.append(
+        Check(
+            "sequence length <= model context",
+            p.max_seq_len <= spec.max_position_embeddings,
+            f"{p.max_seq_len} <= {spec.max_position_embeddings}",
+        )
+    )
     if p.judge_is_policy:
-        out.append(Check("policy judge: HTTP server on", p.async_engine and p.expose_http_server,
-                         f"async_engine={p.async_engine}, expose_http_server={p.expose_http_server}"))
+        out.append(
+            Check(
+                "policy judge: HTTP server on",
+                p.async_engine and p.expose_http_server,
+                f"async_engine={p.async_engine}, expose_http_server={p.expose_http_server}",
+            )
+        )
         s = p.judge_sampling
-        same = (float(s.get("temperature", -1)) == p.temperature and float(s.get("top_p", -1)) == p.top_p
-                and s.get("top_k") in (None, -1))
-        out.append(Check("policy judge: sampling = rollout sampling", same,
-                         f"judge {s} vs rollout temperature {p.temperature}, top_p {p.top_p}, top_k unset"))
+        same = (
+            float(s.get("temperature", -1)) == p.temperature
+            and float(s.get("top_p", -1)) == p.top_p
+            and s.get("top_k") in (None, -1)
+        )
+        out.append(
+            Check(
+                "policy judge: sampling = rollout sampling",
+                same,
+                f"judge {s} vs rollout temperature {p.temperature}, top_p {p.top_p}, top_k unset",
+            )
+        )
     mem = estimate_memory(spec, p, gpu_memory_gib)
     limit = (1 - headroom) * gpu_memory_gib * GIB
     g = mem.as_gib()
-    out.append(Check(f"train memory <= {1 - headroom:.0%} of {gpu_memory_gib:g} GiB", mem.train_total <= limit,
-                     f"{g['train_total']} GiB (weights {g['weights']}, grads {g['gradients']}, optimizer "
-                     f"{g['optimizer']}, activations {g['activations']}, logits {g['logits']}, runtime "
-                     f"{g['runtime']})"))
-    out.append(Check("vLLM KV cache holds a max-length sequence", mem.kv_sequences >= 1,
-                     f"budget {g['gen_budget']} GiB - weights {g['gen_weights']} - runtime = KV {g['kv_cache']} "
-                     f"GiB = {g['kv_sequences']} sequences of {p.max_seq_len} tokens per engine rank"))
+    out.append(
+        Check(
+            f"train memory <= {1 - headroom:.0%} of {gpu_memory_gib:g} GiB",
+            mem.train_total <= limit,
+            f"{g['train_total']} GiB (weights {g['weights']}, grads {g['gradients']}, optimizer "
+            f"{g['optimizer']}, activations {g['activations']}, logits {g['logits']}, runtime "
+            f"{g['runtime']})",
+        )
+    )
+    out.append(
+        Check(
+            "vLLM KV cache holds a max-length sequence",
+            mem.kv_sequences >= 1,
+            f"budget {g['gen_budget']} GiB - weights {g['gen_weights']} - runtime = KV {g['kv_cache']} "
+            f"GiB = {g['kv_sequences']} sequences of {p.max_seq_len} tokens per engine rank",
+        )
+    )
     return out
 
 

@@ -59,8 +59,9 @@ class LocalSlurm:
         cred_expire_s: how long a requeued job waits before it may start again (Slurm default 120 s).
     """
 
-    def __init__(self, root: str | Path, cpus: int | None = None, real_memory_mb: int | None = None,
-                 cred_expire_s: int = 10):
+    def __init__(
+        self, root: str | Path, cpus: int | None = None, real_memory_mb: int | None = None, cred_expire_s: int = 10
+    ):
         self.root = Path(root).resolve()
         self.cpus = cpus or os.cpu_count() or 1
         if real_memory_mb is None:
@@ -80,26 +81,48 @@ class LocalSlurm:
     def _write_conf(self) -> None:
         ctld, slurmd = _free_ports(2)
         r = self.root
-        self.conf.write_text("\n".join([
-            "ClusterName=rubricrl-local", "SlurmctldHost=localhost(127.0.0.1)",
-            f"SlurmctldPort={ctld}", f"SlurmdPort={slurmd}",
-            "AuthType=auth/munge", "CredType=cred/munge",
-            f"AuthInfo=socket={self.sock},cred_expire={self.cred_expire_s}",
-            "SlurmUser=root", "SlurmdUser=root",
-            f"StateSaveLocation={r / 'state'}", f"SlurmdSpoolDir={r / 'spool'}",
-            f"SlurmctldPidFile={r / 'slurmctld.pid'}", f"SlurmdPidFile={r / 'slurmd.pid'}",
-            f"SlurmctldLogFile={r / 'log' / 'slurmctld.log'}", f"SlurmdLogFile={r / 'log' / 'slurmd.log'}",
-            "ProctrackType=proctrack/linuxproc", "TaskPlugin=task/none",
-            "SelectType=select/cons_tres", "SelectTypeParameters=CR_CPU",
-            "JobRequeue=1", "ReturnToService=2", "MpiDefault=none",
-            "SchedulerType=sched/backfill", "SchedulerParameters=bf_interval=1,sched_interval=2",
-            "MessageTimeout=10", "KillWait=30", "InactiveLimit=0", "MinJobAge=600",
-            "JobCompType=jobcomp/none", "AccountingStorageType=accounting_storage/none",
-            f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={self.cpus} RealMemory={self.real_memory_mb} State=UNKNOWN",
-            "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
-        ]) + "\n")
+        self.conf.write_text(
+            "\n".join(
+                [
+                    "ClusterName=rubricrl-local",
+                    "SlurmctldHost=localhost(127.0.0.1)",
+                    f"SlurmctldPort={ctld}",
+                    f"SlurmdPort={slurmd}",
+                    "AuthType=auth/munge",
+                    "CredType=cred/munge",
+                    f"AuthInfo=socket={self.sock},cred_expire={self.cred_expire_s}",
+                    "SlurmUser=root",
+                    "SlurmdUser=root",
+                    f"StateSaveLocation={r / 'state'}",
+                    f"SlurmdSpoolDir={r / 'spool'}",
+                    f"SlurmctldPidFile={r / 'slurmctld.pid'}",
+                    f"SlurmdPidFile={r / 'slurmd.pid'}",
+                    f"SlurmctldLogFile={r / 'log' / 'slurmctld.log'}",
+                    f"SlurmdLogFile={r / 'log' / 'slurmd.log'}",
+                    "ProctrackType=proctrack/linuxproc",
+                    "TaskPlugin=task/none",
+                    "SelectType=select/cons_tres",
+                    "SelectTypeParameters=CR_CPU",
+                    "JobRequeue=1",
+                    "ReturnToService=2",
+                    "MpiDefault=none",
+                    "SchedulerType=sched/backfill",
+                    "SchedulerParameters=bf_interval=1,sched_interval=2",
+                    "MessageTimeout=10",
+                    "KillWait=30",
+                    "InactiveLimit=0",
+                    "MinJobAge=600",
+                    "JobCompType=jobcomp/none",
+                    "AccountingStorageType=accounting_storage/none",
+                    f"NodeName=localhost NodeAddr=127.0.0.1 CPUs={self.cpus} "
+                    f"RealMemory={self.real_memory_mb} State=UNKNOWN",
+                    "PartitionName=debug Nodes=localhost Default=YES MaxTime=INFINITE State=UP",
+                ]
+            )
+            + "\n"
+        )
 
-    def start(self, timeout_s: float = 60.0) -> "LocalSlurm":
+    def start(self, timeout_s: float = 60.0) -> LocalSlurm:
         """Start the daemons and wait until the node is idle.
 
         Raises:
@@ -119,13 +142,29 @@ class LocalSlurm:
         key.chmod(0o600)
         self._write_conf()
         r = self.root
-        self._run([_exe("munged"), "--force", f"--socket={self.sock}", f"--key-file={key}",
-                   f"--pid-file={r / 'munged.pid'}", f"--log-file={r / 'log' / 'munged.log'}",
-                   f"--seed-file={r / 'munged.seed'}"], "munged", r / "munged.pid", r / "log" / "munged.log")
-        self._run([_exe("slurmctld"), "-f", str(self.conf)], "slurmctld", r / "slurmctld.pid",
-                  r / "log" / "slurmctld.log")
-        self._run([_exe("slurmd"), "-f", str(self.conf), "-N", "localhost"], "slurmd", r / "slurmd.pid",
-                  r / "log" / "slurmd.log")
+        self._run(
+            [
+                _exe("munged"),
+                "--force",
+                f"--socket={self.sock}",
+                f"--key-file={key}",
+                f"--pid-file={r / 'munged.pid'}",
+                f"--log-file={r / 'log' / 'munged.log'}",
+                f"--seed-file={r / 'munged.seed'}",
+            ],
+            "munged",
+            r / "munged.pid",
+            r / "log" / "munged.log",
+        )
+        self._run(
+            [_exe("slurmctld"), "-f", str(self.conf)], "slurmctld", r / "slurmctld.pid", r / "log" / "slurmctld.log"
+        )
+        self._run(
+            [_exe("slurmd"), "-f", str(self.conf), "-N", "localhost"],
+            "slurmd",
+            r / "slurmd.pid",
+            r / "log" / "slurmd.log",
+        )
         deadline = time.monotonic() + timeout_s
         while time.monotonic() < deadline:
             out = subprocess.run(["sinfo", "-h", "-o", "%t"], capture_output=True, text=True, env=self.env)
@@ -150,8 +189,9 @@ class LocalSlurm:
         """Cancel every job, then stop slurmd, slurmctld and munged (those started here, by pid)."""
         if "slurmctld" in self.pids:
             subprocess.run(["scancel", "--full", "-u", "root"], capture_output=True, env=self.env)
-            subprocess.run(["scancel", "--full", "-u", os.environ.get("USER", "root")], capture_output=True,
-                           env=self.env)
+            subprocess.run(
+                ["scancel", "--full", "-u", os.environ.get("USER", "root")], capture_output=True, env=self.env
+            )
             deadline = time.monotonic() + 45
             while time.monotonic() < deadline:
                 q = subprocess.run(["squeue", "-h", "-o", "%i"], capture_output=True, text=True, env=self.env)
@@ -173,7 +213,7 @@ class LocalSlurm:
                 log.warning("%s (pid %d) ignored SIGTERM; killing it", name, pid)
                 os.kill(pid, signal.SIGKILL)
 
-    def __enter__(self) -> "LocalSlurm":
+    def __enter__(self) -> LocalSlurm:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -100,7 +100,9 @@ class ModelSpec:
     @property
     def total_params(self) -> int:
         L = self.num_hidden_layers
-        return L * (self.dense_params_per_layer + self.expert_params_per_layer) + self.embedding_params + self.hidden_size
+        return (
+            L * (self.dense_params_per_layer + self.expert_params_per_layer) + self.embedding_params + self.hidden_size
+        )
 
     @property
     def active_params(self) -> int:
@@ -118,21 +120,42 @@ class ModelSpec:
         return width / (4 * self.hidden_size)
 
 
-_HF = ("https://huggingface.co/{}/blob/main/config.json; the hub is not reachable from this "
-       "workspace, so the values were cross-checked against copies of that file quoted in several public "
-       "repositories, and the derived totals match the model cards ({})")
+_HF = (
+    "https://huggingface.co/{}/blob/main/config.json; the hub is not reachable from this "
+    "workspace, so the values were cross-checked against copies of that file quoted in several public "
+    "repositories, and the derived totals match the model cards ({})"
+)
 
 MODEL_SPECS: dict[str, ModelSpec] = {
     "Qwen/Qwen3-30B-A3B": ModelSpec(
-        name="Qwen/Qwen3-30B-A3B", hidden_size=2048, num_hidden_layers=48, num_attention_heads=32,
-        num_key_value_heads=4, head_dim=128, intermediate_size=6144, vocab_size=151936,
-        tie_word_embeddings=False, max_position_embeddings=40960, num_experts=128, num_experts_per_tok=8,
-        moe_intermediate_size=768, source=_HF.format("Qwen/Qwen3-30B-A3B", "30.5B total, 3.3B activated")),
+        name="Qwen/Qwen3-30B-A3B",
+        hidden_size=2048,
+        num_hidden_layers=48,
+        num_attention_heads=32,
+        num_key_value_heads=4,
+        head_dim=128,
+        intermediate_size=6144,
+        vocab_size=151936,
+        tie_word_embeddings=False,
+        max_position_embeddings=40960,
+        num_experts=128,
+        num_experts_per_tok=8,
+        moe_intermediate_size=768,
+        source=_HF.format("Qwen/Qwen3-30B-A3B", "30.5B total, 3.3B activated"),
+    ),
     "Qwen/Qwen3-32B": ModelSpec(
-        name="Qwen/Qwen3-32B", hidden_size=5120, num_hidden_layers=64, num_attention_heads=64,
-        num_key_value_heads=8, head_dim=128, intermediate_size=25600, vocab_size=151936,
-        tie_word_embeddings=False, max_position_embeddings=40960,
-        source=_HF.format("Qwen/Qwen3-32B", "32.8B parameters")),
+        name="Qwen/Qwen3-32B",
+        hidden_size=5120,
+        num_hidden_layers=64,
+        num_attention_heads=64,
+        num_key_value_heads=8,
+        head_dim=128,
+        intermediate_size=25600,
+        vocab_size=151936,
+        tie_word_embeddings=False,
+        max_position_embeddings=40960,
+        source=_HF.format("Qwen/Qwen3-32B", "32.8B parameters"),
+    ),
 }
 
 
@@ -147,8 +170,10 @@ def model_spec(name: str) -> ModelSpec:
     tail = "/".join(str(name).rstrip("/").split("/")[-2:])
     if tail in MODEL_SPECS:
         return MODEL_SPECS[tail]
-    raise KeyError(f"no model dimensions for {name!r}; known: {', '.join(MODEL_SPECS)} "
-                   "(add its config.json numbers to rubricrl.cluster.memory.MODEL_SPECS)")
+    raise KeyError(
+        f"no model dimensions for {name!r}; known: {', '.join(MODEL_SPECS)} "
+        "(add its config.json numbers to rubricrl.cluster.memory.MODEL_SPECS)"
+    )
 
 
 @dataclass(frozen=True)
@@ -180,11 +205,13 @@ class MemoryEstimate:
         return self.kv_cache / (self.kv_bytes_per_token * self.max_seq_len) if self.max_seq_len else 0.0
 
     def as_gib(self) -> dict[str, float]:
-        keys = ("weights", "gradients", "optimizer", "activations", "logits", "runtime", "gen_weights",
-                "gen_budget")
+        keys = ("weights", "gradients", "optimizer", "activations", "logits", "runtime", "gen_weights", "gen_budget")
         out = {k: round(getattr(self, k) / GIB, 2) for k in keys}
-        out.update(train_total=round(self.train_total / GIB, 2), kv_cache=round(self.kv_cache / GIB, 2),
-                   kv_sequences=round(self.kv_sequences, 1))
+        out.update(
+            train_total=round(self.train_total / GIB, 2),
+            kv_cache=round(self.kv_cache / GIB, 2),
+            kv_sequences=round(self.kv_sequences, 1),
+        )
         return out
 
 
@@ -222,7 +249,14 @@ def estimate_memory(spec: ModelSpec, p: Any, gpu_memory_gib: float = 80.0) -> Me
     gen_dense = (L * spec.dense_params_per_layer + spec.embedding_params) / p.gen_tp
     kv_heads = max(spec.num_key_value_heads / p.gen_tp, 1)
     return MemoryEstimate(
-        weights=2 * (dense + experts), gradients=2 * (dense + experts),
-        optimizer=12 * (dense / dp + experts / edp), activations=activations, logits=logits, runtime=runtime,
-        gen_weights=2 * (gen_dense + gen_experts), gen_budget=p.gpu_memory_utilization * gpu_memory_gib * GIB,
-        kv_bytes_per_token=2 * L * kv_heads * spec.head_dim * 2, max_seq_len=p.max_seq_len)
+        weights=2 * (dense + experts),
+        gradients=2 * (dense + experts),
+        optimizer=12 * (dense / dp + experts / edp),
+        activations=activations,
+        logits=logits,
+        runtime=runtime,
+        gen_weights=2 * (gen_dense + gen_experts),
+        gen_budget=p.gpu_memory_utilization * gpu_memory_gib * GIB,
+        kv_bytes_per_token=2 * L * kv_heads * spec.head_dim * 2,
+        max_seq_len=p.max_seq_len,
+    )

@@ -137,9 +137,11 @@ def _done_status(run_dir: Path, name: str, chash: str) -> str:
         except (OSError, ValueError):
             got = None
         if got != chash:
-            raise UserError(f"stage {name!r} in {run_dir} was finished with a different configuration "
-                            f"({str(got)[:12]} != {chash[:12]}); use a new run.name=... or redo it locally "
-                            "with `rubricrl replicate ... --stage NAME --force`")
+            raise UserError(
+                f"stage {name!r} in {run_dir} was finished with a different configuration "
+                f"({str(got)[:12]} != {chash[:12]}); use a new run.name=... or redo it locally "
+                "with `rubricrl replicate ... --stage NAME --force`"
+            )
         return "done"
     return "partial" if (run_dir / name).is_dir() else "pending"
 
@@ -160,13 +162,17 @@ def _train_layout(cfg: Any, stage: str, site: SiteFile, nodes: int | None) -> tu
         cands = [r for r in cands if r.nodes == nodes]
     if not cands:
         sizes = sorted({r.nodes for r in RECIPES.values() if r.paper == cfg.paper})
-        raise UserError(f"no NeMo RL recipe for {cfg.paper} stage {stage!r}"
-                        + (f" on {nodes} nodes (recipes exist for {sizes} nodes; use --nodes)" if nodes else ""))
+        raise UserError(
+            f"no NeMo RL recipe for {cfg.paper} stage {stage!r}"
+            + (f" on {nodes} nodes (recipes exist for {sizes} nodes; use --nodes)" if nodes else "")
+        )
     recipe = max(cands, key=lambda r: r.nodes)
     if recipe.gpus_per_node != site.slurm.gpus_per_node:
-        raise UserError(f"recipe {recipe.name} needs {recipe.gpus_per_node} GPUs per node but the site file "
-                        f"says slurm.gpus_per_node: {site.slurm.gpus_per_node}",
-                        path=str(site.source) if site.source else None)
+        raise UserError(
+            f"recipe {recipe.name} needs {recipe.gpus_per_node} GPUs per node but the site file "
+            f"says slurm.gpus_per_node: {site.slurm.gpus_per_node}",
+            path=str(site.source) if site.source else None,
+        )
     try:
         hours, basis = estimate_gpu_hours(build_config(cfg, recipe))
     except UserError as e:
@@ -187,8 +193,9 @@ RECIPE_NODES = {"rubicon": 8, "self_rewarding": 4}
 """Fallback node counts when the NeMo RL recipes are not installed."""
 
 
-def build_plan(paper: str, overrides: list[str], site: SiteFile, repo: Path | None = None,
-               nodes: int | None = None) -> Plan:
+def build_plan(
+    paper: str, overrides: list[str], site: SiteFile, repo: Path | None = None, nodes: int | None = None
+) -> Plan:
     """The job graph for ``paper`` with ``overrides`` on ``site``.
 
     Args:
@@ -218,8 +225,11 @@ def build_plan(paper: str, overrides: list[str], site: SiteFile, repo: Path | No
     # Not when the grader is the policy's own engine (self-rewarding on NeMo RL: its recipe says so).
     # The endpoint override is part of the config hash the jobs record, so it is applied before the
     # DONE markers are compared (a resubmission then finds the stages the last one finished).
-    serves_judge = (cfg.judge.backend == "openai" and (cfg.judge.base_url_file is not None or cfg.server.enabled)
-                    and not (cfg.run.engine == "nemo_rl" and _judge_is_policy(cfg.paper)))
+    serves_judge = (
+        cfg.judge.backend == "openai"
+        and (cfg.judge.base_url_file is not None or cfg.server.enabled)
+        and not (cfg.run.engine == "nemo_rl" and _judge_is_policy(cfg.paper))
+    )
     endpoint = run_dir / "judge" / "endpoint.json"
     serve_model = cfg.server.model if cfg.server.enabled else cfg.judge.model
     if serves_judge:
@@ -234,15 +244,32 @@ def build_plan(paper: str, overrides: list[str], site: SiteFile, repo: Path | No
     if serves_judge and any(stage_kind(s.name) != "cpu" for s in todo):
         judge_endpoint = endpoint
         jgpus = site.judge.gpus if site.judge.gpus is not None else (gpn if on_gpus else 0)
-        jobs.append(Job(name="judge", kind="judge", script="slurm/judge.sbatch", args=[serve_model, cfg.judge.model],
-                        gpus_per_node=jgpus, cpus_per_task=cpus, time=times["judge"], array=site.judge.replicas,
-                        requeue=True, env={"RR_JUDGE_ENDPOINT": str(judge_endpoint)}))
+        jobs.append(
+            Job(
+                name="judge",
+                kind="judge",
+                script="slurm/judge.sbatch",
+                args=[serve_model, cfg.judge.model],
+                gpus_per_node=jgpus,
+                cpus_per_task=cpus,
+                time=times["judge"],
+                array=site.judge.replicas,
+                requeue=True,
+                env={"RR_JUDGE_ENDPOINT": str(judge_endpoint)},
+            )
+        )
 
     planned = {s.name for s in todo}
     for s in todo:
         kind = stage_kind(s.name)
-        job = Job(name=s.name, kind=kind, script="slurm/stage.sbatch", args=[paper, s.name, *all_overrides],
-                  cpus_per_task=cpus, time=times[kind])
+        job = Job(
+            name=s.name,
+            kind=kind,
+            script="slurm/stage.sbatch",
+            args=[paper, s.name, *all_overrides],
+            cpus_per_task=cpus,
+            time=times[kind],
+        )
         job.after_ok = [i for i in s.inputs if i in planned]
         if kind != "cpu" and judge_endpoint is not None:
             job.after_start = ["judge"]
@@ -264,24 +291,43 @@ def build_plan(paper: str, overrides: list[str], site: SiteFile, repo: Path | No
             job.gpus_per_node = gpn if on_gpus else 0
         if not job.gpu_hours_basis:
             job.gpu_hours = job.gpus * _hours(job.time)
-            job.gpu_hours_basis = (f"upper bound: {job.gpus} GPUs x time limit {job.time}" if job.gpus
-                                   else "no GPUs")
+            job.gpu_hours_basis = f"upper bound: {job.gpus} GPUs x time limit {job.time}" if job.gpus else "no GPUs"
             if kind == "train" and job.gpus:
-                job.gpu_hours_basis += (" (PLACEHOLDER: no generated NeMo RL config for this stage, so no "
-                                        "throughput-based estimate)")
+                job.gpu_hours_basis += (
+                    " (PLACEHOLDER: no generated NeMo RL config for this stage, so no throughput-based estimate)"
+                )
         jobs.append(job)
     if judge_endpoint is not None:
         judge, users = jobs[0], [j for j in jobs if "judge" in j.after_start and j.gpus]
         wall = sum(j.gpu_hours / j.gpus for j in users)
         judge.gpu_hours = judge.gpus * wall
-        judge.gpu_hours_basis = (f"{judge.gpus} judge GPUs x {wall:.1f} h, the wall time of the jobs that use it "
-                                 f"({', '.join(j.name for j in users) or 'none'})")
-        jobs.append(Job(name="cleanup", kind="cleanup", script="slurm/cleanup.sbatch", args=[],
-                        cpus_per_task=1, time="00:10:00", requeue=False,
-                        after_any=[j.name for j in jobs if j.name != "judge"],
-                        gpu_hours_basis="no GPUs"))
-    return Plan(paper=paper, run_name=cfg.run.name, run_dir=run_dir, scale=cfg.run.scale, engine=cfg.run.engine,
-                overrides=all_overrides, site=site,
-                stages=[{"name": s.name, "status": status[s.name], "kind": stage_kind(s.name)} for s in stages],
-                jobs=jobs, wandb={"project": cfg.wandb.project, "entity": cfg.wandb.entity, "mode": cfg.wandb.mode},
-                judge_endpoint=judge_endpoint)
+        judge.gpu_hours_basis = (
+            f"{judge.gpus} judge GPUs x {wall:.1f} h, the wall time of the jobs that use it "
+            f"({', '.join(j.name for j in users) or 'none'})"
+        )
+        jobs.append(
+            Job(
+                name="cleanup",
+                kind="cleanup",
+                script="slurm/cleanup.sbatch",
+                args=[],
+                cpus_per_task=1,
+                time="00:10:00",
+                requeue=False,
+                after_any=[j.name for j in jobs if j.name != "judge"],
+                gpu_hours_basis="no GPUs",
+            )
+        )
+    return Plan(
+        paper=paper,
+        run_name=cfg.run.name,
+        run_dir=run_dir,
+        scale=cfg.run.scale,
+        engine=cfg.run.engine,
+        overrides=all_overrides,
+        site=site,
+        stages=[{"name": s.name, "status": status[s.name], "kind": stage_kind(s.name)} for s in stages],
+        jobs=jobs,
+        wandb={"project": cfg.wandb.project, "entity": cfg.wandb.entity, "mode": cfg.wandb.mode},
+        judge_endpoint=judge_endpoint,
+    )

@@ -38,14 +38,17 @@ class SlurmSite(_Strict):
     cpu_partition: str | None = Field(default=None, description="partition for CPU-only jobs (default: partition)")
     qos: str | None = None
     constraint: str | None = None
-    time: dict[str, str] = Field(default_factory=lambda: {"train": "24:00:00", "gpu": "08:00:00",
-                                                          "judge": "48:00:00", "cpu": "01:00:00"},
-                                 description="time limit per job kind: train, gpu, judge, cpu")
-    signal_seconds: int = Field(default=300, ge=10,
-                                description="USR1 this many seconds before the time limit (checkpoint + requeue)")
+    time: dict[str, str] = Field(
+        default_factory=lambda: {"train": "24:00:00", "gpu": "08:00:00", "judge": "48:00:00", "cpu": "01:00:00"},
+        description="time limit per job kind: train, gpu, judge, cpu",
+    )
+    signal_seconds: int = Field(
+        default=300, ge=10, description="USR1 this many seconds before the time limit (checkpoint + requeue)"
+    )
     requeue: bool = True
     gres: Literal["gpus-per-node", "gres"] = Field(
-        default="gpus-per-node", description="how GPUs are requested: --gpus-per-node=N or --gres=gpu:N")
+        default="gpus-per-node", description="how GPUs are requested: --gpus-per-node=N or --gres=gpu:N"
+    )
     extra_args: list[str] = Field(default_factory=list, description="extra sbatch arguments for every job")
 
     @field_validator("time")
@@ -73,7 +76,8 @@ class ContainersSite(_Strict):
     """Container runtime and images (built from containers/*.def with ``make containers``)."""
 
     runtime: Literal["apptainer", "none"] = Field(
-        ..., description="apptainer (clusters) or none (run on the host, e.g. the local test Slurm)")
+        ..., description="apptainer (clusters) or none (run on the host, e.g. the local test Slurm)"
+    )
     training: Path | None = Field(default=None, description="training image (.sif): NeMo RL + rubricrl")
     judge: Path | None = Field(default=None, description="judge image (.sif): vLLM + rubricrl")
     cpu: Path | None = Field(default=None, description="CPU image (.sif): rubricrl only (report, data)")
@@ -81,12 +85,13 @@ class ContainersSite(_Strict):
     executable: str = "apptainer"
 
     @model_validator(mode="after")
-    def _images(self) -> "ContainersSite":
+    def _images(self) -> ContainersSite:
         if self.runtime == "apptainer":
             missing = [k for k in ("training", "judge", "cpu") if getattr(self, k) is None]
             if missing:
-                raise ValueError(f"runtime apptainer needs image paths for {', '.join(missing)} "
-                                 "(build them with `make containers`)")
+                raise ValueError(
+                    f"runtime apptainer needs image paths for {', '.join(missing)} (build them with `make containers`)"
+                )
         return self
 
 
@@ -102,11 +107,17 @@ class JudgeSite(_Strict):
     """The judge server job (Rubicon: a separate vLLM server)."""
 
     launcher: Literal["vllm", "rubricrl"] = Field(
-        default="vllm", description="vllm: `vllm serve` in the judge image; rubricrl: `rubricrl serve` (CPU vLLM)")
+        default="vllm", description="vllm: `vllm serve` in the judge image; rubricrl: `rubricrl serve` (CPU vLLM)"
+    )
     replicas: int = Field(default=1, ge=1, description="independent servers (a job array)")
     gpus: int | None = Field(default=None, ge=0, description="GPUs per replica (default gpus_per_node)")
     host: str = Field(default="auto", description="auto = the node's hostname; 127.0.0.1 on a one-node test")
-    port: int = Field(default=8000, ge=0, le=65535, description="first replica's port (replica i: port + i); 0 = any free port (launcher rubricrl)")
+    port: int = Field(
+        default=8000,
+        ge=0,
+        le=65535,
+        description="first replica's port (replica i: port + i); 0 = any free port (launcher rubricrl)",
+    )
     startup_timeout_s: int = Field(default=1800, ge=10)
     extra_args: list[str] = Field(default_factory=list, description="extra arguments for the server")
 
@@ -123,15 +134,16 @@ class SiteFile(_Strict):
     env: dict[str, str] = Field(default_factory=dict, description="environment variables exported into every job")
     source: Path | None = Field(default=None, exclude=True)
 
-    def resolve(self, base: Path) -> "SiteFile":
+    def resolve(self, base: Path) -> SiteFile:
         """Make relative paths absolute against ``base`` (the site file's folder for repo, the repo otherwise)."""
         p = self.paths
         repo = p.repo if p.repo.is_absolute() else (base / p.repo).resolve()
         runs = p.runs if p.runs.is_absolute() else (repo / p.runs).resolve()
         venv = p.venv if p.venv.is_absolute() else repo / p.venv
         hf = p.hf_home if (p.hf_home is None or p.hf_home.is_absolute()) else repo / p.hf_home
-        return self.model_copy(update={"paths": p.model_copy(update={"repo": repo, "runs": runs, "venv": venv,
-                                                                     "hf_home": hf})})
+        return self.model_copy(
+            update={"paths": p.model_copy(update={"repo": repo, "runs": runs, "venv": venv, "hf_home": hf})}
+        )
 
 
 def _doc(model: type[BaseModel], loc: tuple[Any, ...]) -> str | None:

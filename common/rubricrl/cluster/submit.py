@@ -15,8 +15,8 @@ import shlex
 import shutil
 import subprocess
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Callable
 
 from rubricrl.cluster.plan import Job, Plan
 from rubricrl.cluster.site import SiteFile
@@ -24,8 +24,20 @@ from rubricrl.errors import UserError
 
 log = logging.getLogger(__name__)
 
-ACTIVE = {"PENDING", "RUNNING", "REQUEUED", "REQUEUE_HOLD", "REQUEUE_FED", "SUSPENDED", "CONFIGURING",
-          "COMPLETING", "RESIZING", "SIGNALING", "STAGE_OUT", "PREEMPTED"}
+ACTIVE = {
+    "PENDING",
+    "RUNNING",
+    "REQUEUED",
+    "REQUEUE_HOLD",
+    "REQUEUE_FED",
+    "SUSPENDED",
+    "CONFIGURING",
+    "COMPLETING",
+    "RESIZING",
+    "SIGNALING",
+    "STAGE_OUT",
+    "PREEMPTED",
+}
 
 
 def _q(v: object) -> str:
@@ -37,12 +49,22 @@ def site_env(site: SiteFile) -> dict[str, str]:
     c, p, j = site.containers, site.paths, site.judge
     binds = [str(p.repo), str(p.runs), *([str(p.hf_home)] if p.hf_home else []), *c.binds]
     env = {
-        "RR_SITE": site.name, "RR_REPO": str(p.repo), "RR_RUNS": str(p.runs), "RR_VENV": str(p.venv),
-        "RR_RUNTIME": c.runtime, "RR_APPTAINER": c.executable, "RR_BINDS": ",".join(dict.fromkeys(binds)),
-        "RR_IMAGE_TRAINING": str(c.training or ""), "RR_IMAGE_JUDGE": str(c.judge or ""),
-        "RR_IMAGE_CPU": str(c.cpu or ""), "RR_JUDGE_LAUNCHER": j.launcher, "RR_JUDGE_HOST": j.host,
-        "RR_JUDGE_PORT": str(j.port), "RR_JUDGE_TIMEOUT": str(j.startup_timeout_s),
-        "RR_JUDGE_ARGS": " ".join(_q(a) for a in j.extra_args), "RR_SIGNAL_SECONDS": str(site.slurm.signal_seconds),
+        "RR_SITE": site.name,
+        "RR_REPO": str(p.repo),
+        "RR_RUNS": str(p.runs),
+        "RR_VENV": str(p.venv),
+        "RR_RUNTIME": c.runtime,
+        "RR_APPTAINER": c.executable,
+        "RR_BINDS": ",".join(dict.fromkeys(binds)),
+        "RR_IMAGE_TRAINING": str(c.training or ""),
+        "RR_IMAGE_JUDGE": str(c.judge or ""),
+        "RR_IMAGE_CPU": str(c.cpu or ""),
+        "RR_JUDGE_LAUNCHER": j.launcher,
+        "RR_JUDGE_HOST": j.host,
+        "RR_JUDGE_PORT": str(j.port),
+        "RR_JUDGE_TIMEOUT": str(j.startup_timeout_s),
+        "RR_JUDGE_ARGS": " ".join(_q(a) for a in j.extra_args),
+        "RR_SIGNAL_SECONDS": str(site.slurm.signal_seconds),
     }
     if p.hf_home:
         env["HF_HOME"] = str(p.hf_home)
@@ -61,9 +83,18 @@ def sbatch_args(plan: Plan, job: Job, ids: dict[str, str]) -> list[str]:
     """The ``sbatch`` command line of ``job``; dependencies use ``ids`` (job name -> Slurm id)."""
     s = plan.site.slurm
     out_name = f"{job.name}-%A_%a.out" if job.array > 1 else f"{job.name}-%j.out"
-    args = ["sbatch", "--parsable", f"--job-name=rr-{plan.run_name}-{job.name}", f"--chdir={plan.site.paths.repo}",
-            f"--output={plan.slurm_dir / out_name}", "--open-mode=append", f"--nodes={job.nodes}",
-            "--ntasks-per-node=1", f"--cpus-per-task={job.cpus_per_task}", f"--time={job.time}"]
+    args = [
+        "sbatch",
+        "--parsable",
+        f"--job-name=rr-{plan.run_name}-{job.name}",
+        f"--chdir={plan.site.paths.repo}",
+        f"--output={plan.slurm_dir / out_name}",
+        "--open-mode=append",
+        f"--nodes={job.nodes}",
+        "--ntasks-per-node=1",
+        f"--cpus-per-task={job.cpus_per_task}",
+        f"--time={job.time}",
+    ]
     if s.account:
         args.append(f"--account={s.account}")
     partition = s.cpu_partition if (job.gpus_per_node == 0 and s.cpu_partition) else s.partition
@@ -75,7 +106,9 @@ def sbatch_args(plan: Plan, job: Job, ids: dict[str, str]) -> list[str]:
     if s.mem is not None:
         args.append(f"--mem={s.mem}")
     if job.gpus_per_node:
-        args.append(f"--gpus-per-node={job.gpus_per_node}" if s.gres == "gpus-per-node" else f"--gres=gpu:{job.gpus_per_node}")
+        args.append(
+            f"--gpus-per-node={job.gpus_per_node}" if s.gres == "gpus-per-node" else f"--gres=gpu:{job.gpus_per_node}"
+        )
     if job.requeue and s.requeue:
         args += ["--requeue", f"--signal=B:USR1@{s.signal_seconds}"]
     else:
@@ -90,8 +123,11 @@ def sbatch_args(plan: Plan, job: Job, ids: dict[str, str]) -> list[str]:
     if deps:
         args += [f"--dependency={','.join(deps)}", "--kill-on-invalid-dep=yes"]
     args += list(s.extra_args)
-    args += [f"--export=ALL,RR_SITE_ENV={plan.slurm_dir / 'site.env'},RR_JOB_ENV={plan.slurm_dir / (job.name + '.env')}",
-             str(plan.site.paths.repo / job.script), *job.args]
+    args += [
+        f"--export=ALL,RR_SITE_ENV={plan.slurm_dir / 'site.env'},RR_JOB_ENV={plan.slurm_dir / (job.name + '.env')}",
+        str(plan.site.paths.repo / job.script),
+        *job.args,
+    ]
     return args
 
 
@@ -136,9 +172,11 @@ def submit(plan: Plan, dry_run: bool = False, echo: Callable[[str], None] = prin
         if prev:
             active = {n: i for n, i in prev["jobs"].items() if job_state(i) in ACTIVE}
             if active:
-                raise UserError(f"jobs of the previous submission of {plan.run_name} are still queued or running: "
-                                + ", ".join(f"{n}={i}" for n, i in active.items())
-                                + f"; follow them with `rubricrl cluster status`, or `scancel {' '.join(active.values())}`")
+                raise UserError(
+                    f"jobs of the previous submission of {plan.run_name} are still queued or running: "
+                    + ", ".join(f"{n}={i}" for n, i in active.items())
+                    + f"; follow them with `rubricrl cluster status`, or `scancel {' '.join(active.values())}`"
+                )
         _write_env(plan.slurm_dir / "site.env", site_env(plan.site))
     ids: dict[str, str] = {}
     lines = []
@@ -154,14 +192,25 @@ def submit(plan: Plan, dry_run: bool = False, echo: Callable[[str], None] = prin
         _write_env(plan.slurm_dir / f"{job.name}.env", env)
         r = subprocess.run(args, capture_output=True, text=True)
         if r.returncode != 0:
-            raise UserError(f"sbatch failed for job {job.name!r} (exit {r.returncode}): {r.stderr.strip()}; "
-                            f"jobs submitted so far: {ids or 'none'}", exit_code=1)
+            raise UserError(
+                f"sbatch failed for job {job.name!r} (exit {r.returncode}): {r.stderr.strip()}; "
+                f"jobs submitted so far: {ids or 'none'}",
+                exit_code=1,
+            )
         ids[job.name] = r.stdout.strip().split(";")[0]
-        log_path = plan.slurm_dir / (f"{job.name}-{ids[job.name]}_*.out" if job.array > 1 else f"{job.name}-{ids[job.name]}.out")
+        log_path = plan.slurm_dir / (
+            f"{job.name}-{ids[job.name]}_*.out" if job.array > 1 else f"{job.name}-{ids[job.name]}.out"
+        )
         echo(f"submitted {job.name:10s} job {ids[job.name]:>8s}  log {log_path}")
     if not dry_run:
-        rec = {"time": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "paper": plan.paper, "run": plan.run_name,
-               "overrides": plan.overrides, "jobs": ids, "sbatch": lines}
+        rec = {
+            "time": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+            "paper": plan.paper,
+            "run": plan.run_name,
+            "overrides": plan.overrides,
+            "jobs": ids,
+            "sbatch": lines,
+        }
         with open(plan.slurm_dir / "submissions.jsonl", "a", encoding="utf-8") as f:
             f.write(json.dumps(rec) + "\n")
         echo(f"W&B: project {plan.wandb['project']} ({plan.wandb['mode']}), group {plan.run_name}: {plan.wandb_url()}")

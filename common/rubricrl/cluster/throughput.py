@@ -105,8 +105,10 @@ def estimate_gpu_hours(
     layout, cfg = _layout(config)
     model = layout.model if layout.model in PUBLISHED else "/".join(layout.model.split("/")[-2:])
     if model not in PUBLISHED:
-        raise UserError(f"NeMo RL publishes no GRPO throughput for {layout.model!r} "
-                        f"(known: {', '.join(PUBLISHED)}); pass a figure of your own")
+        raise UserError(
+            f"NeMo RL publishes no GRPO throughput for {layout.model!r} "
+            f"(known: {', '.join(PUBLISHED)}); pass a figure of your own"
+        )
     pub = PUBLISHED[model]
     if steps is None:
         steps = int(((cfg.get("grpo") or {}).get("max_num_steps")) or 0)
@@ -115,29 +117,40 @@ def estimate_gpu_hours(
     assumed = []
     if mean_seq_len is None:
         mean_seq_len = pub.mean_fraction * layout.max_seq_len
-        assumed.append(f"mean sequence length {mean_seq_len:.0f} = {pub.mean_fraction:.2f} x max "
-                       f"{layout.max_seq_len} (published run's ratio)")
+        assumed.append(
+            f"mean sequence length {mean_seq_len:.0f} = {pub.mean_fraction:.2f} x max "
+            f"{layout.max_seq_len} (published run's ratio)"
+        )
     if judge_calls_per_rollout is None:
         judge_calls_per_rollout = HEALTHBENCH_CRITERIA_PER_EXAMPLE if layout.judge_is_policy else 0.0
     judge_tokens = judge_calls_per_rollout * judge_output_tokens
     if judge_tokens:
-        assumed.append(f"{judge_calls_per_rollout:g} grader calls x {judge_output_tokens} output tokens per "
-                       "rollout on the policy's engine at the same tokens/s/GPU")
+        assumed.append(
+            f"{judge_calls_per_rollout:g} grader calls x {judge_output_tokens} output tokens per "
+            "rollout on the policy's engine at the same tokens/s/GPU"
+        )
     tokens = layout.rollouts * (mean_seq_len + judge_tokens)
     step_s = tokens / (pub.tokens_per_s_per_gpu * layout.world)
     wall_h = steps * step_s / 3600
     hours = wall_h * (layout.world + judge_gpus)
     if judge_gpus:
-        assumed.append("the separate judge server's latency adds nothing to the step time (it grades while "
-                       "the batch is generated; a slow judge lengthens every step)")
+        assumed.append(
+            "the separate judge server's latency adds nothing to the step time (it grades while "
+            "the batch is generated; a slow judge lengthens every step)"
+        )
     if layout.rollouts != pub.rollouts:
-        assumed.append(f"tokens/s/GPU unchanged from {pub.rollouts} to {layout.rollouts} rollouts per step "
-                       "(smaller batches use the GPUs less well: optimistic)")
+        assumed.append(
+            f"tokens/s/GPU unchanged from {pub.rollouts} to {layout.rollouts} rollouts per step "
+            "(smaller batches use the GPUs less well: optimistic)"
+        )
     if layout.world != pub.gpus:
         assumed.append(f"tokens/s/GPU unchanged from {pub.gpus} to {layout.world} GPUs")
-    basis = (f"{steps} steps x {step_s:.0f} s/step ({layout.rollouts} rollouts x {mean_seq_len + judge_tokens:.0f} "
-             f"tokens / ({pub.tokens_per_s_per_gpu:g} tokens/s/GPU x {layout.world} GPUs)) = {wall_h:.1f} h wall "
-             f"x {layout.world} training GPUs" + (f" + {judge_gpus} judge GPUs" if judge_gpus else "")
-             + f" = {hours:.0f} GPU-h. Throughput: NeMo RL published {pub.tokens_per_s_per_gpu:g} tokens/s/GPU "
-             f"for {pub.model} on {pub.gpus} H100s ({pub.source}). Assumptions: " + "; ".join(assumed or ["none"]))
+    basis = (
+        f"{steps} steps x {step_s:.0f} s/step ({layout.rollouts} rollouts x {mean_seq_len + judge_tokens:.0f} "
+        f"tokens / ({pub.tokens_per_s_per_gpu:g} tokens/s/GPU x {layout.world} GPUs)) = {wall_h:.1f} h wall "
+        f"x {layout.world} training GPUs"
+        + (f" + {judge_gpus} judge GPUs" if judge_gpus else "")
+        + f" = {hours:.0f} GPU-h. Throughput: NeMo RL published {pub.tokens_per_s_per_gpu:g} tokens/s/GPU "
+        f"for {pub.model} on {pub.gpus} H100s ({pub.source}). Assumptions: " + "; ".join(assumed or ["none"])
+    )
     return hours, basis

@@ -26,21 +26,33 @@ DEFAULT_SITE = "slurm/site.yaml"
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("cluster", help="plan / submit / follow a replication on Slurm",
-                              description="Run a replication pipeline as Slurm jobs (one per stage, afterok "
-                                          "dependencies, judge server job, requeue on preemption).")
+    p = subparsers.add_parser(
+        "cluster",
+        help="plan / submit / follow a replication on Slurm",
+        description="Run a replication pipeline as Slurm jobs (one per stage, afterok "
+        "dependencies, judge server job, requeue on preemption).",
+    )
     sub = p.add_subparsers(dest="cluster_cmd", metavar="ACTION", required=True)
-    for name, help_ in (("plan", "print every job, its resources and a GPU-hour estimate; submit nothing"),
-                        ("submit", "submit the stage graph (finished stages are skipped)"),
-                        ("status", "stage status and the Slurm state of the last submission's jobs")):
+    for name, help_ in (
+        ("plan", "print every job, its resources and a GPU-hour estimate; submit nothing"),
+        ("submit", "submit the stage graph (finished stages are skipped)"),
+        ("status", "stage status and the Slurm state of the last submission's jobs"),
+    ):
         s = sub.add_parser(name, help=help_, description=help_)
         s.add_argument("paper", help="replication: rubicon, self_rewarding")
         s.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides (as rubricrl replicate)")
-        s.add_argument("--site", default=os.environ.get("RUBRICRL_SITE", DEFAULT_SITE),
-                       help=f"site file (default $RUBRICRL_SITE or {DEFAULT_SITE}; template slurm/site.example.yaml)")
+        s.add_argument(
+            "--site",
+            default=os.environ.get("RUBRICRL_SITE", DEFAULT_SITE),
+            help=f"site file (default $RUBRICRL_SITE or {DEFAULT_SITE}; template slurm/site.example.yaml)",
+        )
         s.add_argument("--repo", default=None, help="repository checkout (default: the site file's paths.repo)")
-        s.add_argument("--nodes", type=int, default=None,
-                       help="NeMo RL recipe size for training stages (default: the largest, e.g. Rubicon 8 x 8)")
+        s.add_argument(
+            "--nodes",
+            type=int,
+            default=None,
+            help="NeMo RL recipe size for training stages (default: the largest, e.g. Rubicon 8 x 8)",
+        )
         if name == "submit":
             s.add_argument("--dry-run", action="store_true", help="print the sbatch command lines, submit nothing")
         accept_trailing_overrides(s)
@@ -55,8 +67,10 @@ def _plan(args: argparse.Namespace):
 
     site_path = Path(args.site)
     if not site_path.exists():
-        raise UserError(f"site file not found; copy slurm/site.example.yaml to {DEFAULT_SITE} and fill it in "
-                        "(or pass --site)", path=str(site_path))
+        raise UserError(
+            f"site file not found; copy slurm/site.example.yaml to {DEFAULT_SITE} and fill it in (or pass --site)",
+            path=str(site_path),
+        )
     site = load_site(site_path)
     repo = Path(args.repo).resolve() if args.repo else site.paths.repo
     return build_plan(args.paper, list(args.overrides), site, repo=repo, nodes=args.nodes)
@@ -65,19 +79,26 @@ def _plan(args: argparse.Namespace):
 def print_plan(plan, out=sys.stdout) -> None:
     """The human-readable plan: header, one row per job, the GPU-hour total and its basis."""
     w = out.write
-    w(f"plan: {plan.paper}, run {plan.run_name} ({plan.scale} scale, engine {plan.engine}) on site "
-      f"{plan.site.name}\nrun folder: {plan.run_dir}\n")
+    w(
+        f"plan: {plan.paper}, run {plan.run_name} ({plan.scale} scale, engine {plan.engine}) on site "
+        f"{plan.site.name}\nrun folder: {plan.run_dir}\n"
+    )
     w("stages: " + ", ".join(f"{s['name']} ({s['status']})" for s in plan.stages) + "\n")
     if not plan.jobs:
         w("every stage is done: nothing to submit\n")
         return
     w(f"\n{'job':11s} {'kind':8s} {'nodes x GPUs':13s} {'CPUs':>5s} {'time':>11s} {'GPU-h':>8s}  after\n")
     for j in plan.jobs:
-        deps = [*(f"ok:{d}" for d in j.after_ok), *(f"start:{d}" for d in j.after_start),
-                *(f"any:{d}" for d in j.after_any)]
+        deps = [
+            *(f"ok:{d}" for d in j.after_ok),
+            *(f"start:{d}" for d in j.after_start),
+            *(f"any:{d}" for d in j.after_any),
+        ]
         shape = f"{j.nodes} x {j.gpus_per_node}" + (f" (x{j.array})" if j.array > 1 else "")
-        w(f"{j.name:11s} {j.kind:8s} {shape:13s} {j.cpus_per_task:5d} {j.time:>11s} {j.gpu_hours:8.1f}  "
-          f"{' '.join(deps) or '-'}\n")
+        w(
+            f"{j.name:11s} {j.kind:8s} {shape:13s} {j.cpus_per_task:5d} {j.time:>11s} {j.gpu_hours:8.1f}  "
+            f"{' '.join(deps) or '-'}\n"
+        )
     w(f"\ntotal: {plan.gpu_hours:.1f} GPU-hours\n")
     for j in plan.jobs:
         if j.gpus:

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+import argparse
 import asyncio
 import signal
-from typing import Any, Callable
-
-import argparse
+from collections.abc import Callable
+from typing import Any
 
 import yaml
 

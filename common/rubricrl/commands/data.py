@@ -17,40 +17,56 @@ from typing import Any
 
 from rubricrl.data import healthbench as hb
 from rubricrl.data import writingbench as wb
-from rubricrl.jsonl import read_jsonl_objects, write_jsonl_atomic
 from rubricrl.errors import UserError
+from rubricrl.jsonl import read_jsonl_objects, write_jsonl_atomic
 
 DATASETS = ("healthbench", "healthbench-500", "writingbench")
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("data", help="fetch, locate, subset and split benchmark data",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "data",
+        help="fetch, locate, subset and split benchmark data",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="data_command", metavar="ACTION", required=True)
 
     f = sub.add_parser("fetch", help="download an official HealthBench file into the data cache")
     f.add_argument("dataset", choices=["healthbench"], help="the dataset to download (healthbench)")
-    f.add_argument("--subset", choices=[*hb.OFFICIAL, "all"], default="full",
-                   help="which official file (default full; all = every one)")
+    f.add_argument(
+        "--subset",
+        choices=[*hb.OFFICIAL, "all"],
+        default="full",
+        help="which official file (default full; all = every one)",
+    )
     f.add_argument("--base-url", help=f"folder URL (default ${hb.BASE_URL_ENV} or the simple-evals blob)")
     f.add_argument("--force", action="store_true", help="download again even if cached")
-    f.add_argument("--data-dir", type=Path, metavar="DIR", help="cache folder (default $RUBRICRL_DATA_DIR or <repo>/.cache/data)")
+    f.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="cache folder (default $RUBRICRL_DATA_DIR or <repo>/.cache/data)"
+    )
 
     q = sub.add_parser("path", help="print the path of a data file")
-    q.add_argument("dataset", choices=DATASETS, help="healthbench (downloaded), healthbench-500 (offline copy), "
-                   "writingbench (offline copy)")
+    q.add_argument(
+        "dataset",
+        choices=DATASETS,
+        help="healthbench (downloaded), healthbench-500 (offline copy), writingbench (offline copy)",
+    )
     q.add_argument("--subset", choices=list(hb.OFFICIAL), default="full", help="for healthbench (default full)")
-    q.add_argument("--data-dir", type=Path, metavar="DIR",
-                   help="cache folder (default $RUBRICRL_DATA_DIR or <repo>/.cache/data)")
+    q.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="cache folder (default $RUBRICRL_DATA_DIR or <repo>/.cache/data)"
+    )
 
     w = sub.add_parser("write", help="write a HealthBench subset (e.g. easy = full minus hard) as JSONL")
     w.add_argument("dataset", choices=["healthbench"], help="the dataset (healthbench)")
-    w.add_argument("--subset", choices=hb.EXAMPLE_SUBSETS, required=True,
-                   help="the subset to write (e.g. easy = full minus hard)")
+    w.add_argument(
+        "--subset", choices=hb.EXAMPLE_SUBSETS, required=True, help="the subset to write (e.g. easy = full minus hard)"
+    )
     w.add_argument("--out", type=Path, required=True, metavar="PATH", help="JSONL file to write")
     w.add_argument("--force", action="store_true", help="replace --out if it exists")
-    w.add_argument("--data-dir", type=Path, metavar="DIR",
-                   help="cache folder (default $RUBRICRL_DATA_DIR or <repo>/.cache/data)")
+    w.add_argument(
+        "--data-dir", type=Path, metavar="DIR", help="cache folder (default $RUBRICRL_DATA_DIR or <repo>/.cache/data)"
+    )
 
     s = sub.add_parser("split", help="deterministic train / held-out split of a JSONL file by id hash")
     s.add_argument("input", type=Path, help="JSONL file to split")
@@ -96,12 +112,18 @@ def _split(args: argparse.Namespace) -> int:
     rows = read_jsonl_objects(args.input)
     missing = [line for line, obj in rows if not isinstance(obj.get(args.key), (str, int))]
     if missing:
-        raise UserError(f"no {args.key!r} (string or integer) on this line; choose the id field with --key",
-                        path=str(args.input), line=missing[0])
+        raise UserError(
+            f"no {args.key!r} (string or integer) on this line; choose the id field with --key",
+            path=str(args.input),
+            line=missing[0],
+        )
     for out in (args.train, args.heldout):
         if out.exists() and not args.force:
             raise UserError("already exists; not overwritten (pass --force to replace it)", path=str(out))
-    if args.train.resolve() == args.heldout.resolve() or args.input.resolve() in (args.train.resolve(), args.heldout.resolve()):
+    if args.train.resolve() == args.heldout.resolve() or args.input.resolve() in (
+        args.train.resolve(),
+        args.heldout.resolve(),
+    ):
         raise UserError("--train, --heldout and the input must be three different files")
     train, heldout = hb.split_heldout([obj for _, obj in rows], args.heldout_frac, args.seed, key=lambda o: o[args.key])
     write_jsonl_atomic(args.train, train, overwrite=args.force)

@@ -19,8 +19,12 @@ from typing import Any
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     from rubricrl.report.eval_runner import add_arguments
 
-    p = subparsers.add_parser("eval", help="evaluate a model on a paper's lm-eval suite (make eval)",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "eval",
+        help="evaluate a model on a paper's lm-eval suite (make eval)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     return add_arguments(p)
 
 

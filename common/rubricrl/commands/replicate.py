@@ -31,22 +31,35 @@ PIPELINES: dict[str, str] = {
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
-        "replicate", help="run a replication pipeline (stages under runs/<run>/<stage>/)",
+        "replicate",
+        help="run a replication pipeline (stages under runs/<run>/<stage>/)",
         description="Compose replications/<paper>/configs with Hydra overrides (key=value) and run the "
-                    "pipeline's stages; finished stages are skipped, interrupted training resumes.")
+        "pipeline's stages; finished stages are skipped, interrupted training resumes.",
+    )
     p.add_argument("paper", help=f"replication: {', '.join(PIPELINES)}")
-    p.add_argument("overrides", nargs="*", metavar="KEY=VALUE",
-                   help="Hydra overrides, e.g. scale=tiny grpo.max_steps=4 run.name=x")
+    p.add_argument(
+        "overrides", nargs="*", metavar="KEY=VALUE", help="Hydra overrides, e.g. scale=tiny grpo.max_steps=4 run.name=x"
+    )
     p.add_argument("--stage", metavar="NAME", help="run only this stage (its predecessors must be done)")
-    p.add_argument("--force", action="store_true",
-                   help="redo the selected stage (or stages finished under another config); old folders are kept aside")
+    p.add_argument(
+        "--force",
+        action="store_true",
+        help="redo the selected stage (or stages finished under another config); old folders are kept aside",
+    )
     p.add_argument("--list-stages", action="store_true", help="list the stages and their status, run nothing")
     p.add_argument("--show-config", action="store_true", help="print the resolved config, run nothing")
-    p.add_argument("--cfg", choices=("job", "all"), metavar="job",
-                   help="Hydra's spelling of --show-config (`--cfg job`): print the resolved config, run nothing")
-    p.add_argument("-m", "--multirun", action="store_true",
-                   help="not supported: run one command per value (the error shows how)")
-    p.add_argument("--config-dir", metavar="DIR", help="replication config folder (default replications/<paper>/configs)")
+    p.add_argument(
+        "--cfg",
+        choices=("job", "all"),
+        metavar="job",
+        help="Hydra's spelling of --show-config (`--cfg job`): print the resolved config, run nothing",
+    )
+    p.add_argument(
+        "-m", "--multirun", action="store_true", help="not supported: run one command per value (the error shows how)"
+    )
+    p.add_argument(
+        "--config-dir", metavar="DIR", help="replication config folder (default replications/<paper>/configs)"
+    )
     accept_trailing_overrides(p)
     return p
 
@@ -81,9 +94,11 @@ def run(args: argparse.Namespace) -> int:
     if args.multirun:
         sweep = next((o for o in args.overrides if "," in o.split("=", 1)[-1]), "grpo.max_steps=10,20")
         key, values = sweep.split("=", 1)
-        raise UserError(f"-m/--multirun (Hydra sweeps) is not supported: each run has its own folder and stage "
-                        f"markers. Run one command per value, e.g.\n  for v in {' '.join(values.split(','))}; do "
-                        f"rubricrl replicate {args.paper} {key}=$v run.name={args.paper}-{key.split('.')[-1]}-$v; done")
+        raise UserError(
+            f"-m/--multirun (Hydra sweeps) is not supported: each run has its own folder and stage "
+            f"markers. Run one command per value, e.g.\n  for v in {' '.join(values.split(','))}; do "
+            f"rubricrl replicate {args.paper} {key}=$v run.name={args.paper}-{key.split('.')[-1]}-$v; done"
+        )
     cfg = compose_experiment(args.paper, args.overrides, Path(args.config_dir) if args.config_dir else None)
     if args.show_config or args.cfg:
         sys.stdout.write(to_yaml(cfg))

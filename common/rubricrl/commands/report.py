@@ -23,21 +23,35 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         "table with deltas, the judge and the scale of each run, PNG charts, and the same table in W&B "
         "(offline by default). Runs that are not at paper scale, were limited, or used another grader are "
         "labelled not comparable.",
-        epilog="RESULTS: lm-eval results_*.json files or their folders (the newest result of each task), or TASK=PATH for "
+        epilog="RESULTS: lm-eval results_*.json files or their folders (the newest result of each task), "
+        "or TASK=PATH for "
         "`rubricrl score --json` output (e.g. healthbench_hard=score.json). Example: rubricrl report "
         "runs/eval/smollm2-135m-instruct/rubicon --paper rubicon --out runs/report/rubicon",
     )
     p.add_argument("results", nargs="+", metavar="RESULTS", help="results files, folders, or TASK=PATH")
     p.add_argument("--paper", required=True, metavar="|".join(PAPERS), help="which paper's tables to compare with")
     p.add_argument("--out", type=Path, default=None, help="report folder (default runs/report/<paper>)")
-    p.add_argument("--scale", default=None, metavar="|".join(SCALES),
-                   help="scale of every run (default: from make eval's record, else guessed from the model name; "
-                   "only 'paper' makes numbers comparable)")
-    p.add_argument("--min-n", type=int, default=DEFAULT_MIN_N, metavar="N",
-                   help=f"leave out deltas whose value rests on fewer than N examples (default {DEFAULT_MIN_N}; "
-                   "0 shows every delta)")
-    p.add_argument("--wandb", default=None, metavar="|".join(MODES),
-                   help="W&B logging (default $WANDB_MODE, else offline; never needs a login unless online)")
+    p.add_argument(
+        "--scale",
+        default=None,
+        metavar="|".join(SCALES),
+        help="scale of every run (default: from make eval's record, else guessed from the model name; "
+        "only 'paper' makes numbers comparable)",
+    )
+    p.add_argument(
+        "--min-n",
+        type=int,
+        default=DEFAULT_MIN_N,
+        metavar="N",
+        help=f"leave out deltas whose value rests on fewer than N examples (default {DEFAULT_MIN_N}; "
+        "0 shows every delta)",
+    )
+    p.add_argument(
+        "--wandb",
+        default=None,
+        metavar="|".join(MODES),
+        help="W&B logging (default $WANDB_MODE, else offline; never needs a login unless online)",
+    )
     p.add_argument("--wandb-project", default=None, help="W&B project (default $WANDB_PROJECT or rubricrl)")
     p.add_argument("--tables", type=Path, default=None, help="paper tables folder (default eval/paper_tables)")
     p.add_argument("--quiet", action="store_true", help="do not print the markdown report")

@@ -10,7 +10,14 @@ from typing import Any
 
 from rubricrl.errors import UserError
 from rubricrl.scoring.graded import read_graded
-from rubricrl.scoring.healthbench import DEFAULT_BOOTSTRAP, DEFAULT_SEED, OVERALL, UNGRADED_POLICIES, HealthBenchReport, score_records
+from rubricrl.scoring.healthbench import (
+    DEFAULT_BOOTSTRAP,
+    DEFAULT_SEED,
+    OVERALL,
+    UNGRADED_POLICIES,
+    HealthBenchReport,
+    score_records,
+)
 
 # Table order after overall_score: by tag family, then alphabetically.
 FAMILY_ORDER = ("axis", "theme", "physician_agreed_category", "level", "cluster")
@@ -26,10 +33,16 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p.add_argument("graded", type=Path, help="graded JSONL (from `rubricrl grade`)")
     p.add_argument("--format", choices=["healthbench"], default="healthbench", help="benchmark scoring rules")
     p.add_argument("--json", action="store_true", help="print one JSON object with the reference metric names")
-    p.add_argument("--ungraded", choices=UNGRADED_POLICIES, default="exclude",
-                   help="ungraded verdicts: exclude (drop the item; default), not_met (count as not met), "
-                   "fail (refuse to score, exit 3)")
-    p.add_argument("--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, metavar="N", help="bootstrap resamples (0 = none)")
+    p.add_argument(
+        "--ungraded",
+        choices=UNGRADED_POLICIES,
+        default="exclude",
+        help="ungraded verdicts: exclude (drop the item; default), not_met (count as not met), "
+        "fail (refuse to score, exit 3)",
+    )
+    p.add_argument(
+        "--bootstrap", type=int, default=DEFAULT_BOOTSTRAP, metavar="N", help="bootstrap resamples (0 = none)"
+    )
     p.add_argument("--seed", type=int, default=DEFAULT_SEED, help="bootstrap seed")
     return p
 
@@ -50,16 +63,21 @@ def render_table(report: HealthBenchReport) -> str:
     for n in names:
         lines.append(f"{n:<{width}}  {m[n]:>7.4f}  {m[f'{n}:bootstrap_std']:>7.4f}  {m[f'{n}:n_samples']:>6}")
     lines.append("")
-    lines.append(f"examples: {report.n_examples} (scored {report.n_scored}, unscorable {report.n_unscorable}); "
-                 f"ungraded verdicts: {report.n_ungraded} (policy: {report.ungraded_policy}); "
-                 f"bootstrap: {report.n_bootstrap} resamples, seed {report.seed}")
+    lines.append(
+        f"examples: {report.n_examples} (scored {report.n_scored}, unscorable {report.n_unscorable}); "
+        f"ungraded verdicts: {report.n_ungraded} (policy: {report.ungraded_policy}); "
+        f"bootstrap: {report.n_bootstrap} resamples, seed {report.seed}"
+    )
     return "\n".join(lines)
 
 
 def run(args: argparse.Namespace) -> int:
     graded = read_graded(args.graded)
     if graded.truncated_tail:
-        print(f"warning: {args.graded}: last line is incomplete and ignored (re-run `rubricrl grade` to finish it)", file=sys.stderr)
+        print(
+            f"warning: {args.graded}: last line is incomplete and ignored (re-run `rubricrl grade` to finish it)",
+            file=sys.stderr,
+        )
     if not graded.records:
         raise UserError("no graded examples", path=str(args.graded))
     if args.bootstrap < 0:

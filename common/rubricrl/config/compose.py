@@ -21,8 +21,9 @@ import hashlib
 import importlib
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 import yaml
 from pydantic import ValidationError
@@ -66,8 +67,9 @@ def replication_config_dir(paper: str) -> Path:
     d = root / paper / "configs"
     if not (d / f"{paper}.yaml").is_file():
         known = sorted(p.parent.name for p in root.glob("*/configs") if (p / f"{p.parent.name}.yaml").is_file())
-        raise UserError(f"no replication {paper!r}: expected {d / (paper + '.yaml')} "
-                        f"(known: {', '.join(known) or 'none'})")
+        raise UserError(
+            f"no replication {paper!r}: expected {d / (paper + '.yaml')} (known: {', '.join(known) or 'none'})"
+        )
     return d
 
 
@@ -86,8 +88,10 @@ def _hydra_message(e: Exception, overrides: Sequence[str]) -> str:
     msg = str(e).strip().splitlines()[0] if str(e).strip() else type(e).__name__
     if "Could not override" in msg:
         key = msg.split("'")[1] if "'" in msg else "?"
-        return (f"unknown config key {key!r} in override; check the spelling "
-                f"(`rubricrl replicate <paper> --show-config` prints every key)")
+        return (
+            f"unknown config key {key!r} in override; check the spelling "
+            f"(`rubricrl replicate <paper> --show-config` prints every key)"
+        )
     if "Could not find" in msg or "In '" in msg:
         return f"{msg} (scale: tiny | single_gpu | paper; site: see rubricrl/configs/train/site/)"
     return f"bad config override ({' '.join(overrides)}): {msg}"
@@ -106,10 +110,12 @@ def compose_dict(paper: str, overrides: Sequence[str] = (), config_dir: Path | N
         if "=" not in o:
             raise UserError(f"bad override {o!r}: expected key=value (e.g. grpo.max_steps=4, scale=paper)")
         if o.lstrip("+~").split("=", 1)[0].split(".", 1)[0] == "hydra":
-            raise UserError(f"override {o!r}: hydra.* settings have no effect here (rubricrl composes configs "
-                            "with Hydra but does not use its app runner: no hydra.run.dir, sweeps or job logs). "
-                            "Choose where a run writes with run.root and run.name "
-                            "(hydra.run.dir=out/x -> run.root=out run.name=x)")
+            raise UserError(
+                f"override {o!r}: hydra.* settings have no effect here (rubricrl composes configs "
+                "with Hydra but does not use its app runner: no hydra.run.dir, sweeps or job logs). "
+                "Choose where a run writes with run.root and run.name "
+                "(hydra.run.dir=out/x -> run.root=out run.name=x)"
+            )
     # Plain key=value becomes ++key=value (set, adding it if no YAML names it): every schema field can be
     # overridden, and the schema, not Hydra, rejects unknown keys. Config-group choices stay as they are.
     groups = {p.name for p in TRAIN_CONFIGS.iterdir() if p.is_dir()} | {p.name for p in cdir.iterdir() if p.is_dir()}
@@ -166,8 +172,9 @@ def _siblings(path: Sequence[str]) -> list[str]:
     """The field names a config mapping at dotted ``path`` may hold (its parent's schema), else []."""
     if not path:
         return sorted(set(ExperimentConfig.model_fields) | set(registered_sections()))
-    model = registered_sections().get(path[0]) or _model_of(ExperimentConfig.model_fields.get(path[0]) and
-                                                              ExperimentConfig.model_fields[path[0]].annotation)
+    model = registered_sections().get(path[0]) or _model_of(
+        ExperimentConfig.model_fields.get(path[0]) and ExperimentConfig.model_fields[path[0]].annotation
+    )
     for part in path[1:]:
         field = getattr(model, "model_fields", {}).get(part) if model is not None else None
         model = _model_of(field.annotation) if field is not None else None
@@ -175,13 +182,16 @@ def _siblings(path: Sequence[str]) -> list[str]:
 
 
 def unknown_key_message(where: Sequence[str]) -> str:
-    """"unknown key" with the nearest valid key(s) at the same place, e.g. ``did you mean grpo.max_steps?``."""
+    """ "unknown key" with the nearest valid key(s) at the same place, e.g. ``did you mean grpo.max_steps?``."""
     import difflib
 
     near = difflib.get_close_matches(str(where[-1]), _siblings([str(p) for p in where[:-1]]), n=3, cutoff=0.6)
     parent = ".".join(str(p) for p in where[:-1])
-    hint = ("did you mean " + " or ".join(f"{parent + '.' if parent else ''}{k}" for k in near) + "?") if near \
+    hint = (
+        ("did you mean " + " or ".join(f"{parent + '.' if parent else ''}{k}" for k in near) + "?")
+        if near
         else "check the spelling"
+    )
     return f"unknown key ({hint} `rubricrl replicate <paper> --show-config` prints every key)"
 
 

@@ -48,8 +48,13 @@ class RubiconData(Strict):
     heldout_seed: int = 1234
     max_train_prompts: int = Field(default=0, ge=0)
     stage2_prompts: str = "replications/rubicon/data/stage2_prompts.jsonl"
-    stage2_bank_paths: list[str] = Field(default_factory=lambda: [
-        "rubric_banks/stage2_creative", "rubric_banks/stage2_empathy", "rubric_banks/stage2_humanities"])
+    stage2_bank_paths: list[str] = Field(
+        default_factory=lambda: [
+            "rubric_banks/stage2_creative",
+            "rubric_banks/stage2_empathy",
+            "rubric_banks/stage2_humanities",
+        ]
+    )
     stage2_banks: dict[str, str] = Field(default_factory=dict)
     writingbench: int = Field(default=0, ge=0)
     stage2_heldout: int = Field(default=4, ge=0)
@@ -81,7 +86,7 @@ class FilterConfig(Strict):
     stage2: bool = False
 
     @model_validator(mode="after")
-    def _band(self) -> "FilterConfig":
+    def _band(self) -> FilterConfig:
         lo, hi = self.band
         if not 0.0 <= lo < hi <= 1.0:
             raise ValueError(f"band must be [low, high] quantiles with 0 <= low < high <= 1, got {list(self.band)}")

@@ -159,16 +159,18 @@ class GRPOSettings(Strict):
     extra: dict[str, Any] = Field(default_factory=dict)
 
     @model_validator(mode="after")
-    def _check(self) -> "GRPOSettings":
+    def _check(self) -> GRPOSettings:
         if self.epsilon_high < self.epsilon:
             raise ValueError(f"epsilon_high ({self.epsilon_high}) must be >= epsilon ({self.epsilon})")
         gen = self.per_device_train_batch_size * self.gradient_accumulation_steps
         if gen % self.num_generations:
-            raise ValueError(f"per_device_train_batch_size x gradient_accumulation_steps ({gen}) must be a "
-                             f"multiple of num_generations ({self.num_generations})")
+            raise ValueError(
+                f"per_device_train_batch_size x gradient_accumulation_steps ({gen}) must be a "
+                f"multiple of num_generations ({self.num_generations})"
+            )
         return self
 
-    def merged(self, overrides: dict[str, Any]) -> "GRPOSettings":
+    def merged(self, overrides: dict[str, Any]) -> GRPOSettings:
         """A copy with ``overrides`` (a per-stage partial section) applied and re-validated."""
         data = self.model_dump()
         for k, v in overrides.items():
@@ -301,7 +303,7 @@ class MonitorConfig(Strict):
     stages: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")
-    def _one_judge(self) -> "MonitorConfig":
+    def _one_judge(self) -> MonitorConfig:
         if self.judge is not None and self.constrained is not None:
             raise ValueError("set monitor.judge or monitor.constrained, not both (the monitor has one gold judge)")
         return self

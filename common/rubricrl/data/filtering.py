@@ -12,9 +12,9 @@ from __future__ import annotations
 
 import random
 import statistics
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Mapping, Sequence
 
 
 @dataclass
@@ -37,8 +37,11 @@ class FilterResult:
     def stats(self) -> dict[str, object]:
         n = len(self.means)
         return {
-            "candidates": n, "kept": len(self.kept), "kept_frac": len(self.kept) / n if n else 0.0,
-            "threshold_low": self.thresholds[0], "threshold_high": self.thresholds[1],
+            "candidates": n,
+            "kept": len(self.kept),
+            "kept_frac": len(self.kept) / n if n else 0.0,
+            "threshold_low": self.thresholds[0],
+            "threshold_high": self.thresholds[1],
             "dropped": {k: len(v) for k, v in self.dropped.items()},
             "mean_reward_all": statistics.fmean(self.means.values()) if n else 0.0,
             "mean_reward_kept": statistics.fmean(self.means[i] for i in self.kept) if self.kept else 0.0,
@@ -56,8 +59,13 @@ def quantile(values: Sequence[float], q: float) -> float:
     return xs[lo] + (xs[hi] - xs[lo]) * (pos - lo)
 
 
-def select_prompts(groups: Mapping[str, Sequence[float]], band: tuple[float, float], min_std: float = 0.0,
-                   max_kept: int = 0, seed: int = 0) -> FilterResult:
+def select_prompts(
+    groups: Mapping[str, Sequence[float]],
+    band: tuple[float, float],
+    min_std: float = 0.0,
+    max_kept: int = 0,
+    seed: int = 0,
+) -> FilterResult:
     """Apply the quantile band and the zero-variance rule to ``prompt id -> k rewards``.
 
     The band is inclusive at both ends (a prompt whose mean equals a threshold is kept), so a band over
@@ -102,10 +110,20 @@ def plot_histogram(result: FilterResult, path: str | Path, title: str = "offline
     all_means = list(result.means.values())
     kept = [result.means[p] for p in result.kept]
     bins = 20
-    ax.hist(all_means, bins=bins, range=(min(all_means + [0.0]), max(all_means + [1.0])), color="#bbbbbb",
-            label=f"all prompts (n={len(all_means)})")
-    ax.hist(kept, bins=bins, range=(min(all_means + [0.0]), max(all_means + [1.0])), color="#3b7dd8",
-            label=f"kept (n={len(kept)})")
+    ax.hist(
+        all_means,
+        bins=bins,
+        range=(min(all_means + [0.0]), max(all_means + [1.0])),
+        color="#bbbbbb",
+        label=f"all prompts (n={len(all_means)})",
+    )
+    ax.hist(
+        kept,
+        bins=bins,
+        range=(min(all_means + [0.0]), max(all_means + [1.0])),
+        color="#3b7dd8",
+        label=f"kept (n={len(kept)})",
+    )
     for t in result.thresholds:
         ax.axvline(t, color="#d83b3b", linestyle="--", linewidth=1)
     ax.set_xlabel("mean reward of k base-policy responses")

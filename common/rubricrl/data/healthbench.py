@@ -30,10 +30,11 @@ import os
 import shutil
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from rubricrl.data.paths import data_dir, installed_data_file
 from rubricrl.errors import UserError
@@ -114,8 +115,12 @@ def read_lock(root: Path | None = None) -> dict[str, dict[str, Any]]:
 def _record_lock(root: Path | None, filename: str, digest: str, size: int, url: str) -> None:
     p = lock_path(root)
     data = read_lock(root)
-    data[filename] = {"sha256": digest, "bytes": size, "url": url,
-                      "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds")}
+    data[filename] = {
+        "sha256": digest,
+        "bytes": size,
+        "url": url,
+        "recorded": datetime.now(timezone.utc).isoformat(timespec="seconds"),
+    }
     p.parent.mkdir(parents=True, exist_ok=True)
     tmp = p.with_name(p.name + ".tmp")
     tmp.write_text(json.dumps(data, indent=2, sort_keys=True) + "\n", encoding="utf-8")
@@ -161,8 +166,10 @@ def _download(url: str, part: Path, timeout: float) -> None:
         raise UserError(f"download failed: HTTP {e.code} {e.reason} for {url}") from None
     except (urllib.error.URLError, OSError) as e:
         reason = getattr(e, "reason", e)
-        raise UserError(f"cannot download {url}: {reason}; without network use the offline copy "
-                        "(`rubricrl data path healthbench-500`)") from None
+        raise UserError(
+            f"cannot download {url}: {reason}; without network use the offline copy "
+            "(`rubricrl data path healthbench-500`)"
+        ) from None
     with resp:
         status = getattr(resp, "status", None)
         resuming = have and status == 206 and resp.headers.get("Content-Range", "").startswith(f"bytes {have}-")
@@ -174,8 +181,9 @@ def _download(url: str, part: Path, timeout: float) -> None:
             os.fsync(f.fileno())
 
 
-def fetch(subset: str, root: Path | None = None, base_url: str | None = None, force: bool = False,
-          timeout: float = 60.0) -> Path:
+def fetch(
+    subset: str, root: Path | None = None, base_url: str | None = None, force: bool = False, timeout: float = 60.0
+) -> Path:
     """Download an official HealthBench file into the cache (once) and verify it.
 
     Args:
@@ -204,8 +212,9 @@ def fetch(subset: str, root: Path | None = None, base_url: str | None = None, fo
     n = _count_lines(part)
     if info.expected_count is not None and n != info.expected_count:
         part.unlink(missing_ok=True)
-        raise UserError(f"downloaded {url} has {n} examples, expected {info.expected_count}; "
-                        "nothing was saved (try again)")
+        raise UserError(
+            f"downloaded {url} has {n} examples, expected {info.expected_count}; nothing was saved (try again)"
+        )
     try:
         _verify(part, info.filename, url, root)
     except UserError:
@@ -224,8 +233,11 @@ def verified_path(subset: str, root: Path | None = None) -> Path:
     info = _check_official(subset)
     dest = cached_path(subset, root)
     if not dest.is_file():
-        raise UserError(f"HealthBench {subset} is not downloaded; run `rubricrl data fetch healthbench "
-                        f"--subset {subset}` (or set RUBRICRL_DATA_DIR to where it is)", path=str(dest))
+        raise UserError(
+            f"HealthBench {subset} is not downloaded; run `rubricrl data fetch healthbench "
+            f"--subset {subset}` (or set RUBRICRL_DATA_DIR to where it is)",
+            path=str(dest),
+        )
     _verify(dest, info.filename, BASE_URL + info.filename, root)
     if info.expected_count is not None and (n := _count_lines(dest)) != info.expected_count:
         raise UserError(f"has {n} examples, expected {info.expected_count}", path=str(dest))
@@ -277,8 +289,10 @@ def load_subset(name: str, root: Path | None = None) -> list[HealthBenchExample]
     if name in ("full", "hard", "consensus"):
         return load_examples(verified_path(name, root))
     if name == "meta_eval":
-        raise UserError("meta_eval rows are grader-vs-physician labels, not examples; read the file "
-                        "from `rubricrl data path healthbench --subset meta_eval`")
+        raise UserError(
+            "meta_eval rows are grader-vs-physician labels, not examples; read the file "
+            "from `rubricrl data path healthbench --subset meta_eval`"
+        )
     raise UserError(f"unknown HealthBench subset {name!r}; choose one of {', '.join(EXAMPLE_SUBSETS)}")
 
 
@@ -287,8 +301,9 @@ def load_subset(name: str, root: Path | None = None) -> list[HealthBenchExample]
 T = TypeVar("T")
 
 
-def split_heldout(items: Sequence[T], heldout_frac: float, seed: int = 0,
-                  key: Callable[[T], str] = lambda ex: ex.prompt_id) -> tuple[list[T], list[T]]:  # type: ignore[attr-defined]
+def split_heldout(
+    items: Sequence[T], heldout_frac: float, seed: int = 0, key: Callable[[T], str] = lambda ex: ex.prompt_id
+) -> tuple[list[T], list[T]]:  # type: ignore[attr-defined]
     """Deterministic train / held-out split by hashed id.
 
     Items are ranked by ``sha256(f"{seed}:{key(item)}")``; the ``round(heldout_frac * n)`` lowest go

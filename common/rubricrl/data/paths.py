@@ -33,9 +33,7 @@ def installed_data_file(package: str, relpath: str) -> Path:
         candidate = Path(root) / relpath
         if candidate.is_file():
             return candidate
-    raise UserError(
-        f"{relpath} not found in the installed package {package!r} (wrong version?); run `make setup`"
-    )
+    raise UserError(f"{relpath} not found in the installed package {package!r} (wrong version?); run `make setup`")
 
 
 def _repo_root() -> Path | None:

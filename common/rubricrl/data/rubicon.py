@@ -14,9 +14,10 @@ Rows (JSONL): ``{"id", "split", "task_id", "rubric_id", "category", "prompt": [c
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rubricrl.errors import Problems, UserError
 from rubricrl.rubrics.schema import Rubric
@@ -97,32 +98,58 @@ def combine(task: Task, rubric: Rubric) -> str:
     return f"{task.prompt} {rubric.instruction}".strip()
 
 
-def _rows(tasks: Sequence[Task], rubrics: Sequence[Rubric], per_task: int, split: str, rng: random.Random,
-          system: str | None) -> list[dict[str, Any]]:
+def _rows(
+    tasks: Sequence[Task], rubrics: Sequence[Rubric], per_task: int, split: str, rng: random.Random, system: str | None
+) -> list[dict[str, Any]]:
     rows = []
     k = min(per_task, len(rubrics))
     for t in tasks:
         for r in rng.sample(list(rubrics), k):
             msgs = ([{"role": "system", "content": system}] if system else []) + [
-                {"role": "user", "content": combine(t, r)}]
-            rows.append({"id": f"{t.id}+{r.id}", "split": split, "task_id": t.id, "rubric_id": r.id,
-                         "category": r.category, "prompt": msgs})
+                {"role": "user", "content": combine(t, r)}
+            ]
+            rows.append(
+                {
+                    "id": f"{t.id}+{r.id}",
+                    "split": split,
+                    "task_id": t.id,
+                    "rubric_id": r.id,
+                    "category": r.category,
+                    "prompt": msgs,
+                }
+            )
     return rows
 
 
-def build_stage1(tasks: Sequence[Task], rubrics: Sequence[Rubric], *, constraints_per_task: int,
-                 heldout_tasks: int, heldout_constraints_per_task: int, heldout_seed: int, seed: int,
-                 max_train_prompts: int = 0, system_prompt: str | None = None
-                 ) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+def build_stage1(
+    tasks: Sequence[Task],
+    rubrics: Sequence[Rubric],
+    *,
+    constraints_per_task: int,
+    heldout_tasks: int,
+    heldout_constraints_per_task: int,
+    heldout_seed: int,
+    seed: int,
+    max_train_prompts: int = 0,
+    system_prompt: str | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     """Stage-1 train and held-out rows; the held-out split is by task with ``heldout_seed``."""
     if heldout_tasks >= len(tasks):
-        raise UserError(f"rubicon.data.heldout_tasks={heldout_tasks} leaves no train task ({len(tasks)} tasks): "
-                        "lower it, or add tasks with rubicon.data.ifeval_tasks=N (up to 541 IFEval prompts)")
+        raise UserError(
+            f"rubicon.data.heldout_tasks={heldout_tasks} leaves no train task ({len(tasks)} tasks): "
+            "lower it, or add tasks with rubicon.data.ifeval_tasks=N (up to 541 IFEval prompts)"
+        )
     order = sorted(tasks, key=lambda t: t.id)
     random.Random(heldout_seed).shuffle(order)
     held, train = order[:heldout_tasks], order[heldout_tasks:]
-    held_rows = _rows(sorted(held, key=lambda t: t.id), rubrics, heldout_constraints_per_task, "heldout",
-                      random.Random(heldout_seed + 1), system_prompt)
+    held_rows = _rows(
+        sorted(held, key=lambda t: t.id),
+        rubrics,
+        heldout_constraints_per_task,
+        "heldout",
+        random.Random(heldout_seed + 1),
+        system_prompt,
+    )
     train_rows = _rows(train, rubrics, constraints_per_task, "train", random.Random(seed), system_prompt)
     random.Random(seed).shuffle(train_rows)
     if max_train_prompts:
@@ -130,9 +157,17 @@ def build_stage1(tasks: Sequence[Task], rubrics: Sequence[Rubric], *, constraint
     return train_rows, held_rows
 
 
-def build_stage2(prompts: Sequence[Task], bank: dict[str, Rubric], category_rubric: dict[str, str], *,
-                 heldout: int, heldout_seed: int, seed: int, writingbench: int = 0,
-                 system_prompt: str | None = None) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Rubric]]:
+def build_stage2(
+    prompts: Sequence[Task],
+    bank: dict[str, Rubric],
+    category_rubric: dict[str, str],
+    *,
+    heldout: int,
+    heldout_seed: int,
+    seed: int,
+    writingbench: int = 0,
+    system_prompt: str | None = None,
+) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[Rubric]]:
     """Stage-2 train / held-out rows and the instance rubrics they reference (WritingBench)."""
     missing = sorted({p.category for p in prompts} - set(category_rubric))
     if missing:
@@ -143,7 +178,8 @@ def build_stage2(prompts: Sequence[Task], bank: dict[str, Rubric], category_rubr
 
     def row(tid: str, text: str, rid: str, cat: str, split: str) -> dict[str, Any]:
         msgs = ([{"role": "system", "content": system_prompt}] if system_prompt else []) + [
-            {"role": "user", "content": text}]
+            {"role": "user", "content": text}
+        ]
         return {"id": tid, "split": split, "task_id": tid, "rubric_id": rid, "category": cat, "prompt": msgs}
 
     order = sorted(prompts, key=lambda t: t.id)

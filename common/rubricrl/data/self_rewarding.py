@@ -15,9 +15,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rubricrl.data.healthbench import load_examples, load_subset, split_heldout
 from rubricrl.data.jsonl import write_jsonl_atomic
@@ -53,16 +54,21 @@ def prompt_chars(ex: HealthBenchExample) -> int:
 def apply_caps(examples: Sequence[HealthBenchExample], caps: SizeCaps) -> list[HealthBenchExample]:
     """Examples within ``caps``, order kept."""
     out = [
-        ex for ex in examples
+        ex
+        for ex in examples
         if (not caps.max_criteria or len(ex.rubric.criteria) <= caps.max_criteria)
         and (not caps.max_prompt_chars or prompt_chars(ex) <= caps.max_prompt_chars)
     ]
     return out[: caps.max_examples] if caps.max_examples else out
 
 
-def build_split(examples: Sequence[HealthBenchExample], heldout_frac: float, seed: int,
-                train_caps: SizeCaps = SizeCaps(), heldout_caps: SizeCaps = SizeCaps(),
-                ) -> tuple[list[HealthBenchExample], list[HealthBenchExample]]:
+def build_split(
+    examples: Sequence[HealthBenchExample],
+    heldout_frac: float,
+    seed: int,
+    train_caps: SizeCaps = SizeCaps(),  # noqa: B008  (frozen, never mutated)
+    heldout_caps: SizeCaps = SizeCaps(),  # noqa: B008  (frozen, never mutated)
+) -> tuple[list[HealthBenchExample], list[HealthBenchExample]]:
     """Split by hashed ``prompt_id`` with ``seed``, then cap each part.
 
     Raises:
@@ -71,11 +77,15 @@ def build_split(examples: Sequence[HealthBenchExample], heldout_frac: float, see
     train, heldout = split_heldout(examples, heldout_frac, seed)
     train, heldout = apply_caps(train, train_caps), apply_caps(heldout, heldout_caps)
     if not train:
-        raise UserError("no training example left after the split and size caps; raise "
-                        "self_rewarding.data.train caps or lower heldout_frac")
+        raise UserError(
+            "no training example left after the split and size caps; raise "
+            "self_rewarding.data.train caps or lower heldout_frac"
+        )
     if heldout_frac > 0 and not heldout:
-        raise UserError("no held-out example left after the split and size caps; raise "
-                        "self_rewarding.data.heldout caps or heldout_frac")
+        raise UserError(
+            "no held-out example left after the split and size caps; raise "
+            "self_rewarding.data.heldout caps or heldout_frac"
+        )
     return train, heldout
 
 
@@ -115,10 +125,14 @@ def summary(examples: Sequence[HealthBenchExample]) -> dict[str, float]:
     n = len(examples)
     items = sum(len(ex.rubric.criteria) for ex in examples)
     neg = sum(1 for ex in examples for c in ex.rubric.criteria if (c.points or 0) < 0)
-    return {"examples": n, "rubric_items": items, "negative_items": neg,
-            "mean_items": items / n if n else 0.0,
-            "mean_turns": sum(len(ex.prompt) for ex in examples) / n if n else 0.0,
-            "mean_prompt_chars": sum(prompt_chars(ex) for ex in examples) / n if n else 0.0}
+    return {
+        "examples": n,
+        "rubric_items": items,
+        "negative_items": neg,
+        "mean_items": items / n if n else 0.0,
+        "mean_turns": sum(len(ex.prompt) for ex in examples) / n if n else 0.0,
+        "mean_prompt_chars": sum(prompt_chars(ex) for ex in examples) / n if n else 0.0,
+    }
 
 
 def ids_digest(examples: Sequence[HealthBenchExample]) -> str:

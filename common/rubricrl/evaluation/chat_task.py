@@ -10,7 +10,8 @@ it); every other key of the YAML applies as for any task.
 
 from __future__ import annotations
 
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from lm_eval.api.task import ConfigurableTask
 
@@ -49,10 +50,19 @@ class ChatTask(ConfigurableTask):
     ) -> str | list[str]:
         messages = doc.get("messages")
         if not messages:
-            return super().fewshot_context(doc, num_fewshot, system_instruction, apply_chat_template,
-                                           fewshot_as_multiturn, chat_template, gen_prefix)
+            return super().fewshot_context(
+                doc,
+                num_fewshot,
+                system_instruction,
+                apply_chat_template,
+                fewshot_as_multiturn,
+                chat_template,
+                gen_prefix,
+            )
         if num_fewshot:
-            raise ValueError(f"{self.config.task}: few-shot is not supported for conversation tasks (got {num_fewshot})")
+            raise ValueError(
+                f"{self.config.task}: few-shot is not supported for conversation tasks (got {num_fewshot})"
+            )
         if apply_chat_template and chat_template is not None:
             return chat_template(chat_messages(messages, system_instruction), add_generation_prompt=True)
         return transcript(messages, system_instruction)

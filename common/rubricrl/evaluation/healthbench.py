@@ -29,8 +29,9 @@ import json
 import logging
 import math
 from collections import OrderedDict
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from rubricrl.errors import UserError
 from rubricrl.evaluation import judging
@@ -51,8 +52,15 @@ log = logging.getLogger(__name__)
 
 SUBSETS = ("offline", "full", "hard", "consensus", "easy")
 AXES = ("accuracy", "completeness", "communication_quality", "context_awareness", "instruction_following")
-THEMES = ("emergency_referrals", "context_seeking", "global_health", "health_data_tasks", "communication",
-          "hedging", "complex_responses")
+THEMES = (
+    "emergency_referrals",
+    "context_seeking",
+    "global_health",
+    "health_data_tasks",
+    "communication",
+    "hedging",
+    "complex_responses",
+)
 UNGRADED_POLICY = "exclude"
 
 # lm-eval metric name -> score_records metric name (metric names in results files cannot hold ':').
@@ -75,7 +83,9 @@ def load_examples(subset: str, data_file: Path | None = None) -> list[HealthBenc
         return hb.load_examples(data_file)
     if subset not in SUBSETS:
         raise UserError(f"unknown HealthBench subset {subset!r}; choose one of {', '.join(SUBSETS)}")
-    for name in {"full": ("full",), "hard": ("hard",), "consensus": ("consensus",), "easy": ("full", "hard")}.get(subset, ()):
+    for name in {"full": ("full",), "hard": ("hard",), "consensus": ("consensus",), "easy": ("full", "hard")}.get(
+        subset, ()
+    ):
         if not hb.cached_path(name).exists():
             log.warning("HealthBench %s is not in the data cache; downloading it", name)
             hb.fetch(name)
@@ -85,8 +95,15 @@ def load_examples(subset: str, data_file: Path | None = None) -> list[HealthBenc
 def docs(examples: Iterable[HealthBenchExample], judge: str) -> list[dict[str, Any]]:
     """Harness documents: ``prompt_id``, ``messages`` (the conversation), ``record`` (the published
     example as JSON text, so Arrow never retypes it) and ``judge`` (the judge config path)."""
-    return [{"prompt_id": ex.prompt_id, "messages": [dict(m) for m in ex.prompt],
-             "record": json.dumps(ex.raw, ensure_ascii=False), "judge": judge} for ex in examples]
+    return [
+        {
+            "prompt_id": ex.prompt_id,
+            "messages": [dict(m) for m in ex.prompt],
+            "record": json.dumps(ex.raw, ensure_ascii=False),
+            "judge": judge,
+        }
+        for ex in examples
+    ]
 
 
 def load_dataset(subset: str = "offline", data_file: str | None = None, **metadata: Any) -> dict[str, Any]:
@@ -109,8 +126,13 @@ def grade_doc(doc: Mapping[str, Any], response: str) -> dict[str, Any]:
     """Grade ``response`` to one document; returns the graded record (interchange format)."""
     raw = json.loads(doc["record"])
     ex = healthbench_example(raw)
-    request = GradingRequest(conversation=ex.prompt, response=response, criteria=ex.rubric.criteria,
-                             rubric_id=ex.prompt_id, metadata={"prompt_id": ex.prompt_id})
+    request = GradingRequest(
+        conversation=ex.prompt,
+        response=response,
+        criteria=ex.rubric.criteria,
+        rubric_id=ex.prompt_id,
+        metadata={"prompt_id": ex.prompt_id},
+    )
     verdicts, info = judging.grade(doc["judge"], request)
     return make_record(raw, response, verdicts, info).data
 
@@ -146,8 +168,9 @@ def _digest(items: Sequence[Mapping[str, Any]]) -> str:
     return hashlib.sha256(json.dumps(list(items), sort_keys=True, default=str).encode()).hexdigest()
 
 
-def report(items: Sequence[Mapping[str, Any]], n_bootstrap: int = DEFAULT_BOOTSTRAP,
-           seed: int = DEFAULT_SEED) -> HealthBenchReport | None:
+def report(
+    items: Sequence[Mapping[str, Any]], n_bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = DEFAULT_SEED
+) -> HealthBenchReport | None:
     """The core scorer's corpus metrics over per-example scores (:func:`example_score`).
 
     ``score_records`` is ``score_example`` per record then ``aggregate_examples``; the harness
@@ -215,7 +238,8 @@ def records_from_samples(path: str | Path, metric: str = "graded_examples") -> l
             raise UserError(f"{bad}", path=str(path), line=lineno)
         value = obj.get(metric) if isinstance(obj, dict) else None
         if not isinstance(value, dict) or "grades" not in value:
-            raise UserError(f"no graded record under {metric!r}; is this a HealthBench samples file?",
-                            path=str(path), line=lineno)
+            raise UserError(
+                f"no graded record under {metric!r}; is this a HealthBench samples file?", path=str(path), line=lineno
+            )
         out.append(GradedRecord(value, lineno))
     return out

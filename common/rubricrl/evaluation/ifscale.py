@@ -12,8 +12,9 @@ from __future__ import annotations
 
 import random
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from rubricrl.errors import UserError
 
@@ -62,8 +63,14 @@ def make_instances(words: Sequence[str], n_keywords: int, n_instances: int, seed
     out = []
     for i in range(n_instances):
         kw = random.Random(f"{seed}:{n_keywords}:{i}").sample(list(words), n_keywords)
-        out.append({"id": f"ifscale-{n_keywords}-{seed}-{i}", "n_keywords": n_keywords, "keywords": kw,
-                    "prompt": PROMPT.format(n=n_keywords, keywords=", ".join(kw))})
+        out.append(
+            {
+                "id": f"ifscale-{n_keywords}-{seed}-{i}",
+                "n_keywords": n_keywords,
+                "keywords": kw,
+                "prompt": PROMPT.format(n=n_keywords, keywords=", ".join(kw)),
+            }
+        )
     return out
 
 
@@ -81,9 +88,13 @@ def accuracy(response: str, keywords: Sequence[str]) -> float:
     return sum(hits) / len(hits)
 
 
-def load_dataset(word_list: str, n_keywords: int = 10, n_instances: int = 20, seed: int = 0,
-                 **metadata: Any) -> dict[str, Any]:
-    """lm-eval ``custom_dataset`` hook (``dataset_kwargs``: ``word_list``, ``n_keywords``, ``n_instances``, ``seed``)."""
+def load_dataset(
+    word_list: str, n_keywords: int = 10, n_instances: int = 20, seed: int = 0, **metadata: Any
+) -> dict[str, Any]:
+    """lm-eval ``custom_dataset`` hook.
+
+    ``dataset_kwargs``: ``word_list``, ``n_keywords``, ``n_instances``, ``seed``.
+    """
     import datasets
 
     seed = int(metadata.get("ifscale_seed", seed))

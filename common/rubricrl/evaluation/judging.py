@@ -28,8 +28,9 @@ import hashlib
 import logging
 import os
 import threading
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from rubricrl.configs import config_path
 from rubricrl.errors import UserError
@@ -71,7 +72,8 @@ def prepare(metadata: Mapping[str, Any] | None = None, tiered: bool = False) -> 
         raise UserError(
             f"judge endpoint file {cfg.base_url_file} does not exist (judge config {path}): start the judge "
             f"server first (`rubricrl serve --endpoint-file {cfg.base_url_file}`), or choose another judge "
-            f"with --metadata '{{\"judge\": ...}}' or ${JUDGE_ENV}")
+            f"with --metadata '{{\"judge\": ...}}' or ${JUDGE_ENV}"
+        )
     judge_for(path, tiered)
     return path
 

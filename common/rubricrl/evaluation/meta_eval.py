@@ -31,8 +31,9 @@ import logging
 import math
 import re
 from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from rubricrl.errors import Problems, UserError
 from rubricrl.evaluation.judging import stable_tag
@@ -55,8 +56,13 @@ def record_problems(rec: Any) -> list[str]:
         return ["expected a JSON object"]
     out = []
     prompt = rec.get("prompt")
-    if not isinstance(prompt, list) or not prompt or not all(
-            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in prompt):
+    if (
+        not isinstance(prompt, list)
+        or not prompt
+        or not all(
+            isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str) for m in prompt
+        )
+    ):
         out.append("prompt: expected a non-empty list of {role, content} messages")
     for key in ("completion", "rubric"):
         if not isinstance(rec.get(key), str) or not rec[key].strip():
@@ -159,8 +165,10 @@ def pairwise_metrics(pairs: Iterable[tuple[bool, Sequence[bool]]]) -> dict[str, 
             rec[other].append(mine == other)
             n += 1
     out: dict[str, float | None] = {
-        "precision_pos": _rate(prec[True]), "precision_neg": _rate(prec[False]),
-        "recall_pos": _rate(rec[True]), "recall_neg": _rate(rec[False]),
+        "precision_pos": _rate(prec[True]),
+        "precision_neg": _rate(prec[False]),
+        "recall_pos": _rate(rec[True]),
+        "recall_neg": _rate(rec[False]),
     }
     out["f1_pos"] = _f1(out["precision_pos"], out["recall_pos"])
     out["f1_neg"] = _f1(out["precision_neg"], out["recall_neg"])
@@ -178,7 +186,7 @@ def physician_metrics(rows: Iterable[Mapping[str, Any]]) -> dict[str, float | No
         labels = list(row["binary_labels"])
         ids = row.get("anonymized_physician_ids") or [f"p{i}" for i in range(len(labels))]
         for i, (pid, lab) in enumerate(zip(ids, labels)):
-            others = labels[:i] + labels[i + 1:]
+            others = labels[:i] + labels[i + 1 :]
             if others:
                 per[pid].append((lab, others))
     out: dict[str, float | None] = {}
@@ -191,10 +199,20 @@ def physician_metrics(rows: Iterable[Mapping[str, Any]]) -> dict[str, float | No
 def process_results(doc: Mapping[str, Any], results: Sequence[str]) -> dict[str, Any]:
     """lm-eval ``process_results``: the grader label with the physician labels, for every metric."""
     label = grader_label(doc, results[0])
-    item = {"label": label, "labels": list(doc["binary_labels"]),
-            "physicians": list(doc.get("anonymized_physician_ids") or []), "category": doc.get("category", "")}
-    return {"macro_f1": item, "balanced_accuracy": item, "f1_pos": item, "f1_neg": item,
-            "physician_macro_f1": item, "ungraded_rate": float(label is None)}
+    item = {
+        "label": label,
+        "labels": list(doc["binary_labels"]),
+        "physicians": list(doc.get("anonymized_physician_ids") or []),
+        "category": doc.get("category", ""),
+    }
+    return {
+        "macro_f1": item,
+        "balanced_accuracy": item,
+        "f1_pos": item,
+        "f1_neg": item,
+        "physician_macro_f1": item,
+        "ungraded_rate": float(label is None),
+    }
 
 
 def _agg(key: str):
@@ -237,10 +255,20 @@ def load_dataset(data_file: str | None = None, **metadata: Any) -> dict[str, Any
             log.warning("HealthBench meta-eval file is not in the data cache; downloading it")
             path = hb.fetch("meta_eval")
     rows = load_records(path)
-    keep = ("prompt", "completion", "rubric", "binary_labels", "anonymized_physician_ids", "category",
-            "prompt_id", "completion_id")
-    docs = [{k: (r.get(k) if k != "anonymized_physician_ids" else [str(x) for x in r.get(k) or []])
-             for k in keep} for r in rows]
+    keep = (
+        "prompt",
+        "completion",
+        "rubric",
+        "binary_labels",
+        "anonymized_physician_ids",
+        "category",
+        "prompt_id",
+        "completion_id",
+    )
+    docs = [
+        {k: (r.get(k) if k != "anonymized_physician_ids" else [str(x) for x in r.get(k) or []]) for k in keep}
+        for r in rows
+    ]
     for d in docs:
         d["prompt_id"], d["completion_id"] = str(d["prompt_id"] or ""), str(d["completion_id"] or "")
         d["category"] = d["category"] or ""

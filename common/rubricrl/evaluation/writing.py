@@ -18,8 +18,9 @@ from __future__ import annotations
 import json
 import logging
 import math
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from rubricrl.errors import UserError
 from rubricrl.evaluation import judging
@@ -73,11 +74,13 @@ def mean_score(values: Sequence[float | None]) -> float:
 # --------------------------------------------------------------------------------- grading
 
 
-def grade_scores(judge: str, conversation: list[dict[str, str]], response: str, rubric: Rubric
-                 ) -> tuple[list[float | None], dict[str, Any]]:
+def grade_scores(
+    judge: str, conversation: list[dict[str, str]], response: str, rubric: Rubric
+) -> tuple[list[float | None], dict[str, Any]]:
     """Raw tier scores of ``response`` on each criterion of ``rubric`` (None = ungraded)."""
-    request = GradingRequest(conversation=conversation, response=response, criteria=rubric.criteria,
-                             rubric_id=rubric.id)
+    request = GradingRequest(
+        conversation=conversation, response=response, criteria=rubric.criteria, rubric_id=rubric.id
+    )
     verdicts, info = judging.grade(judge, request, tiered=True)
     return [v.score for v in verdicts], info
 
@@ -90,9 +93,18 @@ def writingbench_docs(data_file: str | None, judge: str) -> list[dict[str, Any]]
     from rubricrl.data.writingbench import load_writingbench
 
     examples = load_writingbench(judging.data_file_arg(data_file))
-    return [{"index": str(ex.meta["index"]), "query": ex.query, "lang": str(ex.meta.get("lang") or ""),
-             "domain1": str(ex.meta.get("domain1") or ""), "domain2": str(ex.meta.get("domain2") or ""),
-             "record": json.dumps(ex.raw, ensure_ascii=False), "judge": judge} for ex in examples]
+    return [
+        {
+            "index": str(ex.meta["index"]),
+            "query": ex.query,
+            "lang": str(ex.meta.get("lang") or ""),
+            "domain1": str(ex.meta.get("domain1") or ""),
+            "domain2": str(ex.meta.get("domain2") or ""),
+            "record": json.dumps(ex.raw, ensure_ascii=False),
+            "judge": judge,
+        }
+        for ex in examples
+    ]
 
 
 def writingbench_dataset(data_file: str | None = None, lang: str | None = None, **metadata: Any) -> dict[str, Any]:
@@ -100,7 +112,9 @@ def writingbench_dataset(data_file: str | None = None, lang: str | None = None, 
     metadata key ``writingbench_data_file``)."""
     import datasets
 
-    rows = writingbench_docs(data_file or metadata.get("writingbench_data_file"), judging.prepare(metadata, tiered=True))
+    rows = writingbench_docs(
+        data_file or metadata.get("writingbench_data_file"), judging.prepare(metadata, tiered=True)
+    )
     if lang:
         rows = [r for r in rows if r["lang"] == lang]
         if not rows:
@@ -147,8 +161,9 @@ def cw_rubric(criteria_file: str | Path) -> Rubric:
         raise UserError(f"expected one rubric, found {len(rubrics)}", path=str(criteria_file))
     bad = [c.id for c in rubrics[0].criteria if c.binary or _range(c) != (0.0, CW_MAX)]
     if bad:
-        raise UserError(f"criteria {bad} are not scored 0-{CW_MAX:g} (set scale: [0, 20] and tiers)",
-                        path=str(criteria_file))
+        raise UserError(
+            f"criteria {bad} are not scored 0-{CW_MAX:g} (set scale: [0, 20] and tiers)", path=str(criteria_file)
+        )
     return rubrics[0]
 
 
@@ -165,7 +180,12 @@ def cw_docs(prompts_file: str | Path, criteria_file: str | Path, judge: str) -> 
     cw_rubric(criteria_file)  # validate once, up front
     rows, problems = [], []
     for lineno, obj, bad in iter_jsonl_lines(Path(prompts_file)):
-        if bad or not isinstance(obj, dict) or not isinstance(obj.get("id"), str) or not isinstance(obj.get("prompt"), str):
+        if (
+            bad
+            or not isinstance(obj, dict)
+            or not isinstance(obj.get("id"), str)
+            or not isinstance(obj.get("prompt"), str)
+        ):
             problems.append(f"{prompts_file}:{lineno}: {bad or 'expected {id: str, prompt: str}'}")
             continue
         rows.append({"id": obj["id"], "prompt": obj["prompt"], "criteria_file": str(criteria_file), "judge": judge})
@@ -187,8 +207,10 @@ def cw_process_results(doc: Mapping[str, Any], results: Sequence[str]) -> dict[s
     rubric = _cw_rubrics[path]
     scores, info = grade_scores(doc["judge"], [{"role": "user", "content": doc["prompt"]}], results[0], rubric)
     piece = cw_piece_score(scores, [c.negative for c in rubric.criteria])
-    return {"rubric_score": {"id": doc["id"], "piece_score": piece, "scores": scores, "judge": info},
-            "n_ungraded": float(sum(s is None for s in scores))}
+    return {
+        "rubric_score": {"id": doc["id"], "piece_score": piece, "scores": scores, "judge": info},
+        "n_ungraded": float(sum(s is None for s in scores)),
+    }
 
 
 def cw_agg(items: Sequence[Mapping[str, Any]]) -> float:

@@ -16,7 +16,7 @@ from rubricrl.judge.cache import VerdictCache, verdict_key
 from rubricrl.judge.config import JudgeConfig, load_judge_config
 from rubricrl.judge.interfaces import ChatBackend, GradingMode, GradingRequest, Judge, Verdict
 from rubricrl.judge.llm import JudgeStats, LLMJudge
-from rubricrl.judge.parsing import ParseError, Parsed, parse_batch, parse_binary, parse_score
+from rubricrl.judge.parsing import Parsed, ParseError, parse_batch, parse_binary, parse_score
 from rubricrl.judge.programmatic import ProgrammaticJudge
 from rubricrl.judge.prompts import Template, TemplateSet, load_template
 from rubricrl.judge.replay import ReplayJudge

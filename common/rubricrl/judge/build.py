@@ -21,7 +21,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from typing import Any, Callable, Coroutine, Sequence, TypeVar
+from collections.abc import Callable, Coroutine, Sequence
+from typing import Any, TypeVar
 
 from rubricrl.errors import UserError
 from rubricrl.judge.cache import VerdictCache
@@ -61,8 +62,14 @@ def build_judge(cfg: JudgeConfig) -> RoutingJudge:
         raise UserError(f"unknown judge backend {cfg.backend!r}")
     model = LLMJudge.from_config(cfg, backend)
     cache = VerdictCache(cfg.cache) if cfg.cache is not None else None
-    log.info("judge %s: backend=%s mode=%s template=%s cache=%s", model.name, cfg.backend, cfg.mode,
-             model.templates.primary.name, cfg.cache)
+    log.info(
+        "judge %s: backend=%s mode=%s template=%s cache=%s",
+        model.name,
+        cfg.backend,
+        cfg.mode,
+        model.templates.primary.name,
+        cfg.cache,
+    )
     return RoutingJudge(model, ProgrammaticJudge(), cache)
 
 

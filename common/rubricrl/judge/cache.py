@@ -21,8 +21,9 @@ import logging
 import sqlite3
 import threading
 import time
+from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Sequence
+from typing import TYPE_CHECKING, Any
 
 from rubricrl.errors import UserError
 from rubricrl.judge.interfaces import GradingRequest, Message, Verdict
@@ -147,7 +148,7 @@ class VerdictCache:
 
 def request_key(
     judge: str,
-    templates: "TemplateSet",
+    templates: TemplateSet,
     request: GradingRequest,
     criterion: Criterion,
     namespace: str = "",

@@ -116,8 +116,13 @@ def judge_summary(cfg: JudgeConfig, **extra: Any) -> dict[str, Any]:
     """
     import logging
 
-    out: dict[str, Any] = {**extra, "backend": cfg.backend, "model": cfg.model, "mode": cfg.mode,
-                           "template": cfg.template}
+    out: dict[str, Any] = {
+        **extra,
+        "backend": cfg.backend,
+        "model": cfg.model,
+        "mode": cfg.mode,
+        "template": cfg.template,
+    }
     try:
         from rubricrl.judge.prompts import load_template
 
@@ -133,8 +138,9 @@ def judge_summary(cfg: JudgeConfig, **extra: Any) -> dict[str, Any]:
     return out
 
 
-def load_judge_config(path: str | Path, overrides: dict[str, Any] | None = None,
-                      overrides_flag: str = "override") -> JudgeConfig:
+def load_judge_config(
+    path: str | Path, overrides: dict[str, Any] | None = None, overrides_flag: str = "override"
+) -> JudgeConfig:
     """Load and validate a judge YAML; errors name the file and the key (or the override and its option).
 
     Raises:

@@ -14,8 +14,9 @@ never silently ``False``.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, Sequence, runtime_checkable
+from typing import Any, Literal, Protocol, runtime_checkable
 
 from rubricrl.rubrics.schema import Criterion
 
@@ -63,7 +64,7 @@ class Verdict:
         return out
 
     @classmethod
-    def from_json(cls, criterion_id: str, d: dict[str, Any]) -> "Verdict":
+    def from_json(cls, criterion_id: str, d: dict[str, Any]) -> Verdict:
         return cls(
             criterion_id=criterion_id,
             met=d.get("criteria_met"),

@@ -38,7 +38,8 @@ import logging
 import re
 import threading
 import time
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 from rubricrl.judge.interfaces import GradingRequest, Verdict
 from rubricrl.judge.llm import JudgeStats
@@ -65,7 +66,7 @@ def continuation_side(text: str) -> bool | None:
     for literal, side in (("true", True), ("false", False)):
         if literal.startswith(s):
             return side
-        if s.startswith(literal) and _AFTER_LITERAL.fullmatch(s[len(literal):]):
+        if s.startswith(literal) and _AFTER_LITERAL.fullmatch(s[len(literal) :]):
             return side
     return None
 
@@ -104,8 +105,9 @@ def grader_user_message(template_set: TemplateSet, request: GradingRequest, crit
     return template.render(prompt_values(request.conversation, request.response, [criterion], tag, "binary"))
 
 
-def restricted_p_true(logits: Any, true_ids: Any, false_ids: Any, temperature: float,
-                      top_k: int | None = None, top_p: float | None = None) -> Any:
+def restricted_p_true(
+    logits: Any, true_ids: Any, false_ids: Any, temperature: float, top_k: int | None = None, top_p: float | None = None
+) -> Any:
     """P(verdict = true) per row, from next-token logits restricted to the verdict tokens.
 
     Args:
@@ -159,10 +161,21 @@ class LivePolicyGrader:
 
     mode = "binary"
 
-    def __init__(self, model: Any, tokenizer: Any, *, template: str = "healthbench", temperature: float = 0.6,
-                 top_p: float | None = 0.95, top_k: int | None = 20, seed: int = 0,
-                 max_prompt_tokens: int = 4096, batch_size: int = 16,
-                 chat_template_kwargs: dict[str, Any] | None = None, name: str = JUDGE_NAME):
+    def __init__(
+        self,
+        model: Any,
+        tokenizer: Any,
+        *,
+        template: str = "healthbench",
+        temperature: float = 0.6,
+        top_p: float | None = 0.95,
+        top_k: int | None = 20,
+        seed: int = 0,
+        max_prompt_tokens: int = 4096,
+        batch_size: int = 16,
+        chat_template_kwargs: dict[str, Any] | None = None,
+        name: str = JUDGE_NAME,
+    ):
         import torch
 
         self.model = model
@@ -188,8 +201,9 @@ class LivePolicyGrader:
     def grader_text(self, request: GradingRequest, criterion: Criterion, tag: str) -> str:
         """Chat-templated grader prompt with the assistant turn prefilled by :data:`VERDICT_PREFIX`."""
         user = grader_user_message(self.templates, request, criterion, tag)
-        text = self.tokenizer.apply_chat_template([{"role": "user", "content": user}], tokenize=False,
-                                                  add_generation_prompt=True, **self.chat_template_kwargs)
+        text = self.tokenizer.apply_chat_template(
+            [{"role": "user", "content": user}], tokenize=False, add_generation_prompt=True, **self.chat_template_kwargs
+        )
         return text + VERDICT_PREFIX
 
     def _encode(self, text: str) -> list[int]:
@@ -215,24 +229,29 @@ class LivePolicyGrader:
         if n_shared:
             cache = self.model(input_ids=prefix, use_cache=True, logits_to_keep=1).past_key_values
         for start in range(0, len(seqs), self.batch_size):
-            chunk = [s[n_shared:] for s in seqs[start:start + self.batch_size]]
+            chunk = [s[n_shared:] for s in seqs[start : start + self.batch_size]]
             width = max(len(s) for s in chunk)
             ids = torch.full((len(chunk), width), self._pad_id(), dtype=torch.long, device=device)
             suffix_mask = torch.zeros((len(chunk), width), dtype=torch.long, device=device)
             for r, s in enumerate(chunk):  # left padding: every row ends at the last column
-                ids[r, width - len(s):] = torch.tensor(s, dtype=torch.long)
-                suffix_mask[r, width - len(s):] = 1
+                ids[r, width - len(s) :] = torch.tensor(s, dtype=torch.long)
+                suffix_mask[r, width - len(s) :] = 1
             mask = torch.cat([torch.ones((len(chunk), n_shared), dtype=torch.long, device=device), suffix_mask], 1)
             positions = (n_shared + suffix_mask.cumsum(-1) - 1).clamp(min=0)
-            kwargs: dict[str, Any] = {"input_ids": ids, "attention_mask": mask, "position_ids": positions,
-                                      "logits_to_keep": 1}
+            kwargs: dict[str, Any] = {
+                "input_ids": ids,
+                "attention_mask": mask,
+                "position_ids": positions,
+                "logits_to_keep": 1,
+            }
             if cache is not None:
                 past = copy.deepcopy(cache)
                 past.batch_repeat_interleave(len(chunk))
                 kwargs.update(past_key_values=past, use_cache=True)
             logits = self.model(**kwargs).logits[:, -1, :]
-            p = restricted_p_true(logits, self._true.to(device), self._false.to(device), self.temperature,
-                                  self.top_k, self.top_p)
+            p = restricted_p_true(
+                logits, self._true.to(device), self._false.to(device), self.temperature, self.top_k, self.top_p
+            )
             out.extend(float(x) for x in p.cpu())
         return out
 
@@ -278,8 +297,9 @@ class LivePolicyGrader:
             else:
                 ids = self._encode(self.grader_text(request, c, tag))
                 if len(ids) > self.max_prompt_tokens:
-                    out[i] = self._ungraded(c, f"grader prompt has {len(ids)} tokens > max_prompt_tokens "
-                                               f"{self.max_prompt_tokens}")
+                    out[i] = self._ungraded(
+                        c, f"grader prompt has {len(ids)} tokens > max_prompt_tokens {self.max_prompt_tokens}"
+                    )
                 else:
                     todo.append((i, c, ids))
         if todo:
@@ -296,9 +316,14 @@ class LivePolicyGrader:
             self.stats.latency_sum_s += dt
             for (i, c, _), p in zip(todo, probs):
                 self.stats.graded += 1
-                out[i] = Verdict(c.id, met=self._decide(p), judge=self.name, attempts=1,
-                                 explanation=f"constrained verdict p_true={p:.4f} (T={self.temperature:g})",
-                                 latency_s=dt / len(todo))
+                out[i] = Verdict(
+                    c.id,
+                    met=self._decide(p),
+                    judge=self.name,
+                    attempts=1,
+                    explanation=f"constrained verdict p_true={p:.4f} (T={self.temperature:g})",
+                    latency_s=dt / len(todo),
+                )
         return [out[i] for i in range(len(request.criteria))]
 
     def _ungraded(self, c: Criterion, why: str) -> Verdict:
@@ -316,8 +341,9 @@ class LivePolicyGrader:
 # --------------------------------------------------------------------------- self + teacher
 
 
-def load_frozen_grader(path: str, spec: Any, name: str, device: str = "cpu", dtype: str = "float32"
-                       ) -> LivePolicyGrader:
+def load_frozen_grader(
+    path: str, spec: Any, name: str, device: str = "cpu", dtype: str = "float32"
+) -> LivePolicyGrader:
     """A :class:`LivePolicyGrader` over a frozen copy of the model at ``path``: loaded in ``dtype`` on
     ``device``, eval mode, no gradients. ``spec`` gives the grading settings (``template``,
     ``temperature``, ``top_p``, ``top_k``, ``max_prompt_tokens``, ``batch_size``, ``chat_template_kwargs``):
@@ -329,9 +355,18 @@ def load_frozen_grader(path: str, spec: Any, name: str, device: str = "cpu", dty
     model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, dtype)).to(device).eval()
     for p in model.parameters():
         p.requires_grad_(False)
-    return LivePolicyGrader(model, tok, template=spec.template, temperature=spec.temperature, top_p=spec.top_p,
-                            top_k=spec.top_k, max_prompt_tokens=spec.max_prompt_tokens, batch_size=spec.batch_size,
-                            chat_template_kwargs=spec.chat_template_kwargs, name=name)
+    return LivePolicyGrader(
+        model,
+        tok,
+        template=spec.template,
+        temperature=spec.temperature,
+        top_p=spec.top_p,
+        top_k=spec.top_k,
+        max_prompt_tokens=spec.max_prompt_tokens,
+        batch_size=spec.batch_size,
+        chat_template_kwargs=spec.chat_template_kwargs,
+        name=name,
+    )
 
 
 def agreement(pairs: Sequence[tuple[bool, bool]]) -> dict[str, float | None]:
@@ -390,8 +425,9 @@ class SelfTeacherJudge:
         seed: seed of the sample choice.
     """
 
-    def __init__(self, self_judge: Any, teacher: Any | None = None, fraction: float = 0.0, replace: bool = True,
-                 seed: int = 0):
+    def __init__(
+        self, self_judge: Any, teacher: Any | None = None, fraction: float = 0.0, replace: bool = True, seed: int = 0
+    ):
         if fraction > 0 and teacher is None:
             raise ValueError("a teacher fraction > 0 needs a teacher judge")
         self.self_judge = self_judge

@@ -48,12 +48,13 @@ import logging
 import random
 import re
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from rubricrl.judge.backends import BackendError
 from rubricrl.judge.interfaces import ChatBackend, GradingMode, GradingRequest, Verdict
-from rubricrl.judge.parsing import ParseError, Parsed, parse_batch, parse_binary, parse_score
+from rubricrl.judge.parsing import Parsed, ParseError, parse_batch, parse_binary, parse_score
 from rubricrl.judge.prompts import TemplateSet, holistic_scale, new_tag, prompt_values, score_range
 from rubricrl.judge.sanitize import DEFAULT_MAX_RESPONSE_CHARS, MIN_RESPONSE_CHARS, ContentGuard
 from rubricrl.judge.schemas import batch_schema, binary_schema, explanation_chars, response_format, score_schema
@@ -64,7 +65,9 @@ log = logging.getLogger(__name__)
 #: What an OpenAI-compatible server says when a prompt does not fit its context (vLLM, OpenAI, SGLang).
 CONTEXT_ERROR = re.compile(
     r"maximum context length|context length|context_length_exceeded|max_model_len|maximum model length|"
-    r"longer than the maximum|prompt is too long|too many tokens|reduce the length", re.IGNORECASE)
+    r"longer than the maximum|prompt is too long|too many tokens|reduce the length",
+    re.IGNORECASE,
+)
 
 
 @dataclass
@@ -117,7 +120,7 @@ class JudgeStats:
         d["mean_latency_s"] = self.mean_latency_s
         return d
 
-    def add(self, other: "JudgeStats") -> "JudgeStats":
+    def add(self, other: JudgeStats) -> JudgeStats:
         """A new stats object with the counters of both."""
         a, b = asdict(self), asdict(other)
         return JudgeStats(**{k: a[k] + b[k] for k in a})
@@ -212,7 +215,9 @@ class LLMJudge:
         self.structured_output = structured_output
         self.sanitize = sanitize
         if max_response_chars is not None and max_response_chars < MIN_RESPONSE_CHARS:
-            raise ValueError(f"max_response_chars must be at least {MIN_RESPONSE_CHARS} (or None), got {max_response_chars}")
+            raise ValueError(
+                f"max_response_chars must be at least {MIN_RESPONSE_CHARS} (or None), got {max_response_chars}"
+            )
         self.max_response_chars = max_response_chars
         self._control_tokens = tuple(control_tokens) if control_tokens is not None else None
         self._guard: ContentGuard | None = None
@@ -235,7 +240,7 @@ class LLMJudge:
         self._fallback: TemplateSet | None = None
 
     @classmethod
-    def from_config(cls, cfg: Any, backend: ChatBackend) -> "LLMJudge":
+    def from_config(cls, cfg: Any, backend: ChatBackend) -> LLMJudge:
         """Build from a :class:`~rubricrl.judge.config.JudgeConfig` and a backend."""
         explicit = "template" in cfg.model_fields_set
         return cls(
@@ -266,17 +271,27 @@ class LLMJudge:
                     try:
                         tokens = tuple(listing())
                     except Exception as e:  # noqa: BLE001  (the generic list still applies)
-                        log.warning("judge %s: cannot list the tokenizer's control tokens (%s); "
-                                    "defusing the built-in list only", self.name, e)
+                        log.warning(
+                            "judge %s: cannot list the tokenizer's control tokens (%s); "
+                            "defusing the built-in list only",
+                            self.name,
+                            e,
+                        )
                 if tokens:
-                    log.info("judge %s: defusing %d control tokens of its tokenizer in graded content",
-                             self.name, len(tokens))
+                    log.info(
+                        "judge %s: defusing %d control tokens of its tokenizer in graded content",
+                        self.name,
+                        len(tokens),
+                    )
             self._guard = ContentGuard(self.sanitize, self.max_response_chars, tokens)
         return self._guard
 
     def content(self, request: GradingRequest) -> _Content:
         """``request``'s content as this judge sees it (memoised: a response's criteria share one copy)."""
-        key = (request.response, tuple((str(t.get("role", "")), str(t.get("content", ""))) for t in request.conversation))
+        key = (
+            request.response,
+            tuple((str(t.get("role", "")), str(t.get("content", ""))) for t in request.conversation),
+        )
         got = self._contents.get(key)
         if got is None:
             if len(self._contents) >= 512:
@@ -291,7 +306,7 @@ class LLMJudge:
             self._sem, self._sem_loop = asyncio.Semaphore(self.concurrency), loop
         return self._sem
 
-    def _inflight_map(self) -> dict[str, "asyncio.Future[Any]"]:
+    def _inflight_map(self) -> dict[str, asyncio.Future[Any]]:
         loop = asyncio.get_running_loop()
         if self._inflight_loop is not loop:
             self._inflight, self._inflight_loop = {}, loop
@@ -307,8 +322,9 @@ class LLMJudge:
         first = inflight.get(key)
         if first is not None:
             verdicts = await asyncio.shield(first)
-            copies = [dataclasses.replace(v, criterion_id=cid, attempts=0, latency_s=0.0)
-                      for cid, v in zip(ids, verdicts)]
+            copies = [
+                dataclasses.replace(v, criterion_id=cid, attempts=0, latency_s=0.0) for cid, v in zip(ids, verdicts)
+            ]
             self.stats.deduped += len(copies)
             self.stats.ungraded += sum(v.ungraded for v in copies)
             return copies
@@ -412,23 +428,33 @@ class LLMJudge:
     def _verdict(self, c: Criterion, parsed: Parsed | None, out: _Outcome, error: str | None = None) -> Verdict:
         if parsed is None:
             self.stats.ungraded += 1
-            return Verdict(c.id, judge=self.name, attempts=out.attempts, error=error or out.error,
-                           latency_s=out.latency_s)
+            return Verdict(
+                c.id, judge=self.name, attempts=out.attempts, error=error or out.error, latency_s=out.latency_s
+            )
         self.stats.graded += 1
-        return Verdict(c.id, met=parsed.met, score=parsed.score, explanation=parsed.explanation,
-                       judge=self.name, attempts=out.attempts, latency_s=out.latency_s)
+        return Verdict(
+            c.id,
+            met=parsed.met,
+            score=parsed.score,
+            explanation=parsed.explanation,
+            judge=self.name,
+            attempts=out.attempts,
+            latency_s=out.latency_s,
+        )
 
     # ------------------------------------------------------------------ modes
 
-    async def _grade_one(self, content: _Content, c: Criterion, tag: str,
-                         templates: TemplateSet | None = None) -> Verdict:
+    async def _grade_one(
+        self, content: _Content, c: Criterion, tag: str, templates: TemplateSet | None = None
+    ) -> Verdict:
         template = (templates or self.templates).for_criterion(c)
         per_mode: GradingMode = "binary" if c.binary else "tiered"
         lo, hi = score_range(c)
 
         def make_prompt(tag: str, level: int) -> str:
-            return template.render(prompt_values(content.conversation, content.view(level), [c], tag, per_mode,
-                                                 guard=None))
+            return template.render(
+                prompt_values(content.conversation, content.view(level), [c], tag, per_mode, guard=None)
+            )
 
         def parse(text: str, tag: str) -> Parsed:
             return parse_binary(text, tag) if c.binary else parse_score(text, lo, hi, tag)
@@ -447,14 +473,20 @@ class LLMJudge:
         errors: dict[str, str] = {}
 
         def make_prompt(tag: str, level: int) -> str:
-            return template.render(prompt_values(content.conversation, content.view(level), criteria, tag, "batch",
-                                                 guard=None))
+            return template.render(
+                prompt_values(content.conversation, content.view(level), criteria, tag, "batch", guard=None)
+            )
 
         def parse(text: str, tag: str) -> dict[str, Parsed | ParseError]:
             return parse_batch(text, expected, tag)  # raises ParseError only when there is no list at all
 
-        out = await self._attempts(make_prompt, parse, f"batch of {len(criteria)} criteria",
-                                   lambda: batch_schema(expected, self._batch_chars(len(criteria))), tag)
+        out = await self._attempts(
+            make_prompt,
+            parse,
+            f"batch of {len(criteria)} criteria",
+            lambda: batch_schema(expected, self._batch_chars(len(criteria))),
+            tag,
+        )
         for cid, r in (out.result or {}).items():
             if isinstance(r, Parsed):
                 got[cid] = r
@@ -467,8 +499,12 @@ class LLMJudge:
             if self._fallback is None:
                 self._fallback = TemplateSet("binary")
             self.stats.batch_fallbacks += len(missing)
-            log.info("judge %s: batch answer left %d of %d criteria; grading them one by one",
-                     self.name, len(missing), len(criteria))
+            log.info(
+                "judge %s: batch answer left %d of %d criteria; grading them one by one",
+                self.name,
+                len(missing),
+                len(criteria),
+            )
             singles = await asyncio.gather(*(self._grade_one(content, c, tag, self._fallback) for c in missing))
             for c, v in zip(missing, singles):
                 v.attempts += out.attempts
@@ -491,11 +527,17 @@ class LLMJudge:
         lo, hi = holistic_scale(request.criteria)
 
         def make_prompt(tag: str, level: int) -> str:
-            return template.render(prompt_values(content.conversation, content.view(level), request.criteria, tag,
-                                                 "holistic", guard=None))
+            return template.render(
+                prompt_values(content.conversation, content.view(level), request.criteria, tag, "holistic", guard=None)
+            )
 
-        out = await self._attempts(make_prompt, lambda t, tag: parse_score(t, lo, hi, tag), "holistic score",
-                                   lambda: score_schema(lo, hi, self._chars), tag)
+        out = await self._attempts(
+            make_prompt,
+            lambda t, tag: parse_score(t, lo, hi, tag),
+            "holistic score",
+            lambda: score_schema(lo, hi, self._chars),
+            tag,
+        )
         verdicts = []
         for c in request.criteria:
             parsed = out.result
@@ -524,9 +566,11 @@ class LLMJudge:
         seen = content.request(request)
         tag = new_tag()  # drawn now that the response exists; shared by its criteria and their retries
         if self.mode in ("binary", "tiered"):
+
             async def one(c: Criterion) -> Verdict:
-                [v] = await self._shared(f"{c.id}|{self._key(seen, c)}", [c.id],
-                                         lambda: self._one_list(content, c, tag))
+                [v] = await self._shared(
+                    f"{c.id}|{self._key(seen, c)}", [c.id], lambda: self._one_list(content, c, tag)
+                )
                 return v
 
             return list(await asyncio.gather(*(one(c) for c in request.criteria)))
@@ -544,7 +588,6 @@ class LLMJudge:
         close = getattr(self.backend, "aclose", None)
         if close is not None:
             await close()
-
 
     def cache_key(self, request: GradingRequest, criterion: Criterion) -> str:
         """Verdict-cache key of ``criterion`` in ``request`` for this judge, on the content as it sees it

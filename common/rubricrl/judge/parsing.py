@@ -16,8 +16,9 @@ import functools
 import json
 import math
 import re
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Sequence, TypeVar
+from typing import Any, TypeVar
 
 from rubricrl.judge.prompts import strip_delimited
 
@@ -70,7 +71,7 @@ def strip_reasoning(text: str) -> str:
     text = _THINK_BLOCK.sub("", text)
     idx = text.lower().rfind("</think>")
     if idx >= 0:
-        text = text[idx + len("</think>"):]
+        text = text[idx + len("</think>") :]
     # An unterminated <think> means the answer was cut off inside its reasoning.
     idx = text.lower().find("<think>")
     if idx >= 0:

@@ -38,8 +38,7 @@ class ProgrammaticJudge:
             log.warning("verifier %s failed on criterion %r: %s: %s", c.verifier, c.id, type(e).__name__, e)
             return Verdict(c.id, judge=judge, attempts=1, error=f"verifier {c.verifier}: {type(e).__name__}: {e}")
         self.stats.graded += 1
-        return Verdict(c.id, met=bool(result.passed), score=None, explanation=result.detail, judge=judge,
-                       attempts=1)
+        return Verdict(c.id, met=bool(result.passed), score=None, explanation=result.detail, judge=judge, attempts=1)
 
     async def grade(self, request: GradingRequest) -> list[Verdict]:
         """One verdict per criterion, in order."""

@@ -38,9 +38,9 @@ import importlib.util
 import logging
 import re
 import secrets
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
 
 from rubricrl.errors import UserError
 from rubricrl.judge.interfaces import GradingMode, Message
@@ -204,8 +204,7 @@ class TemplateSet:
         chosen = load_template(template or DEFAULT_TEMPLATE[mode])
         if chosen.mode is not None and chosen.mode != mode:
             raise UserError(
-                f"judge template {chosen.name!r} is written for mode {chosen.mode!r}, "
-                f"but the judge mode is {mode!r}"
+                f"judge template {chosen.name!r} is written for mode {chosen.mode!r}, but the judge mode is {mode!r}"
             )
         self.primary = chosen
         self._binary = chosen if mode == "binary" else None

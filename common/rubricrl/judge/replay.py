@@ -31,8 +31,9 @@ class ReplayJudge:
         template: the template spec it was filled with (None: the mode's default).
     """
 
-    def __init__(self, cache: VerdictCache | str | Path, name: str, mode: GradingMode = "binary",
-                 template: str | None = None):
+    def __init__(
+        self, cache: VerdictCache | str | Path, name: str, mode: GradingMode = "binary", template: str | None = None
+    ):
         self.cache = cache if isinstance(cache, VerdictCache) else VerdictCache(cache, readonly=True)
         self.name = name
         self.mode: GradingMode = mode

@@ -47,8 +47,9 @@ class RoutingJudge:
         cache: verdict cache for ``llm`` criteria (None: no caching).
     """
 
-    def __init__(self, model: ModelJudge | None, programmatic: ProgrammaticJudge | None = None,
-                 cache: VerdictCache | None = None):
+    def __init__(
+        self, model: ModelJudge | None, programmatic: ProgrammaticJudge | None = None, cache: VerdictCache | None = None
+    ):
         self.model = model
         self.programmatic = programmatic or ProgrammaticJudge()
         self.cache = cache

@@ -49,31 +49,86 @@ import json
 import logging
 import re
 import unicodedata
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
-from typing import Iterable, Sequence
 
 log = logging.getLogger(__name__)
 
 #: Named control tokens of common chat templates and tokenizers (beside every ``<|...|>`` form).
 NAMED_CONTROL_TOKENS: tuple[str, ...] = (
     # reasoning and tool blocks (Qwen3, DeepSeek-R1, Hermes-style tool calling)
-    "<think>", "</think>", "<thinking>", "</thinking>", "<reasoning>", "</reasoning>",
-    "<tool_call>", "</tool_call>", "<tool_response>", "</tool_response>", "<tools>", "</tools>",
+    "<think>",
+    "</think>",
+    "<thinking>",
+    "</thinking>",
+    "<reasoning>",
+    "</reasoning>",
+    "<tool_call>",
+    "</tool_call>",
+    "<tool_response>",
+    "</tool_response>",
+    "<tools>",
+    "</tools>",
     # SentencePiece / Llama 2 / Mistral
-    "<s>", "</s>", "<unk>", "<pad>", "<mask>", "<sep>", "<cls>", "<<SYS>>", "<</SYS>>",
-    "[INST]", "[/INST]", "[SYSTEM_PROMPT]", "[/SYSTEM_PROMPT]", "[TOOL_CALLS]", "[AVAILABLE_TOOLS]",
-    "[/AVAILABLE_TOOLS]", "[TOOL_RESULTS]", "[/TOOL_RESULTS]", "[TOOL_CONTENT]", "[THINK]", "[/THINK]",
-    "[IMG]", "[IMG_BREAK]", "[IMG_END]", "[PREFIX]", "[MIDDLE]", "[SUFFIX]",
+    "<s>",
+    "</s>",
+    "<unk>",
+    "<pad>",
+    "<mask>",
+    "<sep>",
+    "<cls>",
+    "<<SYS>>",
+    "<</SYS>>",
+    "[INST]",
+    "[/INST]",
+    "[SYSTEM_PROMPT]",
+    "[/SYSTEM_PROMPT]",
+    "[TOOL_CALLS]",
+    "[AVAILABLE_TOOLS]",
+    "[/AVAILABLE_TOOLS]",
+    "[TOOL_RESULTS]",
+    "[/TOOL_RESULTS]",
+    "[TOOL_CONTENT]",
+    "[THINK]",
+    "[/THINK]",
+    "[IMG]",
+    "[IMG_BREAK]",
+    "[IMG_END]",
+    "[PREFIX]",
+    "[MIDDLE]",
+    "[SUFFIX]",
     # Gemma
-    "<bos>", "<eos>", "<start_of_turn>", "<end_of_turn>", "<start_of_image>", "<end_of_image>",
+    "<bos>",
+    "<eos>",
+    "<start_of_turn>",
+    "<end_of_turn>",
+    "<start_of_image>",
+    "<end_of_image>",
     "<image_soft_token>",
     # StarCoder / SmolLM
-    "<repo_name>", "<reponame>", "<file_sep>", "<filename>", "<gh_stars>", "<issue_start>",
-    "<issue_comment>", "<issue_closed>", "<jupyter_start>", "<jupyter_text>", "<jupyter_code>",
-    "<jupyter_output>", "<jupyter_script>", "<empty_output>", "<fim_prefix>", "<fim_middle>",
-    "<fim_suffix>", "<fim_pad>", "<commit_before>", "<commit_msg>", "<commit_after>",
+    "<repo_name>",
+    "<reponame>",
+    "<file_sep>",
+    "<filename>",
+    "<gh_stars>",
+    "<issue_start>",
+    "<issue_comment>",
+    "<issue_closed>",
+    "<jupyter_start>",
+    "<jupyter_text>",
+    "<jupyter_code>",
+    "<jupyter_output>",
+    "<jupyter_script>",
+    "<empty_output>",
+    "<fim_prefix>",
+    "<fim_middle>",
+    "<fim_suffix>",
+    "<fim_pad>",
+    "<commit_before>",
+    "<commit_msg>",
+    "<commit_after>",
 )
 #: Patterns for whole families: ``<|anything|>`` (ChatML, Llama 3, Phi, Granite, Command R, harmony),
 #: DeepSeek's fullwidth-bar form, numbered placeholders (``<unused12>``, ``<extra_id_3>``).
@@ -184,7 +239,7 @@ def reveal_invisible(text: str) -> str:
 def _defuse(token: str) -> str:
     for i, ch in enumerate(token):
         if ch in _BREAKABLE:
-            return token[:i] + _ENTITY[ch] + token[i + 1:]
+            return token[:i] + _ENTITY[ch] + token[i + 1 :]
     return token
 
 

@@ -11,7 +11,6 @@ from __future__ import annotations
 from typing import Any
 
 
-
 def explanation_chars(max_tokens: int | None) -> int:
     """Longest explanation that still leaves the JSON frame room within ``max_tokens``.
 
@@ -57,12 +56,14 @@ def batch_schema(items: list[tuple[str, bool, tuple[float, float]]], chars: int 
     for cid, binary, (lo, hi) in items:
         verdict = {"type": "boolean"} if binary else {"type": "number", "minimum": lo, "maximum": hi}
         key = "criteria_met" if binary else "score"
-        variants.append({
-            "type": "object",
-            "properties": {"id": {"const": cid}, key: verdict, "explanation": _explanation(chars)},
-            "required": ["id", key, "explanation"],
-            "additionalProperties": False,
-        })
+        variants.append(
+            {
+                "type": "object",
+                "properties": {"id": {"const": cid}, key: verdict, "explanation": _explanation(chars)},
+                "required": ["id", key, "explanation"],
+                "additionalProperties": False,
+            }
+        )
     return {"type": "array", "prefixItems": variants, "items": False, "minItems": len(items), "maxItems": len(items)}
 
 

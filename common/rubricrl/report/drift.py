@@ -10,8 +10,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 from rubricrl.reward.drift_file import FILE, read_checks, summary_from_file
 
@@ -45,26 +46,37 @@ def drift_section(stages: Mapping[str, dict[str, Any] | None], heading: str = "#
     L = [f"{heading} Gold-judge drift monitor", ""]
     if not on:
         return L + ["Off in this run (`monitor.judge` not set): no second judge graded the training rollouts.", ""]
-    L += ["Every few steps a second (gold) judge grades the rollouts of a sample of the step's prompts; the gap is the "
-          "training judge's mean reward minus the gold judge's on the same rollouts, the widening is how far the recent "
-          "gap moved from the first check's. A training reward that keeps rising while the gold reward does not is "
-          "the failure this watches for (\"Rubric Dropout\", arXiv 2608.11669). A check whose gold verdicts were mostly "
-          "ungraded gives no gold reward: it is shown as skipped.", ""]
+    L += [
+        "Every few steps a second (gold) judge grades the rollouts of a sample of the step's prompts; the gap is the "
+        "training judge's mean reward minus the gold judge's on the same rollouts, the widening is how far the recent "
+        "gap moved from the first check's. A training reward that keeps rising while the gold reward does not is "
+        'the failure this watches for ("Rubric Dropout", arXiv 2608.11669). A check whose gold verdicts were mostly '
+        "ungraded gives no gold reward: it is shown as skipped.",
+        "",
+    ]
     for name, d in on.items():
         th = d.get("thresholds") or {}
-        L += [f"**{name}**: gold judge {d.get('judge')}; training judge {d.get('train_judge')}. "
-              f"max_gap {th.get('max_gap', '?')}, on_gap {th.get('on_gap', '?')}, window {th.get('window', '?')}.", "",
-              f"Verdict: {d.get('verdict')}.", ""]
+        L += [
+            f"**{name}**: gold judge {d.get('judge')}; training judge {d.get('train_judge')}. "
+            f"max_gap {th.get('max_gap', '?')}, on_gap {th.get('on_gap', '?')}, window {th.get('window', '?')}.",
+            "",
+            f"Verdict: {d.get('verdict')}.",
+            "",
+        ]
         rows = d.get("rows") or []
         if rows:
-            L += ["| step | training-judge reward | gold-judge reward | gap | widening | trend / step | n | gold ungraded |",
-                  "|---:|---:|---:|---:|---:|---:|---:|---:|"]
+            L += [
+                "| step | training-judge reward | gold-judge reward | gap | widening | trend / step | n | gold ungraded |",  # noqa: E501
+                "|---:|---:|---:|---:|---:|---:|---:|---:|",
+            ]
             for r in rows:
                 gold = "skipped" if r.get("gold_judge_reward") is None else _f(r["gold_judge_reward"])
                 trend = "-" if r.get("trend") is None else f"{r['trend']:+.4f}"
-                L.append(f"| {r['step']} | {_f(r.get('train_judge_reward'))} | {gold} | {_f(r.get('gap'), True)} | "
-                         f"{_f(r.get('widening'), True)} | {trend} | {r.get('n')} | "
-                         f"{r.get('gold_ungraded')}/{r.get('gold_verdicts')} |")
+                L.append(
+                    f"| {r['step']} | {_f(r.get('train_judge_reward'))} | {gold} | {_f(r.get('gap'), True)} | "
+                    f"{_f(r.get('widening'), True)} | {trend} | {r.get('n')} | "
+                    f"{r.get('gold_ungraded')}/{r.get('gold_verdicts')} |"
+                )
             L.append("")
         for w in d.get("warnings") or []:
             L.append(f"- warning ({th.get('on_gap', 'warn')}): {w}")
@@ -92,24 +104,53 @@ def drift_figure(stages: Mapping[str, dict[str, Any] | None]) -> Any:
         rows = d["rows"]
         valid = [r for r in rows if r.get("gold_judge_reward") is not None]
         skipped = [r for r in rows if r.get("gold_judge_reward") is None]
-        ax.plot([r["step"] for r in rows], [r["train_judge_reward"] for r in rows], marker="o", ms=4, color=OURS,
-                label="training judge")
+        ax.plot(
+            [r["step"] for r in rows],
+            [r["train_judge_reward"] for r in rows],
+            marker="o",
+            ms=4,
+            color=OURS,
+            label="training judge",
+        )
         if valid:
-            ax.plot([r["step"] for r in valid], [r["gold_judge_reward"] for r in valid], marker="s", ms=4,
-                    color=SECOND, label="gold judge")
-            ax.plot([r["step"] for r in valid], [r["gap"] for r in valid], linestyle="--", marker="^", ms=4,
-                    color=BASE, label="gap (train - gold)")
+            ax.plot(
+                [r["step"] for r in valid],
+                [r["gold_judge_reward"] for r in valid],
+                marker="s",
+                ms=4,
+                color=SECOND,
+                label="gold judge",
+            )
+            ax.plot(
+                [r["step"] for r in valid],
+                [r["gap"] for r in valid],
+                linestyle="--",
+                marker="^",
+                ms=4,
+                color=BASE,
+                label="gap (train - gold)",
+            )
         if skipped:
-            ax.scatter([r["step"] for r in skipped], [r["train_judge_reward"] for r in skipped], marker="x", s=40,
-                       color=WARN, zorder=3, label="gold skipped (mostly ungraded)")
+            ax.scatter(
+                [r["step"] for r in skipped],
+                [r["train_judge_reward"] for r in skipped],
+                marker="x",
+                s=40,
+                color=WARN,
+                zorder=3,
+                label="gold skipped (mostly ungraded)",
+            )
         warned = [r for r in rows if r.get("warning")]
         for r in warned:
             ax.axvline(r["step"], color=WARN, linestyle=":", linewidth=1)
         ax.axhline(0.0, color="#999999", linewidth=0.6)
         n_valid = len(valid)
-        ax.set_title(f"{name}\n{n_valid} check{'' if n_valid == 1 else 's'} with a gold reward"
-                     + (f", {len(skipped)} skipped" if skipped else "")
-                     + (f", {len(warned)} warning(s)" if warned else ""), fontsize=9)
+        ax.set_title(
+            f"{name}\n{n_valid} check{'' if n_valid == 1 else 's'} with a gold reward"
+            + (f", {len(skipped)} skipped" if skipped else "")
+            + (f", {len(warned)} warning(s)" if warned else ""),
+            fontsize=9,
+        )
         ax.set_xlabel("GRPO step")
         ax.set_ylabel("mean reward of the checked rollouts")
         steps = sorted({r["step"] for r in rows})
@@ -139,11 +180,41 @@ def plot_drift(stages: Mapping[str, dict[str, Any] | None], path: Path) -> Path 
 
 def drift_wandb_table(stages: Mapping[str, dict[str, Any] | None]) -> tuple[list[str], list[list[Any]]] | None:
     """The checks of every monitored stage as (columns, rows) for a ``wandb.Table``; None without checks."""
-    rows = [[name, r.get("step"), r.get("train_judge_reward"), r.get("gold_judge_reward"), r.get("gap"),
-             r.get("widening"), r.get("trend"), r.get("n"), r.get("gold_verdicts"), r.get("gold_ungraded"),
-             r.get("skipped") or "", r.get("warning") or ""]
-            for name, d in stages.items() if d for r in d.get("rows") or []]
+    rows = [
+        [
+            name,
+            r.get("step"),
+            r.get("train_judge_reward"),
+            r.get("gold_judge_reward"),
+            r.get("gap"),
+            r.get("widening"),
+            r.get("trend"),
+            r.get("n"),
+            r.get("gold_verdicts"),
+            r.get("gold_ungraded"),
+            r.get("skipped") or "",
+            r.get("warning") or "",
+        ]
+        for name, d in stages.items()
+        if d
+        for r in d.get("rows") or []
+    ]
     if not rows:
         return None
-    return (["stage", "step", "train_judge_reward", "gold_judge_reward", "gap", "widening", "trend", "n",
-             "gold_verdicts", "gold_ungraded", "skipped", "warning"], rows)
+    return (
+        [
+            "stage",
+            "step",
+            "train_judge_reward",
+            "gold_judge_reward",
+            "gap",
+            "widening",
+            "trend",
+            "n",
+            "gold_verdicts",
+            "gold_ungraded",
+            "skipped",
+            "warning",
+        ],
+        rows,
+    )

@@ -26,9 +26,10 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 import yaml
 
@@ -74,16 +75,22 @@ def suite_tasks(suite: str, tasks_dir: Path) -> list[str]:
     return list(dict.fromkeys(out))
 
 
-def model_args(model: str, base_url: str | None, served_name: str | None, concurrency: int,
-               dtype: str) -> tuple[str, dict[str, Any], str, str]:
+def model_args(
+    model: str, base_url: str | None, served_name: str | None, concurrency: int, dtype: str
+) -> tuple[str, dict[str, Any], str, str]:
     """(lm-eval model type, model_args, display name, device) for a local checkpoint or a server."""
     if base_url:
         url = base_url.rstrip("/")
         if not url.endswith("/chat/completions"):
             url = f"{url}/v1/chat/completions" if not url.endswith("/v1") else f"{url}/chat/completions"
         name = served_name or model
-        args = {"model": name, "base_url": url, "num_concurrent": concurrency, "max_retries": 3,
-                "tokenized_requests": False}
+        args = {
+            "model": name,
+            "base_url": url,
+            "num_concurrent": concurrency,
+            "max_retries": 3,
+            "tokenized_requests": False,
+        }
         return "local-chat-completions", args, Path(name.rstrip("/")).name or name, f"server {url}"
     from rubricrl.models import resolve_model
 
@@ -120,8 +127,10 @@ def judge_server(judge: str | None, enabled: bool) -> Iterator[None]:
     cfg = load_judge_config(config_path("judge", judge))
     endpoint = getattr(cfg, "base_url_file", None)
     if not endpoint:
-        raise UserError(f"--serve-judge: judge config {judge!r} does not read an endpoint file (base_url_file), "
-                        "so a local server would not be used; drop --serve-judge")
+        raise UserError(
+            f"--serve-judge: judge config {judge!r} does not read an endpoint file (base_url_file), "
+            "so a local server would not be used; drop --serve-judge"
+        )
     print(f"[eval] starting a vLLM judge server for {cfg.model} (endpoint file {endpoint})", flush=True)
     with VLLMServer(cfg.model, endpoint_file=endpoint):
         yield
@@ -139,9 +148,11 @@ def check_judge_endpoint(judge: str | None, names: list[str], serving: bool) -> 
 
     endpoint = getattr(load_judge_config(config_path("judge", judge)), "base_url_file", None)
     if endpoint and not Path(endpoint).exists():
-        raise UserError(f"judge {judge!r} reads its server address from {endpoint}, which does not exist: start "
-                        f"`rubricrl serve --endpoint-file {endpoint}` first, or add SERVE_JUDGE=1 (--serve-judge), "
-                        "or use JUDGE=smollm2-local (in-process, slow) / JUDGE=gpt41-healthbench (the paper's grader)")
+        raise UserError(
+            f"judge {judge!r} reads its server address from {endpoint}, which does not exist: start "
+            f"`rubricrl serve --endpoint-file {endpoint}` first, or add SERVE_JUDGE=1 (--serve-judge), "
+            "or use JUDGE=smollm2-local (in-process, slow) / JUDGE=gpt41-healthbench (the paper's grader)"
+        )
 
 
 def load_available(names: list[str], task_manager: Any, strict: bool) -> tuple[list[Any], dict[str, str]]:
@@ -181,8 +192,9 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--model", required=True, help="checkpoint folder or alias (smollm2-135m-instruct, tiny-qwen3, ...)")
     p.add_argument("--suite", required=True, help="|".join(SUITE_GROUPS))
     p.add_argument("--tasks", default="", help="comma-separated task names instead of the whole suite")
-    p.add_argument("--limit", type=float, default=None, metavar="N",
-                   help="examples per task (quick runs; never comparable)")
+    p.add_argument(
+        "--limit", type=float, default=None, metavar="N", help="examples per task (quick runs; never comparable)"
+    )
     p.add_argument("--base-url", default=None, help="OpenAI-compatible server (vLLM) serving the model")
     p.add_argument("--served-model", default=None, help="model name the server knows (default --model)")
     p.add_argument("--concurrency", type=int, default=4, help="parallel requests to the server")
@@ -192,14 +204,22 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     p.add_argument("--batch-size", default="1", help="lm-eval batch size")
     p.add_argument("--dtype", default="float32", help="hf dtype (float32 on CPU)")
     p.add_argument("--out", type=Path, default=Path("runs/eval"), help="results root (default runs/eval)")
-    p.add_argument("--cache", type=Path, default=None, metavar="DIR",
-                   help="lm-eval response cache (default <out>/<model>/<suite>/lm_cache): an interrupted run, "
-                        "re-run with the same arguments, reuses every model answer it already has")
+    p.add_argument(
+        "--cache",
+        type=Path,
+        default=None,
+        metavar="DIR",
+        help="lm-eval response cache (default <out>/<model>/<suite>/lm_cache): an interrupted run, "
+        "re-run with the same arguments, reuses every model answer it already has",
+    )
     p.add_argument("--no-cache", action="store_true", help="do not cache model answers (no resume)")
     p.add_argument("--strict", action="store_true", help="fail instead of skipping a task whose data is unavailable")
     p.add_argument("--no-chat-template", action="store_true", help="do not apply the model's chat template")
-    p.add_argument("--serve-judge", action="store_true",
-                   help="start a local vLLM judge server for the run (judge configs that read an endpoint file)")
+    p.add_argument(
+        "--serve-judge",
+        action="store_true",
+        help="start a local vLLM judge server for the run (judge configs that read an endpoint file)",
+    )
     return p
 
 
@@ -212,12 +232,17 @@ def run(args: argparse.Namespace) -> Path:
     root = repo_root()
     tasks_dir = root / "eval" / "tasks"
     names = [t.strip() for t in args.tasks.split(",") if t.strip()] or suite_tasks(args.suite, tasks_dir)
-    lm_type, margs, display, device = model_args(args.model, args.base_url, args.served_model, args.concurrency, args.dtype)
+    lm_type, margs, display, device = model_args(
+        args.model, args.base_url, args.served_model, args.concurrency, args.dtype
+    )
     judge = default_judge(args.judge)
     scale = args.scale or ("tiny" if display in TINY_MODELS else None)
     out = args.out / display / args.suite
-    print(f"[eval] {display} ({lm_type}, {device}) on {args.suite}: {', '.join(names)}"
-          f"{f'; limit {args.limit:g}' if args.limit else ''}; judge {judge or 'task default'} -> {out}", flush=True)
+    print(
+        f"[eval] {display} ({lm_type}, {device}) on {args.suite}: {', '.join(names)}"
+        f"{f'; limit {args.limit:g}' if args.limit else ''}; judge {judge or 'task default'} -> {out}",
+        flush=True,
+    )
 
     from lm_eval import simple_evaluate
     from lm_eval.loggers import EvaluationTracker
@@ -228,21 +253,34 @@ def run(args: argparse.Namespace) -> Path:
     check_judge_endpoint(judge, names, args.serve_judge)
     loaded, skipped = load_available(names, tm, args.strict)
     if not loaded:
-        raise UserError("no task of the suite could be loaded here: " + "; ".join(f"{k}: {v}" for k, v in skipped.items()))
+        raise UserError(
+            "no task of the suite could be loaded here: " + "; ".join(f"{k}: {v}" for k, v in skipped.items())
+        )
     tracker = EvaluationTracker(output_path=str(out))
     gen_kwargs = {"max_gen_toks": args.max_gen_toks} if args.max_gen_toks else None
     # lm-eval's CachingLM commits each answer as it arrives (sqlite, autocommit), so Ctrl-C loses nothing
     # already generated; lm-eval adds "_rank<N>.db" to this prefix. Sampled generations are never cached.
     cache = None if args.no_cache else str((args.cache or out / "lm_cache") / "responses")
     if cache:
-        print(f"[eval] model answers cached in {cache}_rank*.db (a re-run reuses them; --no-cache to turn off)",
-              flush=True)
+        print(
+            f"[eval] model answers cached in {cache}_rank*.db (a re-run reuses them; --no-cache to turn off)",
+            flush=True,
+        )
     with judge_server(judge, args.serve_judge):
         results = simple_evaluate(
-            model=lm_type, model_args=margs, tasks=loaded, task_manager=tm, limit=args.limit,
-            batch_size=args.batch_size, device="cpu" if lm_type == "hf" else None, log_samples=True,
-            evaluation_tracker=tracker, apply_chat_template=not args.no_chat_template, gen_kwargs=gen_kwargs,
-            metadata=metadata, use_cache=cache,
+            model=lm_type,
+            model_args=margs,
+            tasks=loaded,
+            task_manager=tm,
+            limit=args.limit,
+            batch_size=args.batch_size,
+            device="cpu" if lm_type == "hf" else None,
+            log_samples=True,
+            evaluation_tracker=tracker,
+            apply_chat_template=not args.no_chat_template,
+            gen_kwargs=gen_kwargs,
+            metadata=metadata,
+            use_cache=cache,
         )
     if results is None:  # pragma: no cover - non-zero ranks only
         raise UserError("lm-eval returned no results")
@@ -252,10 +290,21 @@ def run(args: argparse.Namespace) -> Path:
         if task_name in samples:
             tracker.save_results_samples(task_name=task_name, samples=samples[task_name])
     results_file = newest_written(out, tracker.date_id)
-    side = {"model": display, "model_path": margs.get("pretrained") or margs.get("model"), "backend": lm_type,
-            "suite": args.suite, "tasks": names, "skipped": skipped, "scale": scale, "device": device,
-            "judge": describe_judge(judge) if judge else None, "judge_config": judge, "limit": args.limit,
-            "max_gen_toks": args.max_gen_toks, "command": " ".join(sys.argv)}
+    side = {
+        "model": display,
+        "model_path": margs.get("pretrained") or margs.get("model"),
+        "backend": lm_type,
+        "suite": args.suite,
+        "tasks": names,
+        "skipped": skipped,
+        "scale": scale,
+        "device": device,
+        "judge": describe_judge(judge) if judge else None,
+        "judge_config": judge,
+        "limit": args.limit,
+        "max_gen_toks": args.max_gen_toks,
+        "command": " ".join(sys.argv),
+    }
     (results_file.parent / sidecar_name(results_file)).write_text(json.dumps(side, indent=2) + "\n", encoding="utf-8")
     from lm_eval.utils import make_table
 

@@ -10,8 +10,9 @@ warning line for any stage whose verdicts were mostly ungraded or whose rewards 
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any
 
 DEFAULT_MAX_UNGRADED_SHARE = 0.5
 
@@ -50,9 +51,17 @@ def stage_health(stage_dir: Path) -> dict[str, Any]:
     judge = metrics.get("judge") or metrics.get("self_grader") or {}
     n = int(judge.get("graded", 0) + judge.get("ungraded", 0))
     u = int(judge.get("ungraded", 0))
-    return {"ok": None, "error": None, "steps_observed": len(history),
-            "steps_with_reward_variance": sum(_varied(r) for r in history), "verdicts": n, "ungraded": u,
-            "ungraded_share": u / n if n else 0.0, "judge_stats": judge, "source": "log_history.jsonl"}
+    return {
+        "ok": None,
+        "error": None,
+        "steps_observed": len(history),
+        "steps_with_reward_variance": sum(_varied(r) for r in history),
+        "verdicts": n,
+        "ungraded": u,
+        "ungraded_share": u / n if n else 0.0,
+        "judge_stats": judge,
+        "source": "log_history.jsonl",
+    }
 
 
 def _lines(p: Path) -> list[dict[str, Any]]:
@@ -86,8 +95,11 @@ def health_table(rows: Mapping[str, Mapping[str, Any]], max_ungraded_share: floa
         max_ungraded_share: the limit for the warning (default: each row's own threshold, else 0.5).
     """
     banners: list[str] = []
-    table = ["| stage | steps (with reward variance) | verdicts | ungraded | share | transport errors | timeouts | "
-             "retries | parse failures | mean latency (s/call) |", "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    table = [
+        "| stage | steps (with reward variance) | verdicts | ungraded | share | transport errors | timeouts | "
+        "retries | parse failures | mean latency (s/call) |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for label, h in rows.items():
         if not h:
             continue
@@ -105,15 +117,20 @@ def health_table(rows: Mapping[str, Mapping[str, Any]], max_ungraded_share: floa
             f"| {label} | {'n/a' if steps is None else f'{steps} ({varied})'} | {h.get('verdicts', 0)} | "
             f"{h.get('ungraded', 0)} | {100 * share:.1f}% | {_cell(j.get('transport_errors'))} | "
             f"{_cell(j.get('timeouts'))} | {_cell(j.get('retries'))} | {_cell(j.get('parse_failures'))} | "
-            f"{_cell(lat, '{:.2f}')} |")
+            f"{_cell(lat, '{:.2f}')} |"
+        )
         if h.get("verdicts") and share > limit:
-            banners.append(f"> **Warning: {label}: {h.get('ungraded')} of {h.get('verdicts')} verdicts "
-                           f"({100 * share:.0f}%) were ungraded** (limit {limit:g}); its rewards or scores are judge "
-                           "failures, not grades.")
+            banners.append(
+                f"> **Warning: {label}: {h.get('ungraded')} of {h.get('verdicts')} verdicts "
+                f"({100 * share:.0f}%) were ungraded** (limit {limit:g}); its rewards or scores are judge "
+                "failures, not grades."
+            )
         if steps and varied == 0:
             plural = "s" if steps != 1 else ""
-            banners.append(f"> **Warning: {label}: no step's rewards varied** ({steps} step{plural}); every GRPO "
-                           "advantage was 0, so the rewards did not update the policy.")
+            banners.append(
+                f"> **Warning: {label}: no step's rewards varied** ({steps} step{plural}); every GRPO "
+                "advantage was 0, so the rewards did not update the policy."
+            )
         if h.get("error"):
             banners.append(f"> **Warning: {label} stopped on reward health:** {h['error']}")
     if len(table) == 2:

@@ -164,8 +164,9 @@ def load_table(path: Path) -> PaperTable:
         raw: Any = yaml.safe_load(text)
     except yaml.YAMLError as e:
         mark = getattr(e, "problem_mark", None)
-        raise UserError(f"not valid YAML: {getattr(e, 'problem', e)}", path=str(path),
-                        line=mark.line + 1 if mark else None) from None
+        raise UserError(
+            f"not valid YAML: {getattr(e, 'problem', e)}", path=str(path), line=mark.line + 1 if mark else None
+        ) from None
     if not isinstance(raw, dict):
         raise UserError("a paper table file must be a mapping (id, paper, columns, rows, ...)", path=str(path))
     try:

@@ -6,8 +6,8 @@ Accepted inputs:
   records its judge). A folder is searched for its newest ``results_*.json``.
 - ``rubricrl score --json`` output (HealthBench metrics, one flat object). It does not say which subset it
   scored, so it must be given as ``TASK=PATH`` (e.g. ``healthbench_hard=score.json``).
-A ``rubricrl_eval_<date>.json`` written by ``make eval`` beside ``results_<date>.json`` adds the model alias, scale, device and
-judge. Nothing is invented: what a file does not say stays ``unknown``.
+A ``rubricrl_eval_<date>.json`` written by ``make eval`` beside ``results_<date>.json`` adds the model alias,
+scale, device and judge. Nothing is invented: what a file does not say stays ``unknown``.
 """
 
 from __future__ import annotations
@@ -52,8 +52,10 @@ def _load_json(path: Path) -> Any:
     try:
         text = path.read_text(encoding="utf-8")
     except FileNotFoundError:
-        raise UserError("no such file; pass lm-eval results (results_*.json or its folder) or "
-                        "`rubricrl score --json` output", path=str(path)) from None
+        raise UserError(
+            "no such file; pass lm-eval results (results_*.json or its folder) or `rubricrl score --json` output",
+            path=str(path),
+        ) from None
     except (OSError, UnicodeDecodeError) as e:
         raise UserError(f"cannot read: {e}", path=str(path)) from None
     try:
@@ -95,12 +97,15 @@ def _model_name(data: dict[str, Any], args: dict[str, Any]) -> str:
 def sidecar_name(results_file: Path) -> str:
     """``results_<date>.json`` -> ``rubricrl_eval_<date>.json`` (what ``make eval`` writes beside it)."""
     stem = results_file.stem
-    return f"rubricrl_eval_{stem[len('results_'):]}.json" if stem.startswith("results_") else SIDECAR
+    return f"rubricrl_eval_{stem[len('results_') :]}.json" if stem.startswith("results_") else SIDECAR
 
 
 def _sidecar(results_file: Path) -> dict[str, Any]:
-    candidates = [results_file.parent / sidecar_name(results_file), results_file.parent / SIDECAR,
-                  results_file.parent.parent / SIDECAR]
+    candidates = [
+        results_file.parent / sidecar_name(results_file),
+        results_file.parent / SIDECAR,
+        results_file.parent.parent / SIDECAR,
+    ]
     for p in candidates:
         if p.is_file():
             data = _load_json(p)
@@ -131,7 +136,7 @@ def describe_judge(spec: str) -> str:
 def _judges(data: dict[str, Any]) -> set[str]:
     found: set[str] = set()
     configs = data.get("configs")
-    for cfg in (configs.values() if isinstance(configs, dict) else []):
+    for cfg in configs.values() if isinstance(configs, dict) else []:
         meta = cfg.get("metadata") if isinstance(cfg, dict) else None
         if isinstance(meta, dict):
             found.update(describe_judge(str(meta[k])) for k in JUDGE_KEYS if isinstance(meta.get(k), str) and meta[k])
@@ -148,14 +153,17 @@ def parse_lm_eval(data: Any, path: Path) -> RunResult:
         UserError: the object does not have lm-eval's ``results`` mapping.
     """
     if not isinstance(data, dict) or not isinstance(data.get("results"), dict):
-        raise UserError("not lm-eval results: no top-level 'results' object (expected lm-eval's "
-                        "--output_path results_*.json, or TASK=PATH for `rubricrl score --json` output)", path=str(path))
+        raise UserError(
+            "not lm-eval results: no top-level 'results' object (expected lm-eval's "
+            "--output_path results_*.json, or TASK=PATH for `rubricrl score --json` output)",
+            path=str(path),
+        )
     config = data.get("config") if isinstance(data.get("config"), dict) else {}
     args = _model_args(config)
     metrics: dict[str, dict[str, float]] = {}
     for section in ("results", "groups"):
         block = data.get(section)
-        for task, values in (block.items() if isinstance(block, dict) else []):
+        for task, values in block.items() if isinstance(block, dict) else []:
             if not isinstance(values, dict):
                 continue
             for key, v in values.items():
@@ -167,8 +175,12 @@ def parse_lm_eval(data: Any, path: Path) -> RunResult:
         if isinstance(ns, dict) and isinstance(ns.get("effective"), int):
             n_samples[task] = ns["effective"]
     for group, members in (data.get("group_subtasks") or {}).items():  # a group's n: its leaf tasks' n summed
-        if isinstance(members, list) and members and group not in n_samples \
-                and all(isinstance(m, str) and m in n_samples for m in members):
+        if (
+            isinstance(members, list)
+            and members
+            and group not in n_samples
+            and all(isinstance(m, str) and m in n_samples for m in members)
+        ):
             n_samples[group] = sum(n_samples[m] for m in members)
     side = _sidecar(path)
     judges = _judges(data)
@@ -196,13 +208,21 @@ def parse_score_json(data: Any, path: Path, task: str) -> RunResult:
     """``rubricrl score --json`` output, labelled with the task it scored (``overall_score`` etc. as metrics)."""
     if not isinstance(data, dict) or "overall_score" not in data:
         raise UserError("not `rubricrl score --json` output: no 'overall_score'", path=str(path))
-    metrics = {f"{k},none": float(v) for k, v in data.items() if _number(v) is not None and ":" not in k
-               and not k.startswith("n_") and k not in ("seed",)}
+    metrics = {
+        f"{k},none": float(v)
+        for k, v in data.items()
+        if _number(v) is not None and ":" not in k and not k.startswith("n_") and k not in ("seed",)
+    }
     metrics.update({f"{k},none": float(v) for k, v in data.items() if ":" in k and _number(v) is not None})
     judge = next((str(data[k]) for k in JUDGE_KEYS if data.get(k)), UNKNOWN)
-    return RunResult(model=str(data.get("model") or path.stem), metrics={task: metrics}, sources=[str(path)],
-                     kind="rubricrl-score", judge=judge,
-                     n_samples={task: int(data["n_examples"])} if isinstance(data.get("n_examples"), int) else {})
+    return RunResult(
+        model=str(data.get("model") or path.stem),
+        metrics={task: metrics},
+        sources=[str(path)],
+        kind="rubricrl-score",
+        judge=judge,
+        n_samples={task: int(data["n_examples"])} if isinstance(data.get("n_examples"), int) else {},
+    )
 
 
 def read_folder(folder: Path) -> list[RunResult]:
@@ -239,8 +259,11 @@ def read_results(spec: str) -> list[RunResult]:
         return [parse_lm_eval(data, path)]
     if isinstance(data, dict) and "overall_score" in data:
         if task is None:
-            raise UserError("`rubricrl score --json` output does not say which HealthBench subset it scored; "
-                            f"pass it as TASK=PATH, e.g. healthbench_hard={spec}", path=str(path))
+            raise UserError(
+                "`rubricrl score --json` output does not say which HealthBench subset it scored; "
+                f"pass it as TASK=PATH, e.g. healthbench_hard={spec}",
+                path=str(path),
+            )
         return [parse_score_json(data, path, task)]
     return [parse_lm_eval(data, path)]  # raises with the lm-eval explanation
 
@@ -254,14 +277,25 @@ def merge_runs(runs: list[RunResult]) -> list[RunResult]:
     for run in runs:
         key = (run.model, run.judge, run.scale, run.limit, run.device)
         if key not in merged:
-            merged[key] = RunResult(**{**run.__dict__, "metrics": dict(run.metrics), "sources": list(run.sources),
-                                       "n_samples": dict(run.n_samples), "skipped": dict(run.skipped)})
+            merged[key] = RunResult(
+                **{
+                    **run.__dict__,
+                    "metrics": dict(run.metrics),
+                    "sources": list(run.sources),
+                    "n_samples": dict(run.n_samples),
+                    "skipped": dict(run.skipped),
+                }
+            )
             continue
         into = merged[key]
         for task, vals in run.metrics.items():
             if task in into.metrics:
-                log.warning("%s: task %s also in %s; keeping the later file's numbers", run.sources[0], task,
-                            ", ".join(into.sources))
+                log.warning(
+                    "%s: task %s also in %s; keeping the later file's numbers",
+                    run.sources[0],
+                    task,
+                    ", ".join(into.sources),
+                )
             into.metrics[task] = vals
         into.n_samples.update(run.n_samples)
         into.skipped = {k: v for k, v in {**into.skipped, **run.skipped}.items() if k not in into.metrics}

@@ -52,7 +52,10 @@ def report_run_id(out_dir: Path, paper: str) -> str:
 
 def drop_offline_runs(wandb_dir: Path, run_id: str) -> list[Path]:
     """Remove earlier offline folders of ``run_id`` under ``wandb_dir`` (what a re-logged run replaces)."""
-    folders = [*Path(wandb_dir).glob(f"offline-run-*-{run_id}"), *Path(wandb_dir).glob(f"offline-run-*-{run_id}-[0-9]*")]
+    folders = [
+        *Path(wandb_dir).glob(f"offline-run-*-{run_id}"),
+        *Path(wandb_dir).glob(f"offline-run-*-{run_id}-[0-9]*"),
+    ]
     gone = sorted(p for p in set(folders) if p.is_dir())  # "-<n>": a second init of the id within one second
     for p in gone:
         shutil.rmtree(p)
@@ -60,8 +63,14 @@ def drop_offline_runs(wandb_dir: Path, run_id: str) -> list[Path]:
     return gone
 
 
-def log_report(comp: Comparison, charts: dict[str, list[Path]], out_dir: Path, mode: str,
-               project: str | None = None, name: str | None = None) -> Path | None:
+def log_report(
+    comp: Comparison,
+    charts: dict[str, list[Path]],
+    out_dir: Path,
+    mode: str,
+    project: str | None = None,
+    name: str | None = None,
+) -> Path | None:
     """Log the long-format comparison table, the markdown banner and every chart to one W&B run.
 
     Args:
@@ -83,8 +92,10 @@ def log_report(comp: Comparison, charts: dict[str, list[Path]], out_dir: Path, m
     if mode == "off":
         return None
     if mode == "online" and not _online_ready():
-        raise UserError("--wandb online needs W&B credentials (`wandb login` or WANDB_API_KEY); "
-                        "use --wandb offline (the default) and `wandb sync` the run later")
+        raise UserError(
+            "--wandb online needs W&B credentials (`wandb login` or WANDB_API_KEY); "
+            "use --wandb offline (the default) and `wandb sync` the run later"
+        )
     os.environ.setdefault("WANDB_SILENT", "true")
     import wandb
 
@@ -103,13 +114,20 @@ def log_report(comp: Comparison, charts: dict[str, list[Path]], out_dir: Path, m
         drop_offline_runs(out_dir / "wandb", run_id)
     if wandb.run is not None:
         wandb.finish()
-    run = wandb.init(project=project or os.environ.get("WANDB_PROJECT", DEFAULT_PROJECT), dir=str(out_dir),
-                     mode=mode, name=name or f"report-{comp.paper}", job_type="report", id=run_id,
-                     resume="allow", settings=wandb.Settings(console="off", silent=True))
+    run = wandb.init(
+        project=project or os.environ.get("WANDB_PROJECT", DEFAULT_PROJECT),
+        dir=str(out_dir),
+        mode=mode,
+        name=name or f"report-{comp.paper}",
+        job_type="report",
+        id=run_id,
+        resume="allow",
+        settings=wandb.Settings(console="off", silent=True),
+    )
     try:
         run.config.update(config, allow_val_change=True)  # a resumed run takes this report's values
         payload: dict[str, Any] = {f"report/{comp.paper}/comparison": wandb.Table(columns=columns, data=rows)}
-        for table_id, paths in charts.items():
+        for paths in charts.values():
             for p in paths:
                 caption = "; ".join(comp.banners) or "comparable with the paper"
                 payload[f"report/{comp.paper}/{p.stem}"] = wandb.Image(str(p), caption=caption)

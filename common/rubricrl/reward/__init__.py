@@ -5,6 +5,16 @@ Registered aggregators: ``weighted_mean``, ``points_ratio`` (alias ``healthbench
 ``interaction``; shaping (:mod:`.shaping`) and veto (:mod:`.veto`) are applied by :func:`aggregate`.
 """
 
+from rubricrl.reward import aggregators as _aggregators  # noqa: F401  (registers the built-ins)
+from rubricrl.reward.aggregators import (
+    criterion_value,
+    criterion_weight,
+    interaction,
+    points_ratio,
+    saturate,
+    saturation,
+    weighted_mean,
+)
 from rubricrl.reward.interfaces import Aggregator, RewardResult
 from rubricrl.reward.registry import (
     AGGREGATORS,
@@ -16,16 +26,6 @@ from rubricrl.reward.registry import (
     pair_verdicts,
     register,
     rubric_reward,
-)
-from rubricrl.reward import aggregators as _aggregators  # noqa: F401  (registers the built-ins)
-from rubricrl.reward.aggregators import (
-    criterion_value,
-    criterion_weight,
-    interaction,
-    points_ratio,
-    saturate,
-    saturation,
-    weighted_mean,
 )
 from rubricrl.reward.shaping import SHAPERS, check_shape, shape_value
 from rubricrl.reward.veto import apply_veto, critical_failures

@@ -28,8 +28,9 @@ Every aggregator puts ``criterion_value`` of every criterion (``None`` when ungr
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from rubricrl.judge.interfaces import Verdict
 from rubricrl.reward.interfaces import RewardResult
@@ -228,9 +229,7 @@ def weighted_mean(
 
 
 @register("points_ratio", aliases=("healthbench",))
-def points_ratio(
-    criteria: Sequence[Criterion], verdicts: Sequence[Verdict], params: Mapping[str, Any]
-) -> RewardResult:
+def points_ratio(criteria: Sequence[Criterion], verdicts: Sequence[Verdict], params: Mapping[str, Any]) -> RewardResult:
     """HealthBench per-example score: points of met items over positive points. Not clipped.
 
     ``reward = sum_{i in P u N} p_i v_i / sum_{i in P} p_i``
@@ -284,9 +283,7 @@ def groups(items: Sequence[Item]) -> dict[str, list[Item]]:
 
 
 @register("saturation", params=("k", "clip"), validate=_validate_saturation)
-def saturation(
-    criteria: Sequence[Criterion], verdicts: Sequence[Verdict], params: Mapping[str, Any]
-) -> RewardResult:
+def saturation(criteria: Sequence[Criterion], verdicts: Sequence[Verdict], params: Mapping[str, Any]) -> RewardResult:
     """Saturation-aware aggregation: diminishing returns within each dimension.
 
     Positive criteria are grouped by dimension ``d`` (``criterion.group``). With
@@ -407,9 +404,7 @@ def group_value(prep: Prepared, criteria: Sequence[Criterion], ref: str) -> floa
     validate=_validate_interaction,
     validate_criteria=_validate_interaction_criteria,
 )
-def interaction(
-    criteria: Sequence[Criterion], verdicts: Sequence[Verdict], params: Mapping[str, Any]
-) -> RewardResult:
+def interaction(criteria: Sequence[Criterion], verdicts: Sequence[Verdict], params: Mapping[str, Any]) -> RewardResult:
     """Pairwise interaction modelling: a base reward plus explicit synergy / antagonism terms.
 
     ``reward = base + sum_{(a, b, gamma) in pairs} gamma * s_a * s_b``

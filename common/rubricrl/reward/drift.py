@@ -32,8 +32,9 @@ from __future__ import annotations
 
 import hashlib
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass
-from typing import Any, Iterable, Literal, Mapping, Sequence
+from typing import Any, Literal
 
 from rubricrl.errors import UserError
 
@@ -125,7 +126,7 @@ def is_check_step(step: int, every_steps: int, last_step: int | None = None) -> 
 
 
 def _rank(seed: int, key: str) -> str:
-    return hashlib.sha256(f"{seed}:{key}".encode("utf-8")).hexdigest()
+    return hashlib.sha256(f"{seed}:{key}".encode()).hexdigest()
 
 
 def sample_keys(keys: Iterable[str], k: int, seed: int) -> list[str]:
@@ -164,8 +165,14 @@ class DriftMonitor:
         stage: the stage name, for messages.
     """
 
-    def __init__(self, thresholds: DriftThresholds | None = None, *, judge: str = "the gold judge",
-                 train_judge: str = "the training judge", stage: str = ""):
+    def __init__(
+        self,
+        thresholds: DriftThresholds | None = None,
+        *,
+        judge: str = "the gold judge",
+        train_judge: str = "the training judge",
+        stage: str = "",
+    ):
         self.thresholds = thresholds or DriftThresholds()
         self.judge = judge
         self.train_judge = train_judge
@@ -175,8 +182,15 @@ class DriftMonitor:
 
     # ------------------------------------------------------------------ observations
 
-    def observe(self, step: int, train_rewards: Sequence[float], gold_rewards: Sequence[float] | None,
-                gold_verdicts: int, gold_ungraded: int, prompts: int = 0) -> DriftCheck:
+    def observe(
+        self,
+        step: int,
+        train_rewards: Sequence[float],
+        gold_rewards: Sequence[float] | None,
+        gold_verdicts: int,
+        gold_ungraded: int,
+        prompts: int = 0,
+    ) -> DriftCheck:
         """Record one check.
 
         Args:
@@ -195,20 +209,31 @@ class DriftMonitor:
             DriftMonitorError: ``on_gap: stop`` and the widening is above ``max_gap`` (the check is recorded first).
         """
         if gold_ungraded < 0 or gold_verdicts < 0 or gold_ungraded > gold_verdicts:
-            raise ValueError(f"step {step}: gold_ungraded={gold_ungraded} must be within 0..gold_verdicts={gold_verdicts}")
+            raise ValueError(
+                f"step {step}: gold_ungraded={gold_ungraded} must be within 0..gold_verdicts={gold_verdicts}"
+            )
         if gold_rewards is not None and len(gold_rewards) != len(train_rewards):
             raise ValueError(f"step {step}: {len(train_rewards)} training rewards but {len(gold_rewards)} gold rewards")
         t = [float(x) for x in train_rewards]
-        check = DriftCheck(step=int(step), train_judge_reward=_mean(t), gold_judge_reward=None, n=len(t),
-                           prompts=int(prompts), gold_verdicts=int(gold_verdicts), gold_ungraded=int(gold_ungraded))
+        check = DriftCheck(
+            step=int(step),
+            train_judge_reward=_mean(t),
+            gold_judge_reward=None,
+            n=len(t),
+            prompts=int(prompts),
+            gold_verdicts=int(gold_verdicts),
+            gold_ungraded=int(gold_ungraded),
+        )
         limit = self.thresholds.max_ungraded_share
         if not t:
             check.skipped = "no rollouts to check"
         elif gold_rewards is None:
             check.skipped = "the gold judge returned no rewards"
         elif gold_verdicts and check.gold_ungraded_share > limit:
-            check.skipped = (f"gold judge: {gold_ungraded} of {gold_verdicts} verdicts ungraded "
-                             f"({check.gold_ungraded_share:.0%}, above monitor.max_ungraded_share={limit:g})")
+            check.skipped = (
+                f"gold judge: {gold_ungraded} of {gold_verdicts} verdicts ungraded "
+                f"({check.gold_ungraded_share:.0%}, above monitor.max_ungraded_share={limit:g})"
+            )
         else:
             check.gold_judge_reward = _mean([float(x) for x in gold_rewards])
             check.gap = check.train_judge_reward - check.gold_judge_reward
@@ -242,28 +267,38 @@ class DriftMonitor:
         w = self.thresholds.window
         recent = valid[1:][-w:]
         check.widening = _mean([c.gap for c in recent]) - valid[0].gap  # type: ignore[misc]
-        check.trend = _slope([(float(c.step), float(c.gap)) for c in valid[-max(w, 2):]])  # type: ignore[arg-type]
+        check.trend = _slope([(float(c.step), float(c.gap)) for c in valid[-max(w, 2) :]])  # type: ignore[arg-type]
         if check.widening > self.thresholds.max_gap:
-            check.warning = (f"step {check.step}: the gap between the training judge's and the gold judge's rewards "
-                             f"widened by {check.widening:+.3f} since step {valid[0].step} (gap {valid[0].gap:+.3f} -> "
-                             f"{check.gap:+.3f}), above monitor.max_gap={self.thresholds.max_gap:g}")
+            check.warning = (
+                f"step {check.step}: the gap between the training judge's and the gold judge's rewards "
+                f"widened by {check.widening:+.3f} since step {valid[0].step} (gap {valid[0].gap:+.3f} -> "
+                f"{check.gap:+.3f}), above monitor.max_gap={self.thresholds.max_gap:g}"
+            )
 
     def _stop_message(self, check: DriftCheck) -> str:
         last = self.valid()[-5:]
         where = f"--stage {self.stage} " if self.stage else ""
-        return "\n".join([
-            f"{self.stage or 'training stage'}: stopped by the gold-judge drift monitor (monitor.on_gap=stop): "
-            f"{check.warning}.",
-            f"  training judge: {self.train_judge}",
-            f"  gold judge: {self.judge}",
-            "  recent checks: " + "; ".join(f"step {c.step}: train {c.train_judge_reward:.3f}, gold "
-                                            f"{c.gold_judge_reward:.3f}, gap {c.gap:+.3f} (n {c.n})" for c in last),
-            "  what it means: the policy is learning what the training judge rewards and the gold judge does not "
-            "(reward hacking, or a training judge too weak for these rubrics). Look at the stage's rollouts.jsonl "
-            "and monitor.jsonl; strengthen the training judge or the defense rubric; or, knowingly, raise "
-            "monitor.max_gap or set monitor.on_gap=warn.",
-            "  the stage wrote no done marker; its folder (checkpoints, logs, rollouts, monitor.jsonl) is kept. The "
-            f"same command resumes it from its last checkpoint; add {where}--force to start the stage over."])
+        return "\n".join(
+            [
+                f"{self.stage or 'training stage'}: stopped by the gold-judge drift monitor (monitor.on_gap=stop): "
+                f"{check.warning}.",
+                f"  training judge: {self.train_judge}",
+                f"  gold judge: {self.judge}",
+                "  recent checks: "
+                + "; ".join(
+                    f"step {c.step}: train {c.train_judge_reward:.3f}, gold "
+                    f"{c.gold_judge_reward:.3f}, gap {c.gap:+.3f} (n {c.n})"
+                    for c in last
+                ),
+                "  what it means: the policy is learning what the training judge rewards and the gold judge does not "
+                "(reward hacking, or a training judge too weak for these rubrics). Look at the stage's rollouts.jsonl "
+                "and monitor.jsonl; strengthen the training judge or the defense rubric; or, knowingly, raise "
+                "monitor.max_gap or set monitor.on_gap=warn.",
+                "  the stage wrote no done marker; its folder (checkpoints, logs, rollouts, monitor.jsonl) is kept. "
+                "The "
+                f"same command resumes it from its last checkpoint; add {where}--force to start the stage over.",
+            ]
+        )
 
     # ------------------------------------------------------------------ reporting
 
@@ -278,12 +313,19 @@ class DriftMonitor:
         last = valid[-1] if valid else None
         widenings = [c.widening for c in valid if c.widening is not None]
         out: dict[str, Any] = {
-            "judge": self.judge, "train_judge": self.train_judge, "stage": self.stage,
-            "thresholds": asdict(self.thresholds), "checks": len(self.checks), "valid_checks": len(valid),
+            "judge": self.judge,
+            "train_judge": self.train_judge,
+            "stage": self.stage,
+            "thresholds": asdict(self.thresholds),
+            "checks": len(self.checks),
+            "valid_checks": len(valid),
             "skipped_checks": len(self.checks) - len(valid),
-            "first_step": valid[0].step if valid else None, "first_gap": valid[0].gap if valid else None,
-            "last_step": last.step if last else None, "last_gap": last.gap if last else None,
-            "widening": last.widening if last else None, "trend": last.trend if last else None,
+            "first_step": valid[0].step if valid else None,
+            "first_gap": valid[0].gap if valid else None,
+            "last_step": last.step if last else None,
+            "last_gap": last.gap if last else None,
+            "widening": last.widening if last else None,
+            "trend": last.trend if last else None,
             "max_widening": max(widenings) if widenings else None,
             "warnings": [self.checks[s].warning for s in sorted(self.checks) if self.checks[s].warning],
             "stopped": self.stopped,
@@ -302,26 +344,39 @@ def verdict(summary: Mapping[str, Any]) -> str:
     if not valid:
         return f"{n} checks, none with a gold reward (the gold judge's verdicts were mostly ungraded): no gap measured"
     if valid < 2:
-        return (f"1 valid check (step {summary['first_step']}, gap {summary['first_gap']:+.3f}){skip}: no trend yet")
+        return f"1 valid check (step {summary['first_step']}, gap {summary['first_gap']:+.3f}){skip}: no trend yet"
     warned = summary.get("warnings") or []
-    state = (f"stopped: {summary['stopped']}" if summary.get("stopped") else
-             f"{len(warned)} warning(s), first: {warned[0]}" if warned else
-             f"within monitor.max_gap={th.get('max_gap', float('nan')):g}")
+    state = (
+        f"stopped: {summary['stopped']}"
+        if summary.get("stopped")
+        else f"{len(warned)} warning(s), first: {warned[0]}"
+        if warned
+        else f"within monitor.max_gap={th.get('max_gap', float('nan')):g}"
+    )
     trend = summary.get("trend")
-    return (f"{valid} valid checks{skip}; gap (train - gold) {summary['first_gap']:+.3f} at step {summary['first_step']} "
-            f"-> {summary['last_gap']:+.3f} at step {summary['last_step']}, widening {summary['widening']:+.3f}"
-            + (f", trend {trend:+.4f} per step" if trend is not None else "") + f"; {state}")
+    return (
+        f"{valid} valid checks{skip}; gap (train - gold) {summary['first_gap']:+.3f} at step {summary['first_step']} "
+        f"-> {summary['last_gap']:+.3f} at step {summary['last_step']}, widening {summary['widening']:+.3f}"
+        + (f", trend {trend:+.4f} per step" if trend is not None else "")
+        + f"; {state}"
+    )
 
 
 def monitor_metrics(check: DriftCheck) -> dict[str, float]:
     """The ``monitor/*`` metrics of one check (same keys on both engines; absent values are left out)."""
-    m: dict[str, float] = {f"{PREFIX}train_judge_reward": check.train_judge_reward,
-                           f"{PREFIX}n": float(check.n),
-                           f"{PREFIX}gold_ungraded_share": check.gold_ungraded_share,
-                           f"{PREFIX}skipped": float(check.skipped is not None),
-                           f"{PREFIX}warning": float(check.warning is not None)}
-    for key, value in (("gold_judge_reward", check.gold_judge_reward), ("gap", check.gap),
-                       ("gap_widening", check.widening), ("gap_trend", check.trend)):
+    m: dict[str, float] = {
+        f"{PREFIX}train_judge_reward": check.train_judge_reward,
+        f"{PREFIX}n": float(check.n),
+        f"{PREFIX}gold_ungraded_share": check.gold_ungraded_share,
+        f"{PREFIX}skipped": float(check.skipped is not None),
+        f"{PREFIX}warning": float(check.warning is not None),
+    }
+    for key, value in (
+        ("gold_judge_reward", check.gold_judge_reward),
+        ("gap", check.gap),
+        ("gap_widening", check.widening),
+        ("gap_trend", check.trend),
+    ):
         if value is not None and not math.isnan(value):
             m[f"{PREFIX}{key}"] = float(value)
     return m

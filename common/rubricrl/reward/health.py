@@ -30,14 +30,24 @@ Two checks:
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any, Iterable, Mapping, Sequence
+from typing import Any
 
 from rubricrl.errors import UserError
 
 # Judge counters summed over steps (JudgeStats names); others passed in are kept too.
-COUNTERS = ("calls", "retries", "transport_errors", "timeouts", "parse_failures", "graded", "ungraded",
-            "cache_hits", "latency_sum_s")
+COUNTERS = (
+    "calls",
+    "retries",
+    "transport_errors",
+    "timeouts",
+    "parse_failures",
+    "graded",
+    "ungraded",
+    "cache_hits",
+    "latency_sum_s",
+)
 _EPS = 1e-12
 
 
@@ -124,8 +134,14 @@ class RewardHealth:
             None (or a size that does not divide a step's rewards): variance across the step.
     """
 
-    def __init__(self, thresholds: HealthThresholds | None = None, *, judge: str = "the judge", stage: str = "",
-                 group_size: int | None = None):
+    def __init__(
+        self,
+        thresholds: HealthThresholds | None = None,
+        *,
+        judge: str = "the judge",
+        stage: str = "",
+        group_size: int | None = None,
+    ):
         self.thresholds = thresholds or HealthThresholds()
         self.judge = judge
         self.stage = stage
@@ -135,8 +151,14 @@ class RewardHealth:
 
     # ------------------------------------------------------------------ observations
 
-    def observe_step(self, step: int, n_verdicts: int, n_ungraded: int, rewards: Sequence[float],
-                     judge_stats: Mapping[str, float] | None = None) -> StepHealth:
+    def observe_step(
+        self,
+        step: int,
+        n_verdicts: int,
+        n_ungraded: int,
+        rewards: Sequence[float],
+        judge_stats: Mapping[str, float] | None = None,
+    ) -> StepHealth:
         """Record one GRPO step (or one reward batch of it) and check it.
 
         Args:
@@ -168,7 +190,7 @@ class RewardHealth:
             s.reward_std = max(s.reward_std, _std(rs))
             g = self.group_size
             if g and len(rs) % g == 0:
-                stds = [_std(rs[i:i + g]) for i in range(0, len(rs), g)]
+                stds = [_std(rs[i : i + g]) for i in range(0, len(rs), g)]
                 s.group_std = sum(stds) / len(stds)
                 s.varied = s.varied or any(x > _EPS for x in stds)
             else:
@@ -193,8 +215,11 @@ class RewardHealth:
         if limit >= 1.0:
             return
         if s.ungraded_share > limit:
-            self._fail(f"step {s.step}: {s.n_ungraded} of {s.n_verdicts} verdicts ungraded "
-                       f"({s.ungraded_share:.0%}), above run.max_ungraded_share={limit:g}", "ungraded")
+            self._fail(
+                f"step {s.step}: {s.n_ungraded} of {s.n_verdicts} verdicts ungraded "
+                f"({s.ungraded_share:.0%}), above run.max_ungraded_share={limit:g}",
+                "ungraded",
+            )
 
     def finish(self) -> dict[str, Any]:
         """Check the stage as a whole; returns :meth:`summary` when it passes.
@@ -205,36 +230,53 @@ class RewardHealth:
         need = self.thresholds.min_steps_with_reward_variance
         have = self.steps_with_reward_variance
         if need and have < need:
-            self._fail(f"{have} of {len(self.steps)} steps had rewards that differ "
-                       f"({'within a group' if self.group_size else 'across the step'}); "
-                       f"run.min_steps_with_reward_variance={need} needed. Every advantage was 0, so the "
-                       f"policy was not updated by the rewards", "variance")
+            self._fail(
+                f"{have} of {len(self.steps)} steps had rewards that differ "
+                f"({'within a group' if self.group_size else 'across the step'}); "
+                f"run.min_steps_with_reward_variance={need} needed. Every advantage was 0, so the "
+                f"policy was not updated by the rewards",
+                "variance",
+            )
         return self.summary()
 
     def _fail(self, what: str, kind: str) -> None:
         j = self.judge_totals()
-        counters = ", ".join(f"{k} {_num(j[k])}" for k in ("calls", "transport_errors", "timeouts", "retries",
-                                                            "parse_failures") if k in j)
+        counters = ", ".join(
+            f"{k} {_num(j[k])}"
+            for k in ("calls", "transport_errors", "timeouts", "retries", "parse_failures")
+            if k in j
+        )
         lat = j.get("latency_sum_s", 0.0) / j["calls"] if j.get("calls") else None
         last = [self.steps[k] for k in sorted(self.steps)][-5:]
-        lines = [f"{self.stage or 'training stage'}: the rewards carry no learning signal: {what}.",
-                 f"  judge: {self.judge}",
-                 f"  judge counters: {counters or 'none'}" + (f", mean latency {lat:.2f} s/call" if lat else ""),
-                 "  recent steps: " + "; ".join(
-                     f"step {s.step}: reward {s.reward_mean:.3f} std {s.reward_std:.3f}, ungraded {s.n_ungraded}/"
-                     f"{s.n_verdicts}" for s in last)]
+        lines = [
+            f"{self.stage or 'training stage'}: the rewards carry no learning signal: {what}.",
+            f"  judge: {self.judge}",
+            f"  judge counters: {counters or 'none'}" + (f", mean latency {lat:.2f} s/call" if lat else ""),
+            "  recent steps: "
+            + "; ".join(
+                f"step {s.step}: reward {s.reward_mean:.3f} std {s.reward_std:.3f}, ungraded {s.n_ungraded}/"
+                f"{s.n_verdicts}"
+                for s in last
+            ),
+        ]
         if kind == "ungraded" or j.get("transport_errors") or j.get("ungraded"):
-            lines += ["  what to do: the judge is too slow or unreachable for this load. Raise judge.timeout_s, "
-                      "lower judge.concurrency, use a faster judge (or more replicas), or, knowingly, relax "
-                      "run.max_ungraded_share."]
+            lines += [
+                "  what to do: the judge is too slow or unreachable for this load. Raise judge.timeout_s, "
+                "lower judge.concurrency, use a faster judge (or more replicas), or, knowingly, relax "
+                "run.max_ungraded_share."
+            ]
         if kind == "variance":
-            lines += ["  what to do: check that the judge grades (counters above) and that the prompts are neither "
-                      "always solved nor never solved (offline filter band); raise the rollout temperature or "
-                      "num_generations; or, knowingly, lower run.min_steps_with_reward_variance (0 = off)."]
+            lines += [
+                "  what to do: check that the judge grades (counters above) and that the prompts are neither "
+                "always solved nor never solved (offline filter band); raise the rollout temperature or "
+                "num_generations; or, knowingly, lower run.min_steps_with_reward_variance (0 = off)."
+            ]
         where = f"--stage {self.stage} " if self.stage else ""
-        lines += ["  the stage wrote no done marker; its folder (checkpoints, logs, rollouts, reward_health.json) is "
-                  "kept. After the fix, the same command resumes it from its last checkpoint; add "
-                  f"{where}--force to start the stage over (its folder is moved aside)."]
+        lines += [
+            "  the stage wrote no done marker; its folder (checkpoints, logs, rollouts, reward_health.json) is "
+            "kept. After the fix, the same command resumes it from its last checkpoint; add "
+            f"{where}--force to start the stage over (its folder is moved aside)."
+        ]
         self.error = what
         raise RewardHealthError("\n".join(lines), self.summary())
 
@@ -271,12 +313,20 @@ class RewardHealth:
         """
         n, u = self.n_verdicts, self.n_ungraded
         rows = [asdict(self.steps[k]) for k in sorted(self.steps)]
-        return {"ok": self.error is None, "error": self.error, "judge": self.judge,
-                "thresholds": asdict(self.thresholds), "steps_observed": len(rows),
-                "steps_with_reward_variance": self.steps_with_reward_variance, "verdicts": n, "ungraded": u,
-                "ungraded_share": u / n if n else 0.0,
-                "max_step_ungraded_share": max((s.ungraded_share for s in self.steps.values()), default=0.0),
-                "judge_stats": self.judge_totals(), "steps": rows}
+        return {
+            "ok": self.error is None,
+            "error": self.error,
+            "judge": self.judge,
+            "thresholds": asdict(self.thresholds),
+            "steps_observed": len(rows),
+            "steps_with_reward_variance": self.steps_with_reward_variance,
+            "verdicts": n,
+            "ungraded": u,
+            "ungraded_share": u / n if n else 0.0,
+            "max_step_ungraded_share": max((s.ungraded_share for s in self.steps.values()), default=0.0),
+            "judge_stats": self.judge_totals(),
+            "steps": rows,
+        }
 
 
 def _num(v: float) -> str:

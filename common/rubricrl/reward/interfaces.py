@@ -7,8 +7,9 @@ metrics see the same numbers.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from rubricrl.judge.interfaces import Verdict
 from rubricrl.rubrics.schema import Criterion

@@ -24,8 +24,9 @@ Parameters every aggregator accepts:
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 from rubricrl.errors import UserError
 from rubricrl.judge.interfaces import Verdict

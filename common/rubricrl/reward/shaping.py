@@ -13,7 +13,8 @@ Used through the aggregation params: ``shape: {name: power, p: 2}``.
 from __future__ import annotations
 
 import math
-from typing import Any, Callable, Mapping
+from collections.abc import Callable, Mapping
+from typing import Any
 
 Shaper = Callable[[float, Mapping[str, Any]], float]
 

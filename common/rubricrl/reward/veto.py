@@ -21,14 +21,15 @@ critical criterion vetoes.
 
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import Sequence
 
 from rubricrl.reward.interfaces import RewardResult
 from rubricrl.rubrics.schema import Criterion, VetoSpec
 
 
-def critical_failures(criteria: Sequence[Criterion], values: dict[str, float | None], veto: VetoSpec,
-                      ungraded: str = "exclude") -> list[str]:
+def critical_failures(
+    criteria: Sequence[Criterion], values: dict[str, float | None], veto: VetoSpec, ungraded: str = "exclude"
+) -> list[str]:
     """Ids of critical criteria that fail under ``veto``, in rubric order.
 
     Args:
@@ -55,8 +56,9 @@ def critical_failures(criteria: Sequence[Criterion], values: dict[str, float | N
     return failed
 
 
-def apply_veto(criteria: Sequence[Criterion], result: RewardResult, veto: VetoSpec | None,
-               ungraded: str = "exclude") -> RewardResult:
+def apply_veto(
+    criteria: Sequence[Criterion], result: RewardResult, veto: VetoSpec | None, ungraded: str = "exclude"
+) -> RewardResult:
     """Set the reward to ``veto.floor`` when a critical criterion fails (see module docstring).
 
     Args:

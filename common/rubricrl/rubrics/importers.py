@@ -28,14 +28,15 @@ import datetime
 import json
 import logging
 import math
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, TypeVar
+from typing import Any, TypeVar
 
 from pydantic import ValidationError
 
-from rubricrl.jsonl import iter_jsonl  # noqa: F401  (re-exported: loaders import it from here)
 from rubricrl.errors import Problems
+from rubricrl.jsonl import iter_jsonl  # noqa: F401  (re-exported: loaders import it from here)
 from rubricrl.rubrics.schema import AggregationSpec, Criterion, Rubric, Tier
 
 logger = logging.getLogger(__name__)
@@ -61,8 +62,15 @@ def kind_of(v: Any) -> str:
     """What a YAML/JSON author would call the type of ``v``, with short scalars shown."""
     if isinstance(v, (datetime.date, datetime.datetime)):
         return f"a date {v} (quote it to keep it as text)"
-    names = {type(None): "null", bool: "a boolean", int: "an integer", float: "a number", str: "a string",
-             list: "a list", dict: "a mapping"}
+    names = {
+        type(None): "null",
+        bool: "a boolean",
+        int: "an integer",
+        float: "a number",
+        str: "a string",
+        list: "a list",
+        dict: "a mapping",
+    }
     shown = f" {v!r}" if isinstance(v, (str, int, float)) and not isinstance(v, bool) and len(repr(v)) < 40 else ""
     return names.get(type(v), type(v).__name__) + shown
 
@@ -71,8 +79,6 @@ _kind = kind_of
 
 
 # --------------------------------------------------------------------------------------------- JSONL
-
-
 
 
 class RecordError(ValueError):
@@ -207,8 +213,13 @@ def healthbench_example(record: dict[str, Any], source: str = "") -> HealthBench
 T = TypeVar("T")
 
 
-def _load_records(path: str | Path, convert: Callable[[Any, str], T], key: Callable[[T, Any], str], what: str,
-                  shown: Callable[[T, Any], Any] | None = None) -> list[T]:
+def _load_records(
+    path: str | Path,
+    convert: Callable[[Any, str], T],
+    key: Callable[[T, Any], str],
+    what: str,
+    shown: Callable[[T, Any], Any] | None = None,
+) -> list[T]:
     """Convert every JSONL record; collect ``path:line`` problems (bad JSON, bad records, duplicate keys).
 
     Raises:
@@ -252,8 +263,12 @@ def load_healthbench_jsonl(path: str | Path) -> list[HealthBenchExample]:
         Problems: one ``path:line: ...`` per bad line (all of them), including duplicate ``prompt_id``.
         UserError: the file is missing, empty or not UTF-8.
     """
-    out = _load_records(path, lambda rec, where: healthbench_example(rec, source=where),
-                        key=lambda ex, rec: ex.prompt_id, what="prompt_id")
+    out = _load_records(
+        path,
+        lambda rec, where: healthbench_example(rec, source=where),
+        key=lambda ex, rec: ex.prompt_id,
+        what="prompt_id",
+    )
     logger.info("loaded %d HealthBench examples from %s", len(out), path)
     return out
 
@@ -320,12 +335,25 @@ def rubric_from_writingbench(record: dict[str, Any], source: str = "") -> Rubric
     criteria = []
     for i, it in enumerate(record["checklist"]):
         tiers = tuple(Tier(score=s, label=band, description=it[band]) for band, s in WRITINGBENCH_BANDS)
-        criteria.append(Criterion(id=criterion_id(i), text=f"{it['name']}: {it['criteria_description']}",
-                                  weight=1.0, tiers=tiers, scale=WRITINGBENCH_SCALE))
+        criteria.append(
+            Criterion(
+                id=criterion_id(i),
+                text=f"{it['name']}: {it['criteria_description']}",
+                weight=1.0,
+                tiers=tiers,
+                scale=WRITINGBENCH_SCALE,
+            )
+        )
     tags = tuple(f"{k}:{record[k]}" for k in ("domain1", "domain2", "lang") if record.get(k))
     try:
-        return Rubric(id=f"writingbench-{record['index']}", scope="instance", category="writingbench",
-                      criteria=tuple(criteria), tags=tags, source=source)
+        return Rubric(
+            id=f"writingbench-{record['index']}",
+            scope="instance",
+            category="writingbench",
+            criteria=tuple(criteria),
+            tags=tags,
+            source=source,
+        )
     except ValidationError as e:
         raise RecordError(_pydantic_problems(e)) from None
 
@@ -337,12 +365,14 @@ def load_writingbench_jsonl(path: str | Path) -> list[WritingBenchExample]:
         Problems: one ``path:line: ...`` per bad line (all of them), including duplicate ``index``.
         UserError: the file is missing, empty or not UTF-8.
     """
+
     def convert(rec: Any, where: str) -> WritingBenchExample:
         rubric = rubric_from_writingbench(rec, source=where)
         meta = {k: rec.get(k) for k in ("index", "domain1", "domain2", "lang")}
         return WritingBenchExample(query=rec["query"], rubric=rubric, meta=meta, raw=rec)
 
-    out = _load_records(path, convert, key=lambda ex, rec: ex.rubric.id, what="index",
-                        shown=lambda ex, rec: rec["index"])
+    out = _load_records(
+        path, convert, key=lambda ex, rec: ex.rubric.id, what="index", shown=lambda ex, rec: rec["index"]
+    )
     logger.info("loaded %d WritingBench queries from %s", len(out), path)
     return out

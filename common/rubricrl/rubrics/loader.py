@@ -38,9 +38,10 @@ from __future__ import annotations
 import difflib
 import logging
 import os
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError
@@ -117,8 +118,9 @@ def _plain(obj: Any, budget: list[int]) -> Any:
     return obj
 
 
-def _build(path: str, node: dict, plain: dict, line_for: LineFor, label: str,
-           from_defaults: frozenset = frozenset()) -> tuple[Rubric | None, list[str]]:
+def _build(
+    path: str, node: dict, plain: dict, line_for: LineFor, label: str, from_defaults: frozenset = frozenset()
+) -> tuple[Rubric | None, list[str]]:
     """Validate one rubric mapping; return it (or None) and its problems."""
     rid = plain.get("id")
     prefix = f"rubric {rid!r}" if isinstance(rid, str) and rid.strip() else label
@@ -158,7 +160,9 @@ def _load_bank(path: str, tree: dict, result: LoadResult) -> list[tuple[Rubric, 
         if key not in _BANK_KEYS and key not in ("__line__", "__lines__"):
             close = difflib.get_close_matches(str(key), _BANK_KEYS, n=1)
             hint = f"did you mean {close[0]!r}? " if close else ""
-            problems.append(_at(path, lines.get(key), f"unknown top-level key {key!r} ({hint}a bank has: bank, defaults, rubrics)"))
+            problems.append(
+                _at(path, lines.get(key), f"unknown top-level key {key!r} ({hint}a bank has: bank, defaults, rubrics)")
+            )
     if "bank" in tree:
         info = tree["bank"]
         if not isinstance(info, dict):
@@ -172,7 +176,11 @@ def _load_bank(path: str, tree: dict, result: LoadResult) -> list[tuple[Rubric, 
             except ValidationError as e:
                 for err in e.errors():
                     loc = ("bank",) + tuple(err["loc"])
-                    msg = "unknown key (allowed: name, version, description)" if err["type"] == "extra_forbidden" else err["msg"]
+                    msg = (
+                        "unknown key (allowed: name, version, description)"
+                        if err["type"] == "extra_forbidden"
+                        else err["msg"]
+                    )
                     problems.append(_at(path, line_of(tree, loc), f"{loc_str(loc)}: {msg}"))
     defaults: dict = {}
     if tree.get("defaults") is not None:
@@ -185,7 +193,13 @@ def _load_bank(path: str, tree: dict, result: LoadResult) -> list[tuple[Rubric, 
                     continue
                 if k in _NO_DEFAULT or k not in Rubric.model_fields:
                     allowed = ", ".join(f for f in Rubric.model_fields if f not in _NO_DEFAULT)
-                    problems.append(_at(path, d["__lines__"].get(k), f"defaults.{k}: not a default rubric field (allowed: {allowed})"))
+                    problems.append(
+                        _at(
+                            path,
+                            d["__lines__"].get(k),
+                            f"defaults.{k}: not a default rubric field (allowed: {allowed})",
+                        )
+                    )
                 else:
                     defaults[k] = d[k]
     items = tree.get("rubrics")
@@ -197,7 +211,9 @@ def _load_bank(path: str, tree: dict, result: LoadResult) -> list[tuple[Rubric, 
     out = []
     for i, node in enumerate(items):
         if not isinstance(node, dict):
-            problems.append(_at(path, lines.get("rubrics"), f"rubrics[{i}]: expected a mapping (a rubric), got {_kind(node)}"))
+            problems.append(
+                _at(path, lines.get("rubrics"), f"rubrics[{i}]: expected a mapping (a rubric), got {_kind(node)}")
+            )
             continue
         own = set(node) - {"__line__", "__lines__"}
         from_defaults = frozenset(k for k in defaults if k not in own)
@@ -207,7 +223,9 @@ def _load_bank(path: str, tree: dict, result: LoadResult) -> list[tuple[Rubric, 
             merged[k] = defaults[k]
             merged["__lines__"][k] = tree["defaults"]["__lines__"].get(k)
         plain = _plain(merged, [_MAX_NODES])
-        rubric, probs = _build(path, merged, plain, lambda loc, m=merged: line_of(m, loc), f"rubrics[{i}]", from_defaults)
+        rubric, probs = _build(
+            path, merged, plain, lambda loc, m=merged: line_of(m, loc), f"rubrics[{i}]", from_defaults
+        )
         problems.extend(probs)
         if rubric is not None:
             out.append((rubric, f"{path}:{node.get('__line__')}"))
@@ -226,8 +244,9 @@ def _yaml_tree(path: str) -> Any:
         except yaml.MarkedYAMLError as detail:
             mark = detail.context_mark
             if detail.context and mark is not None and mark.line + 1 != e.line:
-                raise UserError(f"{e.message} ({detail.context} at line {mark.line + 1})", path=e.path,
-                                line=e.line) from None
+                raise UserError(
+                    f"{e.message} ({detail.context} at line {mark.line + 1})", path=e.path, line=e.line
+                ) from None
         except Exception:  # noqa: BLE001 - only used to enrich the message
             pass
         raise
@@ -239,11 +258,19 @@ def _load_yaml(path: str, result: LoadResult) -> list[tuple[Rubric, str]]:
         result.problems.append(_at(path, None, "no content (only comments?); expected a bank or a rubric"))
         return []
     if isinstance(tree, list):
-        result.problems.append(_at(path, 1, "top level is a list; a bank file is a mapping: put the list under `rubrics:`"))
+        result.problems.append(
+            _at(path, 1, "top level is a list; a bank file is a mapping: put the list under `rubrics:`")
+        )
         return []
     if not isinstance(tree, dict):
-        result.problems.append(_at(path, 1, f"top level is {_kind(tree)}; expected a mapping "
-                                            "(a bank with `rubrics:`, or a rubric with `id:` and `criteria:`)"))
+        result.problems.append(
+            _at(
+                path,
+                1,
+                f"top level is {_kind(tree)}; expected a mapping "
+                "(a bank with `rubrics:`, or a rubric with `id:` and `criteria:`)",
+            )
+        )
         return []
     if "rubrics" in tree:
         return _load_bank(path, tree, result)
@@ -253,8 +280,13 @@ def _load_yaml(path: str, result: LoadResult) -> list[tuple[Rubric, str]]:
         result.problems.extend(probs)
         return [(rubric, f"{path}:{tree.get('__line__')}")] if rubric is not None else []
     keys = ", ".join(str(k) for k in tree if k not in ("__line__", "__lines__"))
-    result.problems.append(_at(path, tree.get("__line__"), f"neither a bank (needs `rubrics:`) nor a rubric "
-                                                             f"(needs `id:` and `criteria:`); top-level keys: {keys}"))
+    result.problems.append(
+        _at(
+            path,
+            tree.get("__line__"),
+            f"neither a bank (needs `rubrics:`) nor a rubric (needs `id:` and `criteria:`); top-level keys: {keys}",
+        )
+    )
     return []
 
 
@@ -266,18 +298,25 @@ def _load_jsonl(path: str, result: LoadResult) -> list[tuple[Rubric, str]]:
             result.problems.append(f"{where}: {bad}")
             continue
         if not isinstance(rec, dict):
-            result.problems.append(f"{where}: expected a JSON object (a rubric or a benchmark record), got {_kind(rec)}")
+            result.problems.append(
+                f"{where}: expected a JSON object (a rubric or a benchmark record), got {_kind(rec)}"
+            )
             continue
         try:
             if "criteria" in rec:
                 rubric, probs = _build(path, rec, rec, lambda loc, n=lineno: n, "rubric")
                 result.problems.extend(probs)
             else:
-                convert = {"rubrics": importers.rubric_from_healthbench, "checklist": importers.rubric_from_writingbench}
+                convert = {
+                    "rubrics": importers.rubric_from_healthbench,
+                    "checklist": importers.rubric_from_writingbench,
+                }
                 kind = next((k for k in convert if k in rec), None)
                 if kind is None:
-                    result.problems.append(f"{where}: not a rubric: expected `criteria` (our schema), `rubrics` "
-                                           "(HealthBench) or `checklist` (WritingBench)")
+                    result.problems.append(
+                        f"{where}: not a rubric: expected `criteria` (our schema), `rubrics` "
+                        "(HealthBench) or `checklist` (WritingBench)"
+                    )
                     continue
                 rubric = convert[kind](rec, source=where)
         except importers.RecordError as e:
@@ -293,7 +332,7 @@ def _tidy(problems: list[str], path: str) -> list[str]:
     unique = list(dict.fromkeys(problems))
 
     def line(p: str) -> int:
-        head = p[len(path) + 1:].split(":", 1)[0] if p.startswith(path + ":") else ""
+        head = p[len(path) + 1 :].split(":", 1)[0] if p.startswith(path + ":") else ""
         return int(head) if head.isdigit() else 0
 
     return sorted(unique, key=line)
@@ -325,11 +364,13 @@ def find_rubric_files(paths: Sequence[str | Path]) -> tuple[list[str], list[str]
             unreadable: list[OSError] = []
             for root, dirs, names in os.walk(p, onerror=unreadable.append):
                 dirs[:] = sorted(d for d in dirs if not d.startswith("."))
-                found += [Path(root) / n for n in sorted(names)
-                          if not n.startswith(".") and n.lower().endswith(SUFFIXES)]
+                found += [
+                    Path(root) / n for n in sorted(names) if not n.startswith(".") and n.lower().endswith(SUFFIXES)
+                ]
             for err in unreadable:
-                problems.append(f"{err.filename or p}: cannot read this folder ({err.strerror or err}); "
-                                "check its permissions")
+                problems.append(
+                    f"{err.filename or p}: cannot read this folder ({err.strerror or err}); check its permissions"
+                )
             if not found and not unreadable:
                 problems.append(f"{p}: no rubric files (*.yaml, *.yml, *.jsonl) in this folder")
             for f in found:
@@ -360,7 +401,9 @@ def load_paths(paths: Sequence[str | Path] | str | Path) -> LoadResult:
         except OSError as e:
             result.problems.append(_at(path, None, f"cannot read file: {e.strerror or e}"))
         except (RecursionError, _TooLarge):
-            result.problems.append(_at(path, None, "nested too deeply or expands too large (recursive or exponential YAML aliases?)"))
+            result.problems.append(
+                _at(path, None, "nested too deeply or expands too large (recursive or exponential YAML aliases?)")
+            )
         except Exception as e:  # noqa: BLE001 - a validator must report, never crash
             logger.debug("unexpected error loading %s", path, exc_info=True)
             result.problems.append(_at(path, None, f"could not load: {type(e).__name__}: {e}"))
@@ -368,8 +411,9 @@ def load_paths(paths: Sequence[str | Path] | str | Path) -> LoadResult:
     result.problems += duplicate_rubric_ids(located)
     result.rubrics = [r for r, _ in located]
     result.locations = [w for _, w in located]
-    logger.info("loaded %d rubrics from %d files (%d problems)", len(result.rubrics), len(result.files),
-                len(result.problems))
+    logger.info(
+        "loaded %d rubrics from %d files (%d problems)", len(result.rubrics), len(result.files), len(result.problems)
+    )
     return result
 
 

@@ -105,7 +105,7 @@ class Criterion(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _check(self) -> "Criterion":
+    def _check(self) -> Criterion:
         if self.tiers is not None:
             if len(self.tiers) < 2:
                 raise ValueError("tiers need at least two levels")
@@ -206,7 +206,7 @@ class Rubric(_Strict):
         return v
 
     @model_validator(mode="after")
-    def _check(self) -> "Rubric":
+    def _check(self) -> Rubric:
         if not self.criteria:
             raise ValueError("rubric has no criteria")
         seen: set[str] = set()

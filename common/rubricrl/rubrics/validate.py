@@ -16,9 +16,10 @@ from __future__ import annotations
 import difflib
 import logging
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Iterable, Sequence
+from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
@@ -41,8 +42,9 @@ def _verifier_registry() -> dict[str, Any]:
             _verifiers_state["error"] = None
         except Exception as e:  # noqa: BLE001 - a broken verifiers module must not crash validation
             _verifiers_state["error"] = f"{type(e).__name__}: {e}"
-            logger.warning("built-in verifiers failed to load (%s); only registered ones are known",
-                           _verifiers_state["error"])
+            logger.warning(
+                "built-in verifiers failed to load (%s); only registered ones are known", _verifiers_state["error"]
+            )
     return verifiers.VERIFIERS
 
 
@@ -80,7 +82,9 @@ def raw_rubric_problems(node: dict[str, Any]) -> list[tuple[Loc, str]]:
         cid = c.get("id")
         if isinstance(cid, str):
             if cid in first:
-                out.append((("criteria", i, "id"), f"duplicate criterion id {cid!r} (first used by criteria[{first[cid]}])"))
+                out.append(
+                    (("criteria", i, "id"), f"duplicate criterion id {cid!r} (first used by criteria[{first[cid]}])")
+                )
             else:
                 first[cid] = i
         for key in ("points", "weight"):
@@ -95,8 +99,13 @@ def raw_rubric_problems(node: dict[str, Any]) -> list[tuple[Loc, str]]:
                     out.append((("criteria", i, "tiers", j, "score"), bad))
     points = [c.get("points") for c in crits if isinstance(c, dict)]
     if points and len(points) == len(crits) and all(_is_number(p) for p in points) and not any(p > 0 for p in points):
-        out.append((("criteria",), f"{NO_POSITIVE}: every criterion has points <= 0, so the score "
-                                   "denominator would be zero; give at least one criterion positive points"))
+        out.append(
+            (
+                ("criteria",),
+                f"{NO_POSITIVE}: every criterion has points <= 0, so the score "
+                "denominator would be zero; give at least one criterion positive points",
+            )
+        )
     return out
 
 
@@ -169,13 +178,24 @@ def loc_str(loc: Loc) -> str:
 def _model_at(loc: tuple) -> type[BaseModel] | None:
     """The schema model that owns the last key of ``loc`` (for listing allowed keys)."""
     names = tuple(p for p in loc[:-1] if not isinstance(p, int))
-    return {(): Rubric, ("criteria",): Criterion, ("criteria", "tiers"): Tier, ("aggregation",): AggregationSpec,
-            ("aggregation", "veto"): VetoSpec}.get(names)
+    return {
+        (): Rubric,
+        ("criteria",): Criterion,
+        ("criteria", "tiers"): Tier,
+        ("aggregation",): AggregationSpec,
+        ("aggregation", "veto"): VetoSpec,
+    }.get(names)
 
 
 # Words in a model-level error message -> the key the error is about (so the line points at it).
-_HINTS = (("tiers", "tiers"), ("scale", "scale"), ("verifier", "verifier"), ("programmatic", "kind"),
-          ("points", "points"), ("criteri", "criteria"))
+_HINTS = (
+    ("tiers", "tiers"),
+    ("scale", "scale"),
+    ("verifier", "verifier"),
+    ("programmatic", "kind"),
+    ("points", "points"),
+    ("criteri", "criteria"),
+)
 
 
 def _refine(tree: Any, loc: tuple, msg: str) -> tuple:
@@ -192,8 +212,15 @@ def _refine(tree: Any, loc: tuple, msg: str) -> tuple:
     return loc
 
 
-_EXPECTED = {"string_type": "a string", "tuple_type": "a list", "list_type": "a list", "dict_type": "a mapping",
-             "model_type": "a mapping", "float_type": "a number", "bool_type": "true or false"}
+_EXPECTED = {
+    "string_type": "a string",
+    "tuple_type": "a list",
+    "list_type": "a list",
+    "dict_type": "a mapping",
+    "model_type": "a mapping",
+    "float_type": "a number",
+    "bool_type": "true or false",
+}
 
 
 def schema_problems(err: ValidationError, tree: Any) -> list[tuple[Loc, str]]:
@@ -235,8 +262,10 @@ def duplicate_rubric_ids(located: Iterable[tuple[Rubric, str]]) -> list[str]:
     out = []
     for rubric, where in located:
         if rubric.id in first:
-            out.append(f"{where}: duplicate rubric id {rubric.id!r} (first defined at {first[rubric.id]}); "
-                       "rubric ids must be unique across all files loaded together")
+            out.append(
+                f"{where}: duplicate rubric id {rubric.id!r} (first defined at {first[rubric.id]}); "
+                "rubric ids must be unique across all files loaded together"
+            )
         else:
             first[rubric.id] = where
     return out
@@ -266,6 +295,7 @@ def validate_paths(paths: Sequence[str | Path]) -> tuple[ValidationStats, list[s
     from rubricrl.rubrics.loader import load_paths  # the loader imports this module's checks
 
     result = load_paths(paths)
-    stats = ValidationStats(files=len(result.files), rubrics=len(result.rubrics),
-                            criteria=sum(len(r.criteria) for r in result.rubrics))
+    stats = ValidationStats(
+        files=len(result.files), rubrics=len(result.rubrics), criteria=sum(len(r.criteria) for r in result.rubrics)
+    )
     return stats, result.problems

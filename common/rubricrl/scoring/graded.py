@@ -20,9 +20,10 @@ from __future__ import annotations
 import json
 import logging
 import os
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 from rubricrl.errors import Problems, UserError
 from rubricrl.jsonl import write_atomic
@@ -87,7 +88,9 @@ class GradedRecord:
         return json.dumps(self.data, ensure_ascii=False) + "\n"
 
 
-def make_record(example: dict[str, Any], response: str, verdicts: Iterable[Verdict], judge: dict[str, Any] | None = None) -> GradedRecord:
+def make_record(
+    example: dict[str, Any], response: str, verdicts: Iterable[Verdict], judge: dict[str, Any] | None = None
+) -> GradedRecord:
     """Build a graded record from a published example, the graded response and its verdicts."""
     data = {k: v for k, v in example.items() if k not in ADDED_FIELDS}
     data["response"] = response
@@ -205,7 +208,9 @@ def read_graded(path: str | Path) -> GradedFile:
             problems.extend(f"{where}: {e}" for e in errs)
             continue
         if obj["prompt_id"] in seen:
-            problems.append(f"{where}: duplicate prompt_id {obj['prompt_id']!r} (first on line {seen[obj['prompt_id']]})")
+            problems.append(
+                f"{where}: duplicate prompt_id {obj['prompt_id']!r} (first on line {seen[obj['prompt_id']]})"
+            )
             continue
         seen[obj["prompt_id"]] = lineno
         records.append(GradedRecord(obj, lineno))
@@ -247,7 +252,7 @@ class GradedWriter:
         if not self._f.closed:
             self._f.close()
 
-    def __enter__(self) -> "GradedWriter":
+    def __enter__(self) -> GradedWriter:
         return self
 
     def __exit__(self, *exc: object) -> None:

@@ -34,8 +34,9 @@ from __future__ import annotations
 
 import logging
 from collections import defaultdict
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Literal, Sequence
+from typing import Any, Literal
 
 import numpy as np
 
@@ -134,9 +135,7 @@ def points_score(
     """
     if len(criteria) != len(verdicts):
         raise ValueError(f"{len(criteria)} criteria but {len(verdicts)} verdicts")
-    usable = [
-        c for c, v in zip(criteria, verdicts) if not (ungraded == "exclude" and v.ungraded)
-    ]
+    usable = [c for c, v in zip(criteria, verdicts) if not (ungraded == "exclude" and v.ungraded)]
     if not any((c.points or 0) > 0 for c in usable):
         return None
     spec = AggregationSpec(name="points_ratio", params={"ungraded": ungraded})
@@ -173,7 +172,9 @@ def score_example(
     return out
 
 
-def clipped_stats(values: Sequence[float], n_bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = DEFAULT_SEED) -> tuple[float, int, float]:
+def clipped_stats(
+    values: Sequence[float], n_bootstrap: int = DEFAULT_BOOTSTRAP, seed: int = DEFAULT_SEED
+) -> tuple[float, int, float]:
     """Clipped mean, sample count and bootstrap std of the clipped mean.
 
     Args:
@@ -253,9 +254,7 @@ def score_records(
                 "`rubricrl grade ... --retry-ungraded`, or score with --ungraded exclude|not_met",
                 exit_code=3,
             )
-    scores = [
-        score_example(r.prompt_id, r.criteria(), r.verdicts(), r.example_tags, ungraded) for r in records
-    ]
+    scores = [score_example(r.prompt_id, r.criteria(), r.verdicts(), r.example_tags, ungraded) for r in records]
     if not any(s.overall is not None for s in scores):
         raise UserError("no example could be scored (no graded positive-point item)")
     return aggregate_examples(scores, n_bootstrap, seed, ungraded)

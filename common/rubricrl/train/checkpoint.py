@@ -76,28 +76,38 @@ def drop_checkpoints(output_dir: str | Path) -> int:
 class GracefulStop:
     """Context manager: SIGTERM/SIGINT set ``requested`` instead of killing the process."""
 
-    def __init__(self, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT), sigterm_dedup_s: float | None = None):
+    def __init__(
+        self, signals: tuple[int, ...] = (signal.SIGTERM, signal.SIGINT), sigterm_dedup_s: float | None = None
+    ):
         self.signals = signals
         self.requested: int | None = None
-        self.sigterm_dedup_s = (float(os.environ.get("RR_SIGTERM_DEDUP_S", "30")) if sigterm_dedup_s is None
-                                else sigterm_dedup_s)
+        self.sigterm_dedup_s = (
+            float(os.environ.get("RR_SIGTERM_DEDUP_S", "30")) if sigterm_dedup_s is None else sigterm_dedup_s
+        )
         self._first_at = 0.0
         self._old: dict[int, Any] = {}
 
     def _handler(self, signum: int, frame: FrameType | None) -> None:
         if self.requested is not None:
             if signum == signal.SIGTERM and time.monotonic() - self._first_at < self.sigterm_dedup_s:
-                log.warning("SIGTERM again within %.0f s (the same stop request delivered twice, e.g. by apptainer "
-                            "and Slurm): still saving the checkpoint", self.sigterm_dedup_s)
+                log.warning(
+                    "SIGTERM again within %.0f s (the same stop request delivered twice, e.g. by apptainer "
+                    "and Slurm): still saving the checkpoint",
+                    self.sigterm_dedup_s,
+                )
                 return
             log.warning("second signal %d: exiting now", signum)
             sys.exit(128 + signum)
         self.requested = signum
         self._first_at = time.monotonic()
-        print(f"\nreceived {signal.Signals(signum).name}: saving a checkpoint at the end of this step, then stopping "
-              "(signal again to exit at once)", file=sys.stderr, flush=True)
+        print(
+            f"\nreceived {signal.Signals(signum).name}: saving a checkpoint at the end of this step, then stopping "
+            "(signal again to exit at once)",
+            file=sys.stderr,
+            flush=True,
+        )
 
-    def __enter__(self) -> "GracefulStop":
+    def __enter__(self) -> GracefulStop:
         for s in self.signals:
             self._old[s] = signal.signal(s, self._handler)
         return self

@@ -22,14 +22,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any
 
 from rubricrl.errors import UserError
 from rubricrl.judge import JudgeConfig, build_judge, close_judge
-from rubricrl.reward.drift import DriftCheck, DriftMonitor, DriftThresholds, is_check_step, monitor_metrics, \
-    sample_keys
+from rubricrl.reward.drift import DriftCheck, DriftMonitor, DriftThresholds, is_check_step, monitor_metrics, sample_keys
 from rubricrl.reward.drift_file import FILE, append_check, restore_monitor
 from rubricrl.rubrics.schema import Rubric
 from rubricrl.train.rewards import RubricScorer, Scored
@@ -74,7 +74,7 @@ def verdict_counts(pairs: Iterable[tuple[Sequence[Any], Sequence[Any]]]) -> tupl
     every = [0, 0]
     for criteria, verdicts in pairs:
         for c, v in zip(criteria, verdicts or ()):
-            for acc in ((model, every) if c.kind != "programmatic" else (every,)):
+            for acc in (model, every) if c.kind != "programmatic" else (every,):
                 acc[0] += 1
                 acc[1] += int(v.ungraded)
     n, u = model if model[0] else every
@@ -92,12 +92,21 @@ def gold_label(mcfg: Any, server_url: str | None = None) -> str:
     if j.backend == "programmatic":
         return "programmatic verifiers"
     where = server_url or j.base_url or (f"the URLs in {j.base_url_file}" if j.base_url_file else None)
-    return (f"{j.model}" + (f" at {where}" if where else "") +
-            f" (backend {j.backend}, mode {j.mode}, template {j.template}, T={j.sampling.temperature:g})")
+    return (
+        f"{j.model}"
+        + (f" at {where}" if where else "")
+        + f" (backend {j.backend}, mode {j.mode}, template {j.template}, T={j.sampling.temperature:g})"
+    )
 
 
-def build_gold_judge(mcfg: Any, *, shared: JudgeConfig | None = None, served_model: str | None = None,
-                     device: str = "cpu", dtype: str = "float32") -> Any:
+def build_gold_judge(
+    mcfg: Any,
+    *,
+    shared: JudgeConfig | None = None,
+    served_model: str | None = None,
+    device: str = "cpu",
+    dtype: str = "float32",
+) -> Any:
     """The gold judge of ``mcfg`` (a :class:`rubricrl.config.schema.MonitorConfig`).
 
     Args:
@@ -116,9 +125,11 @@ def build_gold_judge(mcfg: Any, *, shared: JudgeConfig | None = None, served_mod
     jc = mcfg.judge
     if jc.backend == "openai" and jc.base_url is None and jc.base_url_file is None:
         if shared is None or (shared.base_url is None and shared.base_url_file is None):
-            raise UserError("monitor.judge (backend openai) has no base_url or base_url_file, and the stage has no "
-                            "judge server to share: set monitor.judge.base_url (or base_url_file), or use "
-                            "monitor.constrained, or monitor.judge=null to turn the drift monitor off")
+            raise UserError(
+                "monitor.judge (backend openai) has no base_url or base_url_file, and the stage has no "
+                "judge server to share: set monitor.judge.base_url (or base_url_file), or use "
+                "monitor.constrained, or monitor.judge=null to turn the drift monitor off"
+            )
         upd: dict[str, Any] = {"base_url": shared.base_url, "base_url_file": shared.base_url_file}
         if served_model is not None:
             upd["model"] = served_model
@@ -144,8 +155,9 @@ def gold_scores(judge: Any, rollouts: Sequence[Rollout]) -> list[Scored]:
         defense = rollouts[idx[0]].defense
         # Positional keys: two rollouts may carry different rubrics under the same id (instance rubrics).
         scorer = RubricScorer({str(i): rollouts[i].rubric for i in idx}, judge, defense)
-        scored = scorer.score([rollouts[i].conversation for i in idx], [rollouts[i].response for i in idx],
-                              [str(i) for i in idx])
+        scored = scorer.score(
+            [rollouts[i].conversation for i in idx], [rollouts[i].response for i in idx], [str(i) for i in idx]
+        )
         for i, s in zip(idx, scored):
             out[i] = s
     return [s for s in out if s is not None]
@@ -166,14 +178,27 @@ class GoldMonitor:
             full bank rubric, whose LLM criteria the programmatic-only training rubric dropped).
     """
 
-    def __init__(self, thresholds: DriftThresholds, *, every_steps: int, sample: int, seed: int,
-                 path: Path | None, judge: Any = None, factory: Callable[[], Any] | None = None, label: str = "",
-                 train_label: str = "", stage: str = "", last_step: int | None = None,
-                 rubrics: Mapping[str, Rubric] | None = None):
+    def __init__(
+        self,
+        thresholds: DriftThresholds,
+        *,
+        every_steps: int,
+        sample: int,
+        seed: int,
+        path: Path | None,
+        judge: Any = None,
+        factory: Callable[[], Any] | None = None,
+        label: str = "",
+        train_label: str = "",
+        stage: str = "",
+        last_step: int | None = None,
+        rubrics: Mapping[str, Rubric] | None = None,
+    ):
         if judge is None and factory is None:
             raise ValueError("GoldMonitor needs a judge or a factory")
-        self.state = DriftMonitor(thresholds, judge=label or "the gold judge", train_judge=train_label or
-                                  "the training judge", stage=stage)
+        self.state = DriftMonitor(
+            thresholds, judge=label or "the gold judge", train_judge=train_label or "the training judge", stage=stage
+        )
         self.every_steps = every_steps
         self.sample = sample
         self.seed = seed
@@ -218,13 +243,18 @@ class GoldMonitor:
                 scored = gold_scores(self.judge, chosen)
                 gold = [s.reward for s in scored]
                 n_v, n_u = verdict_counts(
-                    (tuple(r.rubric.criteria) + (tuple(r.defense.criteria) if r.defense is not None else ()),
-                     s.verdicts or ()) for r, s in zip(chosen, scored))
+                    (
+                        tuple(r.rubric.criteria) + (tuple(r.defense.criteria) if r.defense is not None else ()),
+                        s.verdicts or (),
+                    )
+                    for r, s in zip(chosen, scored)
+                )
             except UserError:
                 raise
             except Exception as e:  # noqa: BLE001 - a failing gold judge skips the check, never the training step
-                log.warning("drift monitor, step %d: the gold judge failed (%s: %s); check skipped",
-                            step, type(e).__name__, e)
+                log.warning(
+                    "drift monitor, step %d: the gold judge failed (%s: %s); check skipped", step, type(e).__name__, e
+                )
         try:
             check = self.state.observe(step, [r.train_reward for r in chosen], gold, n_v, n_u, prompts=len(keys))
         finally:
@@ -238,10 +268,14 @@ class GoldMonitor:
         if c.skipped:
             text = f"train {c.train_judge_reward:.3f}, gold skipped ({c.skipped})"
         else:
-            text = (f"train {c.train_judge_reward:.3f}, gold {c.gold_judge_reward:.3f}, gap {c.gap:+.3f}"
-                    + (f", widening {c.widening:+.3f}" if c.widening is not None else ""))
-        print(f"{stage}drift monitor, step {c.step}: {text} (n {c.n} rollouts of {c.prompts} prompts, gold ungraded "
-              f"{c.gold_ungraded}/{c.gold_verdicts})", flush=True)
+            text = f"train {c.train_judge_reward:.3f}, gold {c.gold_judge_reward:.3f}, gap {c.gap:+.3f}" + (
+                f", widening {c.widening:+.3f}" if c.widening is not None else ""
+            )
+        print(
+            f"{stage}drift monitor, step {c.step}: {text} (n {c.n} rollouts of {c.prompts} prompts, gold ungraded "
+            f"{c.gold_ungraded}/{c.gold_verdicts})",
+            flush=True,
+        )
         if c.warning:
             log.warning("%sdrift monitor: %s (monitor.on_gap=%s)", stage, c.warning, c.action)
 
@@ -268,8 +302,9 @@ class GoldMonitor:
 
 def thresholds_of(mcfg: Any) -> DriftThresholds:
     """:class:`DriftThresholds` of a ``monitor`` config (experiment or NeMo RL environment)."""
-    return DriftThresholds(max_gap=mcfg.max_gap, on_gap=mcfg.on_gap, window=mcfg.window,
-                           max_ungraded_share=mcfg.max_ungraded_share)
+    return DriftThresholds(
+        max_gap=mcfg.max_gap, on_gap=mcfg.on_gap, window=mcfg.window, max_ungraded_share=mcfg.max_ungraded_share
+    )
 
 
 def check_stages(mcfg: Any, training_stages: Sequence[str], paper: str) -> None:
@@ -280,15 +315,25 @@ def check_stages(mcfg: Any, training_stages: Sequence[str], paper: str) -> None:
     """
     unknown = [s for s in mcfg.stages if s not in training_stages]
     if unknown:
-        raise UserError(f"monitor.stages: {', '.join(repr(s) for s in unknown)} "
-                        f"{'is not a training stage' if len(unknown) == 1 else 'are not training stages'} of {paper} "
-                        f"(its training stages: {', '.join(training_stages)}; empty = all of them)")
+        raise UserError(
+            f"monitor.stages: {', '.join(repr(s) for s in unknown)} "
+            f"{'is not a training stage' if len(unknown) == 1 else 'are not training stages'} of {paper} "
+            f"(its training stages: {', '.join(training_stages)}; empty = all of them)"
+        )
 
 
-def stage_monitor(cfg: Any, stage: str, stage_dir: Path, *, last_step: int | None, train_label: str,
-                  shared: JudgeConfig | None = None, served_model: str | None = None,
-                  rubrics: Mapping[str, Rubric] | None = None,
-                  training_stages: Sequence[str] = ()) -> GoldMonitor | None:
+def stage_monitor(
+    cfg: Any,
+    stage: str,
+    stage_dir: Path,
+    *,
+    last_step: int | None,
+    train_label: str,
+    shared: JudgeConfig | None = None,
+    served_model: str | None = None,
+    rubrics: Mapping[str, Rubric] | None = None,
+    training_stages: Sequence[str] = (),
+) -> GoldMonitor | None:
     """The drift monitor of a TRL training stage from ``cfg.monitor`` (None when it is off for ``stage``).
 
     Args:
@@ -311,15 +356,29 @@ def stage_monitor(cfg: Any, stage: str, stage_dir: Path, *, last_step: int | Non
         check_stages(m, training_stages, cfg.paper)
     if not m.applies_to(stage):
         return None
-    judge = build_gold_judge(m, shared=shared, served_model=served_model, device=cfg.policy.device,
-                             dtype=cfg.policy.dtype)
+    judge = build_gold_judge(
+        m, shared=shared, served_model=served_model, device=cfg.policy.device, dtype=cfg.policy.dtype
+    )
     url = None
     if m.judge is not None and m.judge.base_url is None and m.judge.base_url_file is None and shared is not None:
         url = shared.base_url or (str(shared.base_url_file) if shared.base_url_file else None)
     label = gold_label(m, url)
-    mon = GoldMonitor(thresholds_of(m), every_steps=m.every_steps, sample=m.sample, seed=cfg.run.seed,
-                      path=Path(stage_dir) / FILE, judge=judge, label=label, train_label=train_label, stage=stage,
-                      last_step=last_step, rubrics=rubrics)
-    print(f"[{stage}] drift monitor on: gold judge {label}; checks at step 1, every {m.every_steps} steps and the "
-          f"last, {m.sample} prompt(s) each; widening above {m.max_gap:g} -> {m.on_gap}", flush=True)
+    mon = GoldMonitor(
+        thresholds_of(m),
+        every_steps=m.every_steps,
+        sample=m.sample,
+        seed=cfg.run.seed,
+        path=Path(stage_dir) / FILE,
+        judge=judge,
+        label=label,
+        train_label=train_label,
+        stage=stage,
+        last_step=last_step,
+        rubrics=rubrics,
+    )
+    print(
+        f"[{stage}] drift monitor on: gold judge {label}; checks at step 1, every {m.every_steps} steps and the "
+        f"last, {m.sample} prompt(s) each; widening above {m.max_gap:g} -> {m.on_gap}",
+        flush=True,
+    )
     return mon

@@ -24,8 +24,9 @@ import importlib
 import inspect
 import logging
 import sys
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from typing import Any, Callable, Mapping
+from typing import Any
 
 from rubricrl.errors import UserError
 
@@ -33,10 +34,18 @@ log = logging.getLogger(__name__)
 
 # Config keys holding paths that the driver makes absolute; MODEL_KEYS only when the relative path exists
 # (otherwise they are hub ids such as Qwen/Qwen3-30B-A3B).
-PATH_KEYS = ("env.rubric.metrics_path", "env.rubric.rollouts_path", "env.rubric.health_path",
-             "env.rubric.judge.base_url_file", "env.rubric.monitor.path", "env.rubric.monitor.judge.base_url_file",
-             "env.rubric.teacher.base_url_file", "data.train.data_path", "checkpointing.checkpoint_dir",
-             "logger.log_dir")
+PATH_KEYS = (
+    "env.rubric.metrics_path",
+    "env.rubric.rollouts_path",
+    "env.rubric.health_path",
+    "env.rubric.judge.base_url_file",
+    "env.rubric.monitor.path",
+    "env.rubric.monitor.judge.base_url_file",
+    "env.rubric.teacher.base_url_file",
+    "data.train.data_path",
+    "checkpointing.checkpoint_dir",
+    "logger.log_dir",
+)
 MODEL_KEYS = ("policy.model_name", "policy.tokenizer.name")
 MONITOR_PREFIX = "monitor/"  # rubricrl.reward.drift.PREFIX: the drift monitor's figures in a step's record
 
@@ -59,7 +68,7 @@ def _split(override: str) -> tuple[str, str, str] | None:
         return None
     key, value = override.split("=", 1)
     prefix = key[: len(key) - len(key.lstrip("+~"))]
-    return prefix, key[len(prefix):], value
+    return prefix, key[len(prefix) :], value
 
 
 def effective_value(cfg: Mapping[str, Any], overrides: list[str], key: str) -> Any:
@@ -119,8 +128,10 @@ def publish_policy_endpoints(path: Path, policy_generation: Any) -> None:
 
     urls = [u for u in getattr(policy_generation, "dp_openai_server_base_urls", None) or [] if u]
     if not urls:
-        raise UserError("env.rubric.judge_is_policy needs the policy's HTTP server: set "
-                        "policy.generation.vllm_cfg.async_engine=true and expose_http_server=true")
+        raise UserError(
+            "env.rubric.judge_is_policy needs the policy's HTTP server: set "
+            "policy.generation.vllm_cfg.async_engine=true and expose_http_server=true"
+        )
     write_endpoints(path, urls)
     print(f"rubricrl: policy grader endpoints ({len(urls)}) -> {path}", flush=True)
 
@@ -179,8 +190,8 @@ class StepReporter:
     Wraps ``logger.log_metrics``: when the trainer logs ``prefix="train"`` metrics for step ``s``, every
     rubric environment closes ``s`` (:meth:`RubricEnvironment.close_step`); a finished step's rubric
     metrics are logged through the same logger under ``train/rubric`` at that step, except the gold-judge drift
-    monitor's ``monitor/*`` figures, logged under ``train`` (``train/monitor/*``, the keys of TRL's runs). When it logs the
-    step's timer (``prefix="timing/train"``), the environment adds its grading time
+    monitor's ``monitor/*`` figures, logged under ``train`` (``train/monitor/*``, the keys of TRL's runs). When it logs
+    the step's timer (``prefix="timing/train"``), the environment adds its grading time
     (:meth:`RubricEnvironment.note_timing`) and the step's split is logged under ``timing``:
     ``timing/step_s``, ``timing/generation_s``, ``timing/reward_s``, ``timing/train_s``,
     ``timing/reward_share`` and the judge's ``timing/judge_queue_wait_s`` / ``timing/judge_compute_s``.
@@ -213,8 +224,11 @@ class StepReporter:
             rest = {k: v for k, v in rec.items() if not k.startswith(MONITOR_PREFIX)}
             self._log(rest, step, "train/rubric" if i == 0 else f"train/rubric{i}")
             if drift:  # train/monitor/*: the keys TRL's W&B runs have for the same figures
-                self._log(drift if i == 0 else {k.replace(MONITOR_PREFIX, f"monitor{i}/", 1): v
-                                                for k, v in drift.items()}, step, "train")
+                self._log(
+                    drift if i == 0 else {k.replace(MONITOR_PREFIX, f"monitor{i}/", 1): v for k, v in drift.items()},
+                    step,
+                    "train",
+                )
 
     def finish(self) -> list[dict[str, Any]]:
         """End of training: the last step's record and the stage-wide reward-health check."""
@@ -246,15 +260,18 @@ def wrap_trainer(trainer: Callable[..., Any], endpoint: Path | None) -> Callable
         # The steps NeMo RL has checkpointed: grpo_train logs step total_steps + 1 next, async_grpo_train
         # current_step + 1. Rows of later steps (a dead attempt's) are cut, so no step appears twice.
         done = int(state.get("current_step" if trainer.__name__ == "async_grpo_train" else "total_steps", 0) or 0)
-        for env, cut in zip(envs, _call(envs, "resume", done)):
+        for cut in _call(envs, "resume", done):
             if any(v for k, v in cut.items() if k.endswith("_cut")):
                 print(f"rubricrl: resuming after step {done}: cut {cut} (rows of steps NeMo RL repeats)", flush=True)
         reporter = StepReporter(envs, bound["logger"]) if bound.get("logger") is not None else None
         out = trainer(*a, **k)
         if reporter is not None:
             for s in reporter.finish():
-                print(f"rubricrl: reward health: {s['steps_observed']} steps, {s['steps_with_reward_variance']} "
-                      f"with varying rewards, {s['ungraded']} of {s['verdicts']} verdicts ungraded", flush=True)
+                print(
+                    f"rubricrl: reward health: {s['steps_observed']} steps, {s['steps_with_reward_variance']} "
+                    f"with varying rewards, {s['ungraded']} of {s['verdicts']} verdicts ungraded",
+                    flush=True,
+                )
             for d in _call(envs, "drift_summary"):
                 if d is not None:
                     print(f"rubricrl: drift monitor: {d['verdict']}", flush=True)
@@ -281,8 +298,10 @@ def run_grpo(config: Path, overrides: list[str] | None = None, nemo_rl_root: Pat
     config = Path(config)
     cfg = yaml.safe_load(read_text(config)) or {}
     if not (Path(nemo_rl_root) / "examples" / "run_grpo.py").is_file():
-        raise UserError(f"NeMo RL not found at {nemo_rl_root} (examples/run_grpo.py); run inside the "
-                        "nvcr.io/nvidia/nemo-rl:v0.7.0 container or pass --nemo-rl-root")
+        raise UserError(
+            f"NeMo RL not found at {nemo_rl_root} (examples/run_grpo.py); run inside the "
+            "nvcr.io/nvidia/nemo-rl:v0.7.0 container or pass --nemo-rl-root"
+        )
     if str(nemo_rl_root) not in sys.path:
         sys.path.insert(0, str(nemo_rl_root))
     from rubricrl.train.nemo_rl_env import register
@@ -293,12 +312,15 @@ def run_grpo(config: Path, overrides: list[str] | None = None, nemo_rl_root: Pat
     if str(effective_value(cfg, extra, "env.rubric.judge_is_policy")).lower() == "true":
         url_file = effective_value(cfg, extra, "env.rubric.judge.base_url_file")
         if not url_file:
-            raise UserError("env.rubric.judge_is_policy needs env.rubric.judge.base_url_file (where the policy's "
-                            "URLs are written for the grader)")
+            raise UserError(
+                "env.rubric.judge_is_policy needs env.rubric.judge.base_url_file (where the policy's "
+                "URLs are written for the grader)"
+            )
         endpoint = Path(url_file).resolve()
     run_grpo_mod = importlib.import_module("examples.run_grpo")
     select = getattr(run_grpo_mod, "_select_trainer", None)
     if select is not None and not getattr(select, "_rubricrl", False):
+
         def _select(master_config: Any) -> Any:
             return wrap_trainer(select(master_config), endpoint)
 

@@ -45,16 +45,17 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rubricrl.errors import UserError
+from rubricrl.jsonl import cut_step_records
 from rubricrl.judge import GradingRequest, JudgeConfig, build_judge, close_judge, grade_many
 from rubricrl.judge.parsing import strip_reasoning
-from rubricrl.jsonl import cut_step_records
 from rubricrl.reward import RewardResult, rubric_reward
 from rubricrl.reward.drift import DriftMonitorError
 from rubricrl.reward.health import HealthThresholds, RewardHealth, RewardHealthError
@@ -164,9 +165,14 @@ def load_env_config(cfg: dict[str, Any]) -> RubricEnvConfig:
 # --------------------------------------------------------------------------- data
 
 
-def nemo_rl_row(conversation: list[dict[str, str]], rubric: Rubric, prompt_id: str,
-                judge: str | None = None, defense: Rubric | None = None,
-                monitor_rubric: Rubric | None = None) -> dict[str, Any]:
+def nemo_rl_row(
+    conversation: list[dict[str, str]],
+    rubric: Rubric,
+    prompt_id: str,
+    judge: str | None = None,
+    defense: Rubric | None = None,
+    monitor_rubric: Rubric | None = None,
+) -> dict[str, Any]:
     """One JSONL row for NeMo RL's ``ResponseDataset`` + the ``rubricrl_rubric`` processor.
 
     The rubric travels as a JSON string (Arrow cannot hold heterogeneous nested rubrics as columns).
@@ -175,8 +181,7 @@ def nemo_rl_row(conversation: list[dict[str, str]], rubric: Rubric, prompt_id: s
     :class:`rubricrl.train.rewards.RubricScorer` does on the TRL path). ``monitor_rubric`` is what the drift
     monitor's gold judge grades instead of ``rubric`` (Rubicon stage 1: the full bank rubric).
     """
-    row: dict[str, Any] = {"messages": conversation, "rubric_json": rubric.model_dump_json(),
-                           "prompt_id": prompt_id}
+    row: dict[str, Any] = {"messages": conversation, "rubric_json": rubric.model_dump_json(), "prompt_id": prompt_id}
     if judge is not None:
         row["judge"] = judge
     if defense is not None:
@@ -186,8 +191,9 @@ def nemo_rl_row(conversation: list[dict[str, str]], rubric: Rubric, prompt_id: s
     return row
 
 
-def rubric_data_processor(datum: dict[str, Any], task_data_spec: Any, tokenizer: Any, max_seq_length: int,
-                          idx: int) -> dict[str, Any]:
+def rubric_data_processor(
+    datum: dict[str, Any], task_data_spec: Any, tokenizer: Any, max_seq_length: int, idx: int
+) -> dict[str, Any]:
     """NeMo RL data processor (``TaskDataProcessFnCallable``): a ``nemo_rl_row`` -> ``DatumSpec``.
 
     The prompt goes through the tokenizer's chat template; the untemplated conversation and the rubric
@@ -214,9 +220,14 @@ def rubric_data_processor(datum: dict[str, Any], task_data_spec: Any, tokenizer:
         info["defense"] = datum["defense_json"]
     if datum.get("monitor_rubric_json"):
         info["monitor_rubric"] = datum["monitor_rubric_json"]
-    return {"message_log": [{"role": "user", "content": text, "token_ids": ids}], "length": length,
-            "extra_env_info": info, "loss_multiplier": loss_multiplier, "idx": idx,
-            "task_name": datum.get("task_name", ENV_NAME)}
+    return {
+        "message_log": [{"role": "user", "content": text, "token_ids": ids}],
+        "length": length,
+        "extra_env_info": info,
+        "loss_multiplier": loss_multiplier,
+        "idx": idx,
+        "task_name": datum.get("task_name", ENV_NAME),
+    }
 
 
 # --------------------------------------------------------------------------- judges
@@ -228,8 +239,8 @@ def read_endpoints(path: Path) -> list[str]:
     The reading is the HTTP judge client's own (:func:`rubricrl.judge.backends.openai_http.read_endpoints`);
     this raises a :class:`UserError` instead of a retryable transport error.
     """
-    from rubricrl.judge.backends.openai_http import read_endpoints as read
     from rubricrl.judge.backends import TransportError
+    from rubricrl.judge.backends.openai_http import read_endpoints as read
 
     try:
         return read(path)
@@ -262,8 +273,10 @@ def build_env_judge(cfg: JudgeConfig, wait_s: float = 0.0) -> Any:
     deadline = time.monotonic() + wait_s
     while not endpoint_files(cfg.base_url_file):
         if time.monotonic() >= deadline:
-            raise UserError(f"judge endpoint file {cfg.base_url_file} did not appear within {wait_s:g} s "
-                            "(is the judge server job running, or the driver writing the policy's URLs?)")
+            raise UserError(
+                f"judge endpoint file {cfg.base_url_file} did not appear within {wait_s:g} s "
+                "(is the judge server job running, or the driver writing the policy's URLs?)"
+            )
         time.sleep(min(2.0, max(deadline - time.monotonic(), 0.01)))
     urls = read_endpoints(Path(cfg.base_url_file))
     log.info("judge %s over %d endpoint(s): %s", cfg.model, len(urls), ", ".join(urls))
@@ -296,7 +309,7 @@ class _Graded:
     defense: RewardResult | None
     by_teacher: bool
     defense_rubric: Rubric | None = None
-    gold_rubric: Rubric | None = None       # what the drift monitor's gold judge grades (None: ``rubric``)
+    gold_rubric: Rubric | None = None  # what the drift monitor's gold judge grades (None: ``rubric``)
 
     @property
     def n_verdicts(self) -> int:
@@ -312,7 +325,7 @@ class _OpenStep:
     step: int
     graded: list[_Graded] = field(default_factory=list)
     calls: int = 0
-    reward_s: float = 0.0                      # grading wall time assigned to this step
+    reward_s: float = 0.0  # grading wall time assigned to this step
     timing: dict[str, float] = field(default_factory=dict)  # timing/* figures (note_timing)
 
 
@@ -335,25 +348,39 @@ class RubricEnvironment:
         self._judge: Any = None
         self._teacher: Any = None
         self._rubrics: dict[str, Rubric] = {}
-        self._lock = threading.Lock()          # buffers, counters, step state, rubric cache
-        self._build_lock = threading.Lock()    # judge construction (may wait for the endpoint file)
+        self._lock = threading.Lock()  # buffers, counters, step state, rubric cache
+        self._build_lock = threading.Lock()  # judge construction (may wait for the endpoint file)
         self._pending: list[_Graded] = []
         self._open: _OpenStep | None = None
         self._stats_seen: dict[str, dict[str, float]] = {}
         self._counters = {"step_calls": 0, "samples": 0, "judges_built": 0, "steps_closed": 0}
-        self._active = 0                       # step calls grading now
-        self._busy_t0 = 0.0                    # since when some call has been grading
-        self._busy_s = 0.0                     # grading wall time not yet assigned to a step
+        self._active = 0  # step calls grading now
+        self._busy_t0 = 0.0  # since when some call has been grading
+        self._busy_s = 0.0  # grading wall time not yet assigned to a step
         self._timing_seen: dict[str, float] = {}
         self.last_metrics: dict[str, float] = {}
         self.health = RewardHealth(
             HealthThresholds(self.cfg.max_ungraded_share, self.cfg.min_steps_with_reward_variance),
-            judge=self._describe(self.cfg.judge), stage=self.cfg.stage, group_size=self.cfg.group_size)
+            judge=self._describe(self.cfg.judge),
+            stage=self.cfg.stage,
+            group_size=self.cfg.group_size,
+        )
         m = self.cfg.monitor
-        self.monitor = None if m is None else GoldMonitor(
-            thresholds_of(m), every_steps=m.every_steps, sample=m.sample, seed=m.seed, path=m.path,
-            factory=lambda: build_env_judge(m.judge, self.cfg.endpoint_wait_s), label=gold_label(m.judge),
-            train_label=self._describe(self.cfg.judge), stage=self.cfg.stage)
+        self.monitor = (
+            None
+            if m is None
+            else GoldMonitor(
+                thresholds_of(m),
+                every_steps=m.every_steps,
+                sample=m.sample,
+                seed=m.seed,
+                path=m.path,
+                factory=lambda: build_env_judge(m.judge, self.cfg.endpoint_wait_s),
+                label=gold_label(m.judge),
+                train_label=self._describe(self.cfg.judge),
+                stage=self.cfg.stage,
+            )
+        )
 
     @staticmethod
     def _describe(j: JudgeConfig) -> str:
@@ -405,8 +432,9 @@ class RubricEnvironment:
         text = "".join(str(m["content"]) for m in log_ if m.get("role") == "assistant")
         return strip_reasoning(text).strip() if self.cfg.strip_thinking else text
 
-    def score(self, message_log_batch: list[list[dict[str, Any]]], metadata: list[dict[str, Any]]
-              ) -> tuple[list[RewardResult], list[dict[str, Any]], list[_Graded]]:
+    def score(
+        self, message_log_batch: list[list[dict[str, Any]]], metadata: list[dict[str, Any]]
+    ) -> tuple[list[RewardResult], list[dict[str, Any]], list[_Graded]]:
         """Grade a batch: reward results, per-sample metadata out, the graded rollouts."""
         if len(message_log_batch) != len(metadata):
             raise ValueError(f"{len(message_log_batch)} message logs but {len(metadata)} metadata entries")
@@ -414,21 +442,41 @@ class RubricEnvironment:
         rubrics, requests, by_teacher, defenses, golds = [], [], [], [], []
         for log_, meta in zip(message_log_batch, metadata):
             if not meta or "rubric" not in meta or "conversation" not in meta:
-                raise UserError("rollout metadata lacks 'rubric'/'conversation': the data must go through "
-                                f"the {PROCESSOR_NAME!r} processor (rows from nemo_rl_row())")
+                raise UserError(
+                    "rollout metadata lacks 'rubric'/'conversation': the data must go through "
+                    f"the {PROCESSOR_NAME!r} processor (rows from nemo_rl_row())"
+                )
             rubric = self._rubric(meta["rubric"], training=True)
             rubrics.append(rubric)
             by_teacher.append(self._uses_teacher(meta))
-            requests.append(GradingRequest(conversation=list(meta["conversation"]), response=self._response(log_),
-                                           criteria=rubric.criteria, rubric_id=rubric.id,
-                                           metadata={"prompt_id": meta.get("prompt_id", "")}))
+            requests.append(
+                GradingRequest(
+                    conversation=list(meta["conversation"]),
+                    response=self._response(log_),
+                    criteria=rubric.criteria,
+                    rubric_id=rubric.id,
+                    metadata={"prompt_id": meta.get("prompt_id", "")},
+                )
+            )
             defenses.append(self._rubric(meta["defense"], training=True) if meta.get("defense") else None)
             golds.append(self._rubric(meta["monitor_rubric"]) if meta.get("monitor_rubric") else None)
         # Defense rubrics are graded by the same grader as their prompt's task rubric.
         jobs = [(i, requests[i], by_teacher[i]) for i in range(len(requests))]
-        jobs += [(len(requests) + i, GradingRequest(conversation=requests[i].conversation, response=requests[i].response,
-                                                    criteria=d.criteria, rubric_id=d.id, metadata=requests[i].metadata),
-                  by_teacher[i]) for i, d in enumerate(defenses) if d is not None]
+        jobs += [
+            (
+                len(requests) + i,
+                GradingRequest(
+                    conversation=requests[i].conversation,
+                    response=requests[i].response,
+                    criteria=d.criteria,
+                    rubric_id=d.id,
+                    metadata=requests[i].metadata,
+                ),
+                by_teacher[i],
+            )
+            for i, d in enumerate(defenses)
+            if d is not None
+        ]
         verdicts: dict[int, Any] = {}
         for use_teacher, j in ((False, judge), (True, teacher)):
             mine = [(k, req) for k, req, t in jobs if t == use_teacher]
@@ -436,19 +484,29 @@ class RubricEnvironment:
                 for (k, _), v in zip(mine, grade_many(j, [req for _, req in mine])):
                     verdicts[k] = v
         results = [rubric_reward(r, verdicts[i]) for i, r in enumerate(rubrics)]
-        guarded = [rubric_reward(d, verdicts[len(requests) + i]) if d is not None else None
-                   for i, d in enumerate(defenses)]
+        guarded = [
+            rubric_reward(d, verdicts[len(requests) + i]) if d is not None else None for i, d in enumerate(defenses)
+        ]
         for i, (d, g) in enumerate(zip(defenses, guarded)):
             if d is not None and g is not None and g.vetoed:
                 veto = d.aggregation.veto
                 results[i] = replace(results[i], reward=float(veto.floor if veto is not None else 0.0), vetoed=True)
-        out_meta = [{**meta, "reward": res.reward, "per_criterion": res.per_criterion, "vetoed": res.vetoed,
-                     "n_ungraded": res.n_ungraded, "graded_by": "teacher" if t else "judge",
-                     "defense_vetoed": bool(g is not None and g.vetoed)}
-                    for meta, res, t, g in zip(metadata, results, by_teacher, guarded)]
-        graded = [_Graded(req, rub, res, g, t, d, gold)
-                  for req, rub, res, g, t, d, gold in zip(requests, rubrics, results, guarded, by_teacher, defenses,
-                                                          golds)]
+        out_meta = [
+            {
+                **meta,
+                "reward": res.reward,
+                "per_criterion": res.per_criterion,
+                "vetoed": res.vetoed,
+                "n_ungraded": res.n_ungraded,
+                "graded_by": "teacher" if t else "judge",
+                "defense_vetoed": bool(g is not None and g.vetoed),
+            }
+            for meta, res, t, g in zip(metadata, results, by_teacher, guarded)
+        ]
+        graded = [
+            _Graded(req, rub, res, g, t, d, gold)
+            for req, rub, res, g, t, d, gold in zip(requests, rubrics, results, guarded, by_teacher, defenses, golds)
+        ]
         return results, out_meta, graded
 
     # -- step accounting (driven by NeMo RL's own step numbers through the driver)
@@ -500,9 +558,17 @@ class RubricEnvironment:
         error to raise once the step is written (``on_gap=stop``)."""
         if self.monitor is None or not op.graded or not self.monitor.due(op.step, last=last):
             return {}, None
-        rollouts = [Rollout(key=str(g.request.metadata.get("prompt_id", "")), conversation=list(g.request.conversation),
-                            response=g.request.response, rubric=g.gold_rubric or g.rubric, defense=g.defense_rubric,
-                            train_reward=float(g.result.reward)) for g in op.graded]
+        rollouts = [
+            Rollout(
+                key=str(g.request.metadata.get("prompt_id", "")),
+                conversation=list(g.request.conversation),
+                response=g.request.response,
+                rubric=g.gold_rubric or g.rubric,
+                defense=g.defense_rubric,
+                train_reward=float(g.result.reward),
+            )
+            for g in op.graded
+        ]
         try:
             check = self.monitor.check(op.step, rollouts)
         except DriftMonitorError as e:
@@ -556,8 +622,10 @@ class RubricEnvironment:
         """
         with self._lock:
             if self._pending:
-                log.warning("%d graded rollouts were never assigned to a step (no close_step after them); "
-                            "they are not written", len(self._pending))
+                log.warning(
+                    "%d graded rollouts were never assigned to a step (no close_step after them); they are not written",
+                    len(self._pending),
+                )
                 self._pending = []
             last, self._open = self._open, None
         stop = None
@@ -624,8 +692,13 @@ class RubricEnvironment:
         if not graded:
             return
         ordered = sorted(graded, key=lambda g: str(g.request.metadata.get("prompt_id", "")))  # groups adjacent
-        self.health.observe_step(step, sum(g.n_verdicts for g in graded), sum(g.n_ungraded for g in graded),
-                                 [g.result.reward for g in ordered], None)
+        self.health.observe_step(
+            step,
+            sum(g.n_verdicts for g in graded),
+            sum(g.n_ungraded for g in graded),
+            [g.result.reward for g in ordered],
+            None,
+        )
 
     def _write_record(self, op: _OpenStep, figures: dict[str, float]) -> dict[str, float]:
         """Write a finished step's metrics record (lock held; ``figures``: its ``monitor/*``) and return it."""
@@ -636,9 +709,19 @@ class RubricEnvironment:
             path = Path(self.cfg.metrics_path)
             path.parent.mkdir(parents=True, exist_ok=True)
             with path.open("a", encoding="utf-8") as f:
-                f.write(json.dumps({"step": op.step, "time": time.time(), "samples": len(op.graded),
-                                    "closes": op.calls, **metrics,
-                                    **{f"timing/{k}": v for k, v in op.timing.items()}}) + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "step": op.step,
+                            "time": time.time(),
+                            "samples": len(op.graded),
+                            "closes": op.calls,
+                            **metrics,
+                            **{f"timing/{k}": v for k, v in op.timing.items()},
+                        }
+                    )
+                    + "\n"
+                )
         return metrics
 
     def _write_rollouts(self, step: int, graded: list[_Graded]) -> None:
@@ -649,15 +732,26 @@ class RubricEnvironment:
         with path.open("a", encoding="utf-8") as f:
             for g in graded:
                 req, rubric, res, d = g.request, g.rubric, g.result, g.defense
-                f.write(json.dumps({
-                    "step": step, "prompt": req.conversation[-1]["content"] if req.conversation else "",
-                    "prompt_id": req.metadata.get("prompt_id", ""),
-                    "rubric_id": rubric.id, "family": rubric.category or rubric.id.split("-")[0],
-                    "completion": req.response, "reward": res.reward, "vetoed": res.vetoed,
-                    "defense_vetoed": bool(d is not None and d.vetoed), "per_criterion": res.per_criterion,
-                    "defense_per_criterion": d.per_criterion if d is not None else None,
-                    "graded_by": "teacher" if g.by_teacher else "judge",
-                }, ensure_ascii=False) + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "step": step,
+                            "prompt": req.conversation[-1]["content"] if req.conversation else "",
+                            "prompt_id": req.metadata.get("prompt_id", ""),
+                            "rubric_id": rubric.id,
+                            "family": rubric.category or rubric.id.split("-")[0],
+                            "completion": req.response,
+                            "reward": res.reward,
+                            "vetoed": res.vetoed,
+                            "defense_vetoed": bool(d is not None and d.vetoed),
+                            "per_criterion": res.per_criterion,
+                            "defense_per_criterion": d.per_criterion if d is not None else None,
+                            "graded_by": "teacher" if g.by_teacher else "judge",
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
 
     def _judge_deltas(self) -> dict[str, float]:
         """Judge counters since the last record (snapshots, not resets: grading threads keep counting)."""
@@ -690,7 +784,9 @@ class RubricEnvironment:
                 for k in keys:
                     per_key.setdefault(k, []).append(float(value))
         m: dict[str, float] = {
-            "reward/mean": _mean(rewards), "reward/std": _std(rewards), "reward/min": min(rewards, default=0.0),
+            "reward/mean": _mean(rewards),
+            "reward/std": _std(rewards),
+            "reward/min": min(rewards, default=0.0),
             "reward/max": max(rewards, default=0.0),
             "vetoed_frac": _mean([float(g.result.vetoed) for g in graded]),
             "ungraded_frac": sum(g.result.n_ungraded for g in graded) / n_criteria if n_criteria else 0.0,
@@ -726,10 +822,15 @@ class RubricEnvironment:
             self._counters["samples"] += len(graded)
         rewards = torch.tensor([r.reward for r in results], dtype=torch.float32)
         return EnvironmentReturn(
-            observations=[{"role": "environment", "content": f"Environment: rubric reward {r.reward:.4f}"}
-                          for r in results],
-            metadata=out_meta, next_stop_strings=[None] * len(results), rewards=rewards,
-            terminateds=torch.ones_like(rewards), answers=None)
+            observations=[
+                {"role": "environment", "content": f"Environment: rubric reward {r.reward:.4f}"} for r in results
+            ],
+            metadata=out_meta,
+            next_stop_strings=[None] * len(results),
+            rewards=rewards,
+            terminateds=torch.ones_like(rewards),
+            answers=None,
+        )
 
     def global_post_process_and_metrics(self, batch: Any) -> tuple[Any, dict[str, float]]:
         """NeMo RL hook: the batch unchanged and the metrics of the last finished step."""

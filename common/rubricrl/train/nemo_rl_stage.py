@@ -25,8 +25,9 @@ import json
 import logging
 import os
 import subprocess
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any
 
 import yaml
 
@@ -52,10 +53,12 @@ def nemo_rl_root() -> Path:
 def require_nemo_rl(root: Path) -> None:
     """Raise a one-line :class:`UserError` unless NeMo RL's GRPO entry point is at ``root``."""
     if not (Path(root) / "examples" / "run_grpo.py").is_file():
-        raise UserError(f"run.engine=nemo_rl needs NeMo RL, which is not installed here ({root}/examples/run_grpo.py "
-                        f"is missing; NEMO_RL_ROOT names another checkout): run the stage inside the training image "
-                        f"(containers/train.def, from {NEMO_RL_IMAGE}; `make containers`, submitted with "
-                        "`rubricrl cluster submit`), or train with run.engine=trl")
+        raise UserError(
+            f"run.engine=nemo_rl needs NeMo RL, which is not installed here ({root}/examples/run_grpo.py "
+            f"is missing; NEMO_RL_ROOT names another checkout): run the stage inside the training image "
+            f"(containers/train.def, from {NEMO_RL_IMAGE}; `make containers`, submitted with "
+            "`rubricrl cluster submit`), or train with run.engine=trl"
+        )
 
 
 def pick_recipe(paper: str, stage: str, nodes: int | None = None) -> Any:
@@ -75,20 +78,28 @@ def pick_recipe(paper: str, stage: str, nodes: int | None = None) -> Any:
         for r in cands:
             if r.name == name:
                 return r
-        raise UserError(f"RR_NEMO_RECIPE={name} is not a recipe of {paper} stage {stage!r}; "
-                        f"known: {', '.join(r.name for r in cands)}")
+        raise UserError(
+            f"RR_NEMO_RECIPE={name} is not a recipe of {paper} stage {stage!r}; "
+            f"known: {', '.join(r.name for r in cands)}"
+        )
     nodes = nodes or int(os.environ.get("SLURM_JOB_NUM_NODES") or 0) or None
     if nodes is not None:
         fit = [r for r in cands if r.nodes == nodes]
         if not fit:
-            raise UserError(f"no NeMo RL recipe for {paper} stage {stage!r} on {nodes} nodes "
-                            f"(recipes: {', '.join(f'{r.name} ({r.nodes} nodes)' for r in cands)})")
+            raise UserError(
+                f"no NeMo RL recipe for {paper} stage {stage!r} on {nodes} nodes "
+                f"(recipes: {', '.join(f'{r.name} ({r.nodes} nodes)' for r in cands)})"
+            )
         cands = fit
     return max(cands, key=lambda r: r.nodes)
 
 
-def write_rows(path: Path, items: Sequence[tuple[list[dict[str, str]], Rubric, str]],
-               defense: Rubric | None = None, monitor_rubrics: Mapping[str, Rubric] | None = None) -> int:
+def write_rows(
+    path: Path,
+    items: Sequence[tuple[list[dict[str, str]], Rubric, str]],
+    defense: Rubric | None = None,
+    monitor_rubrics: Mapping[str, Rubric] | None = None,
+) -> int:
     """Write ``(conversation, rubric, prompt_id)`` items as NeMo RL rows (JSONL, atomically); returns the count.
 
     ``monitor_rubrics``: rubric id -> what the drift monitor's gold judge grades instead (carried in the row).
@@ -121,8 +132,11 @@ def convert_to_hf(checkpoint_dir: Path, out_dir: Path) -> None:
     log.info("converting %s -> %s: %s", checkpoint_dir, out_dir, " ".join(cmd))
     r = subprocess.run(cmd, env=env)
     if r.returncode != 0:
-        raise UserError(f"converting the NeMo RL checkpoint {checkpoint_dir} to Hugging Face failed "
-                        f"(slurm/convert_checkpoint.sh exit {r.returncode}; its messages are above)", exit_code=1)
+        raise UserError(
+            f"converting the NeMo RL checkpoint {checkpoint_dir} to Hugging Face failed "
+            f"(slurm/convert_checkpoint.sh exit {r.returncode}; its messages are above)",
+            exit_code=1,
+        )
 
 
 def ensure_hf(final: Path, converter: Converter) -> Path:
@@ -135,16 +149,18 @@ def ensure_hf(final: Path, converter: Converter) -> Path:
 def stage_overrides(cfg: Any, stage: str, stage_dir: Path, init_model: Path | None, judge_server: bool) -> list[str]:
     """NeMo RL overrides tying the generated config to this run: folders, W&B run, judge endpoint, model."""
     nd = stage_dir / "nemo_rl"
-    out = [f"data.train.data_path={nd / 'train.jsonl'}",
-           f"checkpointing.checkpoint_dir={nd / 'checkpoints'}",
-           f"logger.log_dir={nd / 'logs'}",
-           f"env.rubric.metrics_path={nd / 'env_metrics.jsonl'}",
-           f"env.rubric.rollouts_path={stage_dir / 'rollouts.jsonl'}",
-           f"env.rubric.health_path={stage_dir / 'reward_health.json'}",
-           f"logger.wandb_enabled={str(cfg.wandb.mode != 'disabled').lower()}",
-           f"logger.wandb.project={cfg.wandb.project}",
-           f"logger.wandb.name={cfg.run.name}-{stage}",
-           f"++logger.wandb.group={cfg.run.name}"]
+    out = [
+        f"data.train.data_path={nd / 'train.jsonl'}",
+        f"checkpointing.checkpoint_dir={nd / 'checkpoints'}",
+        f"logger.log_dir={nd / 'logs'}",
+        f"env.rubric.metrics_path={nd / 'env_metrics.jsonl'}",
+        f"env.rubric.rollouts_path={stage_dir / 'rollouts.jsonl'}",
+        f"env.rubric.health_path={stage_dir / 'reward_health.json'}",
+        f"logger.wandb_enabled={str(cfg.wandb.mode != 'disabled').lower()}",
+        f"logger.wandb.project={cfg.wandb.project}",
+        f"logger.wandb.name={cfg.run.name}-{stage}",
+        f"++logger.wandb.group={cfg.run.name}",
+    ]
     if init_model is not None:
         out.append(f"policy.model_name={init_model}")
     if judge_server and cfg.judge.base_url_file is not None:
@@ -156,10 +172,15 @@ def stage_overrides(cfg: Any, stage: str, stage_dir: Path, init_model: Path | No
     return out
 
 
-def train_nemo_rl(ctx: Any, items: Sequence[tuple[list[dict[str, str]], Rubric, str]], defense: Rubric | None = None,
-                  init_model: str | None = None, driver: Driver | None = None,
-                  converter: Converter | None = None,
-                  monitor_rubrics: Mapping[str, Rubric] | None = None) -> dict[str, Any]:
+def train_nemo_rl(
+    ctx: Any,
+    items: Sequence[tuple[list[dict[str, str]], Rubric, str]],
+    defense: Rubric | None = None,
+    init_model: str | None = None,
+    driver: Driver | None = None,
+    converter: Converter | None = None,
+    monitor_rubrics: Mapping[str, Rubric] | None = None,
+) -> dict[str, Any]:
     """Run one training stage with NeMo RL GRPO; returns the stage's metrics.
 
     Args:
@@ -185,8 +206,7 @@ def train_nemo_rl(ctx: Any, items: Sequence[tuple[list[dict[str, str]], Rubric, 
     cfg, stage, d = ctx.cfg, ctx.stage.name, Path(ctx.dir)
     recipe = pick_recipe(cfg.paper, stage)
     nd = d / "nemo_rl"
-    n = write_rows(nd / "train.jsonl", items, defense,
-                   monitor_rubrics if cfg.monitor.applies_to(stage) else None)
+    n = write_rows(nd / "train.jsonl", items, defense, monitor_rubrics if cfg.monitor.applies_to(stage) else None)
     ctx.record_hash("nemo_rl/train.jsonl", file_hash(nd / "train.jsonl"))
     init = ensure_hf(Path(init_model), converter) if init_model is not None else None
     conf = build_config(cfg, recipe)
@@ -195,19 +215,30 @@ def train_nemo_rl(ctx: Any, items: Sequence[tuple[list[dict[str, str]], Rubric, 
     config_path.write_text(yaml.safe_dump(conf, sort_keys=False, width=110, allow_unicode=True), encoding="utf-8")
     ctx.record_hash("nemo_rl/config.yaml", file_hash(config_path))
     overrides = stage_overrides(cfg, stage, d, init, recipe.judge == "server")
-    print(f"[{stage}] NeMo RL GRPO, recipe {recipe.name} ({recipe.nodes}x{recipe.gpus_per_node} GPUs), {n} prompts"
-          f"{', from ' + str(init) if init else ''}; config {config_path}", flush=True)
+    print(
+        f"[{stage}] NeMo RL GRPO, recipe {recipe.name} ({recipe.nodes}x{recipe.gpus_per_node} GPUs), {n} prompts"
+        f"{', from ' + str(init) if init else ''}; config {config_path}",
+        flush=True,
+    )
     driver(config_path, overrides, root)
     final = ensure_hf(d / "final", converter)
-    steps = sorted(int(p.name.split("_", 1)[1]) for p in (nd / "checkpoints").glob("step_*")
-                   if p.name.split("_", 1)[1].isdigit())
+    steps = sorted(
+        int(p.name.split("_", 1)[1]) for p in (nd / "checkpoints").glob("step_*") if p.name.split("_", 1)[1].isdigit()
+    )
     health_file = d / "reward_health.json"
     health = json.loads(health_file.read_text(encoding="utf-8")) if health_file.is_file() else None
     drift = _drift(cfg, stage, d)
-    return {"engine": "nemo_rl", "recipe": recipe.name, "prompts": n, "config": str(config_path),
-            "overrides": overrides, "final_model": str(final), "last_checkpoint_step": steps[-1] if steps else None,
-            **({"reward_health": health} if health is not None else {}),
-            **({"drift_monitor": drift} if drift is not None else {})}
+    return {
+        "engine": "nemo_rl",
+        "recipe": recipe.name,
+        "prompts": n,
+        "config": str(config_path),
+        "overrides": overrides,
+        "final_model": str(final),
+        "last_checkpoint_step": steps[-1] if steps else None,
+        **({"reward_health": health} if health is not None else {}),
+        **({"drift_monitor": drift} if drift is not None else {}),
+    }
 
 
 def _drift(cfg: Any, stage: str, stage_dir: Path) -> dict[str, Any] | None:
@@ -217,8 +248,9 @@ def _drift(cfg: Any, stage: str, stage_dir: Path) -> dict[str, Any] | None:
     from rubricrl.reward.drift_file import FILE, summary_from_file
     from rubricrl.train.drift_monitor import gold_label, thresholds_of
 
-    out = summary_from_file(stage_dir / FILE, judge=gold_label(cfg.monitor), stage=stage,
-                            thresholds=thresholds_of(cfg.monitor))
+    out = summary_from_file(
+        stage_dir / FILE, judge=gold_label(cfg.monitor), stage=stage, thresholds=thresholds_of(cfg.monitor)
+    )
     if out is not None:
         out.pop("rows", None)
     return out

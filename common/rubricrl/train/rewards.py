@@ -36,8 +36,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from rubricrl.errors import UserError
 from rubricrl.judge import GradingRequest, Verdict, grade_many
@@ -65,8 +66,9 @@ def training_rubric(rubric: Rubric, ungraded: str | None = TRAINING_UNGRADED) ->
     if ungraded is None:
         return rubric
     if ungraded not in UNGRADED_POLICIES:
-        raise UserError(f"unknown ungraded policy {ungraded!r} for training rewards; "
-                        f"choose one of {', '.join(UNGRADED_POLICIES)}")
+        raise UserError(
+            f"unknown ungraded policy {ungraded!r} for training rewards; choose one of {', '.join(UNGRADED_POLICIES)}"
+        )
     params = dict(rubric.aggregation.params or {})
     if "ungraded" in params:
         return rubric
@@ -122,8 +124,13 @@ class RubricScorer:
             ``pessimistic``); None scores every rubric exactly as written.
     """
 
-    def __init__(self, rubrics: Mapping[str, Rubric], judge: Any, defense: Rubric | None = None,
-                 ungraded: str | None = TRAINING_UNGRADED):
+    def __init__(
+        self,
+        rubrics: Mapping[str, Rubric],
+        judge: Any,
+        defense: Rubric | None = None,
+        ungraded: str | None = TRAINING_UNGRADED,
+    ):
         self.ungraded = ungraded
         self.rubrics = {rid: training_rubric(r, ungraded) for rid, r in rubrics.items()}
         self.judge = judge
@@ -134,10 +141,13 @@ class RubricScorer:
         try:
             return self.rubrics[rubric_id]
         except KeyError:
-            raise KeyError(f"unknown rubric id {rubric_id!r} (the dataset names a rubric the scorer was not given)") from None
+            raise KeyError(
+                f"unknown rubric id {rubric_id!r} (the dataset names a rubric the scorer was not given)"
+            ) from None
 
-    def requests(self, conversations: Sequence[list[Message]], responses: Sequence[str],
-                 rubric_ids: Sequence[str]) -> list[GradingRequest]:
+    def requests(
+        self, conversations: Sequence[list[Message]], responses: Sequence[str], rubric_ids: Sequence[str]
+    ) -> list[GradingRequest]:
         """The grading requests of a batch: the task rubric of each response, then its defense rubric."""
         if not (len(conversations) == len(responses) == len(rubric_ids)):
             raise ValueError("conversations, responses and rubric_ids differ in length")
@@ -146,12 +156,19 @@ class RubricScorer:
             r = self.rubric(rid)
             requests.append(GradingRequest(conversation=list(conv), response=resp, criteria=r.criteria, rubric_id=r.id))
             if self.defense is not None:
-                requests.append(GradingRequest(conversation=list(conv), response=resp, criteria=self.defense.criteria,
-                                               rubric_id=self.defense.id))
+                requests.append(
+                    GradingRequest(
+                        conversation=list(conv),
+                        response=resp,
+                        criteria=self.defense.criteria,
+                        rubric_id=self.defense.id,
+                    )
+                )
         return requests
 
-    def score(self, conversations: Sequence[list[Message]], responses: Sequence[str],
-              rubric_ids: Sequence[str]) -> list[Scored]:
+    def score(
+        self, conversations: Sequence[list[Message]], responses: Sequence[str], rubric_ids: Sequence[str]
+    ) -> list[Scored]:
         """Grade and aggregate; one :class:`Scored` per response, in order."""
         requests = self.requests(conversations, responses, rubric_ids)
         t0 = time.monotonic()
@@ -159,8 +176,9 @@ class RubricScorer:
         self.last_latency_s = time.monotonic() - t0
         return self.aggregate(rubric_ids, verdicts)
 
-    async def ascore(self, conversations: Sequence[list[Message]], responses: Sequence[str],
-                     rubric_ids: Sequence[str]) -> list[Scored]:
+    async def ascore(
+        self, conversations: Sequence[list[Message]], responses: Sequence[str], rubric_ids: Sequence[str]
+    ) -> list[Scored]:
         """:meth:`score` on the running event loop: every request of the batch graded concurrently."""
         requests = self.requests(conversations, responses, rubric_ids)
         t0 = time.monotonic()
@@ -186,6 +204,9 @@ class RubricScorer:
                 if defense.vetoed:
                     veto = self.defense.aggregation.veto
                     reward = veto.floor if veto is not None else 0.0
-            out.append(Scored(rubric_id=rid, family=family_of(r), reward=float(reward), task=task, defense=defense,
-                              verdicts=all_v))
+            out.append(
+                Scored(
+                    rubric_id=rid, family=family_of(r), reward=float(reward), task=task, defense=defense, verdicts=all_v
+                )
+            )
         return out

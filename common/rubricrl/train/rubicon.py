@@ -28,9 +28,10 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator
+from typing import Any
 
 from rubricrl.config import ExperimentConfig, resolve_path
 from rubricrl.config.rubicon import RubiconConfig
@@ -43,6 +44,7 @@ log = logging.getLogger(__name__)
 
 
 # --------------------------------------------------------------------------- helpers
+
 
 def rub(cfg: ExperimentConfig) -> RubiconConfig:
     return cfg.section("rubicon")
@@ -90,12 +92,19 @@ def _judge_server(cfg: ExperimentConfig, log_dir: Path) -> Any:
     key = (s.model, s.max_model_len, s.kv_cache_gib, s.max_num_seqs, s.dtype)
     server = _SERVERS.get(key)
     if server is not None and server.running:
-        print(f"reusing the vLLM judge server started earlier in this run ({s.model}); log: {server.log_file}",
-              flush=True)
+        print(
+            f"reusing the vLLM judge server started earlier in this run ({s.model}); log: {server.log_file}", flush=True
+        )
         return server
-    server = VLLMServer(s.model, max_model_len=s.max_model_len, kv_cache_gib=s.kv_cache_gib,
-                        max_num_seqs=s.max_num_seqs, dtype=s.dtype, startup_timeout_s=s.startup_timeout_s,
-                        log_file=log_dir / "judge_server.log")
+    server = VLLMServer(
+        s.model,
+        max_model_len=s.max_model_len,
+        kv_cache_gib=s.kv_cache_gib,
+        max_num_seqs=s.max_num_seqs,
+        dtype=s.dtype,
+        startup_timeout_s=s.startup_timeout_s,
+        log_file=log_dir / "judge_server.log",
+    )
     print(f"starting the vLLM judge server ({s.model}); log: {log_dir / 'judge_server.log'}", flush=True)
     _SERVERS[key] = server.start()
     return server
@@ -111,8 +120,9 @@ def judge_for(cfg: ExperimentConfig, llm: bool, log_dir: Path) -> Iterator[Any]:
     jc = cfg.judge
     if cfg.server.enabled:
         server = _judge_server(cfg, log_dir)
-        jc = jc.model_copy(update={"base_url": server.base_url, "base_url_file": None,
-                                   "model": server.served_model_name})
+        jc = jc.model_copy(
+            update={"base_url": server.base_url, "base_url_file": None, "model": server.served_model_name}
+        )
     judge = build_judge(jc)
     try:
         yield judge
@@ -121,8 +131,9 @@ def judge_for(cfg: ExperimentConfig, llm: bool, log_dir: Path) -> Iterator[Any]:
 
 
 @contextmanager
-def monitor_for(ctx: StageContext, last_step: int, train_label: str,
-                rubrics: dict[str, Rubric] | None = None) -> Iterator[Any]:
+def monitor_for(
+    ctx: StageContext, last_step: int, train_label: str, rubrics: dict[str, Rubric] | None = None
+) -> Iterator[Any]:
     """The stage's gold-judge drift monitor (``cfg.monitor``; None when off for this stage), closed at the end.
 
     An ``openai`` gold judge without its own endpoint grades on the local vLLM judge server (started, or reused,
@@ -137,12 +148,25 @@ def monitor_for(ctx: StageContext, last_step: int, train_label: str,
         yield None
         return
     shared, served = cfg.judge, None
-    if m.judge is not None and m.judge.backend == "openai" and m.judge.base_url is None \
-            and m.judge.base_url_file is None and cfg.server.enabled:
+    if (
+        m.judge is not None
+        and m.judge.backend == "openai"
+        and m.judge.base_url is None
+        and m.judge.base_url_file is None
+        and cfg.server.enabled
+    ):
         server = _judge_server(cfg, ctx.dir)
         shared, served = JudgeConfig(base_url=server.base_url), server.served_model_name
-    monitor = stage_monitor(cfg, ctx.stage.name, ctx.dir, last_step=last_step, train_label=train_label,
-                            shared=shared, served_model=served, rubrics=rubrics)
+    monitor = stage_monitor(
+        cfg,
+        ctx.stage.name,
+        ctx.dir,
+        last_step=last_step,
+        train_label=train_label,
+        shared=shared,
+        served_model=served,
+        rubrics=rubrics,
+    )
     try:
         yield monitor
     finally:
@@ -152,8 +176,9 @@ def monitor_for(ctx: StageContext, last_step: int, train_label: str,
 
 # --------------------------------------------------------------------------- stages
 
+
 def stage_data(ctx: StageContext) -> dict[str, Any]:
-    from rubricrl.data.rubicon import (build_stage1, build_stage2, constraint_rubrics, ifeval_tasks, load_tasks)
+    from rubricrl.data.rubicon import build_stage1, build_stage2, constraint_rubrics, ifeval_tasks, load_tasks
     from rubricrl.train.rewards import programmatic_only
 
     cfg, d = ctx.cfg, rub(ctx.cfg).data
@@ -164,28 +189,51 @@ def stage_data(ctx: StageContext) -> dict[str, Any]:
     tasks = load_tasks(resolve_path(d.seed_tasks))
     if d.ifeval_tasks:
         tasks += ifeval_tasks(d.ifeval_tasks, cfg.run.seed)
-    s1_train, s1_held = build_stage1(tasks, chosen, constraints_per_task=d.constraints_per_task,
-                                     heldout_tasks=d.heldout_tasks,
-                                     heldout_constraints_per_task=d.heldout_constraints_per_task,
-                                     heldout_seed=d.heldout_seed, seed=cfg.run.seed,
-                                     max_train_prompts=d.max_train_prompts, system_prompt=cfg.policy.system_prompt)
+    s1_train, s1_held = build_stage1(
+        tasks,
+        chosen,
+        constraints_per_task=d.constraints_per_task,
+        heldout_tasks=d.heldout_tasks,
+        heldout_constraints_per_task=d.heldout_constraints_per_task,
+        heldout_seed=d.heldout_seed,
+        seed=cfg.run.seed,
+        max_train_prompts=d.max_train_prompts,
+        system_prompt=cfg.policy.system_prompt,
+    )
     s2_bank = {r.id: r for r in _load_bank(d.stage2_bank_paths)}
     s2_prompts = load_tasks(resolve_path(d.stage2_prompts), need_category=True)
-    s2_train, s2_held, instance = build_stage2(s2_prompts, s2_bank, d.stage2_banks, heldout=d.stage2_heldout,
-                                               heldout_seed=d.heldout_seed, seed=cfg.run.seed,
-                                               writingbench=d.writingbench, system_prompt=cfg.policy.system_prompt)
+    s2_train, s2_held, instance = build_stage2(
+        s2_prompts,
+        s2_bank,
+        d.stage2_banks,
+        heldout=d.stage2_heldout,
+        heldout_seed=d.heldout_seed,
+        seed=cfg.run.seed,
+        writingbench=d.writingbench,
+        system_prompt=cfg.policy.system_prompt,
+    )
     used_s2 = [s2_bank[i] for i in sorted(set(d.stage2_banks.values()))]
     save_rubrics(ctx.dir / "rubrics.json", chosen + used_s2 + instance)
-    for name, rows in [("stage1_train", s1_train), ("stage1_heldout", s1_held), ("stage2_train", s2_train),
-                       ("stage2_heldout", s2_held)]:
+    for name, rows in [
+        ("stage1_train", s1_train),
+        ("stage1_heldout", s1_held),
+        ("stage2_train", s2_train),
+        ("stage2_heldout", s2_held),
+    ]:
         ctx.record_hash(f"{name}.jsonl", write_rows(ctx.dir / f"{name}.jsonl", rows))
     ctx.record_hash("stage1_bank", bank_hash(s1_bank))
     ctx.record_hash("stage1_rubrics_used", bank_hash(chosen))
     ctx.record_hash("stage2_bank", bank_hash(list(s2_bank.values())))
     ctx.record_hash("rubrics.json", file_hash(ctx.dir / "rubrics.json"))
-    return {"stage1_train": len(s1_train), "stage1_heldout": len(s1_held), "stage2_train": len(s2_train),
-            "stage2_heldout": len(s2_held), "stage1_constraints": len(chosen), "instance_rubrics": len(instance),
-            "tasks": len(tasks)}
+    return {
+        "stage1_train": len(s1_train),
+        "stage1_heldout": len(s1_held),
+        "stage2_train": len(s2_train),
+        "stage2_heldout": len(s2_held),
+        "stage1_constraints": len(chosen),
+        "instance_rubrics": len(instance),
+        "tasks": len(tasks),
+    }
 
 
 def stage_filter(ctx: StageContext) -> dict[str, Any]:
@@ -204,11 +252,20 @@ def stage_filter(ctx: StageContext) -> dict[str, Any]:
         (ctx.dir / "filter_stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
         return stats
     with ctx.progress(len(rows) * f.k, f"sampling k={f.k} per prompt with the base policy") as advance:
-        samples = sample_responses(policy_path(cfg.policy.name), [r["prompt"] for r in rows], n=f.k,
-                                   max_new_tokens=f.max_new_tokens, temperature=cfg.grpo.temperature,
-                                   top_p=cfg.grpo.top_p, batch_size=f.batch_size, seed=cfg.run.seed,
-                                   chat_template_kwargs=cfg.policy.chat_template_kwargs,
-                                   dtype=cfg.policy.dtype, device=cfg.policy.device, advance=advance)
+        samples = sample_responses(
+            policy_path(cfg.policy.name),
+            [r["prompt"] for r in rows],
+            n=f.k,
+            max_new_tokens=f.max_new_tokens,
+            temperature=cfg.grpo.temperature,
+            top_p=cfg.grpo.top_p,
+            batch_size=f.batch_size,
+            seed=cfg.run.seed,
+            chat_template_kwargs=cfg.policy.chat_template_kwargs,
+            dtype=cfg.policy.dtype,
+            device=cfg.policy.device,
+            advance=advance,
+        )
     with judge_for(cfg, False, ctx.dir) as judge:
         scorer = RubricScorer(rubrics, judge)
         flat = [(r, s) for r, ss in zip(rows, samples) for s in ss]
@@ -219,9 +276,21 @@ def stage_filter(ctx: StageContext) -> dict[str, Any]:
     res = select_prompts(groups, tuple(f.band), f.min_std, f.max_kept, cfg.run.seed)
     kept = set(res.kept)
     ctx.record_hash("kept.jsonl", write_rows(ctx.dir / "kept.jsonl", [r for r in rows if r["id"] in kept]))
-    write_rows(ctx.dir / "groups.jsonl", [{"id": r["id"], "rubric_id": r["rubric_id"], "rewards": groups[r["id"]],
-                                           "mean": res.means[r["id"]], "std": res.stds[r["id"]],
-                                           "kept": r["id"] in kept, "responses": ss} for r, ss in zip(rows, samples)])
+    write_rows(
+        ctx.dir / "groups.jsonl",
+        [
+            {
+                "id": r["id"],
+                "rubric_id": r["rubric_id"],
+                "rewards": groups[r["id"]],
+                "mean": res.means[r["id"]],
+                "std": res.stds[r["id"]],
+                "kept": r["id"] in kept,
+                "responses": ss,
+            }
+            for r, ss in zip(rows, samples)
+        ],
+    )
     stats = res.stats()
     (ctx.dir / "filter_stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
     plot_histogram(res, ctx.dir / "histogram.png", f"offline filter: band {list(f.band)}, k={f.k}")
@@ -230,29 +299,62 @@ def stage_filter(ctx: StageContext) -> dict[str, Any]:
     return stats
 
 
-def _train_stage(ctx: StageContext, rows: list[dict[str, Any]], rubrics: dict[str, Rubric], llm: bool,
-                 defense: Rubric | None, stage_cfg: Any, init_model: str | None,
-                 gold_rubrics: dict[str, Rubric] | None = None) -> dict[str, Any]:
+def _train_stage(
+    ctx: StageContext,
+    rows: list[dict[str, Any]],
+    rubrics: dict[str, Rubric],
+    llm: bool,
+    defense: Rubric | None,
+    stage_cfg: Any,
+    init_model: str | None,
+    gold_rubrics: dict[str, Rubric] | None = None,
+) -> dict[str, Any]:
     from rubricrl.train.rewards import RubricScorer
-    from rubricrl.train.trl_adapter import (AsyncRubricRewardFunc, RubricRewardFunc, judge_label, reward_health,
-                                            train_grpo)
+    from rubricrl.train.trl_adapter import (
+        AsyncRubricRewardFunc,
+        RubricRewardFunc,
+        judge_label,
+        reward_health,
+        train_grpo,
+    )
 
     cfg = ctx.cfg
     if cfg.run.engine == "nemo_rl":  # paper scale: NeMo RL on the stage's Ray cluster (rubricrl.train.nemo_rl_stage)
         from rubricrl.train.nemo_rl_stage import train_nemo_rl
 
-        return train_nemo_rl(ctx, [(r["prompt"], rubrics[r["rubric_id"]], r["id"]) for r in rows], defense, init_model,
-                             monitor_rubrics=gold_rubrics)
+        return train_nemo_rl(
+            ctx,
+            [(r["prompt"], rubrics[r["rubric_id"]], r["id"]) for r in rows],
+            defense,
+            init_model,
+            monitor_rubrics=gold_rubrics,
+        )
     settings = cfg.grpo.merged(stage_cfg.grpo)
-    with judge_for(cfg, llm, ctx.dir) as judge, \
-            monitor_for(ctx, settings.max_steps, judge_label(judge), gold_rubrics) as monitor:
+    with (
+        judge_for(cfg, llm, ctx.dir) as judge,
+        monitor_for(ctx, settings.max_steps, judge_label(judge), gold_rubrics) as monitor,
+    ):
         scorer = RubricScorer(rubrics, judge, defense)
         health = reward_health(cfg, settings, ctx.stage.name, judge)
         reward_cls = AsyncRubricRewardFunc if cfg.run.async_reward else RubricRewardFunc
-        fn = reward_cls(scorer, rollouts_path=ctx.dir / "rollouts.jsonl", health=health,
-                        health_path=ctx.dir / "reward_health.json", monitor=monitor)
-        out = train_grpo(cfg, settings, rows, [fn], ctx.dir, f"{cfg.run.name}-{ctx.stage.name}", init_model,
-                         health=health, monitor=monitor)
+        fn = reward_cls(
+            scorer,
+            rollouts_path=ctx.dir / "rollouts.jsonl",
+            health=health,
+            health_path=ctx.dir / "reward_health.json",
+            monitor=monitor,
+        )
+        out = train_grpo(
+            cfg,
+            settings,
+            rows,
+            [fn],
+            ctx.dir,
+            f"{cfg.run.name}-{ctx.stage.name}",
+            init_model,
+            health=health,
+            monitor=monitor,
+        )
         out["judge"] = judge.stats.as_dict()
     hist = [h for h in read_rows(ctx.dir / "log_history.jsonl") if "reward" in h]
     if hist:
@@ -295,15 +397,32 @@ def stage_hacking(ctx: StageContext) -> dict[str, Any]:
     from rubricrl.report.drift import stage_drift
 
     drift = stage_drift(ctx.input("stage1_rl"))
-    (ctx.dir / "taxonomy.json").write_text(json.dumps({**tax.as_dict(), "drift_monitor": drift}, indent=2,
-                                                      ensure_ascii=False), encoding="utf-8")
+    (ctx.dir / "taxonomy.json").write_text(
+        json.dumps({**tax.as_dict(), "drift_monitor": drift}, indent=2, ensure_ascii=False), encoding="utf-8"
+    )
     (ctx.dir / "taxonomy.md").write_text(render_markdown(tax, defense.id, drift=drift), encoding="utf-8")
-    out = {"rollouts": tax.n_all, "top": tax.n_top, "reward_cutoff": tax.reward_cutoff,
-           "top_counts": {k: p.top_count for k, p in tax.patterns.items()},
-           "all_counts": {k: p.all_count for k, p in tax.patterns.items()}}
+    out = {
+        "rollouts": tax.n_all,
+        "top": tax.n_top,
+        "reward_cutoff": tax.reward_cutoff,
+        "top_counts": {k: p.top_count for k, p in tax.patterns.items()},
+        "all_counts": {k: p.all_count for k, p in tax.patterns.items()},
+    }
     if drift is not None:
-        out["drift_monitor"] = {k: drift.get(k) for k in ("checks", "valid_checks", "skipped_checks", "first_gap",
-                                                          "last_gap", "widening", "trend", "warnings", "verdict")}
+        out["drift_monitor"] = {
+            k: drift.get(k)
+            for k in (
+                "checks",
+                "valid_checks",
+                "skipped_checks",
+                "first_gap",
+                "last_gap",
+                "widening",
+                "trend",
+                "warnings",
+                "verdict",
+            )
+        }
     return out
 
 
@@ -335,10 +454,22 @@ def stages(cfg: Any = None) -> list[Stage]:
         Stage("filter", stage_filter, ("data",), "sample k responses per prompt, keep the central quantile band"),
         Stage("stage1_rl", stage_stage1, ("data", "filter"), "GRPO on instruction-following constraints"),
         Stage("hacking", stage_hacking, ("stage1_rl",), "mine high-reward rollouts for hacking patterns"),
-        Stage("stage2_rl", stage_stage2, ("data", "stage1_rl", "hacking"),
-              "GRPO on stage-2 rubrics with the defense rubric as a veto"),
-        Stage("eval", stage_eval, ("data", "stage1_rl", "hacking", "stage2_rl"),
-              "held-out evaluation of base, stage 1 and stage 2"),
-        Stage("report", stage_report, ("data", "filter", "stage1_rl", "hacking", "stage2_rl", "eval"),
-              "markdown + PNG report"),
+        Stage(
+            "stage2_rl",
+            stage_stage2,
+            ("data", "stage1_rl", "hacking"),
+            "GRPO on stage-2 rubrics with the defense rubric as a veto",
+        ),
+        Stage(
+            "eval",
+            stage_eval,
+            ("data", "stage1_rl", "hacking", "stage2_rl"),
+            "held-out evaluation of base, stage 1 and stage 2",
+        ),
+        Stage(
+            "report",
+            stage_report,
+            ("data", "filter", "stage1_rl", "hacking", "stage2_rl", "eval"),
+            "markdown + PNG report",
+        ),
     ]

@@ -26,8 +26,9 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import Any, Literal
 
 from pydantic import Field, model_validator
 
@@ -116,7 +117,7 @@ class FixedGrader(ConstrainedGrader):  # the constrained grader's fields, plus k
     judge: JudgeConfig | None = None
 
     @model_validator(mode="after")
-    def _needs_judge(self) -> "FixedGrader":
+    def _needs_judge(self) -> FixedGrader:
         if self.kind == "judge" and self.judge is None:
             raise ValueError("kind: judge needs a 'judge' config (backend, model, ...)")
         return self
@@ -177,8 +178,8 @@ register_section(SECTION, SelfRewardingConfig)
 
 def data_stage(ctx: StageContext) -> dict[str, Any]:
     """Load the subset, split it with the fixed seed, cap, and write ``train.jsonl`` / ``heldout.jsonl``."""
-    from rubricrl.data.healthbench import load_subset
     from rubricrl.data import self_rewarding as srd
+    from rubricrl.data.healthbench import load_subset
 
     d = ctx.cfg.section(SECTION).data
     pool = srd.load_training_pool(d.subset)
@@ -193,8 +194,11 @@ def data_stage(ctx: StageContext) -> dict[str, Any]:
         ctx.record_hash(f"{name}.jsonl", file_hash(ctx.dir / f"{name}.jsonl"))
     ctx.record_hash("train_ids", srd.ids_digest(train))
     ctx.record_hash("heldout_ids", srd.ids_digest(held))
-    print(f"[data] {d.subset}: {len(pool)} examples -> train {len(train)}, held-out {len(held)} "
-          f"({d.eval_subset}, split seed {d.split_seed})", flush=True)
+    print(
+        f"[data] {d.subset}: {len(pool)} examples -> train {len(train)}, held-out {len(held)} "
+        f"({d.eval_subset}, split seed {d.split_seed})",
+        flush=True,
+    )
     return {"subset": d.subset, "pool": len(pool), "train": srd.summary(train), "heldout": srd.summary(held)}
 
 
@@ -230,8 +234,14 @@ class SelfRewardFunc:
     (``self_vs_teacher/{agreement,kappa,n}``) and appends it to ``agreement_path``.
     """
 
-    def __init__(self, inner: Any, judge: SelfTeacherJudge, grader: SelfGrader, agreement_path: Path | None,
-                 chat_template_kwargs: dict[str, Any] | None = None):
+    def __init__(
+        self,
+        inner: Any,
+        judge: SelfTeacherJudge,
+        grader: SelfGrader,
+        agreement_path: Path | None,
+        chat_template_kwargs: dict[str, Any] | None = None,
+    ):
         self.inner = inner
         self.judge = judge
         self.grader = grader
@@ -247,9 +257,17 @@ class SelfRewardFunc:
             return
         g = self.grader
         self.judge.self_judge = LivePolicyGrader(
-            model, tokenizer, template=g.template, temperature=g.temperature, top_p=g.top_p, top_k=g.top_k,
-            seed=g.seed, max_prompt_tokens=g.max_prompt_tokens, batch_size=g.batch_size,
-            chat_template_kwargs=self.chat_template_kwargs)
+            model,
+            tokenizer,
+            template=g.template,
+            temperature=g.temperature,
+            top_p=g.top_p,
+            top_k=g.top_k,
+            seed=g.seed,
+            max_prompt_tokens=g.max_prompt_tokens,
+            batch_size=g.batch_size,
+            chat_template_kwargs=self.chat_template_kwargs,
+        )
         self.judge.name = self.judge.self_judge.name
 
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
@@ -320,30 +338,57 @@ def train_stage(ctx: StageContext) -> dict[str, Any]:
 
         return train_nemo_rl(ctx, [(r["prompt"], lookup[r[srd.PROMPT_ID]], r[srd.PROMPT_ID]) for r in rows])
     self_judge = build_judge(cfg.judge) if sr.grader.engine == "http" else None
-    teacher = (build_fixed_grader(sr.teacher.grader, "teacher", cfg.policy.device, cfg.policy.dtype)
-               if sr.teacher.fraction > 0 else None)
+    teacher = (
+        build_fixed_grader(sr.teacher.grader, "teacher", cfg.policy.device, cfg.policy.dtype)
+        if sr.teacher.fraction > 0
+        else None
+    )
     judge = SelfTeacherJudge(self_judge, teacher, sr.teacher.fraction, sr.teacher.replace, sr.teacher.seed)
     scorer = RubricScorer(lookup, judge)
-    train_label = (judge_label(judge) if self_judge is not None else
-                   f"the policy itself (live grader, current weights, T={sr.grader.temperature:g})")
+    train_label = (
+        judge_label(judge)
+        if self_judge is not None
+        else f"the policy itself (live grader, current weights, T={sr.grader.temperature:g})"
+    )
     health = reward_health(cfg, cfg.grpo, ctx.stage.name, train_label)
     try:
-        monitor = stage_monitor(cfg, ctx.stage.name, ctx.dir, last_step=cfg.grpo.max_steps, train_label=train_label,
-                                shared=cfg.judge, training_stages=("train",))
+        monitor = stage_monitor(
+            cfg,
+            ctx.stage.name,
+            ctx.dir,
+            last_step=cfg.grpo.max_steps,
+            train_label=train_label,
+            shared=cfg.judge,
+            training_stages=("train",),
+        )
     except BaseException:
         close_judge(judge)
         raise
-    inner = RubricRewardFunc(scorer, rubric_column=srd.PROMPT_ID, rollouts_path=ctx.dir / "rollouts.jsonl",
-                             name="self_reward", health=health, health_path=ctx.dir / "reward_health.json",
-                             monitor=monitor, prompt_id_columns=(srd.PROMPT_ID,))
+    inner = RubricRewardFunc(
+        scorer,
+        rubric_column=srd.PROMPT_ID,
+        rollouts_path=ctx.dir / "rollouts.jsonl",
+        name="self_reward",
+        health=health,
+        health_path=ctx.dir / "reward_health.json",
+        monitor=monitor,
+        prompt_id_columns=(srd.PROMPT_ID,),
+    )
     func = SelfRewardFunc(inner, judge, sr.grader, ctx.dir / "agreement.jsonl", cfg.policy.chat_template_kwargs)
-    print(f"[train] {len(rows)} prompts, {cfg.grpo.max_steps} steps x {cfg.grpo.prompts_per_step} prompts x "
-          f"{cfg.grpo.num_generations} samples; grader: {sr.grader.engine} policy at T={sr.grader.temperature:g}"
-          + (f", teacher {sr.teacher.grader.kind}:{sr.teacher.grader.model} on {sr.teacher.fraction:.0%}"
-             if teacher is not None else ""), flush=True)
+    print(
+        f"[train] {len(rows)} prompts, {cfg.grpo.max_steps} steps x {cfg.grpo.prompts_per_step} prompts x "
+        f"{cfg.grpo.num_generations} samples; grader: {sr.grader.engine} policy at T={sr.grader.temperature:g}"
+        + (
+            f", teacher {sr.teacher.grader.kind}:{sr.teacher.grader.model} on {sr.teacher.fraction:.0%}"
+            if teacher is not None
+            else ""
+        ),
+        flush=True,
+    )
     try:
-        result = train_grpo(cfg, cfg.grpo, rows, [func], ctx.dir, run_name=f"{cfg.run.name}-train", health=health,
-                            monitor=monitor)
+        result = train_grpo(
+            cfg, cfg.grpo, rows, [func], ctx.dir, run_name=f"{cfg.run.name}-train", health=health, monitor=monitor
+        )
     finally:
         close_judge(judge)
         if monitor is not None:
@@ -351,8 +396,13 @@ def train_stage(ctx: StageContext) -> dict[str, Any]:
     _, overall = read_agreement(ctx.dir / "agreement.jsonl")
     stats = judge.stats.as_dict() if judge.self_judge is not None else {}
     ctx.record_hash("final_model", _dir_digest(Path(result["final_model"])))
-    return {**result, "self_grader": stats, "teacher_samples": judge.teacher_samples,
-            "teacher_fallbacks": judge.teacher_fallbacks, "self_vs_teacher": overall}
+    return {
+        **result,
+        "self_grader": stats,
+        "teacher_samples": judge.teacher_samples,
+        "teacher_fallbacks": judge.teacher_fallbacks,
+        "self_vs_teacher": overall,
+    }
 
 
 def _dir_digest(d: Path) -> str:

@@ -14,9 +14,10 @@ agreement and stage timings, plus PNG plots.
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, Iterator, Sequence
+from typing import Any
 
 from rubricrl.train.stages import StageContext
 
@@ -33,15 +34,32 @@ def fixed_judge(spec: Any, cfg: Any, name: str, log_dir: Path) -> Iterator[Any]:
     from rubricrl.train.self_reward import build_fixed_grader
 
     judge_cfg = spec.judge
-    if (spec.kind == "judge" and judge_cfg.backend == "openai" and not judge_cfg.base_url
-            and not judge_cfg.base_url_file and cfg.server.enabled):
+    if (
+        spec.kind == "judge"
+        and judge_cfg.backend == "openai"
+        and not judge_cfg.base_url
+        and not judge_cfg.base_url_file
+        and cfg.server.enabled
+    ):
         from rubricrl.judge.vllm_server import VLLMServer
 
         s = cfg.server
-        with VLLMServer(s.model, max_model_len=s.max_model_len, kv_cache_gib=s.kv_cache_gib, max_num_seqs=s.max_num_seqs,
-                        dtype=s.dtype, startup_timeout_s=s.startup_timeout_s, log_file=log_dir / "vllm.log") as server:
-            live = spec.model_copy(update={"judge": judge_cfg.model_copy(
-                update={"base_url": server.base_url, "model": server.served_model_name})})
+        with VLLMServer(
+            s.model,
+            max_model_len=s.max_model_len,
+            kv_cache_gib=s.kv_cache_gib,
+            max_num_seqs=s.max_num_seqs,
+            dtype=s.dtype,
+            startup_timeout_s=s.startup_timeout_s,
+            log_file=log_dir / "vllm.log",
+        ) as server:
+            live = spec.model_copy(
+                update={
+                    "judge": judge_cfg.model_copy(
+                        update={"base_url": server.base_url, "model": server.served_model_name}
+                    )
+                }
+            )
             judge = build_fixed_grader(live, name)
             try:
                 yield judge
@@ -58,11 +76,23 @@ def fixed_judge(spec: Any, cfg: Any, name: str, log_dir: Path) -> Iterator[Any]:
 def judge_summary(judge: Any, spec: Any) -> dict[str, Any]:
     """What the graded records say about their judge."""
     if spec.kind == "judge":
-        return {"kind": "judge", "model": spec.judge.model, "backend": spec.judge.backend, "mode": spec.judge.mode,
-                "template": spec.judge.template, "structured_output": spec.judge.structured_output}
+        return {
+            "kind": "judge",
+            "model": spec.judge.model,
+            "backend": spec.judge.backend,
+            "mode": spec.judge.mode,
+            "template": spec.judge.template,
+            "structured_output": spec.judge.structured_output,
+        }
     tpl = judge.templates.primary
-    return {"kind": "constrained", "model": spec.model, "template": tpl.name, "template_sha256": tpl.hash,
-            "temperature": spec.temperature, "verdict_first": True}
+    return {
+        "kind": "constrained",
+        "model": spec.model,
+        "template": tpl.name,
+        "template_sha256": tpl.hash,
+        "temperature": spec.temperature,
+        "verdict_first": True,
+    }
 
 
 # --------------------------------------------------------------------------- eval stage
@@ -88,8 +118,9 @@ def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
     write_jsonl_atomic(path, rows, overwrite=True)  # the stage's own output, redone
 
 
-def paired_diff_ci(before: Sequence[float], after: Sequence[float], n_bootstrap: int, seed: int
-                   ) -> tuple[float, float, float]:
+def paired_diff_ci(
+    before: Sequence[float], after: Sequence[float], n_bootstrap: int, seed: int
+) -> tuple[float, float, float]:
     """Difference of clipped means (after - before) with a paired bootstrap 95% interval over examples."""
     import numpy as np
 
@@ -130,31 +161,60 @@ def eval_stage(ctx: StageContext) -> dict[str, Any]:
                 responses = [r["response"] for r in done]
             else:
                 with ctx.progress(len(held), f"{label}: generate") as advance:
-                    responses = [ss[0] for ss in sample_responses(
-                        path, convs, n=1, max_new_tokens=ev.max_new_tokens, temperature=ev.temperature,
-                        top_p=ev.top_p, batch_size=ev.batch_size, seed=ev.seed,
-                        chat_template_kwargs=cfg.policy.chat_template_kwargs, dtype=cfg.policy.dtype,
-                        device=cfg.policy.device, advance=advance)]
+                    responses = [
+                        ss[0]
+                        for ss in sample_responses(
+                            path,
+                            convs,
+                            n=1,
+                            max_new_tokens=ev.max_new_tokens,
+                            temperature=ev.temperature,
+                            top_p=ev.top_p,
+                            batch_size=ev.batch_size,
+                            seed=ev.seed,
+                            chat_template_kwargs=cfg.policy.chat_template_kwargs,
+                            dtype=cfg.policy.dtype,
+                            device=cfg.policy.device,
+                            advance=advance,
+                        )
+                    ]
                 _write_jsonl(resp_file, [{"prompt_id": ex.prompt_id, "response": r} for ex, r in zip(held, responses)])
             graded_file = ctx.dir / f"graded_{label}.jsonl"
             done = finished_rows(graded_file, len(held))
             if done is not None:
                 records = [GradedRecord(d) for d in done]
             else:
-                reqs = [GradingRequest(c, r, ex.rubric.criteria, rubric_id=ex.prompt_id) for c, r, ex in
-                        zip(convs, responses, held)]
+                reqs = [
+                    GradingRequest(c, r, ex.rubric.criteria, rubric_id=ex.prompt_id)
+                    for c, r, ex in zip(convs, responses, held)
+                ]
                 with ctx.progress(len(reqs), f"{label}: grade (fixed judge)") as advance:
                     verdicts = grade_many(judge, reqs, progress=lambda done, total: advance(1))
                 records = [make_record(ex.raw, r, v, summary) for ex, r, v in zip(held, responses, verdicts)]
                 _write_jsonl(graded_file, [rec.data for rec in records])
             rep = score_records(records, ungraded=ev.ungraded, n_bootstrap=ev.n_bootstrap, seed=ev.seed).to_json()
-            out[label] = {k: rep[k] for k in ("overall_score", "overall_score:bootstrap_std", "overall_score:n_samples",
-                                              "n_examples", "n_scored", "n_ungraded", "n_unscorable")}
+            out[label] = {
+                k: rep[k]
+                for k in (
+                    "overall_score",
+                    "overall_score:bootstrap_std",
+                    "overall_score:n_samples",
+                    "n_examples",
+                    "n_scored",
+                    "n_ungraded",
+                    "n_unscorable",
+                )
+            }
             out[label]["mean_response_words"] = sum(len(r.split()) for r in responses) / max(1, len(responses))
-            per_example[label] = [score_example(r.prompt_id, r.criteria(), r.verdicts(), r.example_tags,
-                                                ev.ungraded).overall for r in records]
-            print(f"[eval] {label}: overall_score {rep['overall_score']:.4f} +- {rep['overall_score:bootstrap_std']:.4f} "
-                  f"(n={rep['overall_score:n_samples']}, ungraded verdicts {rep['n_ungraded']})", flush=True)
+            per_example[label] = [
+                score_example(r.prompt_id, r.criteria(), r.verdicts(), r.example_tags, ev.ungraded).overall
+                for r in records
+            ]
+            print(
+                f"[eval] {label}: overall_score {rep['overall_score']:.4f} +- {rep['overall_score:bootstrap_std']:.4f} "
+                f"(n={rep['overall_score:n_samples']}, ungraded verdicts {rep['n_ungraded']})",
+                flush=True,
+            )
     both = [(b, a) for b, a in zip(per_example["before"], per_example["after"]) if b is not None and a is not None]
     if both:
         diff, lo, hi = paired_diff_ci([b for b, _ in both], [a for _, a in both], ev.n_bootstrap, ev.seed)

@@ -45,7 +45,9 @@ def reward_curve(history: list[dict[str, Any]]) -> list[tuple[int, float]]:
     return out
 
 
-def _plots(out: Path, curve: list[tuple[int, float]], ev: dict[str, Any], agree_rows: list[dict[str, Any]]) -> list[str]:
+def _plots(
+    out: Path, curve: list[tuple[int, float]], ev: dict[str, Any], agree_rows: list[dict[str, Any]]
+) -> list[str]:
     import matplotlib
 
     matplotlib.use("Agg")
@@ -71,8 +73,14 @@ def _plots(out: Path, curve: list[tuple[int, float]], ev: dict[str, Any], agree_
         fig, ax = plt.subplots(figsize=(4, 3))
         vals = [ev[k]["overall_score"] for k in labels]
         errs = [ev[k]["overall_score:bootstrap_std"] for k in labels]
-        ax.bar(labels, vals, yerr=errs, capsize=6, color=[BASE if k == "before" else OURS for k in labels],
-               edgecolor="black")
+        ax.bar(
+            labels,
+            vals,
+            yerr=errs,
+            capsize=6,
+            color=[BASE if k == "before" else OURS for k in labels],
+            edgecolor="black",
+        )
         ax.set_ylabel("overall_score (fixed judge)")
         ax.set_title(f"Held-out HealthBench, n={ev[labels[0]]['overall_score:n_samples']}")
         fig.tight_layout()
@@ -83,8 +91,13 @@ def _plots(out: Path, curve: list[tuple[int, float]], ev: dict[str, Any], agree_
     if pts:
         fig, ax = plt.subplots(figsize=(5, 3))
         ax.plot([p[0] for p in pts], [p[1] for p in pts], marker="o", color=OURS, label="agreement")
-        ax.plot([p[0] for p in pts if p[2] is not None], [p[2] for p in pts if p[2] is not None], marker="s",
-                color=SECOND, label="Cohen's kappa")
+        ax.plot(
+            [p[0] for p in pts if p[2] is not None],
+            [p[2] for p in pts if p[2] is not None],
+            marker="s",
+            color=SECOND,
+            label="Cohen's kappa",
+        )
         ax.set_xlabel("GRPO step")
         ax.set_ylabel("agreement share / kappa")
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
@@ -142,23 +155,45 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
     plots = _plots(ctx.dir, curve, ev, agree_rows)
     timings = {s: _json(run / s / DONE).get("seconds") for s in ("data", "train", "eval")}
     g, t = sr.grader, sr.teacher
+    teacher = (
+        "none"
+        if t.fraction == 0
+        else f"{t.grader.kind}:{t.grader.model} on {t.fraction:.0%} of samples, replace={t.replace}"
+    )
     L = [f"# Self-rewarding rubric RL: run `{cfg.run.name}` ({cfg.run.scale} scale)", ""]
     if cfg.run.scale != "paper":
-        L += [f"**Scale: {cfg.run.scale}.** Policy `{cfg.policy.name}`, {cfg.grpo.max_steps} GRPO steps. This run exercises "
-              "the paper's pipeline end to end; it is not a replication of the paper's 32B / 8B numbers.", ""]
-    L += ["## Setup", "",
-          f"- data: `{sr.data.subset}`, {data.get('pool', '?')} examples; train {data.get('train', {}).get('examples', '?')}, "
-          f"held-out {data.get('heldout', {}).get('examples', '?')} ({sr.data.eval_subset}, split seed {sr.data.split_seed})",
-          f"- self grader: `{g.engine}` (the policy, current weights each step), template `{g.template}`, "
-          f"T={g.temperature:g}, top_p={g.top_p}, top_k={g.top_k}; verdict by constrained decoding (verdict first, "
-          "no explanation)" if g.engine == "live" else f"- self grader: `{g.engine}` (the policy's engine endpoint)",
-          f"- teacher: {'none' if t.fraction == 0 else f'{t.grader.kind}:{t.grader.model} on {t.fraction:.0%} of samples, replace={t.replace}'}",
-          f"- GRPO: lr {cfg.grpo.learning_rate:g} ({cfg.grpo.lr_scheduler_type}, warmup {cfg.grpo.warmup_steps}), "
-          f"beta {cfg.grpo.beta:g}, clip {cfg.grpo.epsilon:g}/{cfg.grpo.epsilon_high:g}, loss `{cfg.grpo.loss_type}`, "
-          f"{cfg.grpo.prompts_per_step} prompts x {cfg.grpo.num_generations} samples, max completion "
-          f"{cfg.grpo.max_completion_length} tokens, rollout T={cfg.grpo.temperature:g}",
-          f"- evaluation judge (fixed): {judge_text(ev.get('judge'))}", ""]
-    L += ["## Training", "", f"steps: {train.get('global_step', '?')}, train time {_fmt(train.get('train_seconds'), 1)} s", ""]
+        L += [
+            f"**Scale: {cfg.run.scale}.** Policy `{cfg.policy.name}`, {cfg.grpo.max_steps} GRPO steps. "
+            "This run exercises the paper's pipeline end to end; "
+            "it is not a replication of the paper's 32B / 8B numbers.",
+            "",
+        ]
+    L += [
+        "## Setup",
+        "",
+        f"- data: `{sr.data.subset}`, {data.get('pool', '?')} examples; "
+        f"train {data.get('train', {}).get('examples', '?')}, "
+        f"held-out {data.get('heldout', {}).get('examples', '?')} "
+        f"({sr.data.eval_subset}, split seed {sr.data.split_seed})",
+        f"- self grader: `{g.engine}` (the policy, current weights each step), template `{g.template}`, "
+        f"T={g.temperature:g}, top_p={g.top_p}, top_k={g.top_k}; verdict by constrained decoding (verdict first, "
+        "no explanation)"
+        if g.engine == "live"
+        else f"- self grader: `{g.engine}` (the policy's engine endpoint)",
+        f"- teacher: {teacher}",
+        f"- GRPO: lr {cfg.grpo.learning_rate:g} ({cfg.grpo.lr_scheduler_type}, warmup {cfg.grpo.warmup_steps}), "
+        f"beta {cfg.grpo.beta:g}, clip {cfg.grpo.epsilon:g}/{cfg.grpo.epsilon_high:g}, loss `{cfg.grpo.loss_type}`, "
+        f"{cfg.grpo.prompts_per_step} prompts x {cfg.grpo.num_generations} samples, max completion "
+        f"{cfg.grpo.max_completion_length} tokens, rollout T={cfg.grpo.temperature:g}",
+        f"- evaluation judge (fixed): {judge_text(ev.get('judge'))}",
+        "",
+    ]
+    L += [
+        "## Training",
+        "",
+        f"steps: {train.get('global_step', '?')}, train time {_fmt(train.get('train_seconds'), 1)} s",
+        "",
+    ]
     from rubricrl.report.pipeline import step_time_table
 
     timing = step_time_table({"train (self grader)": train})
@@ -166,10 +201,17 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
         L += timing[1:] + [""]
     health = health_table({"train (self grader)": stage_health(run / "train")})
     if health:
-        L += ["### Grader and reward health", "",
-              "Verdicts behind the training rewards and the grader's counters; steps with reward variance are steps "
-              "where some prompt's sampled answers got different rewards (else GRPO has nothing to learn from).",
-              ""] + health + [""]
+        L += (
+            [
+                "### Grader and reward health",
+                "",
+                "Verdicts behind the training rewards and the grader's counters; steps with reward variance are steps "
+                "where some prompt's sampled answers got different rewards (else GRPO has nothing to learn from).",
+                "",
+            ]
+            + health
+            + [""]
+        )
     if curve:
         L += ["| step | self-graded reward |", "|---|---|"] + [f"| {s} | {r:.4f} |" for s, r in curve] + [""]
     if "reward.png" in plots:
@@ -181,24 +223,35 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
     if plot_drift(drift, ctx.dir / PLOT) is not None:
         plots.append(PLOT)
         L += [f"![gold-judge drift]({PLOT})", ""]
-    L += ["## Held-out evaluation (fixed judge)", "", "| policy | overall_score | bootstrap std | n | ungraded verdicts | mean words |",
-          "|---|---|---|---|---|---|"]
+    L += [
+        "## Held-out evaluation (fixed judge)",
+        "",
+        "| policy | overall_score | bootstrap std | n | ungraded verdicts | mean words |",
+        "|---|---|---|---|---|---|",
+    ]
     for k in ("before", "after"):
         if k in ev:
             e = ev[k]
-            L.append(f"| {k} | {_fmt(e['overall_score'])} | {_fmt(e['overall_score:bootstrap_std'])} | "
-                     f"{e['overall_score:n_samples']} | {e['n_ungraded']} | {_fmt(e.get('mean_response_words'), 1)} |")
+            L.append(
+                f"| {k} | {_fmt(e['overall_score'])} | {_fmt(e['overall_score:bootstrap_std'])} | "
+                f"{e['overall_score:n_samples']} | {e['n_ungraded']} | {_fmt(e.get('mean_response_words'), 1)} |"
+            )
     d = ev.get("difference")
     if d:
-        L += ["", f"after - before: {d['after_minus_before']:+.4f}, paired bootstrap 95% CI "
-              f"[{d['ci95_low']:+.4f}, {d['ci95_high']:+.4f}] (n={d['n_paired']})"]
+        L += [
+            "",
+            f"after - before: {d['after_minus_before']:+.4f}, paired bootstrap 95% CI "
+            f"[{d['ci95_low']:+.4f}, {d['ci95_high']:+.4f}] (n={d['n_paired']})",
+        ]
     if "before_after.png" in plots:
         L += ["", "![before/after](before_after.png)"]
     L += ["", "## Self vs teacher agreement (overlap)", ""]
     if agree["n"]:
-        L += [f"items graded by both: {agree['n']}; agreement {_fmt(agree['agreement'])}, Cohen's kappa "
-              f"{_fmt(agree['kappa'])}; 'met' rate self {_fmt(agree['self_true_rate'])} vs teacher "
-              f"{_fmt(agree['teacher_true_rate'])}"]
+        L += [
+            f"items graded by both: {agree['n']}; agreement {_fmt(agree['agreement'])}, Cohen's kappa "
+            f"{_fmt(agree['kappa'])}; 'met' rate self {_fmt(agree['self_true_rate'])} vs teacher "
+            f"{_fmt(agree['teacher_true_rate'])}"
+        ]
         if "agreement.png" in plots:
             L += ["", "![agreement](agreement.png)"]
     else:
@@ -210,21 +263,46 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
     print(f"[report] {ctx.dir / 'report.md'}", flush=True)
     from rubricrl.report.pipeline import flat_numbers, log_pipeline_wandb
 
-    rows = [[k, ev[k].get("overall_score"), ev[k].get("overall_score:bootstrap_std"),
-             ev[k].get("overall_score:n_samples"), ev[k].get("n_ungraded"), ev[k].get("mean_response_words")]
-            for k in ("before", "after") if k in ev]
-    tables = {"eval/heldout": (["policy", "overall_score", "bootstrap_std", "n", "n_ungraded", "mean_words"], rows)} \
-        if rows else {}
+    rows = [
+        [
+            k,
+            ev[k].get("overall_score"),
+            ev[k].get("overall_score:bootstrap_std"),
+            ev[k].get("overall_score:n_samples"),
+            ev[k].get("n_ungraded"),
+            ev[k].get("mean_response_words"),
+        ]
+        for k in ("before", "after")
+        if k in ev
+    ]
+    tables = (
+        {"eval/heldout": (["policy", "overall_score", "bootstrap_std", "n", "n_ungraded", "mean_words"], rows)}
+        if rows
+        else {}
+    )
     from rubricrl.report.pipeline import drift_numbers
 
     monitor_table = drift_wandb_table(drift)
-    wandb_runs = log_pipeline_wandb(cfg, run, ctx.dir, "\n".join(L) + "\n",
-                                    {**flat_numbers(ev, "eval/"), **drift_numbers(drift)}, tables,
-                                    {"eval/before_after": ctx.dir / "before_after.png"},
-                                    {"report/drift_monitor_checks": monitor_table} if monitor_table else None)
+    wandb_runs = log_pipeline_wandb(
+        cfg,
+        run,
+        ctx.dir,
+        "\n".join(L) + "\n",
+        {**flat_numbers(ev, "eval/"), **drift_numbers(drift)},
+        tables,
+        {"eval/before_after": ctx.dir / "before_after.png"},
+        {"report/drift_monitor_checks": monitor_table} if monitor_table else None,
+    )
     d = drift["train"]
-    return {"report": str(ctx.dir / "report.md"), "plots": plots, "timings": timings, "wandb": wandb_runs,
-            "drift_monitor": {f: d.get(f) for f in ("checks", "valid_checks", "widening", "warnings", "verdict")}
-            if d else None,
-            "before": ev.get("before", {}).get("overall_score"), "after": ev.get("after", {}).get("overall_score"),
-            "self_vs_teacher": agree}
+    return {
+        "report": str(ctx.dir / "report.md"),
+        "plots": plots,
+        "timings": timings,
+        "wandb": wandb_runs,
+        "drift_monitor": {f: d.get(f) for f in ("checks", "valid_checks", "widening", "warnings", "verdict")}
+        if d
+        else None,
+        "before": ev.get("before", {}).get("overall_score"),
+        "after": ev.get("after", {}).get("overall_score"),
+        "self_vs_teacher": agree,
+    }

@@ -34,10 +34,11 @@ import logging
 import os
 import sys
 import time
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator, Sequence
+from typing import Any
 
 from rubricrl.config import ExperimentConfig, config_hash, to_yaml
 from rubricrl.errors import UserError
@@ -65,7 +66,7 @@ class Stage:
     """
 
     name: str
-    fn: Callable[["StageContext"], dict[str, Any]]
+    fn: Callable[[StageContext], dict[str, Any]]
     inputs: tuple[str, ...] = ()
     description: str = ""
 
@@ -92,9 +93,13 @@ class StageContext:
         _write_json(self.dir / "provenance.json", self._provenance())
 
     def _provenance(self) -> dict[str, Any]:
-        return {"stage": self.stage.name, "config_hash": config_hash(self.cfg), "inputs": list(self.stage.inputs),
-                "input_markers": {n: _read_json(self.run_dir / n / DONE) for n in self.stage.inputs},
-                "hashes": self.hashes}
+        return {
+            "stage": self.stage.name,
+            "config_hash": config_hash(self.cfg),
+            "inputs": list(self.stage.inputs),
+            "input_markers": {n: _read_json(self.run_dir / n / DONE) for n in self.stage.inputs},
+            "hashes": self.hashes,
+        }
 
     @contextmanager
     def progress(self, total: int, desc: str) -> Iterator[Callable[[int], None]]:
@@ -158,7 +163,8 @@ def _is_current(run_dir: Path, s: Stage, chash: str) -> bool:
         raise UserError(
             f"stage {s.name!r} in {run_dir} was finished with a different configuration "
             f"(config hash {str(marker.get('config_hash'))[:12]} != {chash[:12]}); use a new run.name=..., "
-            f"or --force to redo it (its folder is moved aside, not deleted)")
+            f"or --force to redo it (its folder is moved aside, not deleted)"
+        )
     return True
 
 
@@ -182,21 +188,37 @@ def run_stage(s: Stage, cfg: ExperimentConfig, run_dir: Path) -> dict[str, Any]:
     metrics.setdefault("stage_seconds", round(elapsed, 2))
     _write_json(d / "metrics.json", metrics)
     _write_json(d / "provenance.json", ctx._provenance())
-    _write_json(d / DONE, {"stage": s.name, "config_hash": config_hash(cfg), "seconds": round(elapsed, 2),
-                           "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z")})
+    _write_json(
+        d / DONE,
+        {
+            "stage": s.name,
+            "config_hash": config_hash(cfg),
+            "seconds": round(elapsed, 2),
+            "finished": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+        },
+    )
     if not cfg.run.keep_checkpoints and (d / "checkpoints").is_dir():
         # Only once the stage is marked done: until then a rerun resumes from these instead of starting over.
         from rubricrl.train.checkpoint import drop_checkpoints
 
         freed = drop_checkpoints(d / "checkpoints")
         if freed:
-            print(f"[{s.name}] run.keep_checkpoints=false: deleted {d / 'checkpoints'}/checkpoint-* "
-                  f"({freed / 1e9:.2f} GB) once the stage was done", file=sys.stderr, flush=True)
+            print(
+                f"[{s.name}] run.keep_checkpoints=false: deleted {d / 'checkpoints'}/checkpoint-* "
+                f"({freed / 1e9:.2f} GB) once the stage was done",
+                file=sys.stderr,
+                flush=True,
+            )
     return metrics
 
 
-def run_pipeline(stages: Sequence[Stage], cfg: ExperimentConfig, only: str | None = None, force: bool = False,
-                 echo: Callable[[str], None] | None = None) -> dict[str, dict[str, Any]]:
+def run_pipeline(
+    stages: Sequence[Stage],
+    cfg: ExperimentConfig,
+    only: str | None = None,
+    force: bool = False,
+    echo: Callable[[str], None] | None = None,
+) -> dict[str, dict[str, Any]]:
     """Run ``stages`` in order for ``cfg``; returns ``{stage: metrics}`` of the stages run or found done.
 
     Args:
@@ -222,8 +244,10 @@ def run_pipeline(stages: Sequence[Stage], cfg: ExperimentConfig, only: str | Non
         s = by_name[only]
         missing = [i for i in _all_inputs(s, by_name) if not _is_current(run_dir, by_name[i], chash)]
         if missing:
-            raise UserError(f"stage {only!r} needs {', '.join(missing)} done first in {run_dir} "
-                            f"(run them with --stage NAME, or run the whole pipeline without --stage)")
+            raise UserError(
+                f"stage {only!r} needs {', '.join(missing)} done first in {run_dir} "
+                f"(run them with --stage NAME, or run the whole pipeline without --stage)"
+            )
         selected = [s]
     else:
         selected = list(stages)

@@ -22,7 +22,8 @@ from __future__ import annotations
 import functools
 import logging
 import time
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -50,7 +51,7 @@ class StepTimer(_base_callback()):  # type: ignore[misc]
         self._spent = {"generation": 0.0, "reward": 0.0}
         self.rows: list[dict[str, float]] = []
 
-    def attach(self, trainer: Any) -> "StepTimer":
+    def attach(self, trainer: Any) -> StepTimer:
         """Wrap ``trainer``'s generation and reward methods and add this callback to it."""
         self.trainer = trainer
         for method, bucket in (("_generate", "generation"), ("_calculate_rewards", "reward")):
@@ -115,8 +116,9 @@ def timing_summary(history: list[dict[str, Any]]) -> dict[str, float]:
     return out
 
 
-def nemo_rl_step_timing(timer: dict[str, Any], reward_s: float, judge: dict[str, float] | None = None
-                        ) -> dict[str, float]:
+def nemo_rl_step_timing(
+    timer: dict[str, Any], reward_s: float, judge: dict[str, float] | None = None
+) -> dict[str, float]:
     """The ``timing/*`` figures of one NeMo RL GRPO step (keys without the ``timing/`` prefix).
 
     Args:
@@ -139,8 +141,11 @@ def nemo_rl_step_timing(timer: dict[str, Any], reward_s: float, judge: dict[str,
     gen_total = float(timer.get("exposed_generation" if overlapped else "generation", 0.0) or 0.0)
     generation_s = gen_total if overlapped else max(0.0, gen_total - reward_s)
     out = {
-        "step_s": float(step_s), "generation_s": generation_s, "reward_s": float(reward_s),
-        "train_s": max(0.0, float(step_s) - gen_total), "reward_share": float(reward_s) / float(step_s),
+        "step_s": float(step_s),
+        "generation_s": generation_s,
+        "reward_s": float(reward_s),
+        "train_s": max(0.0, float(step_s) - gen_total),
+        "reward_share": float(reward_s) / float(step_s),
         "reward_overlapped": float(overlapped),
     }
     if judge:

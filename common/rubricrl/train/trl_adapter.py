@@ -13,7 +13,9 @@ Signature translation only; scoring is :class:`rubricrl.train.rewards.RubricScor
   functions, and every judge call of the step is in flight together.
 * Step time: :func:`train_grpo` attaches :class:`~rubricrl.train.step_timing.StepTimer`, which logs
   ``timing/step_s``, ``timing/generation_s``, ``timing/reward_s``, ``timing/train_s`` and
-  ``timing/reward_share`` per step (``log_history``, W&B); their means are the stage metrics' ``timing``. TRL itself logs ``completions/mean_length``, ``completions/clipped_ratio``
+  ``timing/reward_share`` per step (``log_history``, W&B); their means are the stage metrics' ``timing``.
+  TRL itself logs
+  ``completions/mean_length``, ``completions/clipped_ratio``
   (truncation) and ``clip_ratio/*`` (policy-ratio clip fraction). With ``rollouts_path`` every scored
   rollout is appended there as JSONL (the hacking analysis mines it).
 * :func:`grpo_config` maps :class:`rubricrl.config.GRPOSettings` onto ``trl.GRPOConfig`` field by field.
@@ -44,8 +46,9 @@ import math
 import os
 import time
 from collections import defaultdict
+from collections.abc import Callable, Sequence
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any
 
 from rubricrl.config import ExperimentConfig, GRPOSettings
 from rubricrl.config.schema import trl_field_names
@@ -56,8 +59,8 @@ from rubricrl.reward.health_file import restore_health, write_health
 from rubricrl.train.checkpoint import GracefulStop, StopOnSignal, last_checkpoint
 from rubricrl.train.drift_monitor import GoldMonitor, Rollout, prompt_key, verdict_counts
 from rubricrl.train.rewards import RubricScorer, Scored
-from rubricrl.train.step_timing import StepTimer, timing_summary
 from rubricrl.train.stages import StageInterrupted
+from rubricrl.train.step_timing import StepTimer, timing_summary
 
 log = logging.getLogger(__name__)
 
@@ -92,9 +95,17 @@ class RubricRewardFunc:
             chosen by prompt id; without one, a hash of the conversation stands in).
     """
 
-    def __init__(self, scorer: RubricScorer, rubric_column: str = "rubric_id", rollouts_path: Path | None = None,
-                 name: str = "rubric", health: RewardHealth | None = None, health_path: Path | None = None,
-                 monitor: GoldMonitor | None = None, prompt_id_columns: Sequence[str] = ("id", "prompt_id")):
+    def __init__(
+        self,
+        scorer: RubricScorer,
+        rubric_column: str = "rubric_id",
+        rollouts_path: Path | None = None,
+        name: str = "rubric",
+        health: RewardHealth | None = None,
+        health_path: Path | None = None,
+        monitor: GoldMonitor | None = None,
+        prompt_id_columns: Sequence[str] = ("id", "prompt_id"),
+    ):
         self.scorer = scorer
         self.rubric_column = rubric_column
         self.rollouts_path = Path(rollouts_path) if rollouts_path else None
@@ -111,15 +122,17 @@ class RubricRewardFunc:
         scored = self.scorer.score(convs, texts, rubric_ids)
         return self._finish(convs, texts, scored, stats0, kwargs)
 
-    def _inputs(self, prompts: Sequence[Any], completions: Sequence[Any],
-                kwargs: dict[str, Any]) -> tuple[list[list[dict[str, str]]], list[str], list[str]]:
+    def _inputs(
+        self, prompts: Sequence[Any], completions: Sequence[Any], kwargs: dict[str, Any]
+    ) -> tuple[list[list[dict[str, str]]], list[str], list[str]]:
         if self.rubric_column not in kwargs:
             raise KeyError(f"dataset has no {self.rubric_column!r} column (columns passed: {sorted(kwargs)})")
         rubric_ids = [str(r) for r in kwargs[self.rubric_column]]
         return [conversation_of(p) for p in prompts], [text_of(c) for c in completions], rubric_ids
 
-    def _finish(self, convs: list, texts: list[str], scored: list[Scored], stats0: dict[str, float],
-                kwargs: dict[str, Any]) -> list[float]:
+    def _finish(
+        self, convs: list, texts: list[str], scored: list[Scored], stats0: dict[str, float], kwargs: dict[str, Any]
+    ) -> list[float]:
         stats1 = _judge_stats(self.scorer.judge)
         self.calls += 1
         log_metric: Callable[[str, float], None] | None = kwargs.get("log_metric")
@@ -159,28 +172,49 @@ class RubricRewardFunc:
         ids = next((kwargs[c] for c in self.prompt_id_columns if c in kwargs), None)
         assert self.monitor is not None
         defense = self.scorer.defense
-        return [Rollout(key=str(ids[i]) if ids is not None else prompt_key(conv), conversation=conv, response=text,
-                        rubric=self.monitor.rubric_for(self.scorer.rubric(s.rubric_id)), defense=defense,
-                        train_reward=s.reward)
-                for i, (conv, text, s) in enumerate(zip(convs, texts, scored))]
+        return [
+            Rollout(
+                key=str(ids[i]) if ids is not None else prompt_key(conv),
+                conversation=conv,
+                response=text,
+                rubric=self.monitor.rubric_for(self.scorer.rubric(s.rubric_id)),
+                defense=defense,
+                train_reward=s.reward,
+            )
+            for i, (conv, text, s) in enumerate(zip(convs, texts, scored))
+        ]
 
     def count_verdicts(self, scored: Sequence[Scored]) -> tuple[int, int]:
         """(verdicts, ungraded) the rewards rest on: the model-judged ones when there are any (programmatic
         defense detectors never time out, so counting them would hide a judge that grades nothing), else all."""
         defense = self.scorer.defense.criteria if self.scorer.defense is not None else ()
-        return verdict_counts((tuple(self.scorer.rubric(s.rubric_id).criteria) + tuple(defense), s.verdicts or ())
-                              for s in scored)
+        return verdict_counts(
+            (tuple(self.scorer.rubric(s.rubric_id).criteria) + tuple(defense), s.verdicts or ()) for s in scored
+        )
 
     def _append(self, step: int, convs: list, texts: list[str], scored: list[Scored]) -> None:
         self.rollouts_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.rollouts_path, "a", encoding="utf-8") as f:
             for conv, text, s in zip(convs, texts, scored):
-                f.write(json.dumps({
-                    "step": step, "prompt": conv[-1]["content"], "rubric_id": s.rubric_id, "family": s.family,
-                    "completion": text, "reward": s.reward, "task_reward": s.task.reward, "vetoed": s.vetoed,
-                    "defense_vetoed": s.defense_vetoed, "per_criterion": s.task.per_criterion,
-                    "defense_per_criterion": s.defense.per_criterion if s.defense else None,
-                }, ensure_ascii=False) + "\n")
+                f.write(
+                    json.dumps(
+                        {
+                            "step": step,
+                            "prompt": conv[-1]["content"],
+                            "rubric_id": s.rubric_id,
+                            "family": s.family,
+                            "completion": text,
+                            "reward": s.reward,
+                            "task_reward": s.task.reward,
+                            "vetoed": s.vetoed,
+                            "defense_vetoed": s.defense_vetoed,
+                            "per_criterion": s.task.per_criterion,
+                            "defense_per_criterion": s.defense.per_criterion if s.defense else None,
+                        },
+                        ensure_ascii=False,
+                    )
+                    + "\n"
+                )
 
 
 class AsyncRubricRewardFunc(RubricRewardFunc):
@@ -191,8 +225,12 @@ class AsyncRubricRewardFunc(RubricRewardFunc):
     background loop.
     """
 
-    async def __call__(self, prompts: Sequence[Any], completions: Sequence[Any],  # type: ignore[override]
-                       **kwargs: Any) -> list[float]:
+    async def __call__(
+        self,
+        prompts: Sequence[Any],
+        completions: Sequence[Any],  # type: ignore[override]
+        **kwargs: Any,
+    ) -> list[float]:
         convs, texts, rubric_ids = self._inputs(prompts, completions, kwargs)
         stats0 = _judge_stats(self.scorer.judge)
         scored = await self.scorer.ascore(convs, texts, rubric_ids)
@@ -255,8 +293,11 @@ def _cut_rollouts(reward_funcs: Sequence[Any], done_steps: int, run_name: str) -
             seen.add(Path(path))
             kept, cut = cut_step_records(path, done_steps)
             if cut:
-                print(f"[{run_name}] {path}: cut {cut} rows of steps after {done_steps} (an earlier attempt's, "
-                      f"redone now); {kept} kept", flush=True)
+                print(
+                    f"[{run_name}] {path}: cut {cut} rows of steps after {done_steps} (an earlier attempt's, "
+                    f"redone now); {kept} kept",
+                    flush=True,
+                )
 
 
 def batch_metrics(scored: Sequence[Scored], texts: Sequence[str]) -> dict[str, float]:
@@ -295,23 +336,40 @@ def batch_metrics(scored: Sequence[Scored], texts: Sequence[str]) -> dict[str, f
 _ALIASES = {"activation_checkpointing": "gradient_checkpointing"}
 
 
-def grpo_config(settings: GRPOSettings, output_dir: Path, *, seed: int, report_to: list[str], run_name: str,
-                device: str = "cpu", chat_template_kwargs: dict[str, Any] | None = None) -> Any:
+def grpo_config(
+    settings: GRPOSettings,
+    output_dir: Path,
+    *,
+    seed: int,
+    report_to: list[str],
+    run_name: str,
+    device: str = "cpu",
+    chat_template_kwargs: dict[str, Any] | None = None,
+) -> Any:
     """``trl.GRPOConfig`` from our settings (same field names; ``extra`` passed through after a check)."""
     from trl import GRPOConfig
 
     known = trl_field_names()
     unknown = sorted(set(settings.extra) - known)
     if unknown:
-        raise UserError(f"grpo.extra: {', '.join(unknown)} are not trl.GRPOConfig fields (TRL "
-                        f"{_trl_version()}); see trl/trainer/grpo_config.py")
-    kw: dict[str, Any] = {"save_strategy": "steps", "remove_unused_columns": False, "log_completions": False,
-                          "disable_tqdm": False, "logging_first_step": True}
+        raise UserError(
+            f"grpo.extra: {', '.join(unknown)} are not trl.GRPOConfig fields (TRL "
+            f"{_trl_version()}); see trl/trainer/grpo_config.py"
+        )
+    kw: dict[str, Any] = {
+        "save_strategy": "steps",
+        "remove_unused_columns": False,
+        "log_completions": False,
+        "disable_tqdm": False,
+        "logging_first_step": True,
+    }
     named = set(GRPOSettings.model_fields) - {"extra"}
     clash = sorted(set(settings.extra) & (named | set(_ALIASES)))
     if clash:
-        raise UserError(f"grpo.extra: {', '.join(clash)} {'is' if len(clash) == 1 else 'are'} set through named grpo "
-                        f"keys; set grpo.{_ALIASES.get(clash[0], clash[0])} instead of grpo.extra.{clash[0]}")
+        raise UserError(
+            f"grpo.extra: {', '.join(clash)} {'is' if len(clash) == 1 else 'are'} set through named grpo "
+            f"keys; set grpo.{_ALIASES.get(clash[0], clash[0])} instead of grpo.extra.{clash[0]}"
+        )
     kw.update(settings.model_dump(exclude={"extra"}))
     for new_name, ours in _ALIASES.items():  # use transformers' new name where it has it (the old one warns)
         if new_name in known:
@@ -319,8 +377,9 @@ def grpo_config(settings: GRPOSettings, output_dir: Path, *, seed: int, report_t
     kw.update(settings.extra)  # extra wins over our fixed choices above (never names a named setting: checked)
     if chat_template_kwargs:
         kw["chat_template_kwargs"] = dict(chat_template_kwargs)
-    return GRPOConfig(output_dir=str(output_dir), seed=seed, report_to=report_to, run_name=run_name,
-                      use_cpu=device == "cpu", **kw)
+    return GRPOConfig(
+        output_dir=str(output_dir), seed=seed, report_to=report_to, run_name=run_name, use_cpu=device == "cpu", **kw
+    )
 
 
 def _trl_version() -> str:
@@ -346,10 +405,17 @@ def policy_path(name: str) -> str:
     return str(resolve_model(name))  # raises a UserError naming the known aliases
 
 
-def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[str, Any]],
-               reward_funcs: list[Callable[..., list[float]]], out_dir: Path, run_name: str,
-               init_model: str | None = None, health: RewardHealth | None = None,
-               monitor: GoldMonitor | None = None) -> dict[str, Any]:
+def train_grpo(
+    cfg: ExperimentConfig,
+    settings: GRPOSettings,
+    rows: list[dict[str, Any]],
+    reward_funcs: list[Callable[..., list[float]]],
+    out_dir: Path,
+    run_name: str,
+    init_model: str | None = None,
+    health: RewardHealth | None = None,
+    monitor: GoldMonitor | None = None,
+) -> dict[str, Any]:
     """Run GRPO (resuming from ``out_dir``'s newest checkpoint) and save the final model to ``out_dir/final``.
 
     Args:
@@ -382,16 +448,28 @@ def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[st
     ckpt_dir = out_dir / "checkpoints"
     final = out_dir / "final"
     report_to = configure_wandb(cfg, out_dir.parent, run_name)
-    args = grpo_config(settings, ckpt_dir, seed=cfg.run.seed, report_to=report_to, run_name=run_name,
-                       device=cfg.policy.device, chat_template_kwargs=cfg.policy.chat_template_kwargs)
+    args = grpo_config(
+        settings,
+        ckpt_dir,
+        seed=cfg.run.seed,
+        report_to=report_to,
+        run_name=run_name,
+        device=cfg.policy.device,
+        chat_template_kwargs=cfg.policy.chat_template_kwargs,
+    )
     path = init_model or policy_path(cfg.policy.name)
     torch.manual_seed(cfg.run.seed)
     tok = AutoTokenizer.from_pretrained(path)
     if tok.pad_token is None:
         tok.pad_token = tok.eos_token
     model = AutoModelForCausalLM.from_pretrained(path, dtype=_dtype(cfg.policy.dtype))
-    trainer = GRPOTrainer(model=model, reward_funcs=list(reward_funcs), args=args,
-                          train_dataset=Dataset.from_list(rows), processing_class=tok)
+    trainer = GRPOTrainer(
+        model=model,
+        reward_funcs=list(reward_funcs),
+        args=args,
+        train_dataset=Dataset.from_list(rows),
+        processing_class=tok,
+    )
     StepTimer().attach(trainer)
     resume = last_checkpoint(ckpt_dir)
     if resume is not None:
@@ -404,8 +482,10 @@ def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[st
     if monitor is not None:
         kept, cut = monitor.resume(resumed_at)
         if cut:
-            print(f"[{run_name}] {monitor.path}: cut {cut} drift checks of steps after {resumed_at or 0}; {kept} kept",
-                  flush=True)
+            print(
+                f"[{run_name}] {monitor.path}: cut {cut} drift checks of steps after {resumed_at or 0}; {kept} kept",
+                flush=True,
+            )
     t0 = time.monotonic()
     try:
         with GracefulStop() as stop:
@@ -420,8 +500,9 @@ def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[st
     step = int(trainer.state.global_step)
     if stop.requested is not None and step < settings.max_steps:
         _finish_wandb()
-        e = StageInterrupted(f"{run_name} stopped at step {step}/{settings.max_steps}; checkpoint in "
-                             f"{last_checkpoint(ckpt_dir)}")
+        e = StageInterrupted(
+            f"{run_name} stopped at step {step}/{settings.max_steps}; checkpoint in {last_checkpoint(ckpt_dir)}"
+        )
         e.exit_code = 128 + int(stop.requested)
         raise e
     health_summary = None
@@ -435,9 +516,14 @@ def train_grpo(cfg: ExperimentConfig, settings: GRPOSettings, rows: list[dict[st
     trainer.save_model(str(final))
     tok.save_pretrained(str(final))
     _finish_wandb()
-    out = {"global_step": step, "train_seconds": round(elapsed, 2), "resumed_from": str(resume) if resume else None,
-           "train_loss": float(getattr(result, "training_loss", math.nan)), "final_model": str(final),
-           "timing": timing_summary(trainer.state.log_history)}
+    out = {
+        "global_step": step,
+        "train_seconds": round(elapsed, 2),
+        "resumed_from": str(resume) if resume else None,
+        "train_loss": float(getattr(result, "training_loss", math.nan)),
+        "final_model": str(final),
+        "timing": timing_summary(trainer.state.log_history),
+    }
     if health_summary is not None:
         out["reward_health"] = {k: v for k, v in health_summary.items() if k != "steps"}
     if monitor is not None:

@@ -15,8 +15,9 @@ from __future__ import annotations
 
 import logging
 import os
+from collections.abc import Mapping, Sequence
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any
 
 from rubricrl.config import ExperimentConfig
 
@@ -40,9 +41,19 @@ def configure_wandb(cfg: ExperimentConfig, run_dir: Path, run_name: str) -> list
 
     if wandb.run is not None:
         wandb.finish()
-    wandb.init(project=cfg.wandb.project, entity=cfg.wandb.entity, name=run_name, group=cfg.run.name,
-               id=_run_id(cfg, run_name), resume="allow", dir=str(wdir), mode=mode, tags=list(cfg.wandb.tags),
-               config=cfg.to_dict(), job_type="train")
+    wandb.init(
+        project=cfg.wandb.project,
+        entity=cfg.wandb.entity,
+        name=run_name,
+        group=cfg.run.name,
+        id=_run_id(cfg, run_name),
+        resume="allow",
+        dir=str(wdir),
+        mode=mode,
+        tags=list(cfg.wandb.tags),
+        config=cfg.to_dict(),
+        job_type="train",
+    )
     return ["wandb"]
 
 
@@ -62,10 +73,17 @@ def _mode(cfg: ExperimentConfig) -> str | None:
     return mode
 
 
-def log_stage_run(cfg: ExperimentConfig, run_dir: Path, run_name: str, job_type: str, *,
-                  summary: Mapping[str, Any] | None = None,
-                  tables: Mapping[str, tuple[Sequence[str], Sequence[Sequence[Any]]]] | None = None,
-                  images: Mapping[str, Path] | None = None, texts: Mapping[str, str] | None = None) -> Path | None:
+def log_stage_run(
+    cfg: ExperimentConfig,
+    run_dir: Path,
+    run_name: str,
+    job_type: str,
+    *,
+    summary: Mapping[str, Any] | None = None,
+    tables: Mapping[str, tuple[Sequence[str], Sequence[Sequence[Any]]]] | None = None,
+    images: Mapping[str, Path] | None = None,
+    texts: Mapping[str, str] | None = None,
+) -> Path | None:
     """Log one non-training stage's results as its own W&B run (offline by default).
 
     Args:
@@ -98,9 +116,19 @@ def log_stage_run(cfg: ExperimentConfig, run_dir: Path, run_name: str, job_type:
         drop_offline_runs(wdir / "wandb", run_id)
     if wandb.run is not None:
         wandb.finish()
-    run = wandb.init(project=cfg.wandb.project, entity=cfg.wandb.entity, name=run_name, group=cfg.run.name,
-                     id=run_id, resume="allow", dir=str(wdir), mode=mode, tags=list(cfg.wandb.tags),
-                     job_type=job_type, settings=wandb.Settings(console="off", silent=True))
+    run = wandb.init(
+        project=cfg.wandb.project,
+        entity=cfg.wandb.entity,
+        name=run_name,
+        group=cfg.run.name,
+        id=run_id,
+        resume="allow",
+        dir=str(wdir),
+        mode=mode,
+        tags=list(cfg.wandb.tags),
+        job_type=job_type,
+        settings=wandb.Settings(console="off", silent=True),
+    )
     try:
         run.config.update(cfg.to_dict(), allow_val_change=True)
         payload: dict[str, Any] = {}

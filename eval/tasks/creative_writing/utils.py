@@ -13,8 +13,11 @@ agg_rubric_score = writing.cw_agg
 
 def load_dataset(prompts_file: str | None = None, criteria_file: str | None = None, **metadata) -> dict:
     """Our prompts (prompts.jsonl) and criteria (criteria.yaml, a rubric bank) unless files are given."""
-    rows = writing.cw_docs(prompts_file or HERE / "prompts.jsonl", criteria_file or HERE / "criteria.yaml",
-                           judging.prepare(metadata, tiered=True))
+    rows = writing.cw_docs(
+        prompts_file or HERE / "prompts.jsonl",
+        criteria_file or HERE / "criteria.yaml",
+        judging.prepare(metadata, tiered=True),
+    )
     return {"test": datasets.Dataset.from_list(rows)}
 
 

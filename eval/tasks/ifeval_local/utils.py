@@ -23,13 +23,23 @@ def load_dataset(data_file: str | None = None, **metadata) -> dict:
     from rubricrl.data.jsonl import iter_jsonl_lines
     from rubricrl.errors import UserError
 
-    path = data_file or metadata.get("ifeval_data_file") or installed_data_file("eval_framework", "tasks/ifeval/data/input_data.jsonl")
+    path = (
+        data_file
+        or metadata.get("ifeval_data_file")
+        or installed_data_file("eval_framework", "tasks/ifeval/data/input_data.jsonl")
+    )
     rows = []
     for lineno, obj, bad in iter_jsonl_lines(path):
         if bad or not isinstance(obj, dict) or not {"key", "prompt", "instruction_id_list", "kwargs"} <= set(obj):
             raise UserError(bad or "expected {key, prompt, instruction_id_list, kwargs}", path=str(path), line=lineno)
-        rows.append({"key": obj["key"], "prompt": obj["prompt"], "instruction_id_list": obj["instruction_id_list"],
-                     "kwargs_json": json.dumps(obj["kwargs"])})
+        rows.append(
+            {
+                "key": obj["key"],
+                "prompt": obj["prompt"],
+                "instruction_id_list": obj["instruction_id_list"],
+                "kwargs_json": json.dumps(obj["kwargs"]),
+            }
+        )
     return {"train": datasets.Dataset.from_list(rows)}
 
 

@@ -18,10 +18,12 @@ from rubricrl.data.writingbench import load_writingbench
 N_WORDS = 600
 OUT = Path(__file__).with_name("words.txt")
 # Function words and query boilerplate that make poor keywords.
-SKIP = set("""
+SKIP = set(
+    """
 should please within before during between however without another because through around include
 including following provide provided based ensure require required requires following whether
-""".split())
+""".split()
+)
 
 
 def main() -> None:

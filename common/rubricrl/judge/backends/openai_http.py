@@ -104,8 +104,15 @@ def endpoint_files(spec: str | Path) -> list[Path]:
     if path.is_dir():
         return sorted((p for p in path.glob("endpoint*.json") if p.is_file()), key=_replica_key)
     stem, suffix = path.stem, path.suffix
-    siblings = [p for p in path.parent.glob(f"{glob.escape(stem)}.*{suffix}")
-                if p.name[len(stem) + 1:len(p.name) - len(suffix)].isdigit()] if path.parent.is_dir() else []
+    siblings = (
+        [
+            p
+            for p in path.parent.glob(f"{glob.escape(stem)}.*{suffix}")
+            if p.name[len(stem) + 1 : len(p.name) - len(suffix)].isdigit()
+        ]
+        if path.parent.is_dir()
+        else []
+    )
     return ([path] if path.is_file() else []) + sorted(siblings, key=_replica_key)
 
 
@@ -135,7 +142,9 @@ def read_endpoints(spec: str | Path) -> list[str]:
             continue
         urls += [u for u in found if u not in urls]
     if not urls:
-        raise TransportError(f"judge base_url_file {spec} lists no URL" + (f" ({'; '.join(problems)})" if problems else ""))
+        raise TransportError(
+            f"judge base_url_file {spec} lists no URL" + (f" ({'; '.join(problems)})" if problems else "")
+        )
     return urls
 
 
@@ -221,7 +230,7 @@ class OpenAIChatBackend:
         self._warned_schema = False
 
     @classmethod
-    def from_config(cls, cfg: Any) -> "OpenAIChatBackend":
+    def from_config(cls, cfg: Any) -> OpenAIChatBackend:
         """Build from a :class:`~rubricrl.judge.config.JudgeConfig`.
 
         Raises:
@@ -269,8 +278,9 @@ class OpenAIChatBackend:
         except OSError as e:
             raise TransportError(f"cannot read judge base_url_file {self._base_url_file}: {e}") from e
         if urls != self._urls:
-            log.info("judge endpoint%s %s (from %s)", "s" if len(urls) > 1 else "", ", ".join(urls),
-                     self._base_url_file)
+            log.info(
+                "judge endpoint%s %s (from %s)", "s" if len(urls) > 1 else "", ", ".join(urls), self._base_url_file
+            )
         self._urls, self._read_at = urls, now
         self._base_url = urls[0]
         return urls
@@ -325,8 +335,12 @@ class OpenAIChatBackend:
         if schema.get("type") != "object":
             if not self._warned_schema:
                 self._warned_schema = True
-                log.warning("judge %s: OpenAI's structured output needs an object at the root; this mode's "
-                            "schema (%s) is not sent, the answer is parsed as free text", self.model, schema.get("type"))
+                log.warning(
+                    "judge %s: OpenAI's structured output needs an object at the root; this mode's "
+                    "schema (%s) is not sent, the answer is parsed as free text",
+                    self.model,
+                    schema.get("type"),
+                )
             return None
         return {**fmt, "json_schema": {**fmt["json_schema"], "schema": openai_strict_schema(schema)}}
 
@@ -343,8 +357,9 @@ class OpenAIChatBackend:
         try:
             resp = await self._get_client().post(url, json=body)
         except httpx.TimeoutException as e:
-            raise TransportError(f"timeout after {self._timeout}s calling {url}: {type(e).__name__}",
-                                 timeout=True) from e
+            raise TransportError(
+                f"timeout after {self._timeout}s calling {url}: {type(e).__name__}", timeout=True
+            ) from e
         except httpx.HTTPError as e:
             self._read_at = 0.0  # the server may have moved (requeued judge): read the endpoint files again
             raise TransportError(f"cannot reach {url}: {type(e).__name__}: {e}") from e
@@ -373,7 +388,7 @@ class OpenAIChatBackend:
             await client.aclose()
         self._client_loop = None
 
-    async def __aenter__(self) -> "OpenAIChatBackend":
+    async def __aenter__(self) -> OpenAIChatBackend:
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -61,7 +61,7 @@ class TransformersChatBackend:
         self._tok: Any = None
 
     @classmethod
-    def from_config(cls, cfg: Any) -> "TransformersChatBackend":
+    def from_config(cls, cfg: Any) -> TransformersChatBackend:
         """Build from a :class:`~rubricrl.judge.config.JudgeConfig` (the model loads on first call)."""
         return cls(cfg.model, device=cfg.device)
 
@@ -94,9 +94,7 @@ class TransformersChatBackend:
         with self._lock:
             self._load_locked()
             tok, lm = self._tok, self._lm
-            enc = tok.apply_chat_template(
-                messages, add_generation_prompt=True, return_tensors="pt", return_dict=True
-            )
+            enc = tok.apply_chat_template(messages, add_generation_prompt=True, return_tensors="pt", return_dict=True)
             enc = {k: v.to(self.device) for k, v in enc.items()}
             temperature = float(sampling.get("temperature") or 0.0)
             gen: dict[str, Any] = {"max_new_tokens": int(sampling.get("max_tokens") or 512)}
@@ -114,7 +112,7 @@ class TransformersChatBackend:
                 gen["pad_token_id"] = tok.eos_token_id
             with torch.inference_mode():
                 out = lm.generate(**enc, **gen)
-            new = out[0, enc["input_ids"].shape[1]:]
+            new = out[0, enc["input_ids"].shape[1] :]
             return tok.decode(new, skip_special_tokens=True)
 
     async def complete(self, messages: list[Message], **sampling: Any) -> str:

@@ -8,8 +8,9 @@ keyword arguments in ``args``. ``check_args(name, args)`` validates arguments at
 from __future__ import annotations
 
 import inspect
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 
 @dataclass(frozen=True)

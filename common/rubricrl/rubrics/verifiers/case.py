@@ -6,7 +6,7 @@ import re
 import string
 
 from rubricrl.rubrics.verifiers import VerifierResult, verifier
-from rubricrl.rubrics.verifiers.textutil import compare, relation_score, words
+from rubricrl.rubrics.verifiers.textutil import compare, relation_score
 
 # Punctuation stripped from both ends of a token before it is judged as a word (ASCII + typographic quotes).
 _EDGE_PUNCT = string.punctuation + "\u2018\u2019\u201c\u201d\u00ab\u00bb\u2026"
@@ -51,8 +51,11 @@ def capital_word_frequency(response: str, relation: str, count: int) -> Verifier
         relation: ``at_least``, ``at_most``, ``exactly``, ``less_than`` or ``more_than``.
         count: the number compared against.
     """
-    n = sum(1 for w in (tok.strip(_EDGE_PUNCT) for tok in response.split())
-            if sum(ch.isalpha() for ch in w) >= 2 and w.isupper())
+    n = sum(
+        1
+        for w in (tok.strip(_EDGE_PUNCT) for tok in response.split())
+        if sum(ch.isalpha() for ch in w) >= 2 and w.isupper()
+    )
     return VerifierResult(compare(n, relation, count), relation_score(n, relation, count), f"{n} all-caps words")
 
 

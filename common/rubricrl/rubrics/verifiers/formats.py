@@ -65,7 +65,10 @@ def bullet_count(
 
 @verifier("numbered_list")
 def numbered_list(
-    response: str, exact: int | None = None, min_count: int | None = None, max_count: int | None = None,
+    response: str,
+    exact: int | None = None,
+    min_count: int | None = None,
+    max_count: int | None = None,
     sequential: bool = True,
 ) -> VerifierResult:
     """Number of numbered-list items (``1.`` or ``1)`` at line start), optionally numbered 1, 2, 3...
@@ -86,7 +89,10 @@ def numbered_list(
 
 @verifier("section_count")
 def section_count(
-    response: str, prefix: str = "SECTION", exact: int | None = None, min_count: int | None = None,
+    response: str,
+    prefix: str = "SECTION",
+    exact: int | None = None,
+    min_count: int | None = None,
     case_sensitive: bool = True,
 ) -> VerifierResult:
     """Sections marked by a numbered header such as "SECTION 1", "SECTION 2" at line start.
@@ -101,7 +107,9 @@ def section_count(
         case_sensitive: match the marker's case exactly.
     """
     flags = re.M | (0 if case_sensitive else re.I)
-    nums = [int(n) for n in re.findall(rf"^[ \t]*(?:#+[ \t]*)?\**[ \t]*{re.escape(prefix)}[ \t]+(\d+)\b", response, flags)]
+    nums = [
+        int(n) for n in re.findall(rf"^[ \t]*(?:#+[ \t]*)?\**[ \t]*{re.escape(prefix)}[ \t]+(\d+)\b", response, flags)
+    ]
     res = _count_result(f"'{prefix} N' sections", len(nums), exact, min_count, None)
     if nums and nums != list(range(1, len(nums) + 1)):
         return VerifierResult(False, 0.5 * (res.score or 0.0), f"sections numbered {nums}")
@@ -110,7 +118,10 @@ def section_count(
 
 @verifier("markdown_headers")
 def markdown_headers(
-    response: str, exact: int | None = None, min_count: int | None = None, max_count: int | None = None,
+    response: str,
+    exact: int | None = None,
+    min_count: int | None = None,
+    max_count: int | None = None,
     level: int | None = None,
 ) -> VerifierResult:
     """Number of markdown ATX headers (``# Title``, ``## Part``), optionally of one level.

@@ -64,7 +64,9 @@ def forbidden_words(
     if not words:
         raise ValueError("forbidden_words: empty word list")
     present = [w for w in words if count_phrase(response, w, case_sensitive, whole_word) > 0]
-    return VerifierResult(not present, 1.0 - len(present) / len(words), f"present: {present}" if present else "none present")
+    return VerifierResult(
+        not present, 1.0 - len(present) / len(words), f"present: {present}" if present else "none present"
+    )
 
 
 @verifier("keyword_frequency")
@@ -122,7 +124,7 @@ def starts_with(response: str, phrase: str, case_sensitive: bool = False) -> Ver
     body = _fold(response.strip().lstrip("\"'\u201c\u2018*_#> \t"), case_sensitive)
     want = _fold(phrase.strip(), case_sensitive)
     ok = body.startswith(want)
-    return VerifierResult(ok, 1.0 if ok else 0.0, f"starts with {body[:len(want) + 10]!r}")
+    return VerifierResult(ok, 1.0 if ok else 0.0, f"starts with {body[: len(want) + 10]!r}")
 
 
 @verifier("ends_with")
@@ -142,7 +144,7 @@ def ends_with(
     ok = body.endswith(want)
     if not ok and allow_trailing_punct and body[-1:] in ".!?":
         ok = body[:-1].rstrip("\"'*_ ").endswith(want)
-    return VerifierResult(ok, 1.0 if ok else 0.0, f"ends with {body[-len(want) - 10:]!r}")
+    return VerifierResult(ok, 1.0 if ok else 0.0, f"ends with {body[-len(want) - 10 :]!r}")
 
 
 @verifier("ends_with_question")
@@ -159,7 +161,9 @@ def ends_with_question(response: str) -> VerifierResult:
 
 
 @verifier("phrase_count")
-def phrase_count(response: str, phrases: list[str], relation: str, count: int, case_sensitive: bool = False) -> VerifierResult:
+def phrase_count(
+    response: str, phrases: list[str], relation: str, count: int, case_sensitive: bool = False
+) -> VerifierResult:
     """Total occurrences of any of ``phrases`` compare to ``count`` (e.g. at most 2 hedges in all).
 
     Args:

@@ -23,7 +23,11 @@ def _range_result(what: str, n: int, lo: int | None, hi: int | None, exact: int 
     if exact is not None:
         lo = hi = exact
     ok = in_bounds(n, lo, hi)
-    return VerifierResult(ok, bounded_score(n, lo, hi), f"{n} {what} (wanted {lo if lo is not None else '-'}..{hi if hi is not None else '-'})")
+    return VerifierResult(
+        ok,
+        bounded_score(n, lo, hi),
+        f"{n} {what} (wanted {lo if lo is not None else '-'}..{hi if hi is not None else '-'})",
+    )
 
 
 @verifier("word_count")
@@ -114,9 +118,7 @@ def line_count(
 
 
 @verifier("sentence_length")
-def sentence_length(
-    response: str, max_words: int | None = None, max_mean_words: float | None = None
-) -> VerifierResult:
+def sentence_length(response: str, max_words: int | None = None, max_mean_words: float | None = None) -> VerifierResult:
     """Sentences are short: none longer than ``max_words`` and/or a mean length at most ``max_mean_words``.
 
     Args:

@@ -43,11 +43,9 @@ def degenerate_repetition(
         passed=True when degenerate repetition is present; score is the repeated n-gram ratio.
     """
     toks = [w.lower() for w in words(response)]
-    grams = [tuple(toks[i:i + n]) for i in range(len(toks) - n + 1)]
+    grams = [tuple(toks[i : i + n]) for i in range(len(toks) - n + 1)]
     ratio = 1.0 - len(set(grams)) / len(grams) if grams else 0.0
-    sent_counts = Counter(
-        " ".join(w.lower() for w in words(s)) for s in sentences(response) if len(words(s)) >= 4
-    )
+    sent_counts = Counter(" ".join(w.lower() for w in words(s)) for s in sentences(response) if len(words(s)) >= 4)
     top_sent, top_n = sent_counts.most_common(1)[0] if sent_counts else ("", 0)
     if top_n > max_sentence_repeats:
         return VerifierResult(True, max(ratio, 0.0), f"sentence repeated {top_n}x: {top_sent[:50]!r}")
@@ -85,7 +83,11 @@ def keyword_stuffing(
         c = count_phrase(response, k)
         if c > max_repeats:
             return VerifierResult(True, 1.0, f"keyword {k!r} x{c} > {max_repeats}")
-    m = re.search(r"^\s*\**\s*(?:key\s*words|keywords|tags|key\s+terms|buzzwords|seo\s+terms)\s*\**\s*:(.*)$", response, re.I | re.M)
+    m = re.search(
+        r"^\s*\**\s*(?:key\s*words|keywords|tags|key\s+terms|buzzwords|seo\s+terms)\s*\**\s*:(.*)$",
+        response,
+        re.I | re.M,
+    )
     if m and len([t for t in re.split(r"[,;#|]", m.group(1)) if t.strip()]) >= 5:
         return VerifierResult(True, 1.0, "bare keyword list line")
     toks = [w.lower() for w in words(response)]
@@ -102,7 +104,12 @@ def keyword_stuffing(
 _HIDDEN = [
     (re.compile(r"<!--.*?-->", re.S), "HTML comment"),
     (re.compile(r"[\u200b\u200c\u200d\u2060\ufeff\u00ad]"), "zero-width or invisible character"),
-    (re.compile(r"<[^>]+style\s*=\s*[\"'][^\"']*(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0)", re.I), "hidden styled element"),
+    (
+        re.compile(
+            r"<[^>]+style\s*=\s*[\"'][^\"']*(?:display\s*:\s*none|visibility\s*:\s*hidden|font-size\s*:\s*0)", re.I
+        ),
+        "hidden styled element",
+    ),
     (re.compile(r"[\U000e0000-\U000e007f]"), "Unicode tag characters"),
 ]
 

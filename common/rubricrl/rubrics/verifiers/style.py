@@ -74,7 +74,9 @@ def no_moral_summary(response: str) -> VerifierResult:
     sents = sentences(response)
     last = sents[-1].strip("\"'\u201c\u201d*_ ") if sents else ""
     moral = bool(_MORAL_OPENERS.match(last))
-    return VerifierResult(not moral, 0.0 if moral else 1.0, f"closing moral: {last[:60]!r}" if moral else "no moral close")
+    return VerifierResult(
+        not moral, 0.0 if moral else 1.0, f"closing moral: {last[:60]!r}" if moral else "no moral close"
+    )
 
 
 @verifier("lexical_diversity")
@@ -89,6 +91,6 @@ def lexical_diversity(response: str, min_ratio: float = 0.4, window: int = 100) 
     toks = [w.lower() for w in words(response)]
     if not toks:
         return VerifierResult(False, 0.0, "no words")
-    spans = [toks[i:i + window] for i in range(0, max(1, len(toks) - window + 1), max(1, window // 2))]
+    spans = [toks[i : i + window] for i in range(0, max(1, len(toks) - window + 1), max(1, window // 2))]
     ratio = sum(len(set(s)) / len(s) for s in spans) / len(spans)
     return VerifierResult(ratio >= min_ratio, min(1.0, ratio / min_ratio), f"type/token {ratio:.2f}")

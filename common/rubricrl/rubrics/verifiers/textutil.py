@@ -92,7 +92,7 @@ def _token_before(unit: str, end: int) -> str:
 
 def _is_boundary(unit: str, m: re.Match[str]) -> bool:
     punct = m.group(1)
-    nxt = unit[m.end():m.end() + 1]
+    nxt = unit[m.end() : m.end() + 1]
     if not nxt:
         return True
     upper_next = nxt.isupper() or nxt.isdigit() or nxt in "\"'\u201c\u2018(["
@@ -133,7 +133,7 @@ def sentences(text: str) -> list[str]:
         start = 0
         for m in _BOUNDARY_RE.finditer(unit):
             if _is_boundary(unit, m):
-                piece = unit[start:m.start(3)].strip()
+                piece = unit[start : m.start(3)].strip()
                 if piece:
                     out.append(piece)
                 start = m.end()
