@@ -6,7 +6,6 @@ checkpoints with the real Qwen3 tokenizer. Any existing checkpoint directory res
 """
 
 from rubricrl.models.registry import (
-    ModelSpec,
     is_prepared,
     known_models,
     model_path,
@@ -14,5 +13,6 @@ from rubricrl.models.registry import (
     prepare_model,
     resolve_model,
 )
+from rubricrl.models.spec import ModelSpec
 
 __all__ = ["ModelSpec", "is_prepared", "known_models", "model_path", "models_dir", "prepare_model", "resolve_model"]

@@ -21,12 +21,13 @@ import os
 import shutil
 import tempfile
 import time
+from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Iterator
 
 from rubricrl.errors import UserError
+from rubricrl.models import smollm2, tiny_qwen
+from rubricrl.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -34,29 +35,8 @@ MARKER = ".rubricrl-model.json"
 MODELS_DIR_ENV = "RUBRICRL_MODELS_DIR"
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    """A model ``resolve_model`` can build by name.
-
-    Attributes:
-        name: the alias users type.
-        description: one line for ``rubricrl models list``.
-        source: returns the file whose content identifies the build (hashed into the marker).
-        build: writes the checkpoint into the given (empty) directory.
-        version: bump when the builder's output changes, so old checkpoints are rebuilt.
-    """
-
-    name: str
-    description: str
-    source: Callable[[], Path]
-    build: Callable[[Path], None]
-    version: int = 1
-
-
 def _specs() -> dict[str, ModelSpec]:
-    # Imported lazily: the builders import torch/transformers only when they run.
-    from rubricrl.models import smollm2, tiny_qwen
-
+    # The builders import torch/transformers only when they run.
     specs = [smollm2.SPEC, *tiny_qwen.SPECS]
     return {s.name: s for s in specs}
 
@@ -159,8 +139,9 @@ def is_prepared(name: str) -> bool:
 def _get_spec(name: str) -> ModelSpec:
     specs = _specs()
     if name not in specs:
-        raise UserError(f"unknown model {name!r}: known models are {', '.join(sorted(specs))}, or pass a "
-                        "checkpoint directory")
+        raise UserError(
+            f"unknown model {name!r}: known models are {', '.join(sorted(specs))}, or pass a checkpoint directory"
+        )
     return specs[name]
 
 
@@ -225,5 +206,7 @@ def resolve_model(name_or_path: str) -> Path:
         return p.resolve()
     if name_or_path in _specs():
         return prepare_model(name_or_path)
-    raise UserError(f"model {name_or_path!r} is neither a directory nor a known model "
-                    f"({', '.join(sorted(_specs()))}); see `rubricrl models list`")
+    raise UserError(
+        f"model {name_or_path!r} is neither a directory nor a known model "
+        f"({', '.join(sorted(_specs()))}); see `rubricrl models list`"
+    )

