@@ -10,11 +10,11 @@ import sys
 import textwrap
 
 import pytest
-from scoring.helpers import three_examples
-from scoring.scripted_judge import ScriptedJudge
 
 from rubricrl import cli
 from rubricrl.commands import grade as grade_cmd
+from tests.scoring.helpers import three_examples
+from tests.scoring.scripted_judge import ScriptedJudge
 
 
 def _example(pid, words, flaky=False):

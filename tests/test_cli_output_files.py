@@ -10,12 +10,12 @@ import os
 import stat
 
 import pytest
-from scoring.scripted_judge import ScriptedJudge
-from test_cli_grade_score import _grade, _lines, files  # noqa: F401  (the fixture)
 
 from rubricrl import cli
 from rubricrl.commands import generate as generate_cmd
 from rubricrl.outputs import manifest_path
+from tests.scoring.scripted_judge import ScriptedJudge
+from tests.test_cli_grade_score import _grade, _lines, files  # noqa: F401  (the fixture)
 
 
 def sha(path):
@@ -177,7 +177,7 @@ def test_generate_refuses_a_file_that_is_not_its_own(gen, content, capsys):
 
 
 def test_generate_refuses_a_graded_file(gen, capsys):
-    from scoring.helpers import three_examples
+    from tests.scoring.helpers import three_examples
 
     gen["out"].write_text("".join(json.dumps(r) + "\n" for r in three_examples()))
     before = sha(gen["out"])

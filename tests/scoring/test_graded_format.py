@@ -9,7 +9,7 @@ import pytest
 from rubricrl.errors import Problems
 from rubricrl.judge.interfaces import Verdict
 from rubricrl.scoring.graded import GradedRecord, GradedWriter, check_record, make_record, read_graded
-from scoring.helpers import example, graded, three_examples
+from tests.scoring.helpers import example, graded, three_examples
 
 
 def _write(path, objs, tail=""):

@@ -8,7 +8,7 @@ import pytest
 from rubricrl.errors import UserError
 from rubricrl.scoring.graded import GradedRecord
 from rubricrl.scoring.healthbench import clipped_stats, score_records
-from scoring.helpers import record, three_examples
+from tests.scoring.helpers import record, three_examples
 
 ACC, COMP, EX = "axis:accuracy", "axis:completeness", "level:example"
 

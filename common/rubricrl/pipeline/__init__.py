@@ -1,0 +1,1 @@
+"""Pipelines of the replications: discovery of ``replications/<paper>/`` (:mod:`rubricrl.pipeline.papers`)."""
