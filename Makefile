@@ -148,14 +148,14 @@ clean:  ## remove environments and caches (keeps runs/ and models/)
 
 .PHONY: replicate-self-rewarding
 replicate-self-rewarding: setup models  ## self-rewarding: tiny pipeline on CPU here, or submitted to Slurm when a controller answers (SLURM=0/1)
-	CHECK="$(BIN)/python replications/self_rewarding/check_expected.py runs/self_rewarding-tiny" \
+	CHECK="$(BIN)/rubricrl check-expected runs/self_rewarding-tiny" \
 	  slurm/replicate.sh self_rewarding $(ARGS)
 
 .PHONY: replicate-rubicon
 RUBICON_RUN ?= rubicon-tiny
 replicate-rubicon: setup setup-vllm  ## Rubicon: tiny pipeline on CPU here (runs/rubicon-tiny/report.md), or submitted to Slurm when a controller answers (SLURM=0/1); ARGS=overrides
 	$(BIN)/rubricrl models prepare smollm2-135m-instruct
-	CHECK="$(BIN)/python replications/rubicon/check_expectations.py runs/$(RUBICON_RUN)" \
+	CHECK="$(BIN)/rubricrl check-expected runs/$(RUBICON_RUN)" \
 	  slurm/replicate.sh rubicon run.name=$(RUBICON_RUN) $(ARGS)
 
 # --- benchmarks (they print their figures and how they were obtained; tests never assert timings) ---------

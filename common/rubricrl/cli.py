@@ -30,6 +30,7 @@ COMMANDS = [
     "report",
     "nemo",
     "cluster",
+    "check",
 ]
 
 

@@ -66,7 +66,7 @@ def test_shortened_pipeline_runs_every_stage_and_skips_them_when_rerun(tmp_path)
     report = (run / "report" / "report.md").read_text()
     assert "not a replication" in report and "before" in report and "Cohen's kappa" in report
     check = subprocess.run(
-        [sys.executable, "replications/self_rewarding/check_expected.py", str(run)],
+        [sys.executable, "-m", "rubricrl.cli", "check-expected", str(run)],
         cwd=REPO,
         capture_output=True,
         text=True,
