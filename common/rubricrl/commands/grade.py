@@ -26,10 +26,10 @@ from rubricrl.data.healthbench import load_examples
 from rubricrl.errors import Problems, UserError
 from rubricrl.jsonl import iter_jsonl as iter_jsonl_lines
 from rubricrl.judge.config import JudgeConfig, judge_summary, load_judge_config
-from rubricrl.judge.interfaces import GradingRequest, Verdict
 from rubricrl.outputs import Claim, OwnedOutput, claim, digest_file, digest_json
 from rubricrl.rubrics.importers import HealthBenchExample
 from rubricrl.scoring.graded import GradedFile, GradedRecord, make_record, read_graded
+from rubricrl.types import GradingRequest, Verdict
 
 log = logging.getLogger(__name__)
 EXIT_UNGRADED = 3

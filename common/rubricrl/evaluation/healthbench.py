@@ -35,7 +35,6 @@ from typing import Any
 
 from rubricrl.errors import UserError
 from rubricrl.evaluation import judging
-from rubricrl.judge.interfaces import GradingRequest
 from rubricrl.rubrics.importers import HealthBenchExample, healthbench_example
 from rubricrl.scoring.graded import GradedRecord, make_record
 from rubricrl.scoring.healthbench import (
@@ -47,6 +46,7 @@ from rubricrl.scoring.healthbench import (
     aggregate_examples,
     score_example,
 )
+from rubricrl.types import GradingRequest
 
 log = logging.getLogger(__name__)
 

@@ -35,7 +35,7 @@ from typing import Any
 from rubricrl.configs import config_path
 from rubricrl.errors import UserError
 from rubricrl.judge.config import JudgeConfig, judge_summary, load_judge_config
-from rubricrl.judge.interfaces import GradingRequest, Verdict
+from rubricrl.types import GradingRequest, Verdict
 
 log = logging.getLogger(__name__)
 

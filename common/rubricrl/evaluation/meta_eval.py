@@ -39,7 +39,7 @@ from rubricrl.errors import Problems, UserError
 from rubricrl.evaluation.judging import stable_tag
 from rubricrl.judge.parsing import ParseError, parse_binary
 from rubricrl.judge.prompts import load_template, prompt_values
-from rubricrl.rubrics.schema import Criterion
+from rubricrl.types import Criterion
 
 log = logging.getLogger(__name__)
 

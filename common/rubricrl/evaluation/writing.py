@@ -24,8 +24,7 @@ from typing import Any
 
 from rubricrl.errors import UserError
 from rubricrl.evaluation import judging
-from rubricrl.judge.interfaces import GradingRequest
-from rubricrl.rubrics.schema import Criterion, Rubric
+from rubricrl.types import Criterion, GradingRequest, Rubric
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from rubricrl.errors import UserError
 from rubricrl.judge.interfaces import GradingRequest, Message, Verdict
-from rubricrl.rubrics.schema import Criterion
+from rubricrl.types import Criterion
 
 if TYPE_CHECKING:
     from rubricrl.judge.prompts import TemplateSet

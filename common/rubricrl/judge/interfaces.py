@@ -1,5 +1,8 @@
 """The Judge boundary: what every grading backend takes and returns.
 
+The data a judge takes and returns (:class:`~rubricrl.types.GradingRequest`, :class:`~rubricrl.types.Verdict`)
+lives in :mod:`rubricrl.types`; this module holds the protocols and re-exports those names.
+
 A judge is always passed in as an object (built from a config by ``rubricrl.judge.build_judge``),
 never reached through module constants. Backends:
 
@@ -14,85 +17,11 @@ never silently ``False``.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
-from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Protocol, runtime_checkable
 
-from rubricrl.rubrics.schema import Criterion
+from rubricrl.types import GradingMode, GradingRequest, Message, Verdict
 
-GradingMode = Literal["binary", "tiered", "batch", "holistic"]
-Message = dict[str, str]  # {"role": ..., "content": ...}
-
-
-@dataclass
-class Verdict:
-    """The judge's decision on one criterion for one response.
-
-    Attributes:
-        criterion_id: the criterion graded.
-        met: binary decision; for negative criteria ``True`` means the undesirable behaviour is present.
-        score: raw tier score (tiered and holistic modes), in the criterion's tier units.
-        explanation: the judge's stated reason.
-        judge: identifier of the judge that produced it (model name or verifier).
-        attempts: number of judge calls spent.
-        error: why the verdict is ungraded, when it is.
-        cached: served from a verdict cache.
-    """
-
-    criterion_id: str
-    met: bool | None = None
-    score: float | None = None
-    explanation: str = ""
-    judge: str = ""
-    attempts: int = 0
-    error: str | None = None
-    cached: bool = False
-    latency_s: float = 0.0
-
-    @property
-    def ungraded(self) -> bool:
-        return self.met is None and self.score is None
-
-    def to_json(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"criteria_met": self.met, "explanation": self.explanation}
-        if self.score is not None:
-            out["score"] = self.score
-        if self.error:
-            out["error"] = self.error
-        out["judge"] = self.judge
-        out["attempts"] = self.attempts
-        return out
-
-    @classmethod
-    def from_json(cls, criterion_id: str, d: dict[str, Any]) -> Verdict:
-        return cls(
-            criterion_id=criterion_id,
-            met=d.get("criteria_met"),
-            score=d.get("score"),
-            explanation=d.get("explanation", "") or "",
-            judge=d.get("judge", "") or "",
-            attempts=int(d.get("attempts", 0) or 0),
-            error=d.get("error"),
-        )
-
-
-@dataclass
-class GradingRequest:
-    """One response to grade against a list of criteria.
-
-    Attributes:
-        conversation: the prompt messages (without the graded response).
-        response: the assistant turn being graded.
-        criteria: what to grade it against.
-        rubric_id: for logs and caches.
-        metadata: free-form (e.g. ``prompt_id``), passed to programmatic verifiers.
-    """
-
-    conversation: list[Message]
-    response: str
-    criteria: Sequence[Criterion]
-    rubric_id: str = ""
-    metadata: dict[str, Any] = field(default_factory=dict)
+__all__ = ["ChatBackend", "GradingMode", "GradingRequest", "Judge", "Message", "Verdict"]
 
 
 @runtime_checkable

@@ -58,7 +58,7 @@ from rubricrl.judge.parsing import Parsed, ParseError, parse_batch, parse_binary
 from rubricrl.judge.prompts import TemplateSet, holistic_scale, new_tag, prompt_values, score_range
 from rubricrl.judge.sanitize import DEFAULT_MAX_RESPONSE_CHARS, MIN_RESPONSE_CHARS, ContentGuard
 from rubricrl.judge.schemas import batch_schema, binary_schema, explanation_chars, response_format, score_schema
-from rubricrl.rubrics.schema import Criterion
+from rubricrl.types import Criterion
 
 log = logging.getLogger(__name__)
 

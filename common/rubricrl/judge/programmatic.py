@@ -11,8 +11,8 @@ import logging
 
 from rubricrl.judge.interfaces import GradingRequest, Verdict
 from rubricrl.judge.llm import JudgeStats
-from rubricrl.rubrics.schema import Criterion
 from rubricrl.rubrics.verifiers import run_verifier
+from rubricrl.types import Criterion
 
 log = logging.getLogger(__name__)
 

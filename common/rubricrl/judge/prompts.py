@@ -45,7 +45,7 @@ from pathlib import Path
 from rubricrl.errors import UserError
 from rubricrl.judge.interfaces import GradingMode, Message
 from rubricrl.judge.sanitize import DEFAULT_GUARD, ContentGuard
-from rubricrl.rubrics.schema import Criterion
+from rubricrl.types import Criterion
 
 log = logging.getLogger(__name__)
 

@@ -14,7 +14,7 @@ from rubricrl.judge.cache import VerdictCache, request_key
 from rubricrl.judge.interfaces import GradingMode, GradingRequest, Verdict
 from rubricrl.judge.llm import JudgeStats
 from rubricrl.judge.prompts import TemplateSet
-from rubricrl.rubrics.schema import Criterion
+from rubricrl.types import Criterion
 
 log = logging.getLogger(__name__)
 

@@ -17,7 +17,7 @@ from rubricrl.judge.cache import VerdictCache
 from rubricrl.judge.interfaces import GradingRequest, Verdict
 from rubricrl.judge.llm import JudgeStats
 from rubricrl.judge.programmatic import ProgrammaticJudge
-from rubricrl.rubrics.schema import Criterion
+from rubricrl.types import Criterion
 
 log = logging.getLogger(__name__)
 

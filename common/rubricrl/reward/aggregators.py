@@ -32,7 +32,6 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from rubricrl.judge.interfaces import Verdict
 from rubricrl.reward.interfaces import RewardResult
 from rubricrl.reward.registry import (
     AGGREGATORS,
@@ -42,7 +41,7 @@ from rubricrl.reward.registry import (
     pair_verdicts,
     register,
 )
-from rubricrl.rubrics.schema import Criterion
+from rubricrl.types import Criterion, Verdict
 
 
 def criterion_value(criterion: Criterion, verdict: Verdict) -> float | None:

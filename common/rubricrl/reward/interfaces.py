@@ -11,8 +11,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from rubricrl.judge.interfaces import Verdict
-from rubricrl.rubrics.schema import Criterion
+from rubricrl.types import Criterion, Verdict
 
 
 @dataclass

@@ -29,9 +29,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from rubricrl.errors import UserError
-from rubricrl.judge.interfaces import Verdict
 from rubricrl.reward.interfaces import Aggregator, RewardResult
-from rubricrl.rubrics.schema import AggregationSpec, Criterion, Rubric
+from rubricrl.types import AggregationSpec, Criterion, Rubric, Verdict
 
 log = logging.getLogger(__name__)
 

@@ -24,7 +24,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from rubricrl.reward.interfaces import RewardResult
-from rubricrl.rubrics.schema import Criterion, VetoSpec
+from rubricrl.types import Criterion, VetoSpec
 
 
 def critical_failures(

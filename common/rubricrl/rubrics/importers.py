@@ -37,7 +37,7 @@ from pydantic import ValidationError
 
 from rubricrl.errors import Problems
 from rubricrl.jsonl import iter_jsonl  # noqa: F401  (re-exported: loaders import it from here)
-from rubricrl.rubrics.schema import AggregationSpec, Criterion, Rubric, Tier
+from rubricrl.types import AggregationSpec, Criterion, Rubric, Tier
 
 logger = logging.getLogger(__name__)
 

@@ -49,7 +49,6 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from rubricrl.config_io import line_of, load_yaml_with_lines
 from rubricrl.errors import Problems, UserError
 from rubricrl.rubrics import importers
-from rubricrl.rubrics.schema import Rubric
 from rubricrl.rubrics.validate import (
     NO_POSITIVE,
     aggregation_problems,
@@ -59,6 +58,7 @@ from rubricrl.rubrics.validate import (
     schema_problems,
     verifier_problems,
 )
+from rubricrl.types import Rubric
 
 logger = logging.getLogger(__name__)
 _kind = importers.kind_of

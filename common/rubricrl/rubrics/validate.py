@@ -25,7 +25,7 @@ from pydantic import BaseModel, ValidationError
 
 from rubricrl.rubrics import verifiers
 from rubricrl.rubrics.importers import kind_of
-from rubricrl.rubrics.schema import AggregationSpec, Criterion, Rubric, Tier, VetoSpec
+from rubricrl.types import AggregationSpec, Criterion, Rubric, Tier, VetoSpec
 
 logger = logging.getLogger(__name__)
 

@@ -27,9 +27,8 @@ from typing import Any
 
 from rubricrl.errors import Problems, UserError
 from rubricrl.jsonl import write_atomic
-from rubricrl.judge.interfaces import Verdict
 from rubricrl.rubrics.importers import healthbench_problems, rubric_from_healthbench
-from rubricrl.rubrics.schema import Criterion
+from rubricrl.types import Criterion, Verdict
 
 log = logging.getLogger(__name__)
 

@@ -41,9 +41,8 @@ from typing import Any, Literal
 import numpy as np
 
 from rubricrl.errors import UserError
-from rubricrl.judge.interfaces import Verdict
 from rubricrl.reward import aggregate
-from rubricrl.rubrics.schema import AggregationSpec, Criterion
+from rubricrl.types import AggregationSpec, Criterion, Verdict
 
 log = logging.getLogger(__name__)
 

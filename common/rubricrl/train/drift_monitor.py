@@ -31,8 +31,8 @@ from rubricrl.errors import UserError
 from rubricrl.judge import JudgeConfig, build_judge, close_judge
 from rubricrl.reward.drift import DriftCheck, DriftMonitor, DriftThresholds, is_check_step, monitor_metrics, sample_keys
 from rubricrl.reward.drift_file import FILE, append_check, restore_monitor
-from rubricrl.rubrics.schema import Rubric
 from rubricrl.train.rewards import RubricScorer, Scored
+from rubricrl.types import Rubric
 
 log = logging.getLogger(__name__)
 

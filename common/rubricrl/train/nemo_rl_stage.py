@@ -32,7 +32,7 @@ from typing import Any
 import yaml
 
 from rubricrl.errors import UserError
-from rubricrl.rubrics.schema import Rubric
+from rubricrl.types import Rubric
 
 log = logging.getLogger(__name__)
 
