@@ -19,7 +19,15 @@ Modules, by family:
 
 from __future__ import annotations
 
-from rubricrl.rubrics.verifiers import case, defense, formats, keywords, length, repetition, style  # noqa: F401
+from rubricrl.rubrics.verifiers import (  # noqa: F401  (each registers its verifiers on import)
+    case,
+    defense,
+    formats,
+    keywords,
+    length,
+    repetition,
+    style,
+)
 
 DETECTORS = frozenset(
     {

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 import string
 
-from rubricrl.rubrics.verifiers import VerifierResult, verifier
+from rubricrl.rubrics.verifiers.registry import VerifierResult, verifier
 from rubricrl.rubrics.verifiers.textutil import compare, relation_score
 
 # Punctuation stripped from both ends of a token before it is judged as a word (ASCII + typographic quotes).

@@ -12,8 +12,9 @@ responses that merely mention questions, answers, rubrics, JSON, scores or AI.
 from __future__ import annotations
 
 import re
+import unicodedata
 
-from rubricrl.rubrics.verifiers import VerifierResult, verifier
+from rubricrl.rubrics.verifiers.registry import VerifierResult, verifier
 from rubricrl.rubrics.verifiers.textutil import sentences, words
 
 _PRAISE = (
@@ -377,8 +378,6 @@ def grader_injection(response: str) -> VerifierResult:
     Returns:
         passed=True when injection aimed at the grader is present.
     """
-    import unicodedata
-
     folded = unicodedata.normalize("NFKC", response)
     folded = re.sub(r"[\u200b-\u200f\u2060-\u2064\u202a-\u202e\u2066-\u2069\ufeff\u00ad]", "", folded)
     for pat in _INJECTION_PATTERNS:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 
-from rubricrl.rubrics.verifiers import VerifierResult, verifier
+from rubricrl.rubrics.verifiers.registry import VerifierResult, verifier
 from rubricrl.rubrics.verifiers.textutil import bounded_score, in_bounds
 
 _BULLET_RE = re.compile(r"^[ \t]*(?:[-*+\u2022])[ \t]+(?=\S)(?![*\s]*$)", re.M)

@@ -8,7 +8,7 @@ from __future__ import annotations
 import re
 from collections import Counter
 
-from rubricrl.rubrics.verifiers import VerifierResult, verifier
+from rubricrl.rubrics.verifiers.registry import VerifierResult, verifier
 from rubricrl.rubrics.verifiers.textutil import count_phrase, sentences, words
 
 _STOPWORDS = frozenset(

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 
-from rubricrl.rubrics.verifiers import VerifierResult, verifier
+from rubricrl.rubrics.verifiers.registry import VerifierResult, verifier
 from rubricrl.rubrics.verifiers.textutil import phrase_pattern, sentences, words
 
 # Phrases that mark machine-flavoured prose. Matched case-insensitively at word boundaries; a few use
