@@ -8,7 +8,7 @@ import pytest
 
 from rubricrl.cli import main
 from rubricrl.rubrics import verifiers
-from rubricrl.rubrics.validate import validate_paths
+from rubricrl.rubrics.loader import validate_paths
 from rubricrl.rubrics.verifiers import VerifierResult
 
 FIX = Path(__file__).parent / "fixtures"

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import sys
 
-from rubricrl.rubrics.validate import validate_paths
+from rubricrl.rubrics.loader import validate_paths
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:

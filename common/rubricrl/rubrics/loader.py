@@ -433,3 +433,31 @@ def load_rubrics(paths: Sequence[str | Path] | str | Path) -> list[Rubric]:
     if result.problems:
         raise Problems(result.problems)
     return result.rubrics
+
+
+@dataclass
+class ValidationStats:
+    """What ``validate_paths`` looked at."""
+
+    files: int = 0
+    rubrics: int = 0
+    criteria: int = 0
+
+    def summary(self) -> str:
+        return f"{self.files} files, {self.rubrics} rubrics, {self.criteria} criteria"
+
+
+def validate_paths(paths: Sequence[str | Path]) -> tuple[ValidationStats, list[str]]:
+    """Load and check every rubric file under ``paths``; never raises for bad input.
+
+    Args:
+        paths: files (``.yaml``, ``.yml``, ``.jsonl``) or folders (searched recursively).
+
+    Returns:
+        The counts and one ``path:line: what is wrong`` string per problem (empty when all is well).
+    """
+    result = load_paths(paths)
+    stats = ValidationStats(
+        files=len(result.files), rubrics=len(result.rubrics), criteria=sum(len(r.criteria) for r in result.rubrics)
+    )
+    return stats, result.problems

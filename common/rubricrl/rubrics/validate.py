@@ -1,4 +1,4 @@
-"""Checks on rubrics beyond the schema, and ``validate_paths`` behind ``rubricrl validate``.
+"""Checks on rubrics beyond the schema, which the loader runs on every load (and so ``rubricrl validate``).
 
 The schema (``rubricrl.rubrics.schema``) checks each model on its own. The checks here need more
 context: the raw input (a YAML ``true`` or ``.nan`` where a number belongs, which pydantic would
@@ -16,13 +16,12 @@ from __future__ import annotations
 import difflib
 import logging
 import math
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
-from pathlib import Path
+from collections.abc import Iterable
 from typing import Any
 
 from pydantic import BaseModel, ValidationError
 
+from rubricrl.reward.registry import check_spec
 from rubricrl.rubrics import verifiers
 from rubricrl.rubrics.importers import kind_of
 from rubricrl.types import AggregationSpec, Criterion, Rubric, Tier, VetoSpec
@@ -156,8 +155,6 @@ def verifier_problems(node: dict[str, Any]) -> list[tuple[Loc, str]]:
 def aggregation_problems(rubric: Rubric) -> list[tuple[Loc, str]]:
     """Unknown aggregator or parameters that do not fit it (``rubricrl.reward.registry.check_spec``)."""
     try:
-        from rubricrl.reward.registry import check_spec
-
         problem = check_spec(rubric.aggregation, rubric.criteria)
     except Exception as e:  # noqa: BLE001 - report, never crash
         problem = f"could not check the aggregation: {type(e).__name__}: {e}"
@@ -269,33 +266,3 @@ def duplicate_rubric_ids(located: Iterable[tuple[Rubric, str]]) -> list[str]:
         else:
             first[rubric.id] = where
     return out
-
-
-@dataclass
-class ValidationStats:
-    """What ``validate_paths`` looked at."""
-
-    files: int = 0
-    rubrics: int = 0
-    criteria: int = 0
-
-    def summary(self) -> str:
-        return f"{self.files} files, {self.rubrics} rubrics, {self.criteria} criteria"
-
-
-def validate_paths(paths: Sequence[str | Path]) -> tuple[ValidationStats, list[str]]:
-    """Load and check every rubric file under ``paths``; never raises for bad input.
-
-    Args:
-        paths: files (``.yaml``, ``.yml``, ``.jsonl``) or folders (searched recursively).
-
-    Returns:
-        The counts and one ``path:line: what is wrong`` string per problem (empty when all is well).
-    """
-    from rubricrl.rubrics.loader import load_paths  # the loader imports this module's checks
-
-    result = load_paths(paths)
-    stats = ValidationStats(
-        files=len(result.files), rubrics=len(result.rubrics), criteria=sum(len(r.criteria) for r in result.rubrics)
-    )
-    return stats, result.problems
