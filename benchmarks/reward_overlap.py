@@ -36,10 +36,11 @@ def main(argv: list[str] | None = None) -> int:
     os.environ.setdefault("HF_HUB_OFFLINE", "1")
     from judge_throughput import machine
 
+    from replications.rubicon.common import judge_for, load_rubric_file, read_rows
+    from replications.rubicon.stages import stage_data, stages
     from rubricrl.config import compose_experiment, resolve_path
     from rubricrl.rubrics.loader import load_rubrics
     from rubricrl.train.rewards import RubricScorer, programmatic_only
-    from rubricrl.train.rubicon import judge_for, load_rubric_file, read_rows, stage_data, stages
     from rubricrl.train.stages import StageContext
     from rubricrl.train.trl_adapter import AsyncRubricRewardFunc, RubricRewardFunc, train_grpo
 

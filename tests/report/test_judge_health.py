@@ -102,7 +102,7 @@ def test_eval_judge_counters_become_a_row():
 
 
 def test_rubicon_report_shows_the_table_instead_of_the_raw_judge_dict(tmp_path):
-    from rubricrl.report.pipeline import render
+    from replications.rubicon.report import render
 
     _seen_stage2(tmp_path / "stage2_rl")
     judge = {

@@ -9,7 +9,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from rubricrl.analysis.hacking import mine, render_markdown
+from replications.rubicon.hacking import mine, render_markdown
 from rubricrl.report.drift import PLOT, drift_section, drift_wandb_table, plot_drift, stage_drift
 from rubricrl.reward.drift import DriftMonitor, DriftThresholds
 from rubricrl.reward.drift_file import append_check
@@ -73,8 +73,8 @@ def offline(monkeypatch, tmp_path):
 
 
 def test_both_pipeline_reports_show_the_monitor_and_log_its_table_to_wandb(offline, tmp_path):
+    from replications.rubicon.report import write_report as write_rubicon_report
     from rubricrl.config import compose_experiment
-    from rubricrl.report.pipeline import write_rubicon_report
     from rubricrl.train.self_reward_report import write_report
 
     cfg = compose_experiment("rubicon", [f"run.root={tmp_path}", "run.name=r"])

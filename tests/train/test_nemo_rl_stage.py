@@ -105,7 +105,7 @@ def paper_run(tmp_path, monkeypatch):
 
 
 def _ctx(cfg, run_dir: Path, name: str):
-    from rubricrl.train import rubicon
+    from replications.rubicon import stages as rubicon
     from rubricrl.train.stages import StageContext
 
     stage = next(s for s in rubicon.stages(cfg) if s.name == name)
@@ -119,7 +119,7 @@ def _overrides(call) -> dict[str, str]:
 
 
 def test_stage1_writes_rows_generates_the_config_calls_the_driver_and_converts(paper_run):
-    from rubricrl.train import rubicon
+    from replications.rubicon import stages as rubicon
 
     cfg, run_dir = paper_run["cfg"], paper_run["run_dir"]
     metrics = rubicon.stage_stage1(_ctx(cfg, run_dir, "stage1_rl"))
@@ -151,7 +151,7 @@ def test_stage1_writes_rows_generates_the_config_calls_the_driver_and_converts(p
 
 
 def test_stage2_starts_from_converted_stage1_with_the_judge_endpoint_and_the_defense(paper_run, monkeypatch):
-    from rubricrl.train import rubicon
+    from replications.rubicon import stages as rubicon
 
     cfg, run_dir = paper_run["cfg"], paper_run["run_dir"]
     # Stage 1 finished on NeMo RL but its conversion had not run (e.g. the job was cut short after training).
@@ -218,8 +218,8 @@ def test_reward_health_failure_in_the_driver_leaves_no_done_marker(paper_run, mo
     # What the NeMo RL environment does when a step is mostly ungraded: it writes reward_health.json and the
     # driver raises a UserError. The stage must stop with it, and the pipeline must not mark the stage done.
     import rubricrl.train.nemo_rl_driver as nemo_driver
+    from replications.rubicon import stages as rubicon
     from rubricrl.errors import UserError
-    from rubricrl.train import rubicon
     from rubricrl.train.stages import run_stage
 
     cfg, run_dir = paper_run["cfg"], paper_run["run_dir"]

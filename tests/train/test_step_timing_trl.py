@@ -107,7 +107,8 @@ def test_timing_keys_in_the_logged_metrics_of_a_real_trl_run(tmp_path, rubric, c
 @pytest.mark.parametrize("flag, cls", [(False, RubricRewardFunc), (True, AsyncRubricRewardFunc)])
 def test_run_async_reward_picks_the_reward_function_of_a_rubicon_stage(tmp_path, monkeypatch, rubric, flag, cls):
     """``run.async_reward`` reaches the TRL stage: the stage trains with the async reward function."""
-    from rubricrl.train import rubicon, trl_adapter
+    from replications.rubicon import stages as rubicon
+    from rubricrl.train import trl_adapter
     from rubricrl.train.stages import StageContext
 
     cfg = compose_experiment("rubicon", [f"run.root={tmp_path}", "run.name=t", f"run.async_reward={str(flag).lower()}"])

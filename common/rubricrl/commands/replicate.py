@@ -24,7 +24,7 @@ from rubricrl.commands.common import accept_trailing_overrides
 from rubricrl.errors import UserError
 
 PIPELINES: dict[str, str] = {
-    "rubicon": "rubricrl.train.rubicon",
+    "rubicon": "replications.rubicon.stages",
     "self_rewarding": "rubricrl.train.self_reward",
 }
 

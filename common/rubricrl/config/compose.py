@@ -37,7 +37,7 @@ TRAIN_CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "train"
 
 # paper -> module that registers its config section when imported.
 SECTION_MODULES: dict[str, str] = {
-    "rubicon": "rubricrl.config.rubicon",
+    "rubicon": "replications.rubicon",
     "self_rewarding": "rubricrl.train.self_reward",
 }
 

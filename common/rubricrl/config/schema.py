@@ -14,8 +14,8 @@ Top-level sections (unknown keys anywhere are errors):
            ``configs/train/site/*.yaml``
 =========  ===========================================================================================
 
-Pipelines add their own top-level section with :func:`register_section` (``rubicon`` is
-:class:`rubricrl.config.rubicon.RubiconConfig`; the self-rewarding pipeline registers its own).
+Pipelines add their own top-level section with :func:`register_section`: each replication declares its own in
+``replications/<paper>/config.py`` (:class:`rubricrl.pipeline.papers.Paper` ``sections``).
 A section that is present but not registered is an error, as is any unknown key inside one.
 """
 

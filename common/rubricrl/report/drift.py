@@ -3,8 +3,8 @@
 :func:`stage_drift` reads a training stage folder (the summary in ``metrics.json``, else rebuilt from
 ``monitor.jsonl``; the per-check rows from ``monitor.jsonl``: :mod:`rubricrl.reward.drift_file`).
 :func:`drift_section` renders the markdown, :func:`plot_drift` the PNG (``drift_monitor.png``), and
-:func:`drift_wandb_table` the same rows for W&B. Both pipeline reports (Rubicon's
-:mod:`rubricrl.report.pipeline`, the self-rewarding :mod:`rubricrl.train.self_reward_report`) use them.
+:func:`drift_wandb_table` the same rows for W&B. The replications' report stages
+(``replications/<paper>/report.py``) use them.
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Training: thin engine adapters and the replication pipelines built on the stage runner.
+"""Training: thin engine adapters and the stage runner the replications' pipelines (``replications/<paper>/``) use.
 
 * :mod:`.stages`: ``Stage``, ``run_pipeline`` (``runs/<run>/<stage>/`` with config, hashes, metrics, DONE).
 * :mod:`.rewards`: ``RubricScorer`` (judge + ``rubricrl.reward``; defense rubric as a veto), engine-independent.
@@ -6,7 +6,6 @@
 * :mod:`.checkpoint`: SIGTERM/SIGINT -> checkpoint and clean exit; ``last_checkpoint`` for resume.
 * :mod:`.wandb_log`: W&B offline by default.
 * :mod:`.rollout`: batched sampling for filtering and evaluation.
-* :mod:`.rubicon`, :mod:`.rubicon_eval`: the Rubicon pipeline (``rubricrl replicate rubicon``).
 
 Submodules import torch/TRL lazily; importing this package is cheap.
 """

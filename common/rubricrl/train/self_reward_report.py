@@ -194,7 +194,7 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
         f"steps: {train.get('global_step', '?')}, train time {_fmt(train.get('train_seconds'), 1)} s",
         "",
     ]
-    from rubricrl.report.pipeline import step_time_table
+    from rubricrl.report.run_report import step_time_table
 
     timing = step_time_table({"train (self grader)": train})
     if timing:
@@ -261,7 +261,7 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
     L += [f"| {s} | {_fmt(v, 1)} |" for s, v in timings.items()]
     (ctx.dir / "report.md").write_text("\n".join(L) + "\n", encoding="utf-8")
     print(f"[report] {ctx.dir / 'report.md'}", flush=True)
-    from rubricrl.report.pipeline import flat_numbers, log_pipeline_wandb
+    from rubricrl.report.run_report import flat_numbers, log_pipeline_wandb
 
     rows = [
         [
@@ -280,7 +280,7 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
         if rows
         else {}
     )
-    from rubricrl.report.pipeline import drift_numbers
+    from rubricrl.report.run_report import drift_numbers
 
     monitor_table = drift_wandb_table(drift)
     wandb_runs = log_pipeline_wandb(

@@ -8,7 +8,7 @@ filter     data                       kept.jsonl, groups.jsonl, filter_stats.jso
 stage1_rl  filter, data               checkpoints/, final/, rollouts.jsonl, log_history.jsonl
 hacking    stage1_rl                  taxonomy.md, taxonomy.json (with stage 1's drift verdict), defense_rubric.json
 stage2_rl  data, stage1_rl, hacking   checkpoints/, final/, rollouts.jsonl, log_history.jsonl
-eval       data, stage1_rl, ...       eval.json, samples_<model>.jsonl (see ``rubicon_eval``)
+eval       data, stage1_rl, ...       eval.json, samples_<model>.jsonl (see ``evaluation``)
 report     everything                 report.md, *.png (also copied to ``runs/<run>/report.md``)
 =========  =========================  ====================================================================
 
@@ -33,101 +33,29 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from rubricrl.config import ExperimentConfig, resolve_path
-from rubricrl.config.rubicon import RubiconConfig
+from replications.rubicon.common import (
+    judge_for,
+    judge_server,
+    load_bank,
+    load_rubric_file,
+    read_rows,
+    rub,
+    save_rubrics,
+    write_rows,
+)
+from rubricrl.config import resolve_path
 from rubricrl.errors import UserError
-from rubricrl.judge import JudgeConfig, build_judge, close_judge
+from rubricrl.judge import JudgeConfig
 from rubricrl.rubrics.schema import Rubric, bank_hash
 from rubricrl.train.stages import Stage, StageContext, file_hash
 
 log = logging.getLogger(__name__)
 
 
-# --------------------------------------------------------------------------- helpers
-
-
-def rub(cfg: ExperimentConfig) -> RubiconConfig:
-    return cfg.section("rubicon")
-
-
-def write_rows(path: Path, rows: list[dict[str, Any]]) -> str:
-    """Write JSONL atomically; returns its sha256."""
-    from rubricrl.data.jsonl import write_jsonl_atomic
-
-    write_jsonl_atomic(path, rows, overwrite=True)
-    return file_hash(path)
-
-
-def read_rows(path: Path) -> list[dict[str, Any]]:
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
-
-
-def save_rubrics(path: Path, rubrics: list[Rubric]) -> None:
-    path.write_text(json.dumps([r.model_dump(mode="json") for r in rubrics], ensure_ascii=False), encoding="utf-8")
-
-
-def load_rubric_file(path: Path) -> dict[str, Rubric]:
-    return {r.id: r for r in (Rubric.model_validate(d) for d in json.loads(path.read_text(encoding="utf-8")))}
-
-
-def _load_bank(paths: list[str]) -> list[Rubric]:
-    from rubricrl.rubrics.loader import load_rubrics
-
-    return load_rubrics([resolve_path(p) for p in paths])
+# --------------------------------------------------------------------------- monitor
 
 
 TRAINING_STAGES = ("stage1_rl", "stage2_rl")  # what monitor.stages may name
-
-# Judge servers started in this process, by their settings: stage 2 and eval share one server when the
-# whole pipeline runs in one process (a CPU start costs ~30 s). Each stops when the process exits
-# (vllm_server's atexit hook); under Slurm every stage is its own process, so nothing is shared there.
-_SERVERS: dict[tuple, Any] = {}
-
-
-def _judge_server(cfg: ExperimentConfig, log_dir: Path) -> Any:
-    from rubricrl.judge.vllm_server import VLLMServer
-
-    s = cfg.server
-    key = (s.model, s.max_model_len, s.kv_cache_gib, s.max_num_seqs, s.dtype)
-    server = _SERVERS.get(key)
-    if server is not None and server.running:
-        print(
-            f"reusing the vLLM judge server started earlier in this run ({s.model}); log: {server.log_file}", flush=True
-        )
-        return server
-    server = VLLMServer(
-        s.model,
-        max_model_len=s.max_model_len,
-        kv_cache_gib=s.kv_cache_gib,
-        max_num_seqs=s.max_num_seqs,
-        dtype=s.dtype,
-        startup_timeout_s=s.startup_timeout_s,
-        log_file=log_dir / "judge_server.log",
-    )
-    print(f"starting the vLLM judge server ({s.model}); log: {log_dir / 'judge_server.log'}", flush=True)
-    _SERVERS[key] = server.start()
-    return server
-
-
-@contextmanager
-def judge_for(cfg: ExperimentConfig, llm: bool, log_dir: Path) -> Iterator[Any]:
-    """A judge for a stage: verifiers only, or ``cfg.judge`` (with a local vLLM server if enabled)."""
-    if not llm:
-        judge = build_judge(JudgeConfig(backend="programmatic"))
-        yield judge
-        return
-    jc = cfg.judge
-    if cfg.server.enabled:
-        server = _judge_server(cfg, log_dir)
-        jc = jc.model_copy(
-            update={"base_url": server.base_url, "base_url_file": None, "model": server.served_model_name}
-        )
-    judge = build_judge(jc)
-    try:
-        yield judge
-    finally:
-        close_judge(judge)
 
 
 @contextmanager
@@ -155,7 +83,7 @@ def monitor_for(
         and m.judge.base_url_file is None
         and cfg.server.enabled
     ):
-        server = _judge_server(cfg, ctx.dir)
+        server = judge_server(cfg, ctx.dir)
         shared, served = JudgeConfig(base_url=server.base_url), server.served_model_name
     monitor = stage_monitor(
         cfg,
@@ -178,11 +106,11 @@ def monitor_for(
 
 
 def stage_data(ctx: StageContext) -> dict[str, Any]:
-    from rubricrl.data.rubicon import build_stage1, build_stage2, constraint_rubrics, ifeval_tasks, load_tasks
+    from replications.rubicon.datasets import build_stage1, build_stage2, constraint_rubrics, ifeval_tasks, load_tasks
     from rubricrl.train.rewards import programmatic_only
 
     cfg, d = ctx.cfg, rub(ctx.cfg).data
-    s1_bank = _load_bank(d.stage1_banks)
+    s1_bank = load_bank(d.stage1_banks)
     chosen = constraint_rubrics(s1_bank, d.stage1_rubrics)
     if d.stage1_programmatic_only:
         chosen = [programmatic_only(r) for r in chosen]
@@ -200,7 +128,7 @@ def stage_data(ctx: StageContext) -> dict[str, Any]:
         max_train_prompts=d.max_train_prompts,
         system_prompt=cfg.policy.system_prompt,
     )
-    s2_bank = {r.id: r for r in _load_bank(d.stage2_bank_paths)}
+    s2_bank = {r.id: r for r in load_bank(d.stage2_bank_paths)}
     s2_prompts = load_tasks(resolve_path(d.stage2_prompts), need_category=True)
     s2_train, s2_held, instance = build_stage2(
         s2_prompts,
@@ -374,17 +302,17 @@ def stage_stage1(ctx: StageContext) -> dict[str, Any]:
         # The gold judge grades the whole bank rubric: the LLM criteria (task quality, ...) that the programmatic-only
         # training rubric dropped are where training on the verifiers alone would show as drift.
         used = {row["rubric_id"] for row in rows}
-        gold = {b.id: b for b in _load_bank(r.data.stage1_banks) if b.id in used}
+        gold = {b.id: b for b in load_bank(r.data.stage1_banks) if b.id in used}
     return _train_stage(ctx, rows, rubrics, r.stage1.judge_llm, None, r.stage1, None, gold)
 
 
 def stage_hacking(ctx: StageContext) -> dict[str, Any]:
-    from rubricrl.analysis.hacking import mine, render_markdown
+    from replications.rubicon.hacking import mine, render_markdown
 
     h = rub(ctx.cfg).hacking
     rollouts = read_rows(ctx.input("stage1_rl") / "rollouts.jsonl")
     tax = mine(rollouts, h.top_frac, h.examples, h.max_ratio)
-    bank = {r.id: r for r in _load_bank([h.defense_bank])}
+    bank = {r.id: r for r in load_bank([h.defense_bank])}
     if h.defense_rubric not in bank:
         raise UserError(f"rubicon.hacking.defense_rubric {h.defense_rubric!r} is not in {h.defense_bank}")
     defense = bank[h.defense_rubric]
@@ -436,15 +364,15 @@ def stage_stage2(ctx: StageContext) -> dict[str, Any]:
 
 
 def stage_eval(ctx: StageContext) -> dict[str, Any]:
-    from rubricrl.train.rubicon_eval import evaluate
+    from replications.rubicon.evaluation import evaluate
 
     return evaluate(ctx)
 
 
 def stage_report(ctx: StageContext) -> dict[str, Any]:
-    from rubricrl.report.pipeline import write_rubicon_report
+    from replications.rubicon.report import write_report
 
-    return write_rubicon_report(ctx)
+    return write_report(ctx)
 
 
 def stages(cfg: Any = None) -> list[Stage]:

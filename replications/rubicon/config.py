@@ -12,6 +12,8 @@ from pydantic import Field, model_validator
 
 from rubricrl.config.schema import Strict, register_section
 
+SECTION = "rubicon"  # the top-level config key
+
 
 class RubiconData(Strict):
     """Stage-1 and stage-2 prompt sets.
@@ -153,4 +155,4 @@ class RubiconConfig(Strict):
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
 
-register_section("rubicon", RubiconConfig)
+register_section(SECTION, RubiconConfig)

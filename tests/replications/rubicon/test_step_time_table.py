@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from rubricrl.report.pipeline import render, step_time_table
+from replications.rubicon.report import render
+from rubricrl.report.run_report import step_time_table
 
 TIMING = {
     "timing/step_s": 4.0,

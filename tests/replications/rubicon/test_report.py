@@ -9,7 +9,8 @@ from types import SimpleNamespace
 
 import pytest
 
-from rubricrl.report.pipeline import heldout_figure, render, training_figure, write_rubicon_report
+from replications.rubicon.report import heldout_figure, render, write_report
+from rubricrl.report.run_report import training_figure
 from tests.report.helpers import wandb_run_record
 
 
@@ -161,7 +162,7 @@ def test_pipeline_eval_and_report_reach_wandb_with_job_types_and_stable_ids(offl
     _write(run_dir / "eval" / "eval.json", EVAL)
     ctx = SimpleNamespace(cfg=cfg, run_dir=run_dir, dir=run_dir / "report")
     ctx.dir.mkdir()
-    out = write_rubicon_report(ctx)
+    out = write_report(ctx)
     md = (run_dir / "report.md").read_text(encoding="utf-8")
     assert f"central quantile band [{cfg.section('rubicon').filter.band[0]:g}, " in md and "{" not in md
     records = {}
@@ -176,7 +177,7 @@ def test_pipeline_eval_and_report_reach_wandb_with_job_types_and_stable_ids(offl
     assert [r[0] for r in table["data"]] == ["base", "stage1", "stage2"]
     assert list((Path(out["wandb"]["report"]) / "files" / "media" / "images").rglob("*.png"))
     # The report stage run again (--force): the same W&B runs, one local folder each.
-    again = write_rubicon_report(ctx)
+    again = write_report(ctx)
     for job in ("eval", "report"):
         assert wandb_run_record(Path(again["wandb"][job])).run_id == records[job]
     assert len(list((run_dir / "wandb").glob("offline-run-*"))) == 2

@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from rubricrl.data.rubicon import Task, build_stage1, build_stage2, constraint_rubrics, load_tasks
+from replications.rubicon.datasets import Task, build_stage1, build_stage2, constraint_rubrics, load_tasks
 from rubricrl.errors import UserError
 from rubricrl.rubrics.loader import load_rubrics
 
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture(scope="module")

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from rubricrl.analysis.hacking import detect, mine, render_markdown
+from replications.rubicon.hacking import detect, mine, render_markdown
 
 
 def _r(text: str, reward: float) -> dict:

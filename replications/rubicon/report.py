@@ -1,6 +1,6 @@
-"""Pipeline report: markdown + PNG of a Rubicon run (before / after each stage), from the stage folders.
+"""Rubicon's report stage: markdown + PNG of a run (before / after each stage), from the stage folders.
 
-``write_rubicon_report(ctx)`` reads ``data``, ``filter``, ``stage1_rl``, ``hacking``, ``stage2_rl`` and
+``write_report(ctx)`` reads ``data``, ``filter``, ``stage1_rl``, ``hacking``, ``stage2_rl`` and
 ``eval`` outputs and writes ``report.md``, ``training_curves.png``, ``heldout.png``, ``drift_monitor.png`` (the
 gold-judge drift monitor's checks, when it ran; :mod:`rubricrl.report.drift`) and copies the filter histogram into
 the report stage folder; ``report.md`` is also copied to ``runs/<run>/report.md``.
@@ -9,114 +9,25 @@ Every number comes from a file the stages wrote; the report states n and 95% int
 
 from __future__ import annotations
 
-import json
 import math
 import shutil
 from pathlib import Path
 from typing import Any
 
-
-def _json(p: Path) -> Any:
-    return json.loads(p.read_text(encoding="utf-8")) if p.is_file() else {}
-
-
-def _history(p: Path) -> list[dict[str, Any]]:
-    if not p.is_file():
-        return []
-    return [json.loads(x) for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
-
-
-def _pyplot():
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    return plt
-
-
-def _save(fig: Any, path: Path) -> Path:
-    plt = _pyplot()
-    try:
-        fig.savefig(path, dpi=100)
-    finally:
-        plt.close(fig)
-    return path
-
-
-def health_steps(stage_dir: Path) -> list[dict[str, Any]]:
-    """Per-step reward-health rows of a training stage (``step``, ``n_verdicts``, ``n_ungraded``, ...), or []."""
-    metrics = _json(stage_dir / "metrics.json")
-    rows = (metrics.get("reward_health") or {}).get("steps") if isinstance(metrics, dict) else None
-    if not rows:
-        saved = _json(stage_dir / "reward_health.json")
-        rows = saved.get("steps") if isinstance(saved, dict) else None
-    return [r for r in rows or [] if isinstance(r, dict) and "step" in r]
-
-
-def _health_title(name: str, steps: list[dict[str, Any]]) -> str:
-    n = sum(int(r.get("n_verdicts", 0)) for r in steps)
-    if not n:
-        return f"{name}\n" + ("judge health: not recorded" if not steps else "judge health: no verdicts recorded")
-    u = sum(int(r.get("n_ungraded", 0)) for r in steps)
-    varied = sum(bool(r.get("varied")) for r in steps)
-    return (
-        f"{name}\njudge health: {u} of {n} verdicts ungraded ({100 * u / n:.1f}%)\n"
-        f"{varied} of {len(steps)} steps with reward variance"
-    )
-
-
-def training_figure(curves: dict[str, list[dict[str, Any]]], health: dict[str, list[dict[str, Any]]] | None = None):
-    """Reward per step for each RL stage (one panel each), with the veto rate where logged and the judge's
-    ungraded-verdict share per step where the stage recorded reward health (``health``: stage -> its
-    :func:`health_steps`). Integer step ticks; the caller closes the figure."""
-    from matplotlib.ticker import MaxNLocator
-
-    from rubricrl.report.style import OURS, SECOND, WARN
-
-    plt = _pyplot()
-    health = health or {}
-    fig, axes = plt.subplots(1, len(curves), figsize=(5.5 * len(curves), 3.6), squeeze=False)
-    for ax, (name, hist) in zip(axes[0], curves.items()):
-        rows = [h for h in hist if "reward" in h and "step" in h]
-        ax.plot(
-            [h["step"] for h in rows], [h["reward"] for h in rows], marker="o", ms=3, color=OURS, label="mean reward"
-        )
-        vr = [h for h in rows if "veto_rate" in h]
-        if vr:
-            ax.plot(
-                [h["step"] for h in vr], [h["veto_rate"] for h in vr], linestyle="--", color=SECOND, label="veto rate"
-            )
-        steps = health.get(name) or []
-        judged = [r for r in steps if r.get("n_verdicts")]
-        if judged:
-            ax.plot(
-                [r["step"] for r in judged],
-                [r["n_ungraded"] / r["n_verdicts"] for r in judged],
-                linestyle=":",
-                marker="x",
-                ms=4,
-                color=WARN,
-                label="ungraded verdict share",
-            )
-        ax.set_title(_health_title(name, steps), fontsize=9)
-        ax.set_xlabel("GRPO step")
-        ax.set_ylabel("reward / share of samples (0-1)")
-        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
-        ax.set_ylim(-0.05, 1.05)
-        if not rows:  # a stage that logged no step (not run yet, or failed before its first log)
-            ax.set_xlim(0, 1)
-            ax.text(0.5, 0.5, "no steps logged", transform=ax.transAxes, ha="center", va="center", color="#555555")
-        ax.legend(fontsize=7)
-    fig.tight_layout()
-    return fig
-
-
-def plot_training(
-    curves: dict[str, list[dict[str, Any]]], path: Path, health: dict[str, list[dict[str, Any]]] | None = None
-) -> Path:
-    """:func:`training_figure` saved as PNG."""
-    return _save(training_figure(curves, health), path)
+from rubricrl.report.run_report import (
+    drift_numbers,
+    flat_numbers,
+    health_steps,
+    items_text,
+    log_pipeline_wandb,
+    pct,
+    plot_training,
+    pyplot,
+    read_history,
+    read_json,
+    save_figure,
+    step_time_table,
+)
 
 
 def _levels_coincide(summary: dict[str, Any], models: list[str]) -> bool:
@@ -129,7 +40,7 @@ def heldout_figure(summary: dict[str, Any]):
     grey, the trained ones take our colour; the caller closes the figure."""
     from rubricrl.report.style import BASE, OURS
 
-    plt = _pyplot()
+    plt = pyplot()
     models = [m for m in ("base", "stage1", "stage2") if m in summary]
     colours = [BASE if m == "base" else OURS for m in models]
     fig, ax = plt.subplots(figsize=(6, 3.6))
@@ -175,49 +86,7 @@ def heldout_figure(summary: dict[str, Any]):
 
 def plot_heldout(summary: dict[str, Any], path: Path) -> Path:
     """:func:`heldout_figure` saved as PNG."""
-    return _save(heldout_figure(summary), path)
-
-
-def _pct(x: float) -> str:
-    return f"{100 * x:.1f}%"
-
-
-def step_time_table(stages: dict[str, dict]) -> list[str]:
-    """Mean step time per stage and its split (``timing`` of the stage metrics); empty when none has it."""
-    rows = [(name, m["timing"]) for name, m in stages.items() if isinstance(m.get("timing"), dict) and m["timing"]]
-    if not rows:
-        return []
-    out = [
-        "",
-        "Where a step's time goes (means over the logged steps; judge queue wait and compute are summed over "
-        "the step's concurrent calls):",
-        "",
-        "| stage | step s | generation s | reward s | train s | reward share | judge queue wait s | judge compute s |",
-        "|---|---:|---:|---:|---:|---:|---:|---:|",
-    ]
-    for name, t in rows:
-        cells = [t.get(f"timing/{k}") for k in ("step_s", "generation_s", "reward_s", "train_s")]
-        share = t.get("timing/reward_share")
-        judge = [t.get("timing/judge_queue_wait_s"), t.get("timing/judge_compute_s")]
-        out.append(
-            f"| {name} | "
-            + " | ".join("-" if c is None else f"{c:.2f}" for c in cells)
-            + " | "
-            + ("-" if share is None else _pct(share))
-            + " | "
-            + " | ".join("-" if c is None else f"{c:.2f}" for c in judge)
-            + " |"
-        )
-    return out
-
-
-def _items(d: Any, words: bool = False) -> str:
-    """A mapping as ``key value, ...`` (``words``: underscores as spaces), never as a Python dict."""
-    if not isinstance(d, dict) or not d:
-        return "none"
-    return ", ".join(
-        f"{str(k).replace('_', ' ') if words else k} {f'{v:g}' if isinstance(v, float) else v}" for k, v in d.items()
-    )
+    return save_figure(heldout_figure(summary), path)
 
 
 def _filter_text(filt: dict, band: tuple[float, float] | None) -> str:
@@ -231,7 +100,7 @@ def _filter_text(filt: dict, band: tuple[float, float] | None) -> str:
     return (
         f"Kept {filt.get('kept')} of {filt.get('candidates')} prompts: {where}, i.e. a mean reward from "
         f"{filt.get('threshold_low', 0):.3f} to {filt.get('threshold_high', 0):.3f} (inclusive), and rewards that "
-        f"vary across the k samples. Dropped: {_items(filt.get('dropped'), words=True)}. "
+        f"vary across the k samples. Dropped: {items_text(filt.get('dropped'), words=True)}. "
         f"Mean base reward: all {filt.get('mean_reward_all', 0):.3f}, kept {filt.get('mean_reward_kept', 0):.3f}."
     )
 
@@ -321,7 +190,7 @@ def render(
         L += [
             "## Held-out evaluation: stage-1 prompts, programmatic checks",
             "",
-            f"Decoding: {_items(ev.get('decoding'))}.",
+            f"Decoding: {items_text(ev.get('decoding'))}.",
             "",
             "| model | n samples | prompt-level (95% Wilson CI) | instruction-level (95% CI) | mean reward | "
             "hacking patterns |",
@@ -331,10 +200,10 @@ def render(
             if m in h:
                 s = h[m]
                 L.append(
-                    f"| {m} | {s['n']} | {_pct(s['prompt_level'])} ({_pct(s['prompt_level_ci95'][0])}.."
-                    f"{_pct(s['prompt_level_ci95'][1])}) | {_pct(s['instruction_level'])} "
-                    f"({_pct(s['instruction_level_ci95'][0])}..{_pct(s['instruction_level_ci95'][1])}) | "
-                    f"{s['mean_reward']:.3f} | {_pct(s.get('hacking_rate', 0.0))} |"
+                    f"| {m} | {s['n']} | {pct(s['prompt_level'])} ({pct(s['prompt_level_ci95'][0])}.."
+                    f"{pct(s['prompt_level_ci95'][1])}) | {pct(s['instruction_level'])} "
+                    f"({pct(s['instruction_level_ci95'][0])}..{pct(s['instruction_level_ci95'][1])}) | "
+                    f"{s['mean_reward']:.3f} | {pct(s.get('hacking_rate', 0.0))} |"
                 )
         L += [
             "",
@@ -369,69 +238,13 @@ def render(
                 s = s2h[m]
                 L.append(
                     f"| {m} | {s['n']} | {s['mean_reward']:.3f} | {s['mean_task_reward']:.3f} | "
-                    f"{_pct(s['veto_rate'])} | {s['ungraded']} |"
+                    f"{pct(s['veto_rate'])} | {s['ungraded']} |"
                 )
         L.append("")
     return "\n".join(L)
 
 
-def flat_numbers(d: Any, prefix: str = "") -> dict[str, float]:
-    """Every number in a nested mapping as ``a/b/c`` -> value (lists and strings skipped)."""
-    out: dict[str, float] = {}
-    for k, v in d.items() if isinstance(d, dict) else []:
-        key = f"{prefix}{k}"
-        if isinstance(v, dict):
-            out.update(flat_numbers(v, key + "/"))
-        elif isinstance(v, (int, float)) and not isinstance(v, bool):
-            out[key] = v
-    return out
-
-
-def log_pipeline_wandb(
-    cfg: Any,
-    run_dir: Path,
-    report_dir: Path,
-    markdown: str,
-    eval_summary: dict[str, float],
-    eval_tables: dict[str, tuple[list[str], list[list[Any]]]],
-    eval_images: dict[str, Path],
-    report_tables: dict[str, tuple[list[str], list[list[Any]]]] | None = None,
-) -> dict[str, str]:
-    """The held-out evaluation (``job_type=eval``) and the report (``job_type=report``, with ``report_tables``, e.g.
-    the drift monitor's checks) as W&B runs beside the training runs (same group, ``runs/<run>/wandb/``). A W&B
-    failure is logged as a warning, never fails the report, which is already written. Returns job type -> local
-    W&B folder."""
-    import logging
-
-    from rubricrl.train.wandb_log import log_stage_run
-
-    done: dict[str, str] = {}
-    try:
-        folder = log_stage_run(
-            cfg, run_dir, f"{cfg.run.name}-eval", "eval", summary=eval_summary, tables=eval_tables, images=eval_images
-        )
-        if folder is not None:
-            done["eval"] = str(folder)
-        folder = log_stage_run(
-            cfg,
-            run_dir,
-            f"{cfg.run.name}-report",
-            "report",
-            summary=eval_summary,
-            tables=report_tables,
-            images={f"report/{p.stem}": p for p in sorted(report_dir.glob("*.png"))},
-            texts={"report/markdown": markdown},
-        )
-        if folder is not None:
-            done["report"] = str(folder)
-    except Exception as e:  # noqa: BLE001 - W&B is a copy of what the report folder already holds
-        logging.getLogger(__name__).warning(
-            "W&B logging of the eval and report failed (%s: %s); the report is in %s", type(e).__name__, e, report_dir
-        )
-    return done
-
-
-def _rubicon_eval_tables(ev: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]]:
+def _eval_tables(ev: dict[str, Any]) -> dict[str, tuple[list[str], list[list[Any]]]]:
     tables: dict[str, tuple[list[str], list[list[Any]]]] = {}
     h = ev.get("stage1_heldout") or {}
     rows = [
@@ -478,22 +291,22 @@ def _rubicon_eval_tables(ev: dict[str, Any]) -> dict[str, tuple[list[str], list[
     return tables
 
 
-def write_rubicon_report(ctx: Any) -> dict[str, Any]:
+def write_report(ctx: Any) -> dict[str, Any]:
     """The report stage (see the module docstring)."""
     run_dir: Path = ctx.run_dir
     out: Path = ctx.dir
-    data = _json(run_dir / "data" / "metrics.json")
-    filt = _json(run_dir / "filter" / "filter_stats.json")
-    s1 = _json(run_dir / "stage1_rl" / "metrics.json")
-    s2 = _json(run_dir / "stage2_rl" / "metrics.json")
-    hack = _json(run_dir / "hacking" / "metrics.json")
-    ev = _json(run_dir / "eval" / "eval.json")
+    data = read_json(run_dir / "data" / "metrics.json")
+    filt = read_json(run_dir / "filter" / "filter_stats.json")
+    s1 = read_json(run_dir / "stage1_rl" / "metrics.json")
+    s2 = read_json(run_dir / "stage2_rl" / "metrics.json")
+    hack = read_json(run_dir / "hacking" / "metrics.json")
+    ev = read_json(run_dir / "eval" / "eval.json")
     if (run_dir / "filter" / "histogram.png").is_file():
         shutil.copy(run_dir / "filter" / "histogram.png", out / "histogram.png")
     plot_training(
         {
-            "stage 1": _history(run_dir / "stage1_rl" / "log_history.jsonl"),
-            "stage 2": _history(run_dir / "stage2_rl" / "log_history.jsonl"),
+            "stage 1": read_history(run_dir / "stage1_rl" / "log_history.jsonl"),
+            "stage 2": read_history(run_dir / "stage2_rl" / "log_history.jsonl"),
         },
         out / "training_curves.png",
         {"stage 1": health_steps(run_dir / "stage1_rl"), "stage 2": health_steps(run_dir / "stage2_rl")},
@@ -525,7 +338,7 @@ def write_rubicon_report(ctx: Any) -> dict[str, Any]:
         out,
         md,
         summary,
-        _rubicon_eval_tables(ev),
+        _eval_tables(ev),
         {"eval/heldout": out / "heldout.png"},
         {"report/drift_monitor_checks": monitor_table} if monitor_table else None,
     )
@@ -539,14 +352,3 @@ def write_rubicon_report(ctx: Any) -> dict[str, Any]:
         },
         **{f"heldout_{m}_prompt_level": h[m]["prompt_level"] for m in ("base", "stage1", "stage2") if m in h},
     }
-
-
-def drift_numbers(drift: dict[str, dict | None]) -> dict[str, float]:
-    """The drift monitors' headline numbers for a W&B summary: ``monitor/<stage>/{last_gap,widening,...}``."""
-    out: dict[str, float] = {}
-    for name, d in drift.items():
-        for k in ("checks", "valid_checks", "skipped_checks", "first_gap", "last_gap", "widening", "trend"):
-            v = (d or {}).get(k)
-            if isinstance(v, (int, float)) and not isinstance(v, bool):
-                out[f"monitor/{name.replace(' ', '')}/{k}"] = v
-    return out

@@ -1,1 +1,0 @@
-"""Analyses of training runs (reward-hacking mining)."""

@@ -1,0 +1,106 @@
+"""What Rubicon's stages, evaluation and report share: the config section, stage files, rubric banks, judges."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+from replications.rubicon.config import SECTION, RubiconConfig
+from rubricrl.config import ExperimentConfig, resolve_path
+from rubricrl.judge import JudgeConfig, build_judge, close_judge
+from rubricrl.rubrics.schema import Rubric
+from rubricrl.train.stages import file_hash
+
+log = logging.getLogger(__name__)
+
+
+def rub(cfg: ExperimentConfig) -> RubiconConfig:
+    """The ``rubicon:`` section of ``cfg``."""
+    return cfg.section(SECTION)
+
+
+def write_rows(path: Path, rows: list[dict[str, Any]]) -> str:
+    """Write JSONL atomically; returns its sha256."""
+    from rubricrl.data.jsonl import write_jsonl_atomic
+
+    write_jsonl_atomic(path, rows, overwrite=True)
+    return file_hash(path)
+
+
+def read_rows(path: Path) -> list[dict[str, Any]]:
+    """The records of a JSONL file the stages wrote."""
+    with open(path, encoding="utf-8") as f:
+        return [json.loads(line) for line in f if line.strip()]
+
+
+def save_rubrics(path: Path, rubrics: list[Rubric]) -> None:
+    """Write ``rubrics`` as one JSON list (``rubrics.json``, ``defense_rubric.json``)."""
+    path.write_text(json.dumps([r.model_dump(mode="json") for r in rubrics], ensure_ascii=False), encoding="utf-8")
+
+
+def load_rubric_file(path: Path) -> dict[str, Rubric]:
+    """Rubric id -> rubric of a file :func:`save_rubrics` wrote."""
+    return {r.id: r for r in (Rubric.model_validate(d) for d in json.loads(path.read_text(encoding="utf-8")))}
+
+
+def load_bank(paths: list[str]) -> list[Rubric]:
+    """The rubrics of bank files / folders (config paths, resolved against the checkout)."""
+    from rubricrl.rubrics.loader import load_rubrics
+
+    return load_rubrics([resolve_path(p) for p in paths])
+
+
+# Judge servers started in this process, by their settings: stage 2 and eval share one server when the
+# whole pipeline runs in one process (a CPU start costs ~30 s). Each stops when the process exits
+# (vllm_server's atexit hook); under Slurm every stage is its own process, so nothing is shared there.
+_SERVERS: dict[tuple, Any] = {}
+
+
+def judge_server(cfg: ExperimentConfig, log_dir: Path) -> Any:
+    """The local vLLM judge server of ``cfg.server``, started here or reused from earlier in this process."""
+    from rubricrl.judge.vllm_server import VLLMServer
+
+    s = cfg.server
+    key = (s.model, s.max_model_len, s.kv_cache_gib, s.max_num_seqs, s.dtype)
+    server = _SERVERS.get(key)
+    if server is not None and server.running:
+        print(
+            f"reusing the vLLM judge server started earlier in this run ({s.model}); log: {server.log_file}", flush=True
+        )
+        return server
+    server = VLLMServer(
+        s.model,
+        max_model_len=s.max_model_len,
+        kv_cache_gib=s.kv_cache_gib,
+        max_num_seqs=s.max_num_seqs,
+        dtype=s.dtype,
+        startup_timeout_s=s.startup_timeout_s,
+        log_file=log_dir / "judge_server.log",
+    )
+    print(f"starting the vLLM judge server ({s.model}); log: {log_dir / 'judge_server.log'}", flush=True)
+    _SERVERS[key] = server.start()
+    return server
+
+
+@contextmanager
+def judge_for(cfg: ExperimentConfig, llm: bool, log_dir: Path) -> Iterator[Any]:
+    """A judge for a stage: verifiers only, or ``cfg.judge`` (with a local vLLM server if enabled)."""
+    if not llm:
+        judge = build_judge(JudgeConfig(backend="programmatic"))
+        yield judge
+        return
+    jc = cfg.judge
+    if cfg.server.enabled:
+        server = judge_server(cfg, log_dir)
+        jc = jc.model_copy(
+            update={"base_url": server.base_url, "base_url_file": None, "model": server.served_model_name}
+        )
+    judge = build_judge(jc)
+    try:
+        yield judge
+    finally:
+        close_judge(judge)

@@ -1,0 +1,1 @@
+"""Tests of the Rubicon replication's pipeline (replications/rubicon/)."""
