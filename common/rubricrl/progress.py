@@ -12,6 +12,8 @@ import sys
 import time
 from typing import IO, Any
 
+from tqdm import tqdm
+
 LOG_EVERY_S = 30.0
 
 
@@ -86,11 +88,7 @@ def progress_bar(
     """
     stream = file or sys.stderr
     if disable:
-        from tqdm import tqdm
-
         return tqdm(total=total, disable=True)
     if getattr(stream, "isatty", lambda: False)():
-        from tqdm import tqdm
-
         return tqdm(total=total, desc=desc, unit=unit, file=stream, **tqdm_kw)
     return LineProgress(total, desc, unit, file=stream)

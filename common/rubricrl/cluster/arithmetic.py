@@ -28,7 +28,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from rubricrl.cluster.memory import GIB, ModelSpec, estimate_memory, model_spec
+from rubricrl.config_io import read_text
 from rubricrl.errors import UserError
 
 _MISSING = object()
@@ -297,10 +300,6 @@ def check_file(path: str | Path, gpu_memory_gib: float = 80.0, headroom: float =
     Raises:
         UserError: unreadable or not a mapping, or a key the checks need is missing.
     """
-    import yaml
-
-    from rubricrl.config_io import read_text
-
     try:
         cfg = yaml.safe_load(read_text(path))
     except yaml.YAMLError as e:

@@ -29,7 +29,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from rubricrl.cluster.arithmetic import Layout
+from rubricrl.config_io import read_text
 from rubricrl.errors import UserError
 
 
@@ -66,10 +69,6 @@ def _layout(config: Any) -> tuple[Layout, dict[str, Any]]:
     if isinstance(config, Layout):
         return config, {}
     if isinstance(config, (str, Path)):
-        import yaml
-
-        from rubricrl.config_io import read_text
-
         config = yaml.safe_load(read_text(config))
     if not isinstance(config, dict):
         raise UserError(f"estimate_gpu_hours needs a NeMo RL config (dict or YAML path), got {type(config).__name__}")

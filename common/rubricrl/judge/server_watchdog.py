@@ -20,6 +20,7 @@ import argparse
 import json
 import os
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -110,7 +111,6 @@ def _listening(host: object, port: object) -> bool:
     """Whether something accepts connections at ``host:port`` (True when the file does not say where)."""
     if not isinstance(host, str) or not isinstance(port, int):
         return True
-    import socket
 
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.settimeout(2.0)

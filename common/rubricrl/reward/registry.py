@@ -30,6 +30,8 @@ from typing import Any
 
 from rubricrl.errors import UserError
 from rubricrl.reward.interfaces import Aggregator, RewardResult
+from rubricrl.reward.shaping import check_shape, shape_value
+from rubricrl.reward.veto import apply_veto
 from rubricrl.types import AggregationSpec, Criterion, Rubric, Verdict
 
 log = logging.getLogger(__name__)
@@ -128,8 +130,6 @@ def check_params(name: str, params: Mapping[str, Any], criteria: Sequence[Criter
     Raises:
         AggregationError: unknown aggregator, unknown parameter, or an invalid value.
     """
-    from rubricrl.reward.shaping import check_shape  # shaping does not import the registry
-
     entry = _entry(name)
     if not isinstance(params, Mapping):
         raise AggregationError(f"aggregation params must be a mapping, got {type(params).__name__}")
@@ -205,9 +205,6 @@ def aggregate(criteria: Sequence[Criterion], verdicts: Sequence[Verdict], spec: 
     Raises:
         AggregationError: bad spec or mismatched verdicts.
     """
-    from rubricrl.reward.shaping import shape_value
-    from rubricrl.reward.veto import apply_veto
-
     check_params(spec.name, spec.params, criteria)
     paired = pair_verdicts(criteria, verdicts)
     result = _entry(spec.name).fn(criteria, paired, spec.params)

@@ -23,6 +23,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import shutil
 import signal
 import sys
 import time
@@ -57,8 +58,6 @@ def drop_checkpoints(output_dir: str | Path) -> int:
     a crash) never leaves a half-deleted checkpoint that a later run would resume from; such leftovers are
     removed by the next call.
     """
-    import shutil
-
     d = Path(output_dir)
     if not d.is_dir():
         return 0

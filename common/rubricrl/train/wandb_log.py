@@ -13,6 +13,8 @@ replaces its local folder).
 
 from __future__ import annotations
 
+import hashlib
+import html
 import logging
 import os
 from collections.abc import Mapping, Sequence
@@ -20,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from rubricrl.config import ExperimentConfig
+from rubricrl.report.wandb_log import drop_offline_runs
 
 log = logging.getLogger(__name__)
 
@@ -103,11 +106,8 @@ def log_stage_run(
     if mode is None:
         return None
     os.environ.setdefault("WANDB_SILENT", "true")
-    import html
 
     import wandb
-
-    from rubricrl.report.wandb_log import drop_offline_runs
 
     wdir = Path(os.environ.get("WANDB_DIR") or run_dir)
     wdir.mkdir(parents=True, exist_ok=True)
@@ -153,7 +153,6 @@ def log_stage_run(
 
 def _run_id(cfg: ExperimentConfig, run_name: str) -> str:
     """A stable id per (run, stage), so a resumed stage continues the same W&B run."""
-    import hashlib
 
     return hashlib.sha1(f"{cfg.run.dir.resolve()}::{run_name}".encode()).hexdigest()[:16]
 
