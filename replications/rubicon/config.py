@@ -73,7 +73,9 @@ class FilterConfig(Strict):
         max_new_tokens: response length for the filter samples.
         batch_size: sequences generated together.
         max_kept: cap on kept prompts (0 = no cap), taken in a seeded random order.
-        stage2: also filter stage-2 prompts (needs the model judge; off at tiny scale).
+        stage2: also filter the stage-2 prompts, between the stages: k responses from the stage-1 policy,
+            graded by the stage-2 judge (stage ``filter_stage2``; the paper filters before and between stages).
+            Off at tiny scale, where it would add a judged sampling stage to the CPU run.
         enabled: ``false`` keeps every stage-1 train prompt without sampling (an ablation of the paper's
             filtering, or a throughput run on random weights, whose groups all have zero variance).
     """

@@ -1,16 +1,20 @@
 """The Rubicon pipeline (``rubricrl replicate rubicon``): stage functions and their order.
 
-=========  =========================  ====================================================================
-stage      reads                      writes (in ``runs/<run>/<stage>/``)
-=========  =========================  ====================================================================
-data       banks, seed tasks          stage1_train/heldout.jsonl, stage2_train/heldout.jsonl, rubrics.json
-filter     data                       kept.jsonl, groups.jsonl, filter_stats.json, histogram.png
-stage1_rl  filter, data               checkpoints/, final/, rollouts.jsonl, log_history.jsonl
-hacking    stage1_rl                  taxonomy.md, taxonomy.json (with stage 1's drift verdict), defense_rubric.json
-stage2_rl  data, stage1_rl, hacking   checkpoints/, final/, rollouts.jsonl, log_history.jsonl
-eval       data, stage1_rl, ...       eval.json, samples_<model>.jsonl (see ``evaluation``)
-report     everything                 report.md, *.png (also copied to ``runs/<run>/report.md``)
-=========  =========================  ====================================================================
+=============  =========================  ==============================================================================
+stage          reads                      writes (in ``runs/<run>/<stage>/``)
+=============  =========================  ==============================================================================
+data           banks, seed tasks          stage1_train/heldout.jsonl, stage2_train/heldout.jsonl, rubrics.json
+filter         data                       kept.jsonl, groups.jsonl, filter_stats.json, histogram.png
+stage1_rl      filter, data               checkpoints/, final/, rollouts.jsonl, log_history.jsonl
+hacking        stage1_rl                  taxonomy.md, taxonomy.json (stage 1's drift verdict), defense_rubric.json
+filter_stage2  data, stage1_rl            as ``filter``, for the stage-2 prompts: stage-1 policy, stage-2 judge
+stage2_rl      data, stage1_rl, hacking   checkpoints/, final/, rollouts.jsonl, log_history.jsonl
+eval           data, stage1_rl, ...       eval.json, samples_<model>.jsonl (see ``evaluation``)
+report         everything                 report.md, *.png (also copied to ``runs/<run>/report.md``)
+=============  =========================  ==============================================================================
+
+``filter_stage2`` runs only with ``rubicon.filter.stage2`` (paper scale: the paper filters before and between
+the stages); ``stage2_rl`` then trains on the prompts it kept.
 
 ``checkpoints/checkpoint-*`` are deleted once the stage is done when ``run.keep_checkpoints`` is false (tiny scale).
 Both RL stages also write ``reward_health.json`` (:mod:`rubricrl.reward.health`): a stage whose steps are mostly
@@ -164,24 +168,24 @@ def stage_data(ctx: StageContext) -> dict[str, Any]:
     }
 
 
-def stage_filter(ctx: StageContext) -> dict[str, Any]:
+def _filter_prompts(
+    ctx: StageContext, rows: list[dict[str, Any]], rubrics: dict[str, Rubric], policy: str, llm: bool, who: str
+) -> dict[str, Any]:
+    """Sample k responses per prompt with ``policy``, score them, keep the prompts inside the quantile band.
+
+    Writes ``kept.jsonl`` (hashed), ``groups.jsonl`` (every prompt's rewards and responses), ``filter_stats.json``
+    and ``histogram.png`` in the stage folder. Stage 1 filters with the base policy and the verifiers; stage 2
+    (``rubicon.filter.stage2``) with the stage-1 policy and the stage-2 judge: the paper filters before and
+    between the stages.
+    """
     from rubricrl.data.filtering import plot_histogram, select_prompts
     from rubricrl.train.rewards import RubricScorer
     from rubricrl.train.rollout import sample_responses
-    from rubricrl.train.trl_adapter import policy_path
 
     cfg, f = ctx.cfg, rub(ctx.cfg).filter
-    data = ctx.input("data")
-    rows = read_rows(data / "stage1_train.jsonl")
-    rubrics = load_rubric_file(data / "rubrics.json")
-    if not f.enabled:
-        ctx.record_hash("kept.jsonl", write_rows(ctx.dir / "kept.jsonl", rows))
-        stats = {"enabled": False, "candidates": len(rows), "kept": len(rows), "kept_frac": 1.0}
-        (ctx.dir / "filter_stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
-        return stats
-    with ctx.progress(len(rows) * f.k, f"sampling k={f.k} per prompt with the base policy") as advance:
+    with ctx.progress(len(rows) * f.k, f"sampling k={f.k} per prompt with the {who}") as advance:
         samples = sample_responses(
-            policy_path(cfg.policy.name),
+            policy,
             [r["prompt"] for r in rows],
             n=f.k,
             max_new_tokens=f.max_new_tokens,
@@ -194,10 +198,11 @@ def stage_filter(ctx: StageContext) -> dict[str, Any]:
             device=cfg.policy.device,
             advance=advance,
         )
-    with judge_for(cfg, False, ctx.dir) as judge:
+    with judge_for(cfg, llm, ctx.dir) as judge:
         scorer = RubricScorer(rubrics, judge)
         flat = [(r, s) for r, ss in zip(rows, samples) for s in ss]
         scored = scorer.score([r["prompt"] for r, _ in flat], [s for _, s in flat], [r["rubric_id"] for r, _ in flat])
+        judge_stats = judge.stats.as_dict()
     groups: dict[str, list[float]] = {r["id"]: [] for r in rows}
     for (r, _), sc in zip(flat, scored):
         groups[r["id"]].append(sc.reward)
@@ -219,12 +224,46 @@ def stage_filter(ctx: StageContext) -> dict[str, Any]:
             for r, ss in zip(rows, samples)
         ],
     )
-    stats = res.stats()
+    stats = {**res.stats(), "policy": who}
+    if llm:
+        stats["judge"] = judge_stats
     (ctx.dir / "filter_stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
-    plot_histogram(res, ctx.dir / "histogram.png", f"offline filter: band {list(f.band)}, k={f.k}")
+    plot_histogram(res, ctx.dir / "histogram.png", f"offline filter ({who}): band {list(f.band)}, k={f.k}")
     if not res.kept:
         raise UserError(f"the offline filter kept no prompt ({stats}); widen rubicon.filter.band or add prompts")
     return stats
+
+
+def stage_filter(ctx: StageContext) -> dict[str, Any]:
+    from rubricrl.train.trl_adapter import policy_path
+
+    cfg, f = ctx.cfg, rub(ctx.cfg).filter
+    data = ctx.input("data")
+    rows = read_rows(data / "stage1_train.jsonl")
+    rubrics = load_rubric_file(data / "rubrics.json")
+    if not f.enabled:
+        ctx.record_hash("kept.jsonl", write_rows(ctx.dir / "kept.jsonl", rows))
+        stats = {"enabled": False, "candidates": len(rows), "kept": len(rows), "kept_frac": 1.0}
+        (ctx.dir / "filter_stats.json").write_text(json.dumps(stats, indent=2), encoding="utf-8")
+        return stats
+    return _filter_prompts(ctx, rows, rubrics, policy_path(cfg.policy.name), False, "base policy")
+
+
+def stage_filter_stage2(ctx: StageContext) -> dict[str, Any]:
+    """``rubicon.filter.stage2``: filter the stage-2 training prompts with the stage-1 policy and the stage-2 judge."""
+    r = rub(ctx.cfg)
+    data = ctx.input("data")
+    rows = read_rows(data / "stage2_train.jsonl")
+    rubrics = load_rubric_file(data / "rubrics.json")
+    policy = ctx.input("stage1_rl") / "final"
+    ctx.record_hash("stage1_policy", file_hash(policy / "model.safetensors"))
+    return _filter_prompts(ctx, rows, rubrics, str(policy), r.stage2.judge_llm, "stage-1 policy")
+
+
+def filters_stage2(cfg: Any) -> bool:
+    """Whether the pipeline filters the stage-2 prompts (``rubicon.filter.stage2`` with the filter enabled)."""
+    f = rub(cfg).filter
+    return bool(f.enabled and f.stage2)
 
 
 def _train_stage(
@@ -356,7 +395,12 @@ def stage_hacking(ctx: StageContext) -> dict[str, Any]:
 
 def stage_stage2(ctx: StageContext) -> dict[str, Any]:
     r = rub(ctx.cfg)
-    rows = read_rows(ctx.input("data") / "stage2_train.jsonl")
+    source = (
+        ctx.input("filter_stage2") / "kept.jsonl"
+        if filters_stage2(ctx.cfg)
+        else ctx.input("data") / "stage2_train.jsonl"
+    )
+    rows = read_rows(source)
     rubrics = load_rubric_file(ctx.input("data") / "rubrics.json")
     defense = next(iter(load_rubric_file(ctx.input("hacking") / "defense_rubric.json").values()))
     init = str(ctx.input("stage1_rl") / "final")
@@ -382,10 +426,22 @@ def stages(cfg: Any = None) -> list[Stage]:
         Stage("filter", stage_filter, ("data",), "sample k responses per prompt, keep the central quantile band"),
         Stage("stage1_rl", stage_stage1, ("data", "filter"), "GRPO on instruction-following constraints"),
         Stage("hacking", stage_hacking, ("stage1_rl",), "mine high-reward rollouts for hacking patterns"),
+        *(
+            [
+                Stage(
+                    "filter_stage2",
+                    stage_filter_stage2,
+                    ("data", "stage1_rl"),
+                    "sample k responses per stage-2 prompt with the stage-1 policy, keep the central band",
+                )
+            ]
+            if cfg is not None and filters_stage2(cfg)
+            else []
+        ),
         Stage(
             "stage2_rl",
             stage_stage2,
-            ("data", "stage1_rl", "hacking"),
+            ("data", "stage1_rl", "hacking", *(("filter_stage2",) if cfg is not None and filters_stage2(cfg) else ())),
             "GRPO on stage-2 rubrics with the defense rubric as a veto",
         ),
         Stage(

@@ -27,6 +27,7 @@ SHORT = [
     "rubicon.filter.k=2",
     "rubicon.filter.band=[0.0,1.0]",
     "rubicon.filter.max_new_tokens=16",
+    "rubicon.filter.stage2=true",  # the stage-2 prompts are filtered with the stage-1 policy (paper scale's setting)
     "grpo.max_completion_length=16",
     "rubicon.eval.max_new_tokens=16",
     "rubicon.eval.samples=1",
@@ -63,7 +64,7 @@ def test_shortened_pipeline_end_to_end_then_skips(tmp_path):
     r = _run(tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
     run = tmp_path / "ci"
-    for stage in ("data", "filter", "stage1_rl", "hacking", "stage2_rl", "eval", "report"):
+    for stage in ("data", "filter", "stage1_rl", "hacking", "filter_stage2", "stage2_rl", "eval", "report"):
         assert (run / stage / "DONE").is_file(), stage
         prov = json.loads((run / stage / "provenance.json").read_text())
         assert prov["config_hash"]
@@ -72,6 +73,10 @@ def test_shortened_pipeline_end_to_end_then_skips(tmp_path):
     assert (run / "stage1_rl" / "final" / "model.safetensors").is_file()
     assert (run / "hacking" / "taxonomy.md").read_text().startswith("# Reward-hacking taxonomy")
     s2 = [json.loads(x) for x in (run / "stage2_rl" / "rollouts.jsonl").read_text().splitlines()]
+    f2 = json.loads((run / "filter_stage2" / "filter_stats.json").read_text())
+    assert f2["policy"] == "stage-1 policy" and f2["judge"]["calls"] > 0  # sampled by stage 1, graded by the judge
+    kept = {json.loads(x)["prompt"] for x in (run / "filter_stage2" / "kept.jsonl").read_text().splitlines()}
+    assert kept and {x["prompt"] for x in s2} <= kept  # stage 2 trained only on prompts the filter kept
     assert s2 and all(x["defense_per_criterion"] is not None for x in s2)  # defense rubric graded as a veto
     ev = json.loads((run / "eval" / "eval.json").read_text())
     assert ev["stage1_heldout"]["base"]["n"] == 4 and "stage1_minus_base" in ev["stage1_heldout"]
@@ -80,4 +85,4 @@ def test_shortened_pipeline_end_to_end_then_skips(tmp_path):
     assert "Held-out evaluation" in report and "tiny scale" in report
     assert list((run / "wandb").glob("offline-run-*"))
     again = _run(tmp_path)
-    assert again.returncode == 0 and again.stderr.count("done already, skipped") == 7
+    assert again.returncode == 0 and again.stderr.count("done already, skipped") == 8
