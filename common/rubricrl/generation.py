@@ -15,7 +15,10 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rubricrl.config_io import load_yaml_model
 from rubricrl.judge.backends import BackendError
+from rubricrl.judge.backends.openai_http import OpenAIChatBackend
+from rubricrl.judge.backends.transformers_local import TransformersChatBackend
 from rubricrl.judge.config import BackoffConfig, SamplingConfig
 
 log = logging.getLogger(__name__)
@@ -58,7 +61,6 @@ def load_policy_config(
     path: str | Path, overrides: dict[str, Any] | None = None, overrides_flag: str = "override"
 ) -> PolicyConfig:
     """Load and validate a policy YAML (errors name the file, line and key, or the override's option)."""
-    from rubricrl.config_io import load_yaml_model
 
     return load_yaml_model(path, PolicyConfig, overrides=overrides, overrides_flag=overrides_flag)
 
@@ -66,10 +68,7 @@ def load_policy_config(
 def build_backend(cfg: PolicyConfig) -> Any:
     """The chat backend ``cfg`` describes (the judge's backends, configured by the same keys)."""
     if cfg.backend == "openai":
-        from rubricrl.judge.backends.openai_http import OpenAIChatBackend
-
         return OpenAIChatBackend.from_config(cfg)
-    from rubricrl.judge.backends.transformers_local import TransformersChatBackend
 
     return TransformersChatBackend.from_config(cfg)
 

@@ -33,6 +33,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rubricrl.data import healthbench as hb
+from rubricrl.data.jsonl import iter_jsonl_lines
 from rubricrl.errors import UserError
 from rubricrl.evaluation import judging
 from rubricrl.rubrics.importers import HealthBenchExample, healthbench_example
@@ -77,8 +79,6 @@ def load_examples(subset: str, data_file: Path | None = None) -> list[HealthBenc
     Official subsets are downloaded into the data cache when missing (then verified against the
     checksum lock); ``easy`` needs ``full`` and ``hard``.
     """
-    from rubricrl.data import healthbench as hb
-
     if data_file is not None:
         return hb.load_examples(data_file)
     if subset not in SUBSETS:
@@ -230,8 +230,6 @@ def records_from_samples(path: str | Path, metric: str = "graded_examples") -> l
 
     Write them out with ``GradedRecord.to_line()`` and ``rubricrl score`` reads them.
     """
-    from rubricrl.data.jsonl import iter_jsonl_lines
-
     out: list[GradedRecord] = []
     for lineno, obj, bad in iter_jsonl_lines(Path(path)):
         if bad:

@@ -34,7 +34,9 @@ from typing import Any
 
 from rubricrl.configs import config_path
 from rubricrl.errors import UserError
+from rubricrl.judge import build_judge, close_judge, grade_many
 from rubricrl.judge.config import JudgeConfig, judge_summary, load_judge_config
+from rubricrl.judge.prompts import TAG_PREFIX
 from rubricrl.types import GradingRequest, Verdict
 
 log = logging.getLogger(__name__)
@@ -96,8 +98,6 @@ def judge_for(path: str, tiered: bool = False) -> tuple[Any, dict[str, Any]]:
     key = (path, tiered)
     with _lock:
         if key not in _judges:
-            from rubricrl.judge import build_judge
-
             cfg = load_config(path, tiered)
             _judges[key] = (build_judge(cfg), summary(cfg, path))
             log.info("evaluation judge: %s", _judges[key][1])
@@ -111,15 +111,12 @@ def grade(path: str, request: GradingRequest, tiered: bool = False) -> tuple[lis
         ``(verdicts, judge summary)``; verdicts are aligned with ``request.criteria`` and ungraded
         ones have ``met is None and score is None``.
     """
-    from rubricrl.judge import grade_many
-
     judge, info = judge_for(path, tiered)
     return grade_many(judge, [request])[0], info
 
 
 def close_all() -> None:
     """Close every judge built in this process."""
-    from rubricrl.judge import close_judge
 
     with _lock:
         items = list(_judges.values())
@@ -136,7 +133,6 @@ atexit.register(close_all)
 
 def stable_tag(*parts: str) -> str:
     """A delimiter tag derived from ``parts`` (deterministic prompts for the harness's request cache)."""
-    from rubricrl.judge.prompts import TAG_PREFIX
 
     return TAG_PREFIX + hashlib.sha256("\x1f".join(parts).encode("utf-8")).hexdigest()[:12]
 

@@ -35,6 +35,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
+from rubricrl.data import healthbench as hb
+from rubricrl.data.jsonl import iter_jsonl_lines
 from rubricrl.errors import Problems, UserError
 from rubricrl.evaluation.judging import stable_tag
 from rubricrl.judge.parsing import ParseError, parse_binary
@@ -84,8 +86,6 @@ def load_records(path: str | Path) -> list[dict[str, Any]]:
     Raises:
         Problems: one ``path:line: what is wrong`` per bad line; UserError: missing or empty file.
     """
-    from rubricrl.data.jsonl import iter_jsonl_lines
-
     out, problems = [], []
     for lineno, rec, bad in iter_jsonl_lines(Path(path)):
         errs = [bad] if bad else record_problems(rec)
@@ -245,8 +245,6 @@ def load_dataset(data_file: str | None = None, **metadata: Any) -> dict[str, Any
             file in the data cache (downloaded once by :func:`rubricrl.data.healthbench.fetch`).
     """
     import datasets
-
-    from rubricrl.data import healthbench as hb
 
     path = data_file or metadata.get("meta_eval_file")
     if not path:

@@ -22,8 +22,13 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rubricrl.errors import UserError
+from rubricrl.data.jsonl import iter_jsonl_lines
+from rubricrl.data.writingbench import load_writingbench
+from rubricrl.errors import Problems, UserError
 from rubricrl.evaluation import judging
+from rubricrl.judge.prompts import score_range
+from rubricrl.rubrics.importers import rubric_from_writingbench
+from rubricrl.rubrics.loader import load_rubrics
 from rubricrl.types import Criterion, GradingRequest, Rubric
 
 log = logging.getLogger(__name__)
@@ -89,7 +94,6 @@ def grade_scores(
 
 def writingbench_docs(data_file: str | None, judge: str) -> list[dict[str, Any]]:
     """WritingBench documents: ``index``, ``query``, ``lang``, ``domain1``, ``domain2``, ``record``, ``judge``."""
-    from rubricrl.data.writingbench import load_writingbench
 
     examples = load_writingbench(judging.data_file_arg(data_file))
     return [
@@ -123,7 +127,6 @@ def writingbench_dataset(data_file: str | None = None, lang: str | None = None, 
 
 def writingbench_process_results(doc: Mapping[str, Any], results: Sequence[str]) -> dict[str, Any]:
     """Grade one response on its 5 checklist criteria; every metric gets the raw scores."""
-    from rubricrl.rubrics.importers import rubric_from_writingbench
 
     rubric = rubric_from_writingbench(json.loads(doc["record"]))
     scores, info = grade_scores(doc["judge"], [{"role": "user", "content": doc["query"]}], results[0], rubric)
@@ -153,8 +156,6 @@ def cw_rubric(criteria_file: str | Path) -> Rubric:
     Raises:
         UserError: the bank does not hold exactly one rubric, or a criterion is not on a 0-20 scale.
     """
-    from rubricrl.rubrics.loader import load_rubrics
-
     rubrics = load_rubrics([criteria_file])
     if len(rubrics) != 1:
         raise UserError(f"expected one rubric, found {len(rubrics)}", path=str(criteria_file))
@@ -167,14 +168,12 @@ def cw_rubric(criteria_file: str | Path) -> Rubric:
 
 
 def _range(c: Criterion) -> tuple[float, float]:
-    from rubricrl.judge.prompts import score_range
 
     return score_range(c)
 
 
 def cw_docs(prompts_file: str | Path, criteria_file: str | Path, judge: str) -> list[dict[str, Any]]:
     """Creative-writing documents: ``id``, ``prompt``, ``criteria_file``, ``judge``."""
-    from rubricrl.data.jsonl import iter_jsonl_lines
 
     cw_rubric(criteria_file)  # validate once, up front
     rows, problems = [], []
@@ -189,8 +188,6 @@ def cw_docs(prompts_file: str | Path, criteria_file: str | Path, judge: str) -> 
             continue
         rows.append({"id": obj["id"], "prompt": obj["prompt"], "criteria_file": str(criteria_file), "judge": judge})
     if problems:
-        from rubricrl.errors import Problems
-
         raise Problems(problems)
     return rows
 

@@ -25,6 +25,8 @@ from collections.abc import Callable, Coroutine, Sequence
 from typing import Any, TypeVar
 
 from rubricrl.errors import UserError
+from rubricrl.judge.backends.openai_http import OpenAIChatBackend
+from rubricrl.judge.backends.transformers_local import TransformersChatBackend
 from rubricrl.judge.cache import VerdictCache
 from rubricrl.judge.config import JudgeConfig
 from rubricrl.judge.interfaces import GradingRequest, Verdict
@@ -51,12 +53,8 @@ def build_judge(cfg: JudgeConfig) -> RoutingJudge:
             raise UserError("judge backend 'replay' needs 'cache' (the sqlite file to replay)")
         return RoutingJudge(ReplayJudge(cfg.cache, cfg.model, cfg.mode, template), ProgrammaticJudge())
     if cfg.backend == "openai":
-        from rubricrl.judge.backends.openai_http import OpenAIChatBackend
-
         backend: Any = OpenAIChatBackend.from_config(cfg)
     elif cfg.backend == "transformers":
-        from rubricrl.judge.backends.transformers_local import TransformersChatBackend
-
         backend = TransformersChatBackend.from_config(cfg)
     else:  # pragma: no cover  (JudgeConfig's Literal forbids it)
         raise UserError(f"unknown judge backend {cfg.backend!r}")

@@ -15,12 +15,15 @@ Example (a vLLM server of the policy or a separate judge model)::
 
 from __future__ import annotations
 
+import logging
 from pathlib import Path
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from rubricrl.config_io import load_yaml_model
 from rubricrl.judge.interfaces import GradingMode
+from rubricrl.judge.prompts import load_template
 from rubricrl.judge.sanitize import DEFAULT_MAX_RESPONSE_CHARS, MIN_RESPONSE_CHARS
 
 
@@ -114,8 +117,6 @@ def judge_summary(cfg: JudgeConfig, **extra: Any) -> dict[str, Any]:
     ``extra`` keys (e.g. ``config=path``) are added first. A template that cannot be loaded leaves
     ``template_sha256`` out: building the judge reports that error properly.
     """
-    import logging
-
     out: dict[str, Any] = {
         **extra,
         "backend": cfg.backend,
@@ -124,8 +125,6 @@ def judge_summary(cfg: JudgeConfig, **extra: Any) -> dict[str, Any]:
         "template": cfg.template,
     }
     try:
-        from rubricrl.judge.prompts import load_template
-
         out["template_sha256"] = load_template(cfg.template).hash
     except Exception as e:  # noqa: BLE001
         logging.getLogger(__name__).debug("no template hash for %r: %s", cfg.template, e)
@@ -146,6 +145,4 @@ def load_judge_config(
     Raises:
         UserError: unreadable file, invalid YAML, unknown or ill-typed keys.
     """
-    from rubricrl.config_io import load_yaml_model
-
     return load_yaml_model(path, JudgeConfig, overrides=overrides, overrides_flag=overrides_flag)

@@ -53,6 +53,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from rubricrl.judge.backends import BackendError
+from rubricrl.judge.cache import request_key
 from rubricrl.judge.interfaces import ChatBackend, GradingMode, GradingRequest, Verdict
 from rubricrl.judge.parsing import Parsed, ParseError, parse_batch, parse_binary, parse_score
 from rubricrl.judge.prompts import TemplateSet, holistic_scale, new_tag, prompt_values, score_range
@@ -595,7 +596,6 @@ class LLMJudge:
         return self._key(self.content(request).request(request), criterion)
 
     def _key(self, seen: GradingRequest, criterion: Criterion) -> str:
-        from rubricrl.judge.cache import request_key
 
         return request_key(self.name, self.templates, seen, criterion)
 

@@ -46,8 +46,12 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+import httpx
+
 from rubricrl.errors import UserError
 from rubricrl.judge.server_watchdog import remove_stale_endpoint, start_watchdog
+from rubricrl.models import resolve_model
+from rubricrl.models.registry import _repo_root
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +84,6 @@ def default_vllm_python() -> Path:
     env = os.environ.get(VLLM_PYTHON_ENV)
     if env:
         return Path(env).expanduser()
-    from rubricrl.models.registry import _repo_root
 
     root = _repo_root() or Path.cwd()
     return root / ".venv-vllm" / "bin" / "python"
@@ -303,7 +306,6 @@ class VLLMServer:
         """
         if self.proc is not None:
             raise RuntimeError("server already started")
-        from rubricrl.models import resolve_model
 
         python = check_vllm_python(self.python)
         self.model_dir = resolve_model(self.model)
@@ -357,7 +359,6 @@ class VLLMServer:
         return self
 
     def _wait_ready(self, t0: float) -> None:
-        import httpx
 
         root = f"http://{self.host}:{self.port}"
         last = "no answer yet"

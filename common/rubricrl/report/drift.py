@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rubricrl.report.style import BASE, OURS, SECOND, WARN
 from rubricrl.reward.drift_file import FILE, read_checks, summary_from_file
 
 PLOT = "drift_monitor.png"
@@ -96,8 +97,6 @@ def drift_figure(stages: Mapping[str, dict[str, Any] | None]) -> Any:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
-
-    from rubricrl.report.style import BASE, OURS, SECOND, WARN
 
     fig, axes = plt.subplots(1, len(on), figsize=(5.5 * len(on), 3.6), squeeze=False)
     for ax, (name, d) in zip(axes[0], on.items()):

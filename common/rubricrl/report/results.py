@@ -19,7 +19,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rubricrl.configs import config_path
 from rubricrl.errors import UserError
+from rubricrl.judge.config import load_judge_config
 
 log = logging.getLogger(__name__)
 
@@ -123,9 +125,6 @@ def _number(v: Any) -> float | None:
 def describe_judge(spec: str) -> str:
     """A judge config name or path as ``name (model)`` when it resolves to a judge config, else as given."""
     try:
-        from rubricrl.configs import config_path
-        from rubricrl.judge.config import load_judge_config
-
         cfg = load_judge_config(config_path("judge", spec))
     except Exception:  # noqa: BLE001 - an unresolvable name is still worth showing as recorded
         return spec

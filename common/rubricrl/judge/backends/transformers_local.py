@@ -18,9 +18,10 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from rubricrl.errors import UserError
 from rubricrl.judge.backends import BackendError
 from rubricrl.judge.interfaces import Message
+from rubricrl.judge.sanitize import tokenizer_control_tokens
+from rubricrl.models import resolve_model
 
 log = logging.getLogger(__name__)
 
@@ -34,12 +35,6 @@ def resolve_checkpoint(name_or_path: str) -> Path:
     p = Path(name_or_path).expanduser()
     if p.is_dir():
         return p
-    try:
-        from rubricrl.models import resolve_model
-    except ImportError as e:
-        raise UserError(
-            f"judge model {name_or_path!r} is not a directory and model aliases are unavailable ({e})"
-        ) from e
     return Path(resolve_model(name_or_path))
 
 
@@ -67,7 +62,6 @@ class TransformersChatBackend:
 
     def control_tokens(self) -> list[str]:
         """Special and added tokens of the model's tokenizer (resolving the checkpoint, as the first call would)."""
-        from rubricrl.judge.sanitize import tokenizer_control_tokens
 
         return tokenizer_control_tokens(resolve_checkpoint(self.model))
 
