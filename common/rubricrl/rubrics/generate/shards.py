@@ -57,7 +57,7 @@ def merge_shards(shard_outs: list[Path], out: Path) -> dict[str, Any]:
     if problems:
         raise Problems(problems)
     write_atomic(out, merged["rubrics"])
-    _, bad = validate_paths([out])
+    _, bad = validate_paths([out]) if merged["rubrics"] else (None, [])
     if bad:
         out.unlink()
         raise Problems(bad)
