@@ -278,10 +278,11 @@ def test_teacher_grades_its_share_of_prompts(nemo_stub, graders, tmp_path):
     )
     rubric = _health_rubric()
     ids = [f"prompt-{i}" for i in range(40)]
-    samples = [_sample(rubric, pid, "DANGER!! only.") for pid in ids]
+    samples = [_sample(rubric, pid, f"DANGER!! only (reply {i}).") for i, pid in enumerate(ids)]
     out = env.step([s[0] for s in samples], [s[1] for s in samples])
     by_teacher = [m["graded_by"] == "teacher" for m in out.metadata]
-    assert 5 < sum(by_teacher) < 35  # about half, by prompt id
+    assert 5 < sum(by_teacher) < 35  # about half, by a seeded hash of (rubric id, conversation, response)
+    assert by_teacher == [m["teacher"] for m in out.metadata]  # replace (the default): the teacher's verdicts
     for t, r in zip(by_teacher, out.rewards.tolist()):
         assert r == (0.0 if t else -1.0)  # the teacher marks both items met: (5-5)/5
     again = env.step([s[0] for s in samples], [s[1] for s in samples])

@@ -27,13 +27,15 @@ Efficiency: all (response, criterion) pairs of a step are graded under ``torch.n
 in eval mode (restored afterwards). For each response the criteria's prompts share a long token prefix
 (template head, conversation, response); it runs once, and the per-criterion suffixes run in left-padded
 batches on copies of its KV cache, keeping only the last position's logits.
+
+A teacher grading a share of the samples beside this grader is a judge wrapper of the scorer
+(:class:`rubricrl.reward.scorer.TeacherRoutingJudge`, with :func:`rubricrl.reward.scorer.agreement`).
 """
 
 from __future__ import annotations
 
 import asyncio
 import copy
-import json
 import logging
 import re
 import threading
@@ -338,7 +340,7 @@ class LivePolicyGrader:
         """Nothing to release (the model belongs to the caller)."""
 
 
-# --------------------------------------------------------------------------- self + teacher
+# --------------------------------------------------------------------------- frozen graders
 
 
 def load_frozen_grader(
@@ -367,114 +369,3 @@ def load_frozen_grader(
         chat_template_kwargs=spec.chat_template_kwargs,
         name=name,
     )
-
-
-def agreement(pairs: Sequence[tuple[bool, bool]]) -> dict[str, float | None]:
-    """Agreement of two graders on the same (response, criterion) items.
-
-    Args:
-        pairs: ``(self_met, teacher_met)`` for items both graded.
-
-    Returns:
-        ``n``, ``agreement`` (fraction equal), ``kappa`` (Cohen's; None when chance agreement is 1,
-        i.e. both graders gave one constant answer), ``self_true_rate``, ``teacher_true_rate``;
-        rates are None when ``n`` is 0.
-    """
-    n = len(pairs)
-    if not n:
-        return {"n": 0, "agreement": None, "kappa": None, "self_true_rate": None, "teacher_true_rate": None}
-    po = sum(1 for a, b in pairs if a == b) / n
-    ps = sum(1 for a, _ in pairs if a) / n
-    pt = sum(1 for _, b in pairs if b) / n
-    pe = ps * pt + (1 - ps) * (1 - pt)
-    kappa = (po - pe) / (1 - pe) if pe < 1 else None
-    return {"n": n, "agreement": po, "kappa": kappa, "self_true_rate": ps, "teacher_true_rate": pt}
-
-
-def teacher_selected(request: GradingRequest, fraction: float, seed: int) -> bool:
-    """Whether ``request`` is one of the ``fraction`` of samples the teacher grades.
-
-    A hash of (seed, rubric id, conversation, response) decides, so the choice is reproducible and
-    independent of batch order.
-    """
-    if fraction <= 0:
-        return False
-    if fraction >= 1:
-        return True
-    import hashlib
-
-    key = json.dumps([seed, request.rubric_id, request.conversation, request.response], ensure_ascii=False)
-    u = int.from_bytes(hashlib.sha256(key.encode()).digest()[:8], "big") / 2**64
-    return u < fraction
-
-
-class SelfTeacherJudge:
-    """Self-grading with an optional fixed teacher on a fraction of the samples.
-
-    Every request is graded by ``self_judge`` (the policy). A ``fraction`` of requests, chosen by
-    :func:`teacher_selected`, is also graded by ``teacher``; with ``replace`` the teacher's verdict is
-    used for those (the self verdict where the teacher left an item ungraded, counted in
-    ``teacher_fallbacks``), otherwise the teacher only measures agreement. Items both graded are kept as
-    ``(self_met, teacher_met)`` pairs until :meth:`take_pairs`.
-
-    Args:
-        self_judge: the policy grader (a :class:`LivePolicyGrader`, or an HTTP judge of the policy's engine).
-        teacher: a fixed judge (any object with ``async grade``), or None.
-        fraction: share of samples the teacher grades, in [0, 1].
-        replace: whether teacher verdicts replace self verdicts on those samples.
-        seed: seed of the sample choice.
-    """
-
-    def __init__(
-        self, self_judge: Any, teacher: Any | None = None, fraction: float = 0.0, replace: bool = True, seed: int = 0
-    ):
-        if fraction > 0 and teacher is None:
-            raise ValueError("a teacher fraction > 0 needs a teacher judge")
-        self.self_judge = self_judge
-        self.teacher = teacher
-        self.fraction = float(fraction)
-        self.replace = replace
-        self.seed = seed
-        self.name = getattr(self_judge, "name", "self")
-        self.teacher_fallbacks = 0
-        self.teacher_samples = 0
-        self._pairs: list[tuple[bool, bool]] = []
-
-    @property
-    def stats(self) -> JudgeStats:
-        """Counters of the self judge (calls, ungraded, latency); the teacher's are in ``teacher_stats``."""
-        return self.self_judge.stats
-
-    @property
-    def teacher_stats(self) -> JudgeStats | None:
-        return getattr(self.teacher, "stats", None) if self.teacher is not None else None
-
-    async def grade(self, request: GradingRequest) -> list[Verdict]:
-        """Self verdicts, or the teacher's where it grades this sample and ``replace`` is on."""
-        own = await self.self_judge.grade(request)
-        if self.teacher is None or not teacher_selected(request, self.fraction, self.seed):
-            return own
-        self.teacher_samples += 1
-        theirs = await self.teacher.grade(request)
-        out = []
-        for s, t in zip(own, theirs):
-            if s.met is not None and t.met is not None:
-                self._pairs.append((bool(s.met), bool(t.met)))
-            if self.replace and not t.ungraded:
-                out.append(t)
-            else:
-                if self.replace:
-                    self.teacher_fallbacks += 1
-                out.append(s)
-        return out
-
-    def take_pairs(self) -> list[tuple[bool, bool]]:
-        """The (self, teacher) pairs collected since the last call, and forget them."""
-        pairs, self._pairs = self._pairs, []
-        return pairs
-
-    async def aclose(self) -> None:
-        for j in (self.self_judge, self.teacher):
-            close = getattr(j, "aclose", None)
-            if close is not None:
-                await close()

@@ -1,10 +1,12 @@
-"""NeMo RL adapter: a rubric environment, its data processor, registration by name, and the driver.
+"""NeMo RL adapter: the rubric environment, registration by name, and the step accounting the driver uses.
 
 NeMo RL (v0.7.0) computes rewards in *environments*: Ray actors whose
 ``step(message_log_batch, metadata) -> EnvironmentReturn`` returns one reward per rollout
-(``nemo_rl/environments/interfaces.py``). This module translates signatures only: the grading is
-``rubricrl.judge`` (``build_judge`` / ``grade_many``) and the reward is ``rubricrl.reward.rubric_reward``,
-the same code the TRL path and the evaluation use.
+(``nemo_rl/environments/interfaces.py``). This module translates signatures only: a rollout's metadata
+becomes a :class:`rubricrl.reward.scorer.Sample` and the one scorer grades it
+(:func:`rubricrl.reward.scorer.score_samples`: task rubric, defense veto, teacher routing, the rollout
+record), the same code the TRL reward functions call. Its config is :mod:`rubricrl.train.nemo_rl_env_config`,
+its rows and data processor :mod:`rubricrl.train.nemo_rl_data` (both re-exported here).
 
 Wiring (what the generated configs under ``replications/*/nemo_rl/`` contain)::
 
@@ -14,15 +16,18 @@ Wiring (what the generated configs under ``replications/*/nemo_rl/`` contain)::
     env:
       rubric:                       # RubricEnvConfig
         judge: {backend: openai, base_url_file: <endpoint file>, ...}   # a JudgeConfig
-        judge_is_policy: false      # true: the policy's own vLLM server grades (self-rewarding)
+        judge_is_policy: false      # true: the policy's own vLLM server grades
         teacher: null               # optional JudgeConfig of a stronger grader
-        teacher_fraction: 0.0       # share of prompts (by prompt_id hash) graded by the teacher
+        teacher_fraction: 0.0       # share of samples (seeded hash, as on TRL) the teacher grades too
+        teacher_replace: true       # its verdicts replace the judge's there (false: agreement only)
+        teacher_seed: 0
 
-Judges: Rubicon points ``judge.base_url_file`` at the endpoint file the judge server job writes.
-Self-rewarding sets ``judge_is_policy``; the driver (``rubricrl nemo-config train``,
-:func:`rubricrl.train.nemo_rl_driver.run_grpo`) then writes the policy engine's OpenAI-compatible URLs
-(``dp_openai_server_base_urls``) to that file before training starts. The HTTP judge client spreads
-grader calls over every URL listed, and over judge replicas' ``endpoint.<i>.json`` siblings.
+Judges: a judge server job writes the endpoint file ``judge.base_url_file`` names. With ``judge_is_policy``
+the driver (``rubricrl nemo-config train``, :func:`rubricrl.train.nemo_rl_driver.run_grpo`) writes the policy
+engine's OpenAI-compatible URLs (``dp_openai_server_base_urls``) to that file before training starts. The
+HTTP judge client spreads grader calls over every URL listed, and over judge replicas' ``endpoint.<i>.json``
+siblings. With a teacher, the step's record carries ``teacher_frac`` and ``self_vs_teacher/{n,agreement,kappa}``
+(the TRL stages' keys).
 
 Steps: NeMo RL calls ``step`` once per batch, or once per sample from many threads at once
 (``async_engine: true``), and never says which GRPO step a rollout belongs to. The driver
@@ -32,292 +37,85 @@ carry the GRPO step and ``metrics_path`` gets one record per step (criterion and
 mean/std, veto and ungraded rates, judge counters of that step). The driver also logs those records
 through NeMo RL's logger (``train/rubric/*`` on W&B): NeMo RL v0.7.0's GRPO loop does not log
 environment metrics itself. Reward health (:mod:`rubricrl.reward.health`) is checked at every close and
-at :meth:`RubricEnvironment.finish`. With ``env.rubric.monitor`` (:class:`MonitorEnvConfig`), a finished check
-step's sampled rollouts are graded by the gold judge as well (:mod:`rubricrl.train.drift_monitor`): the step's
-record gets ``monitor/*`` (the driver logs them as ``train/monitor/*``, the keys TRL's runs have) and the check is
-appended to ``monitor.path``.
+at :meth:`RubricEnvironment.finish`, counting verdicts as the TRL stages do
+(:func:`rubricrl.reward.scorer.count_verdicts`). With ``env.rubric.monitor`` (:class:`MonitorEnvConfig`), a
+finished check step's sampled rollouts are graded by the gold judge as well (:mod:`rubricrl.train.drift_monitor`):
+the step's record gets ``monitor/*`` (the driver logs them as ``train/monitor/*``, the keys TRL's runs have) and
+the check is appended to ``monitor.path``.
 """
 
 from __future__ import annotations
 
-import hashlib
 import json
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import ValidationError
 
 from rubricrl.errors import UserError
 from rubricrl.jsonl import cut_step_records
-from rubricrl.judge import GradingRequest, JudgeConfig, build_judge, close_judge, grade_many
+from rubricrl.judge import JudgeConfig, close_judge
 from rubricrl.judge.parsing import strip_reasoning
-from rubricrl.reward import RewardResult, rubric_reward
 from rubricrl.reward.drift import DriftMonitorError
 from rubricrl.reward.health import HealthThresholds, RewardHealth, RewardHealthError
 from rubricrl.reward.health_file import restore_health, write_health
+from rubricrl.reward.scorer import (
+    Sample,
+    Scored,
+    TeacherRoutingJudge,
+    count_verdicts,
+    rollout_record,
+    score_samples,
+    training_rubric,
+)
 from rubricrl.rubrics.schema import Rubric
 from rubricrl.train.drift_monitor import GoldMonitor, Rollout, gold_label, thresholds_of
+from rubricrl.train.nemo_rl_data import ENV_NAME, PROCESSOR_NAME, nemo_rl_row, rubric_data_processor, step_metrics
+from rubricrl.train.nemo_rl_env_config import (
+    MonitorEnvConfig,
+    RubricEnvConfig,
+    build_env_judge,
+    load_env_config,
+    read_endpoints,
+    write_endpoints,
+)
+
+__all__ = [
+    "ACTOR_FQN",
+    "ENV_NAME",
+    "PROCESSOR_NAME",
+    "MonitorEnvConfig",
+    "RubricEnvConfig",
+    "RubricEnvironment",
+    "build_env_judge",
+    "load_env_config",
+    "nemo_rl_row",
+    "read_endpoints",
+    "register",
+    "rubric_data_processor",
+    "write_endpoints",
+]
 
 log = logging.getLogger(__name__)
 
-ENV_NAME = "rubric"
-PROCESSOR_NAME = "rubricrl_rubric"
 ACTOR_FQN = "rubricrl.train.nemo_rl_env.RubricEnvironmentActor"
-
-
-class MonitorEnvConfig(BaseModel):
-    """``env.rubric.monitor``: the gold-judge drift monitor (the experiment's ``monitor`` section). Unknown keys
-    are errors.
-
-    Attributes:
-        judge: the gold judge (an HTTP judge: GPT-4.1, a bigger vLLM judge); built at the first check.
-        every_steps, sample, max_gap, on_gap, window, max_ungraded_share: as ``monitor.*``
-            (:class:`rubricrl.config.schema.MonitorConfig`).
-        seed: seed of the prompt order the sample is taken in (``run.seed``).
-        path: ``monitor.jsonl`` of the stage (one record per check).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    judge: JudgeConfig
-    every_steps: int = Field(default=10, ge=1)
-    sample: int = Field(default=4, ge=1)
-    max_gap: float = Field(default=0.15, gt=0)
-    on_gap: Literal["warn", "stop"] = "warn"
-    window: int = Field(default=3, ge=1)
-    max_ungraded_share: float = Field(default=0.5, ge=0.0, le=1.0)
-    seed: int = 0
-    path: Path | None = None
-
-
-class RubricEnvConfig(BaseModel):
-    """``env.rubric`` of a NeMo RL config. Unknown keys are errors.
-
-    Attributes:
-        judge: grader for ``llm`` criteria (programmatic criteria always go to the verifiers).
-        judge_is_policy: the judge is the policy's own vLLM engine (self-rewarding); its sampling
-            must then equal the rollout sampling (NeMo RL's HTTP server rejects anything else).
-        teacher: optional stronger grader; ``teacher_fraction`` of prompts go to it.
-        teacher_fraction: share of prompt ids graded by the teacher (stable across steps and restarts).
-        strip_thinking: grade the answer without its ``<think>`` block.
-        ungraded: how a training reward counts an ungraded verdict on a rubric that does not say
-            (:func:`rubricrl.train.rewards.training_rubric`; the TRL stages' default ``pessimistic``: an
-            ungraded penalty counts as present, an ungraded critical item vetoes). ``null`` scores
-            rubrics as written.
-        metrics_path: JSONL file receiving one metrics record per GRPO step (``step`` is NeMo RL's step
-            number, given by the driver; see :meth:`RubricEnvironment.close_step`).
-        rollouts_path: JSONL file receiving every graded rollout (prompt, completion, reward, per-criterion
-            values; the records the TRL path writes), which the Rubicon hacking analysis mines.
-        health_path: JSON file receiving the reward-health summary (steps, verdicts, ungraded, judge
-            counters) whenever a step closes and at the end, also when a check fails; the pipeline report
-            reads it as ``<stage>/reward_health.json``.
-        endpoint_wait_s: how long the first ``step`` waits for ``judge.base_url_file`` to appear.
-        max_ungraded_share, min_steps_with_reward_variance: reward-health limits (``run.*`` of the
-            experiment config; :mod:`rubricrl.reward.health`): a step with more ungraded verdicts stops
-            training, and a stage with fewer varying steps fails at its end.
-        group_size: rollouts per prompt (``grpo.num_generations_per_prompt``); variance is judged within
-            a prompt's group, what gives GRPO a non-zero advantage.
-        stage: the stage name, for messages.
-        num_workers: accepted for NeMo RL's env-config convention; grading is async I/O in one actor.
-        stop_strings: accepted for NeMo RL's convention (none are needed for single-turn grading).
-        monitor: the gold-judge drift monitor (None: off).
-    """
-
-    model_config = ConfigDict(extra="forbid")
-
-    judge: JudgeConfig
-    judge_is_policy: bool = False
-    teacher: JudgeConfig | None = None
-    teacher_fraction: float = Field(default=0.0, ge=0.0, le=1.0)
-    strip_thinking: bool = True
-    ungraded: Literal["pessimistic", "exclude", "not_met"] | None = "pessimistic"
-    metrics_path: Path | None = None
-    rollouts_path: Path | None = None
-    health_path: Path | None = None
-    endpoint_wait_s: float = Field(default=900.0, ge=0)
-    max_ungraded_share: float = Field(default=0.5, ge=0.0, le=1.0)
-    min_steps_with_reward_variance: int = Field(default=1, ge=0)
-    group_size: int | None = Field(default=None, ge=1)
-    stage: str = ""
-    num_workers: int = Field(default=1, ge=1)
-    stop_strings: list[str] | None = None
-    monitor: MonitorEnvConfig | None = None
-
-
-def load_env_config(cfg: dict[str, Any]) -> RubricEnvConfig:
-    """Validate ``env.rubric``; errors name every bad key.
-
-    Raises:
-        UserError: unknown or ill-typed keys.
-    """
-    try:
-        return RubricEnvConfig.model_validate(cfg)
-    except ValidationError as e:
-        lines = [f"env.rubric.{'.'.join(str(p) for p in err['loc'])}: {err['msg']}" for err in e.errors()]
-        raise UserError("invalid rubric environment config:\n" + "\n".join(lines)) from None
-
-
-# --------------------------------------------------------------------------- data
-
-
-def nemo_rl_row(
-    conversation: list[dict[str, str]],
-    rubric: Rubric,
-    prompt_id: str,
-    judge: str | None = None,
-    defense: Rubric | None = None,
-    monitor_rubric: Rubric | None = None,
-) -> dict[str, Any]:
-    """One JSONL row for NeMo RL's ``ResponseDataset`` + the ``rubricrl_rubric`` processor.
-
-    The rubric travels as a JSON string (Arrow cannot hold heterogeneous nested rubrics as columns).
-    ``judge="teacher"`` forces this prompt to the teacher grader. ``defense`` is a defense rubric
-    graded beside the task rubric; when it vetoes, the reward is its veto floor (Rubicon stage 2, as
-    :class:`rubricrl.train.rewards.RubricScorer` does on the TRL path). ``monitor_rubric`` is what the drift
-    monitor's gold judge grades instead of ``rubric`` (Rubicon stage 1: the full bank rubric).
-    """
-    row: dict[str, Any] = {"messages": conversation, "rubric_json": rubric.model_dump_json(), "prompt_id": prompt_id}
-    if judge is not None:
-        row["judge"] = judge
-    if defense is not None:
-        row["defense_json"] = defense.model_dump_json()
-    if monitor_rubric is not None:
-        row["monitor_rubric_json"] = monitor_rubric.model_dump_json()
-    return row
-
-
-def rubric_data_processor(
-    datum: dict[str, Any], task_data_spec: Any, tokenizer: Any, max_seq_length: int, idx: int
-) -> dict[str, Any]:
-    """NeMo RL data processor (``TaskDataProcessFnCallable``): a ``nemo_rl_row`` -> ``DatumSpec``.
-
-    The prompt goes through the tokenizer's chat template; the untemplated conversation and the rubric
-    go to ``extra_env_info`` so the judge sees the conversation as the grader prompt expects it.
-    Prompts longer than ``max_seq_length`` are cut to a stub and masked (``loss_multiplier`` 0), as
-    NeMo RL's own processors do.
-    """
-    import torch
-
-    messages = [dict(m) for m in datum["messages"]]
-    system = getattr(task_data_spec, "system_prompt", None)
-    if system and not any(m["role"] == "system" for m in messages):
-        messages = [{"role": "system", "content": system}, *messages]
-    text = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
-    ids = torch.as_tensor(tokenizer(text, add_special_tokens=False)["input_ids"], dtype=torch.int64)
-    length = int(ids.shape[0])
-    loss_multiplier = 1.0
-    if length >= max_seq_length:
-        ids, loss_multiplier = ids[: min(4, max_seq_length)], 0.0
-    info = {"conversation": datum["messages"], "rubric": datum["rubric_json"], "prompt_id": datum["prompt_id"]}
-    if datum.get("judge"):
-        info["judge"] = datum["judge"]
-    if datum.get("defense_json"):
-        info["defense"] = datum["defense_json"]
-    if datum.get("monitor_rubric_json"):
-        info["monitor_rubric"] = datum["monitor_rubric_json"]
-    return {
-        "message_log": [{"role": "user", "content": text, "token_ids": ids}],
-        "length": length,
-        "extra_env_info": info,
-        "loss_multiplier": loss_multiplier,
-        "idx": idx,
-        "task_name": datum.get("task_name", ENV_NAME),
-    }
-
-
-# --------------------------------------------------------------------------- judges
-
-
-def read_endpoints(path: Path) -> list[str]:
-    """URLs in an endpoint file and its replica siblings (``<stem>.<i><suffix>``, ``slurm/judge.sbatch``).
-
-    The reading is the HTTP judge client's own (:func:`rubricrl.judge.backends.openai_http.read_endpoints`);
-    this raises a :class:`UserError` instead of a retryable transport error.
-    """
-    from rubricrl.judge.backends import TransportError
-    from rubricrl.judge.backends.openai_http import read_endpoints as read
-
-    try:
-        return read(path)
-    except TransportError as e:
-        raise UserError(str(e)) from None
-
-
-def write_endpoints(path: Path, urls: Sequence[str]) -> None:
-    """Write the endpoint file ``read_endpoints`` reads (atomically)."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps({"base_url": urls[0], "base_urls": list(urls)}) + "\n", encoding="utf-8")
-    tmp.replace(path)
-
-
-def build_env_judge(cfg: JudgeConfig, wait_s: float = 0.0) -> Any:
-    """``build_judge(cfg)`` once ``cfg.base_url_file`` names at least one endpoint file.
-
-    The HTTP client spreads calls over every URL the file(s) list (judge replicas, the policy's
-    data-parallel engines); see :mod:`rubricrl.judge.backends.openai_http`.
-
-    Raises:
-        UserError: no endpoint file appeared within ``wait_s`` seconds.
-    """
-    if cfg.backend != "openai" or cfg.base_url_file is None:
-        return build_judge(cfg)
-    from rubricrl.judge.backends.openai_http import endpoint_files
-
-    deadline = time.monotonic() + wait_s
-    while not endpoint_files(cfg.base_url_file):
-        if time.monotonic() >= deadline:
-            raise UserError(
-                f"judge endpoint file {cfg.base_url_file} did not appear within {wait_s:g} s "
-                "(is the judge server job running, or the driver writing the policy's URLs?)"
-            )
-        time.sleep(min(2.0, max(deadline - time.monotonic(), 0.01)))
-    urls = read_endpoints(Path(cfg.base_url_file))
-    log.info("judge %s over %d endpoint(s): %s", cfg.model, len(urls), ", ".join(urls))
-    return build_judge(cfg)
-
-
-# --------------------------------------------------------------------------- environment
-
-
-def _prompt_fraction(prompt_id: str) -> float:
-    return int(hashlib.sha256(prompt_id.encode("utf-8")).hexdigest()[:8], 16) / 2**32
-
-
-def _mean(values: list[float]) -> float:
-    return sum(values) / len(values) if values else 0.0
-
-
-def _std(values: list[float]) -> float:
-    m = _mean(values)
-    return (sum((v - m) ** 2 for v in values) / len(values)) ** 0.5 if len(values) > 1 else 0.0
 
 
 @dataclass
 class _Graded:
-    """One graded rollout waiting for its GRPO step to be closed."""
+    """One scored rollout waiting for its GRPO step to be closed."""
 
-    request: GradingRequest
-    rubric: Rubric
-    result: RewardResult
-    defense: RewardResult | None
-    by_teacher: bool
-    defense_rubric: Rubric | None = None
-    gold_rubric: Rubric | None = None  # what the drift monitor's gold judge grades (None: ``rubric``)
+    scored: Scored
+    gold_rubric: Rubric | None = None  # what the drift monitor's gold judge grades (None: the task rubric)
 
     @property
-    def n_verdicts(self) -> int:
-        return len(self.rubric.criteria) + (len(self.defense.per_criterion) if self.defense is not None else 0)
-
-    @property
-    def n_ungraded(self) -> int:
-        return self.result.n_ungraded + (self.defense.n_ungraded if self.defense is not None else 0)
+    def sample(self) -> Sample:
+        assert self.scored.sample is not None
+        return self.scored.sample
 
 
 @dataclass
@@ -347,6 +145,7 @@ class RubricEnvironment:
         self.cfg = cfg if isinstance(cfg, RubricEnvConfig) else load_env_config(cfg)
         self._judge: Any = None
         self._teacher: Any = None
+        self._grader: Any = None  # the judge, or a TeacherRoutingJudge over the judge and the teacher
         self._rubrics: dict[str, Rubric] = {}
         self._lock = threading.Lock()  # buffers, counters, step state, rubric cache
         self._build_lock = threading.Lock()  # judge construction (may wait for the endpoint file)
@@ -390,7 +189,8 @@ class RubricEnvironment:
         return f"{j.model} at {where}"
 
     # -- judges are built on first use: the policy's endpoints exist only once its engine is up
-    def _judges(self) -> tuple[Any, Any]:
+    def _judges(self) -> Any:
+        """The grader of every sample: the judge, or the teacher routing over it (TRL's routing)."""
         with self._build_lock:  # concurrent first calls must build one judge, not one each
             if self._judge is None:
                 self._judge = build_env_judge(self.cfg.judge, self.cfg.endpoint_wait_s)
@@ -398,7 +198,16 @@ class RubricEnvironment:
             if self.cfg.teacher is not None and self._teacher is None:
                 self._teacher = build_env_judge(self.cfg.teacher, self.cfg.endpoint_wait_s)
                 self._counters["judges_built"] += 1
-            return self._judge, self._teacher
+            if self._grader is None:
+                c = self.cfg
+                self._grader = (
+                    self._judge
+                    if self._teacher is None
+                    else TeacherRoutingJudge(
+                        self._judge, self._teacher, c.teacher_fraction, c.teacher_replace, c.teacher_seed
+                    )
+                )
+            return self._grader
 
     def _rubric(self, raw: Any, training: bool = False) -> Rubric:
         """The rubric a rollout's metadata carries (parsed once); ``training``: with the ungraded policy
@@ -415,18 +224,9 @@ class RubricEnvironment:
         except ValidationError as e:
             raise UserError(f"rollout metadata carries an invalid rubric: {e.errors()[0]['msg']}") from None
         if training:
-            from rubricrl.train.rewards import training_rubric
-
             rubric = training_rubric(rubric, self.cfg.ungraded)
         with self._lock:
             return self._rubrics.setdefault(key, rubric)
-
-    def _uses_teacher(self, meta: dict[str, Any]) -> bool:
-        if self.cfg.teacher is None:
-            return False
-        if meta.get("judge") in ("teacher", "judge"):
-            return meta["judge"] == "teacher"
-        return _prompt_fraction(str(meta.get("prompt_id", ""))) < self.cfg.teacher_fraction
 
     def _response(self, log_: list[dict[str, Any]]) -> str:
         text = "".join(str(m["content"]) for m in log_ if m.get("role") == "assistant")
@@ -434,80 +234,45 @@ class RubricEnvironment:
 
     def score(
         self, message_log_batch: list[list[dict[str, Any]]], metadata: list[dict[str, Any]]
-    ) -> tuple[list[RewardResult], list[dict[str, Any]], list[_Graded]]:
-        """Grade a batch: reward results, per-sample metadata out, the graded rollouts."""
+    ) -> tuple[list[Scored], list[dict[str, Any]], list[_Graded]]:
+        """Grade a batch with the one scorer: scored rollouts, per-sample metadata out, the graded rollouts."""
         if len(message_log_batch) != len(metadata):
             raise ValueError(f"{len(message_log_batch)} message logs but {len(metadata)} metadata entries")
-        judge, teacher = self._judges()
-        rubrics, requests, by_teacher, defenses, golds = [], [], [], [], []
+        grader = self._judges()
+        samples, golds = [], []
         for log_, meta in zip(message_log_batch, metadata):
             if not meta or "rubric" not in meta or "conversation" not in meta:
                 raise UserError(
                     "rollout metadata lacks 'rubric'/'conversation': the data must go through "
                     f"the {PROCESSOR_NAME!r} processor (rows from nemo_rl_row())"
                 )
-            rubric = self._rubric(meta["rubric"], training=True)
-            rubrics.append(rubric)
-            by_teacher.append(self._uses_teacher(meta))
-            requests.append(
-                GradingRequest(
+            forced = meta.get("judge")
+            samples.append(
+                Sample(
                     conversation=list(meta["conversation"]),
                     response=self._response(log_),
-                    criteria=rubric.criteria,
-                    rubric_id=rubric.id,
-                    metadata={"prompt_id": meta.get("prompt_id", "")},
+                    rubric=self._rubric(meta["rubric"], training=True),
+                    defense=self._rubric(meta["defense"], training=True) if meta.get("defense") else None,
+                    prompt_id=str(meta.get("prompt_id", "")),
+                    grader=forced if forced in ("teacher", "judge") else None,
                 )
             )
-            defenses.append(self._rubric(meta["defense"], training=True) if meta.get("defense") else None)
             golds.append(self._rubric(meta["monitor_rubric"]) if meta.get("monitor_rubric") else None)
-        # Defense rubrics are graded by the same grader as their prompt's task rubric.
-        jobs = [(i, requests[i], by_teacher[i]) for i in range(len(requests))]
-        jobs += [
-            (
-                len(requests) + i,
-                GradingRequest(
-                    conversation=requests[i].conversation,
-                    response=requests[i].response,
-                    criteria=d.criteria,
-                    rubric_id=d.id,
-                    metadata=requests[i].metadata,
-                ),
-                by_teacher[i],
-            )
-            for i, d in enumerate(defenses)
-            if d is not None
-        ]
-        verdicts: dict[int, Any] = {}
-        for use_teacher, j in ((False, judge), (True, teacher)):
-            mine = [(k, req) for k, req, t in jobs if t == use_teacher]
-            if mine:
-                for (k, _), v in zip(mine, grade_many(j, [req for _, req in mine])):
-                    verdicts[k] = v
-        results = [rubric_reward(r, verdicts[i]) for i, r in enumerate(rubrics)]
-        guarded = [
-            rubric_reward(d, verdicts[len(requests) + i]) if d is not None else None for i, d in enumerate(defenses)
-        ]
-        for i, (d, g) in enumerate(zip(defenses, guarded)):
-            if d is not None and g is not None and g.vetoed:
-                veto = d.aggregation.veto
-                results[i] = replace(results[i], reward=float(veto.floor if veto is not None else 0.0), vetoed=True)
+        scored = score_samples(grader, samples)
         out_meta = [
             {
                 **meta,
-                "reward": res.reward,
-                "per_criterion": res.per_criterion,
-                "vetoed": res.vetoed,
-                "n_ungraded": res.n_ungraded,
-                "graded_by": "teacher" if t else "judge",
-                "defense_vetoed": bool(g is not None and g.vetoed),
+                "reward": s.reward,
+                "per_criterion": s.task.per_criterion,
+                "vetoed": s.vetoed,
+                "n_ungraded": s.task.n_ungraded,
+                "graded_by": s.graded_by,
+                "teacher": s.teacher,
+                "defense_vetoed": s.defense_vetoed,
             }
-            for meta, res, t, g in zip(metadata, results, by_teacher, guarded)
+            for meta, s in zip(metadata, scored)
         ]
-        graded = [
-            _Graded(req, rub, res, g, t, d, gold)
-            for req, rub, res, g, t, d, gold in zip(requests, rubrics, results, guarded, by_teacher, defenses, golds)
-        ]
-        return results, out_meta, graded
+        return scored, out_meta, [_Graded(s, gold) for s, gold in zip(scored, golds)]
 
     # -- step accounting (driven by NeMo RL's own step numbers through the driver)
 
@@ -560,12 +325,12 @@ class RubricEnvironment:
             return {}, None
         rollouts = [
             Rollout(
-                key=str(g.request.metadata.get("prompt_id", "")),
-                conversation=list(g.request.conversation),
-                response=g.request.response,
-                rubric=g.gold_rubric or g.rubric,
-                defense=g.defense_rubric,
-                train_reward=float(g.result.reward),
+                key=g.sample.prompt_id,
+                conversation=list(g.sample.conversation),
+                response=g.sample.response,
+                rubric=g.gold_rubric or g.sample.rubric,
+                defense=g.sample.defense,
+                train_reward=float(g.scored.reward),
             )
             for g in op.graded
         ]
@@ -691,14 +456,9 @@ class RubricEnvironment:
     def _observe(self, step: int, graded: list[_Graded]) -> None:
         if not graded:
             return
-        ordered = sorted(graded, key=lambda g: str(g.request.metadata.get("prompt_id", "")))  # groups adjacent
-        self.health.observe_step(
-            step,
-            sum(g.n_verdicts for g in graded),
-            sum(g.n_ungraded for g in graded),
-            [g.result.reward for g in ordered],
-            None,
-        )
+        ordered = sorted(graded, key=lambda g: g.sample.prompt_id)  # a prompt's group adjacent
+        n_verdicts, n_ungraded = count_verdicts([g.scored for g in graded])
+        self.health.observe_step(step, n_verdicts, n_ungraded, [g.scored.reward for g in ordered], None)
 
     def _write_record(self, op: _OpenStep, figures: dict[str, float]) -> dict[str, float]:
         """Write a finished step's metrics record (lock held; ``figures``: its ``monitor/*``) and return it."""
@@ -731,27 +491,7 @@ class RubricEnvironment:
         path.parent.mkdir(parents=True, exist_ok=True)
         with path.open("a", encoding="utf-8") as f:
             for g in graded:
-                req, rubric, res, d = g.request, g.rubric, g.result, g.defense
-                f.write(
-                    json.dumps(
-                        {
-                            "step": step,
-                            "prompt": req.conversation[-1]["content"] if req.conversation else "",
-                            "prompt_id": req.metadata.get("prompt_id", ""),
-                            "rubric_id": rubric.id,
-                            "family": rubric.category or rubric.id.split("-")[0],
-                            "completion": req.response,
-                            "reward": res.reward,
-                            "vetoed": res.vetoed,
-                            "defense_vetoed": bool(d is not None and d.vetoed),
-                            "per_criterion": res.per_criterion,
-                            "defense_per_criterion": d.per_criterion if d is not None else None,
-                            "graded_by": "teacher" if g.by_teacher else "judge",
-                        },
-                        ensure_ascii=False,
-                    )
-                    + "\n"
-                )
+                f.write(json.dumps(rollout_record(step, g.scored), ensure_ascii=False) + "\n")
 
     def _judge_deltas(self) -> dict[str, float]:
         """Judge counters since the last record (snapshots, not resets: grading threads keep counting)."""
@@ -770,35 +510,7 @@ class RubricEnvironment:
         return out
 
     def _metrics(self, graded: list[_Graded]) -> dict[str, float]:
-        rewards = [g.result.reward for g in graded]
-        n_criteria = sum(len(g.rubric.criteria) for g in graded)
-        per_key: dict[str, list[float]] = {}
-        for g in graded:
-            for c in g.rubric.criteria:
-                value = g.result.per_criterion.get(c.id)
-                if value is None:
-                    continue
-                keys = [f"tag/{t}" for t in c.tags]
-                if g.rubric.scope != "instance":
-                    keys.append(f"criterion/{g.rubric.id}/{c.id}")
-                for k in keys:
-                    per_key.setdefault(k, []).append(float(value))
-        m: dict[str, float] = {
-            "reward/mean": _mean(rewards),
-            "reward/std": _std(rewards),
-            "reward/min": min(rewards, default=0.0),
-            "reward/max": max(rewards, default=0.0),
-            "vetoed_frac": _mean([float(g.result.vetoed) for g in graded]),
-            "ungraded_frac": sum(g.result.n_ungraded for g in graded) / n_criteria if n_criteria else 0.0,
-            "verdicts": float(sum(g.n_verdicts for g in graded)),
-            "ungraded": float(sum(g.n_ungraded for g in graded)),
-            "teacher_frac": _mean([float(g.by_teacher) for g in graded]),
-        }
-        if any(g.defense is not None for g in graded):
-            m["defense_vetoed_frac"] = _mean([float(g.defense is not None and g.defense.vetoed) for g in graded])
-        m.update({k: _mean(v) for k, v in sorted(per_key.items())})
-        m.update(self._judge_deltas())
-        return m
+        return {**step_metrics([g.scored for g in graded], self._teacher is not None), **self._judge_deltas()}
 
     def step(self, message_log_batch: list[list[dict[str, Any]]], metadata: list[dict[str, Any]]) -> Any:
         """NeMo RL ``EnvironmentInterface.step``: one terminal turn, one reward per rollout."""
@@ -820,7 +532,7 @@ class RubricEnvironment:
             self._pending += graded
             self._counters["step_calls"] += 1
             self._counters["samples"] += len(graded)
-        rewards = torch.tensor([r.reward for r in results], dtype=torch.float32)
+        rewards = torch.tensor([s.reward for s in results], dtype=torch.float32)
         return EnvironmentReturn(
             observations=[
                 {"role": "environment", "content": f"Environment: rubric reward {r.reward:.4f}"} for r in results
@@ -842,7 +554,7 @@ class RubricEnvironment:
         for j in (self._judge, self._teacher):
             if j is not None:
                 close_judge(j)
-        self._judge = self._teacher = None
+        self._judge = self._teacher = self._grader = None
         if self.monitor is not None:
             self.monitor.close()
 

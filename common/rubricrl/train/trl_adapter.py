@@ -1,7 +1,7 @@
 """TRL adapter: rubric rewards as ``trl.GRPOTrainer`` reward functions, and GRPO settings as ``GRPOConfig``.
 
-Signature translation only; scoring is :class:`rubricrl.train.rewards.RubricScorer` (judges from
-``rubricrl.judge``, aggregation from ``rubricrl.reward``).
+Signature translation only; scoring is the one scorer, :class:`rubricrl.reward.scorer.RubricScorer` (task
+rubric, defense veto, teacher routing, the rollout record; NeMo RL's environment calls the same code).
 
 * :class:`RubricRewardFunc` is a TRL reward function: ``f(prompts, completions, rubric_id, **columns)
   -> list[float]``. Through TRL's ``log_metric`` it also logs, per batch: ``reward/<family>`` (each rubric
@@ -17,7 +17,8 @@ Signature translation only; scoring is :class:`rubricrl.train.rewards.RubricScor
   TRL itself logs
   ``completions/mean_length``, ``completions/clipped_ratio``
   (truncation) and ``clip_ratio/*`` (policy-ratio clip fraction). With ``rollouts_path`` every scored
-  rollout is appended there as JSONL (the hacking analysis mines it).
+  rollout is appended there as JSONL (:func:`rubricrl.reward.scorer.rollout_record`, the rows NeMo RL's
+  environment writes; the hacking analysis mines them).
 * :func:`grpo_config` maps :class:`rubricrl.config.GRPOSettings` onto ``trl.GRPOConfig`` field by field.
 * :func:`train_grpo` builds the trainer, resumes from the newest checkpoint in its folder, stops with a
   checkpoint on SIGTERM/SIGINT (raising ``StageInterrupted``) and saves the final model to ``final/``.
@@ -56,9 +57,9 @@ from rubricrl.errors import UserError
 from rubricrl.reward.drift import DriftMonitorError
 from rubricrl.reward.health import HealthThresholds, RewardHealth, RewardHealthError
 from rubricrl.reward.health_file import restore_health, write_health
+from rubricrl.reward.scorer import RubricScorer, Scored, TeacherRoutingJudge, count_verdicts, rollout_record
 from rubricrl.train.checkpoint import GracefulStop, StopOnSignal, last_checkpoint
-from rubricrl.train.drift_monitor import GoldMonitor, Rollout, prompt_key, verdict_counts
-from rubricrl.train.rewards import RubricScorer, Scored
+from rubricrl.train.drift_monitor import GoldMonitor, Rollout, prompt_key
 from rubricrl.train.stages import StageInterrupted
 from rubricrl.train.step_timing import StepTimer, timing_summary
 
@@ -91,8 +92,9 @@ class RubricRewardFunc:
             its summary is written to ``health_path`` after each batch.
         health_path: JSON file for that summary (None = not written).
         monitor: the stage's gold-judge drift monitor (None = off); it grades a sample of a check step's rollouts.
-        prompt_id_columns: dataset columns holding a prompt's id, first present wins (the monitor's sample is
-            chosen by prompt id; without one, a hash of the conversation stands in).
+        prompt_id_columns: dataset columns holding a prompt's id, first present wins (the rollout record's
+            ``prompt_id``; the monitor's sample is chosen by prompt id; without one, a hash of the conversation
+            stands in there and the record's ``prompt_id`` is empty).
     """
 
     def __init__(
@@ -119,8 +121,13 @@ class RubricRewardFunc:
     def __call__(self, prompts: Sequence[Any], completions: Sequence[Any], **kwargs: Any) -> list[float]:
         convs, texts, rubric_ids = self._inputs(prompts, completions, kwargs)
         stats0 = _judge_stats(self.scorer.judge)
-        scored = self.scorer.score(convs, texts, rubric_ids)
+        scored = self.scorer.score(convs, texts, rubric_ids, self.prompt_ids(kwargs))
         return self._finish(convs, texts, scored, stats0, kwargs)
+
+    def prompt_ids(self, kwargs: dict[str, Any]) -> list[str] | None:
+        """The batch's prompt ids from the first of ``prompt_id_columns`` present (None: no such column)."""
+        ids = next((kwargs[c] for c in self.prompt_id_columns if c in kwargs), None)
+        return [str(i) for i in ids] if ids is not None else None
 
     def _inputs(
         self, prompts: Sequence[Any], completions: Sequence[Any], kwargs: dict[str, Any]
@@ -150,7 +157,7 @@ class RubricRewardFunc:
             for k, v in metrics.items():
                 log_metric(k, v)
         if self.rollouts_path is not None:
-            self._append(step, convs, texts, scored)
+            self._append(step, scored)
         rewards = [s.reward for s in scored]
         if self.health is not None:
             n_verdicts, n_ungraded = self.count_verdicts(scored)
@@ -169,12 +176,12 @@ class RubricRewardFunc:
 
     def rollouts(self, convs: list, texts: list[str], scored: list[Scored], kwargs: dict[str, Any]) -> list[Rollout]:
         """The batch as the drift monitor's :class:`Rollout` list (prompt ids from ``prompt_id_columns``)."""
-        ids = next((kwargs[c] for c in self.prompt_id_columns if c in kwargs), None)
+        ids = self.prompt_ids(kwargs)
         assert self.monitor is not None
         defense = self.scorer.defense
         return [
             Rollout(
-                key=str(ids[i]) if ids is not None else prompt_key(conv),
+                key=ids[i] if ids is not None else prompt_key(conv),
                 conversation=conv,
                 response=text,
                 rubric=self.monitor.rubric_for(self.scorer.rubric(s.rubric_id)),
@@ -187,34 +194,13 @@ class RubricRewardFunc:
     def count_verdicts(self, scored: Sequence[Scored]) -> tuple[int, int]:
         """(verdicts, ungraded) the rewards rest on: the model-judged ones when there are any (programmatic
         defense detectors never time out, so counting them would hide a judge that grades nothing), else all."""
-        defense = self.scorer.defense.criteria if self.scorer.defense is not None else ()
-        return verdict_counts(
-            (tuple(self.scorer.rubric(s.rubric_id).criteria) + tuple(defense), s.verdicts or ()) for s in scored
-        )
+        return count_verdicts(scored)
 
-    def _append(self, step: int, convs: list, texts: list[str], scored: list[Scored]) -> None:
+    def _append(self, step: int, scored: list[Scored]) -> None:
         self.rollouts_path.parent.mkdir(parents=True, exist_ok=True)
         with open(self.rollouts_path, "a", encoding="utf-8") as f:
-            for conv, text, s in zip(convs, texts, scored):
-                f.write(
-                    json.dumps(
-                        {
-                            "step": step,
-                            "prompt": conv[-1]["content"],
-                            "rubric_id": s.rubric_id,
-                            "family": s.family,
-                            "completion": text,
-                            "reward": s.reward,
-                            "task_reward": s.task.reward,
-                            "vetoed": s.vetoed,
-                            "defense_vetoed": s.defense_vetoed,
-                            "per_criterion": s.task.per_criterion,
-                            "defense_per_criterion": s.defense.per_criterion if s.defense else None,
-                        },
-                        ensure_ascii=False,
-                    )
-                    + "\n"
-                )
+            for s in scored:
+                f.write(json.dumps(rollout_record(step, s), ensure_ascii=False) + "\n")
 
 
 class AsyncRubricRewardFunc(RubricRewardFunc):
@@ -233,7 +219,7 @@ class AsyncRubricRewardFunc(RubricRewardFunc):
     ) -> list[float]:
         convs, texts, rubric_ids = self._inputs(prompts, completions, kwargs)
         stats0 = _judge_stats(self.scorer.judge)
-        scored = await self.scorer.ascore(convs, texts, rubric_ids)
+        scored = await self.scorer.ascore(convs, texts, rubric_ids, self.prompt_ids(kwargs))
         return self._finish(convs, texts, scored, stats0, kwargs)
 
 
@@ -246,10 +232,9 @@ def judge_label(judge: Any) -> str:
     """Who grades, for messages: ``model at base_url (timeout_s ..., concurrency ..., retries ...)`` for an
     HTTP judge, else the judge's name (``programmatic verifiers``, the live policy grader)."""
     from rubricrl.judge import RoutingJudge
-    from rubricrl.judge.live_policy import SelfTeacherJudge
 
     j = judge
-    if isinstance(j, SelfTeacherJudge) and j.self_judge is not None:
+    if isinstance(j, TeacherRoutingJudge) and j.self_judge is not None:
         j = j.self_judge
     if isinstance(j, RoutingJudge):
         if j.model is None:

@@ -1,4 +1,5 @@
-"""Self + teacher mixing and agreement (scripted judges: unit tests of the mixing logic only)."""
+"""Teacher routing (``rubricrl.reward.scorer.TeacherRoutingJudge``) and agreement (scripted judges: unit tests of
+the routing and mixing logic only)."""
 
 from __future__ import annotations
 
@@ -7,8 +8,8 @@ import asyncio
 import pytest
 
 from rubricrl.judge.interfaces import GradingRequest, Verdict
-from rubricrl.judge.live_policy import SelfTeacherJudge, agreement, teacher_selected
 from rubricrl.judge.llm import JudgeStats
+from rubricrl.reward.scorer import TeacherRoutingJudge, agreement, teacher_selected
 from rubricrl.rubrics.schema import Criterion
 
 CRITERIA = [Criterion(id=f"c{i}", text=f"item {i}", points=p) for i, p in enumerate([5, 3, -2])]
@@ -60,7 +61,7 @@ def test_selection_is_deterministic_and_near_the_fraction():
 def test_replace_uses_teacher_verdicts_and_falls_back_when_teacher_is_ungraded():
     own = Scripted("self", {"c0": True, "c1": True, "c2": False})
     teach = Scripted("teacher", {"c0": False, "c1": None, "c2": False})
-    j = SelfTeacherJudge(own, teach, fraction=1.0, replace=True)
+    j = TeacherRoutingJudge(own, teach, fraction=1.0, replace=True)
     v = asyncio.run(j.grade(_req(0)))
     assert [x.met for x in v] == [False, True, False]
     assert [x.judge for x in v] == ["teacher", "self", "teacher"]
@@ -72,7 +73,7 @@ def test_replace_uses_teacher_verdicts_and_falls_back_when_teacher_is_ungraded()
 def test_without_replace_the_teacher_only_measures():
     own = Scripted("self", {"c0": True, "c1": False, "c2": False})
     teach = Scripted("teacher", {"c0": False, "c1": False, "c2": True})
-    j = SelfTeacherJudge(own, teach, fraction=1.0, replace=False)
+    j = TeacherRoutingJudge(own, teach, fraction=1.0, replace=False)
     v = asyncio.run(j.grade(_req(1)))
     assert [x.judge for x in v] == ["self"] * 3
     assert agreement(j.take_pairs())["agreement"] == pytest.approx(1 / 3)
@@ -81,9 +82,20 @@ def test_without_replace_the_teacher_only_measures():
 def test_fraction_zero_never_calls_the_teacher_and_fraction_needs_a_teacher():
     own = Scripted("self", {"c0": True, "c1": True, "c2": True})
     teach = Scripted("teacher", {"c0": True, "c1": True, "c2": True})
-    j = SelfTeacherJudge(own, teach, fraction=0.0)
+    j = TeacherRoutingJudge(own, teach, fraction=0.0)
     for i in range(20):
         asyncio.run(j.grade(_req(i)))
     assert teach.calls == 0 and own.calls == 20
     with pytest.raises(ValueError):
-        SelfTeacherJudge(own, None, fraction=0.5)
+        TeacherRoutingJudge(own, None, fraction=0.5)
+
+
+def test_a_forced_route_overrides_the_hash_and_route_reports_who_graded():
+    own = Scripted("self", {"c0": True, "c1": True, "c2": False})
+    teach = Scripted("teacher", {"c0": False, "c1": False, "c2": False})
+    j = TeacherRoutingJudge(own, teach, fraction=0.0, replace=True)
+    routed = asyncio.run(j.route(_req(2), to_teacher=True))
+    assert routed.teacher and routed.graded_by == "teacher" and teach.calls == 1
+    assert routed.pairs == [(True, False), (True, False), (False, False)]
+    plain = asyncio.run(j.route(_req(2)))  # fraction 0: the hash never picks the teacher
+    assert not plain.teacher and plain.graded_by == "judge" and plain.pairs == [] and teach.calls == 1
