@@ -1,0 +1,151 @@
+"""One scorer on both engines, with NeMo RL v0.7.0's own code: the rubric environment as a Ray actor, fed by
+NeMo RL's data pipeline and rollout loops, scores a batch exactly as TRL's reward function does.
+
+Real: NeMo RL's ``setup_response_data`` (our processor, ``create_env`` building the environment actor on a local
+Ray), ``rl_collate_fn``, ``run_multi_turn_rollout`` / ``run_async_multi_turn_rollout``; the Qwen3 tokenizer; the
+bank rubrics and the HTTP judge client. Stand-ins: the policy's generation (answers each prompt with the batch's
+responses for it: no model runs) and the graders, scripted over HTTP (:mod:`tests.reward.scorer_cases`). The
+same batch then goes through ``RubricRewardFunc`` in this process, and rewards, per-criterion values, teacher
+routing and the rollout records must be identical.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import threading
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.reward.scorer_cases import (
+    STEP,
+    ScriptedGrader,
+    cases,
+    defense_rubric,
+    env_config,
+    nemo_rows,
+    trl_judge,
+    trl_run,
+)
+
+
+class CaseGeneration:
+    """A GenerationInterface answering a prompt with the batch's responses for it, in turn."""
+
+    def __init__(self, tokenizer: Any, batch: list[Any], async_engine: bool):
+        self.tok = tokenizer
+        self.batch = batch
+        self.cfg = {"backend": "vllm", "vllm_cfg": {"async_engine": async_engine}}
+        self._given: dict[str, int] = {}
+        self._lock = threading.Lock()
+
+    def _answer(self, prompt_text: str) -> str:
+        case = next(c for c in self.batch if c.conversation[-1]["content"] in prompt_text)
+        with self._lock:
+            k = self._given.get(case.prompt_id, 0)
+            self._given[case.prompt_id] = k + 1
+        return case.responses[k % len(case.responses)]
+
+    def generate(self, data: Any, greedy: bool = False) -> Any:
+        import torch
+        from nemo_rl.distributed.batched_data_dict import BatchedDataDict
+
+        rows, gen_lens, lens = [], [], []
+        for ids, n in zip(data["input_ids"], data["input_lengths"].tolist()):
+            answer = self._answer(self.tok.decode(ids[:n]))
+            resp = torch.tensor(self.tok(answer + "<|im_end|>", add_special_tokens=False)["input_ids"])
+            rows.append(torch.cat([ids[:n], resp]))
+            gen_lens.append(len(resp))
+            lens.append(n + len(resp))
+        width = max(len(r) for r in rows)
+        out = torch.full((len(rows), width), self.tok.pad_token_id, dtype=torch.long)
+        for i, r in enumerate(rows):
+            out[i, : len(r)] = r
+        return BatchedDataDict(
+            {
+                "output_ids": out,
+                "logprobs": torch.zeros(out.shape, dtype=torch.float32),
+                "generation_lengths": torch.tensor(gen_lens),
+                "unpadded_sequence_lengths": torch.tensor(lens),
+            }
+        )
+
+    async def generate_async(self, data: Any, greedy: bool = False):
+        for i in range(len(data["input_ids"])):
+            await asyncio.sleep(0.005)
+            yield i, self.generate(data.select_indices([i]), greedy)
+
+    def finish_generation(self) -> None:
+        pass
+
+
+@pytest.fixture
+def graders():
+    judge, teacher = ScriptedGrader("judge"), ScriptedGrader("teacher")
+    yield judge, teacher
+    judge.close()
+    teacher.close()
+
+
+def _jsonl(path: Path) -> list[dict[str, Any]]:
+    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+
+
+@pytest.mark.parametrize("engine", ["sync", "async"])
+def test_nemo_rl_rollouts_score_like_the_trl_reward_function(ray_local, qwen_tokenizer, graders, tmp_path, engine):
+    from nemo_rl.data.collate_fn import rl_collate_fn
+    from nemo_rl.data.utils import setup_response_data
+    from nemo_rl.experience.rollouts import run_async_multi_turn_rollout, run_multi_turn_rollout
+
+    judge, teacher = graders
+    teach = {"fraction": 0.5, "replace": True, "seed": 5}
+    batch, defense = cases(), defense_rubric()
+    trl_rewards, trl_rows = trl_run(batch, trl_judge(judge, teacher, **teach), defense, tmp_path / "trl.jsonl")
+
+    data_path = tmp_path / "stage" / "nemo_rl" / "train.jsonl"
+    data_path.parent.mkdir(parents=True)
+    data_path.write_text("".join(json.dumps(r) + "\n" for r in nemo_rows(batch, defense)), encoding="utf-8")
+    data_cfg = {
+        "max_input_seq_length": 1024,
+        "shuffle": False,
+        "num_workers": 1,
+        "use_multiple_dataloader": False,
+        "validation": None,
+        "train": {
+            "dataset_name": "ResponseDataset",
+            "data_path": str(data_path),
+            "processor": "rubricrl_rubric",
+            "env_name": "rubric",
+        },
+    }
+    env_cfg = env_config(judge, teacher, tmp_path / "stage" / "rollouts.jsonl", **teach)
+    dataset, _, task_to_env, _ = setup_response_data(qwen_tokenizer, data_cfg, {"rubric": env_cfg})
+    env = next(iter(task_to_env.values()))
+    rows = rl_collate_fn([dataset[i] for i in range(len(dataset))]).repeat_interleave(len(batch[0].responses))
+    gen = CaseGeneration(qwen_tokenizer, batch, async_engine=engine == "async")
+    rollout = run_async_multi_turn_rollout if engine == "async" else run_multi_turn_rollout
+    final, _ = rollout(gen, rows, qwen_tokenizer, task_to_env, max_seq_len=2048, max_rollout_turns=1)
+    ray_local.get(env.close_step.remote(STEP))
+    ray_local.get(env.finish.remote())
+    nemo_rows_ = _jsonl(tmp_path / "stage" / "rollouts.jsonl")
+
+    def key(prompt_id: str, completion: str) -> tuple[str, str]:
+        return prompt_id, completion
+
+    trl_by = {key(r["prompt_id"], r["completion"]): r for r in trl_rows}
+    assert len(trl_by) == len(trl_rows) == len(nemo_rows_)
+    # the rewards NeMo RL trains on, rollout by rollout
+    for log, total in zip(final["message_log"], final["total_reward"].tolist()):
+        user = "".join(m["content"] for m in log if m["role"] == "user")
+        answer = "".join(m["content"] for m in log if m["role"] == "assistant").strip()
+        case = next(c for c in batch if c.conversation[-1]["content"] in user)
+        assert total == pytest.approx(trl_by[key(case.prompt_id, answer)]["reward"], abs=1e-6)
+    # the rollout records (rewards, per-criterion values, teacher routing), field for field
+    assert sorted(nemo_rows_, key=lambda r: key(r["prompt_id"], r["completion"])) == sorted(
+        trl_rows, key=lambda r: key(r["prompt_id"], r["completion"])
+    )
+    assert sorted(r["reward"] for r in trl_rows) == sorted(trl_rewards)
+    routed = [r["teacher"] for r in trl_rows]
+    assert 0 < sum(routed) < len(routed) and 0 < sum(r["defense_vetoed"] for r in trl_rows) < len(trl_rows)
