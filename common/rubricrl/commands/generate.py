@@ -24,6 +24,7 @@ from rubricrl.errors import Problems, UserError
 from rubricrl.generation import Sampler, load_policy_config
 from rubricrl.jsonl import iter_jsonl
 from rubricrl.outputs import Claim, OwnedOutput, claim, digest_file, digest_json
+from rubricrl.progress import progress_bar
 
 EXIT_FAILED = 3
 
@@ -242,7 +243,6 @@ def run(args: argparse.Namespace) -> int:
 
     async def main() -> None:
         nonlocal written
-        from rubricrl.progress import progress_bar
 
         bar = progress_bar(len(jobs), "generating", unit="resp", disable=args.no_progress)
         with OwnedOutput(owner, keep=keep) as f:

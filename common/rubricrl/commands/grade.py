@@ -25,8 +25,10 @@ from rubricrl.configs import config_path
 from rubricrl.data.healthbench import load_examples
 from rubricrl.errors import Problems, UserError
 from rubricrl.jsonl import iter_jsonl as iter_jsonl_lines
+from rubricrl.judge import build_judge
 from rubricrl.judge.config import JudgeConfig, judge_summary, load_judge_config
 from rubricrl.outputs import Claim, OwnedOutput, claim, digest_file, digest_json
+from rubricrl.progress import progress_bar
 from rubricrl.rubrics.importers import HealthBenchExample
 from rubricrl.scoring.graded import GradedFile, GradedRecord, make_record, read_graded
 from rubricrl.types import GradingRequest, Verdict
@@ -224,7 +226,6 @@ def check_same_data(
 
 
 def _build_judge(cfg: JudgeConfig) -> Any:
-    from rubricrl.judge import build_judge
 
     return build_judge(cfg)
 
@@ -297,7 +298,6 @@ async def grade_jobs(
 
 
 def _progress(total: int, disable: bool) -> Any:
-    from rubricrl.progress import progress_bar
 
     return progress_bar(total, "grading", unit="ex", disable=disable)
 

@@ -7,6 +7,7 @@ import logging
 import time
 
 from rubricrl.errors import UserError
+from rubricrl.models import is_prepared, known_models, model_path, models_dir, prepare_model
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -35,7 +36,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _list() -> int:
-    from rubricrl.models import is_prepared, known_models, model_path, models_dir
 
     print(f"models directory: {models_dir()}")
     for name, spec in sorted(known_models().items()):
@@ -48,7 +48,6 @@ def _list() -> int:
 
 
 def _prepare(names: list[str], force: bool) -> int:
-    from rubricrl.models import known_models, prepare_model
 
     known = known_models()
     unknown = [n for n in names if n not in known]

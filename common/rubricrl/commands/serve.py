@@ -10,6 +10,7 @@ import sys
 import time
 
 from rubricrl.errors import UserError
+from rubricrl.judge.vllm_server import VLLMServer
 
 log = logging.getLogger(__name__)
 
@@ -55,7 +56,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    from rubricrl.judge.vllm_server import VLLMServer
 
     extra = list(args.vllm_args or [])
     if extra and extra[0] == "--":

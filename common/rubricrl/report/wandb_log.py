@@ -14,12 +14,12 @@ from __future__ import annotations
 import hashlib
 import logging
 import os
-import shutil
 from pathlib import Path
 from typing import Any
 
 from rubricrl.errors import UserError
 from rubricrl.report.compare import Comparison, long_rows
+from rubricrl.train.wandb_log import drop_offline_runs
 
 log = logging.getLogger(__name__)
 
@@ -48,19 +48,6 @@ def _online_ready() -> bool:
 def report_run_id(out_dir: Path, paper: str) -> str:
     """The W&B run id of the report written to ``out_dir`` for ``paper`` (same folder, same id)."""
     return hashlib.sha1(f"report::{Path(out_dir).resolve()}::{paper}".encode()).hexdigest()[:16]
-
-
-def drop_offline_runs(wandb_dir: Path, run_id: str) -> list[Path]:
-    """Remove earlier offline folders of ``run_id`` under ``wandb_dir`` (what a re-logged run replaces)."""
-    folders = [
-        *Path(wandb_dir).glob(f"offline-run-*-{run_id}"),
-        *Path(wandb_dir).glob(f"offline-run-*-{run_id}-[0-9]*"),
-    ]
-    gone = sorted(p for p in set(folders) if p.is_dir())  # "-<n>": a second init of the id within one second
-    for p in gone:
-        shutil.rmtree(p)
-        log.info("replacing the earlier offline W&B run folder %s", p)
-    return gone
 
 
 def log_report(

@@ -28,7 +28,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import yaml
+
+from rubricrl.config_io import read_text
 from rubricrl.errors import UserError
+from rubricrl.train import nemo_rl_env
 
 log = logging.getLogger(__name__)
 
@@ -124,15 +128,13 @@ def publish_policy_endpoints(path: Path, policy_generation: Any) -> None:
     Raises:
         UserError: the policy exposes no HTTP server.
     """
-    from rubricrl.train.nemo_rl_env import write_endpoints
-
     urls = [u for u in getattr(policy_generation, "dp_openai_server_base_urls", None) or [] if u]
     if not urls:
         raise UserError(
             "env.rubric.judge_is_policy needs the policy's HTTP server: set "
             "policy.generation.vllm_cfg.async_engine=true and expose_http_server=true"
         )
-    write_endpoints(path, urls)
+    nemo_rl_env.write_endpoints(path, urls)
     print(f"rubricrl: policy grader endpoints ({len(urls)}) -> {path}", flush=True)
 
 
@@ -291,9 +293,6 @@ def run_grpo(config: Path, overrides: list[str] | None = None, nemo_rl_root: Pat
     Raises:
         UserError: NeMo RL is not at ``nemo_rl_root``; the policy exposes no HTTP server; reward health failed.
     """
-    import yaml
-
-    from rubricrl.config_io import read_text
 
     config = Path(config)
     cfg = yaml.safe_load(read_text(config)) or {}
@@ -304,9 +303,8 @@ def run_grpo(config: Path, overrides: list[str] | None = None, nemo_rl_root: Pat
         )
     if str(nemo_rl_root) not in sys.path:
         sys.path.insert(0, str(nemo_rl_root))
-    from rubricrl.train.nemo_rl_env import register
 
-    register()
+    nemo_rl_env.register()
     extra = absolute_overrides(cfg, [o for o in (overrides or []) if o != "--"])
     endpoint = None
     if str(effective_value(cfg, extra, "env.rubric.judge_is_policy")).lower() == "true":

@@ -31,7 +31,14 @@ from typing import Any
 
 import yaml
 
+from rubricrl.cluster import nemo_rl as recipes
+from rubricrl.config import repo_root
 from rubricrl.errors import UserError
+from rubricrl.reward.drift_file import FILE, summary_from_file
+from rubricrl.train import nemo_rl_driver
+from rubricrl.train.drift_monitor import gold_label, thresholds_of
+from rubricrl.train.nemo_rl_env import nemo_rl_row
+from rubricrl.train.stages import file_hash
 from rubricrl.types import Rubric
 
 log = logging.getLogger(__name__)
@@ -68,9 +75,7 @@ def pick_recipe(paper: str, stage: str, nodes: int | None = None) -> Any:
     Raises:
         UserError: no recipe for the stage or the node count.
     """
-    from rubricrl.cluster.nemo_rl import RECIPES
-
-    cands = [r for r in RECIPES.values() if r.paper == paper and r.stage in (stage, "rl")]
+    cands = [r for r in recipes.RECIPES.values() if r.paper == paper and r.stage in (stage, "rl")]
     if not cands:
         raise UserError(f"no NeMo RL recipe for {paper} stage {stage!r} (rubricrl.cluster.nemo_rl.RECIPES)")
     name = os.environ.get("RR_NEMO_RECIPE")
@@ -104,8 +109,6 @@ def write_rows(
 
     ``monitor_rubrics``: rubric id -> what the drift monitor's gold judge grades instead (carried in the row).
     """
-    from rubricrl.train.nemo_rl_env import nemo_rl_row
-
     gold = dict(monitor_rubrics or {})
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".tmp")
@@ -124,8 +127,6 @@ def convert_to_hf(checkpoint_dir: Path, out_dir: Path) -> None:
     Raises:
         UserError: the script failed (its output says why).
     """
-    from rubricrl.config import repo_root
-
     script = repo_root() / "slurm" / "convert_checkpoint.sh"
     env = {k: v for k, v in os.environ.items() if k != "RR_SITE_ENV"}
     cmd = ["bash", str(script), "to-hf", str(checkpoint_dir), str(out_dir)]
@@ -166,8 +167,6 @@ def stage_overrides(cfg: Any, stage: str, stage_dir: Path, init_model: Path | No
     if judge_server and cfg.judge.base_url_file is not None:
         out.append(f"env.rubric.judge.base_url_file={Path(cfg.judge.base_url_file).resolve()}")
     if cfg.monitor.applies_to(stage):
-        from rubricrl.reward.drift_file import FILE
-
         out.append(f"env.rubric.monitor.path={stage_dir / FILE}")
     return out
 
@@ -195,13 +194,9 @@ def train_nemo_rl(
     Raises:
         UserError: NeMo RL missing, no recipe, conversion failed.
     """
-    from rubricrl.cluster.nemo_rl import build_config
-    from rubricrl.train.nemo_rl_driver import run_grpo
-    from rubricrl.train.stages import file_hash
-
     root = nemo_rl_root()
     require_nemo_rl(root)
-    driver = driver or run_grpo
+    driver = driver or nemo_rl_driver.run_grpo
     converter = converter or convert_to_hf
     cfg, stage, d = ctx.cfg, ctx.stage.name, Path(ctx.dir)
     recipe = pick_recipe(cfg.paper, stage)
@@ -209,7 +204,7 @@ def train_nemo_rl(
     n = write_rows(nd / "train.jsonl", items, defense, monitor_rubrics if cfg.monitor.applies_to(stage) else None)
     ctx.record_hash("nemo_rl/train.jsonl", file_hash(nd / "train.jsonl"))
     init = ensure_hf(Path(init_model), converter) if init_model is not None else None
-    conf = build_config(cfg, recipe)
+    conf = recipes.build_config(cfg, recipe)
     conf["defaults"] = str(root / DEFAULTS)
     config_path = nd / "config.yaml"
     config_path.write_text(yaml.safe_dump(conf, sort_keys=False, width=110, allow_unicode=True), encoding="utf-8")
@@ -245,8 +240,6 @@ def _drift(cfg: Any, stage: str, stage_dir: Path) -> dict[str, Any] | None:
     """The stage's drift-monitor summary, rebuilt from the environment's ``monitor.jsonl`` (None: no checks)."""
     if not cfg.monitor.applies_to(stage):
         return None
-    from rubricrl.reward.drift_file import FILE, summary_from_file
-    from rubricrl.train.drift_monitor import gold_label, thresholds_of
 
     out = summary_from_file(
         stage_dir / FILE, judge=gold_label(cfg.monitor), stage=stage, thresholds=thresholds_of(cfg.monitor)

@@ -42,6 +42,7 @@ from typing import Any
 
 from rubricrl.config import ExperimentConfig, config_hash, to_yaml
 from rubricrl.errors import UserError
+from rubricrl.progress import progress_bar
 
 log = logging.getLogger(__name__)
 
@@ -104,7 +105,6 @@ class StageContext:
     @contextmanager
     def progress(self, total: int, desc: str) -> Iterator[Callable[[int], None]]:
         """Progress on stderr (a bar on a terminal, lines in logs); yields ``advance(n=1)``."""
-        from rubricrl.progress import progress_bar
 
         bar = progress_bar(total, f"[{self.stage.name}] {desc}", leave=True, dynamic_ncols=True, mininterval=1.0)
         try:

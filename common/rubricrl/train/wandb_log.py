@@ -17,12 +17,12 @@ import hashlib
 import html
 import logging
 import os
+import shutil
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from rubricrl.config import ExperimentConfig
-from rubricrl.report.wandb_log import drop_offline_runs
 
 log = logging.getLogger(__name__)
 
@@ -163,3 +163,16 @@ def _has_netrc_login() -> bool:
         return "api.wandb.ai" in netrc.read_text()
     except OSError:
         return False
+
+
+def drop_offline_runs(wandb_dir: Path, run_id: str) -> list[Path]:
+    """Remove earlier offline folders of ``run_id`` under ``wandb_dir`` (what a re-logged run replaces)."""
+    folders = [
+        *Path(wandb_dir).glob(f"offline-run-*-{run_id}"),
+        *Path(wandb_dir).glob(f"offline-run-*-{run_id}-[0-9]*"),
+    ]
+    gone = sorted(p for p in set(folders) if p.is_dir())  # "-<n>": a second init of the id within one second
+    for p in gone:
+        shutil.rmtree(p)
+        log.info("replacing the earlier offline W&B run folder %s", p)
+    return gone
