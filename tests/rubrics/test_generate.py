@@ -330,3 +330,16 @@ def test_label_like_criteria_are_invalid_and_retried(tmp_path):
     }
     out, summary, chat = run(tmp_path, config(attempts=2), [labels, GOOD], n=1)
     assert len(chat.calls) == 2 and summary["kept"] == 1
+
+
+def test_copies_of_the_templates_example_are_removed_and_retried(tmp_path):
+    from rubricrl.rubrics.generate.schema import EXAMPLE_TEXTS
+
+    copy = {"criteria": [{"text": t, "points": 3, "critical": False} for t in EXAMPLE_TEXTS]}
+    out, summary, chat = run(tmp_path, config(attempts=2), [copy, GOOD], n=1)
+    assert len(chat.calls) == 2 and summary["kept"] == 1
+    assert EXAMPLE_TEXTS[0] in chat.calls[0][0][0]["content"]
+    (tmp_path / "again").mkdir()
+    _, summary, _ = run(tmp_path / "again", config(attempts=1), [copy], n=1)
+    fail = lines(tmp_path / "again" / "out" / "rubrics.failures.jsonl")[0]
+    assert "copied the template's example" in fail["reasons"][0]

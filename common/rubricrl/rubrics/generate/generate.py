@@ -7,9 +7,9 @@ concurrently under the generator's ``concurrency`` (see :mod:`.run`). Per unit:
    rubric's criteria, the score form and the verifiers on offer;
 2. call the generator (structured output: the criteria list's JSON schema as ``response_format``);
 3. parse the answer into a rubric in our schema with provenance (generator model, template hash, seed
-   rubric, prompt ids) and run the same checks as ``rubricrl validate``
-   (:mod:`rubricrl.rubrics.validate`); the near-duplicate and reference-copy gates run here, and the
-   rubric is checked again after them;
+   rubric, prompt ids), without criteria that copy the template's own example criteria, and run the
+   same checks as ``rubricrl validate`` (:mod:`rubricrl.rubrics.validate`); the near-duplicate and
+   reference-copy gates run here, and the rubric is checked again after them;
 4. an invalid answer (no JSON, bad item, failed validation, transport failure) is retried with the next
    seed up to ``attempts`` times, then returned as a failure carrying every attempt's reason;
 5. the discrimination gate grades ``k`` policy responses with the judge and drops a rubric whose scores
@@ -36,6 +36,7 @@ from rubricrl.judge.schemas import response_format
 from rubricrl.rubrics.generate import gates
 from rubricrl.rubrics.generate.config import GenerateConfig
 from rubricrl.rubrics.generate.schema import (
+    EXAMPLE_TEXTS,
     AnswerError,
     Form,
     answer_schema,
@@ -63,6 +64,7 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 BUILTIN_TEMPLATES = ("instance",)
 MAX_EXAMPLE_PROMPTS = 3  # a task rubric's prompt shows this many of the task's prompts
 ANSWER_EXCERPT = 2000
+EXAMPLE_COPY = 0.8  # similarity to an example criterion of the template at which a criterion counts as its copy
 
 
 def load_generation_template(spec: str) -> Template:
@@ -262,9 +264,17 @@ class RubricGenerator:
         answer = extract_json(text, dict, key="criteria")
         parsed = parse_answer(answer, self.form, self.seed, self.cfg.max_criteria)
         criteria = parsed.criteria
-        n_new = len(criteria) - len(seed_ids(self.seed))
+        protected = set(seed_ids(self.seed))
+        copied = [
+            c["id"]
+            for c in criteria
+            if c["id"] not in protected and max(gates.similarity(c["text"], t) for t in EXAMPLE_TEXTS) >= EXAMPLE_COPY
+        ]
+        criteria = [c for c in criteria if c["id"] not in copied]
+        n_new = len(criteria) - len(protected)
         if n_new < self.cfg.min_criteria:
-            raise AnswerError(f"{n_new} criteria written, at least {self.cfg.min_criteria} asked for")
+            why = f" ({len(copied)} copied the template's example criteria)" if copied else ""
+            raise AnswerError(f"{n_new} criteria written{why}, at least {self.cfg.min_criteria} asked for")
         problems = validation_problems(self.rubric_node(unit, criteria))
         if problems:
             raise AnswerError("invalid rubric: " + "; ".join(problems))
@@ -292,6 +302,7 @@ class RubricGenerator:
             raise AnswerError("invalid after the dedup / reference gates: " + "; ".join(problems))
         gate.update(
             notes=parsed.notes,
+            example_copies=copied,
             duplicates_removed=removed,
             reference_copies=copies,
             reference_copy_action=g.reference_copy.action if copies else None,

@@ -26,6 +26,11 @@ if TYPE_CHECKING:
 POINTS = [p for p in range(-10, 11) if p != 0]
 WEIGHTS = [1, 2, 3, 4, 5]
 TEXT_MIN, TEXT_MAX = 10, 240
+#: The criteria of the template's output example (another request's); a generated criterion that copies one is removed.
+EXAMPLE_TEXTS = (
+    "Says to water the plant right after moving it into the new pot.",
+    "Recommends a new pot without a drainage hole.",
+)
 MIN_WORDS = 4  # a criterion is a sentence a grader can check, not a label ("True/False")
 _PROBE = "A short sample reply.\n\nIt has two paragraphs, a few words, and no special format."
 
@@ -151,8 +156,8 @@ def output_example(form: Form) -> str:
     Concrete values show a small model the form better than placeholders do; the request they belong to is
     named in the template so that they are not taken as criteria for this one.
     """
-    good: dict[str, object] = {"text": "Says to water the plant right after moving it into the new pot."}
-    bad: dict[str, object] = {"text": "Recommends a new pot without a drainage hole."}
+    good: dict[str, object] = {"text": EXAMPLE_TEXTS[0]}
+    bad: dict[str, object] = {"text": EXAMPLE_TEXTS[1]}
     if form.scoring == "points":
         good["points"], bad["points"] = 5, -4
     else:

@@ -82,6 +82,7 @@ def summarise(
     crit = {
         "in_kept_rubrics": sum(len(r.get("criteria", [])) for r in kept.values()),
         "duplicates_removed": sum(len(g.get("duplicates_removed") or []) for g in decided),
+        "example_copies_removed": sum(len(g.get("example_copies") or []) for g in decided),
         "reference_copies": sum(len(g.get("reference_copies") or []) for g in decided),
         "programmatic": sum(int(g.get("programmatic") or 0) for g in decided),
         "verifier_rejected": sum(sum("kept as an LLM criterion" in n for n in (g.get("notes") or [])) for g in decided),
@@ -146,6 +147,7 @@ def markdown(summary: dict[str, Any]) -> str:
         "|---|---|",
         f"| in kept rubrics | {c['in_kept_rubrics']} |",
         f"| near-duplicates removed | {c['duplicates_removed']} |",
+        f"| copies of the template's example removed | {c.get('example_copies_removed', 0)} |",
         f"| copying the reference answer | {c['reference_copies']} |",
         f"| programmatic (a verifier with valid args) | {c['programmatic']} |",
         f"| verifier named but rejected (kept as LLM criteria) | {c['verifier_rejected']} |",
