@@ -5,9 +5,13 @@ and nothing changes. The schema is :class:`rubricrl.config.schema.ExperimentConf
 it, plus the section each replication registers (``replications/<paper>/`` ``PAPER.sections``).
 
 A field counts as read when the code under ``common/`` or ``replications/`` has, outside the schema's own
-validators, an attribute access ``.<field>`` in load context, or the field's name as a string in a read position
-(``getattr(x, "field")``, ``d["field"]``, ``d.get("field")``). Models whose fields are consumed as a whole (dumped
-and handed to another library) are listed in ``WHOLE_MODELS`` with their consumer.
+validators, ``.<field>`` read from a value known as the key's container (``x.filter.stage2``; ``f = x.filter``
+then ``f.stage2``; a parameter annotated ``FilterConfig``; ``r = rub(cfg)`` with ``def rub(...) -> RubiconConfig``)
+or from a value not known as any config container (``cfg.timeout_s`` in ``from_config(cfg: Any)``), or the field's
+name as a string in a read position (``getattr(x, "field")``, ``d["field"]``, ``d.get("field")``). A read from
+another container does not count: ``r.stage2`` (the section's ``stage2``) is no read of ``rubicon.filter.stage2``.
+Models whose fields are consumed as a whole (dumped and handed to another library) are listed in
+``WHOLE_MODELS`` with their consumer.
 """
 
 from __future__ import annotations
