@@ -54,6 +54,7 @@ from typing import Any
 from rubricrl.config import ExperimentConfig, GRPOSettings
 from rubricrl.config.schema import trl_field_names
 from rubricrl.errors import UserError
+from rubricrl.judge import RoutingJudge
 from rubricrl.reward.drift import DriftMonitorError
 from rubricrl.reward.health import HealthThresholds, RewardHealth, RewardHealthError
 from rubricrl.reward.health_file import restore_health, write_health
@@ -231,8 +232,6 @@ def _judge_stats(judge: Any) -> dict[str, float]:
 def judge_label(judge: Any) -> str:
     """Who grades, for messages: ``model at base_url (timeout_s ..., concurrency ..., retries ...)`` for an
     HTTP judge, else the judge's name (``programmatic verifiers``, the live policy grader)."""
-    from rubricrl.judge import RoutingJudge
-
     j = judge
     if isinstance(j, TeacherRoutingJudge) and j.self_judge is not None:
         j = j.self_judge
