@@ -290,6 +290,30 @@ def test_teacher_grades_its_share_of_prompts(nemo_stub, graders, tmp_path):
     forced = _sample(rubric, "prompt-x", "DANGER!! only.")
     forced[1]["judge"] = "teacher"
     assert env.step([forced[0]], [forced[1]]).metadata[0]["graded_by"] == "teacher"
+    env.close_step(1)
+    env.finish()
+    _, metrics = env.global_post_process_and_metrics(None)
+    # both graders graded the teacher's samples: the TRL stages' self-versus-teacher agreement, per step
+    assert metrics["self_vs_teacher/n"] == 2 * (2 * sum(by_teacher) + 1)
+    assert metrics["self_vs_teacher/agreement"] == pytest.approx(0.5)  # the teacher meets both items, the judge one
+    env.shutdown()
+
+
+def test_without_replace_the_teacher_only_measures_agreement(nemo_stub, graders):
+    student, teacher = graders(), graders(always_met=True)
+    env = RubricEnvironment(
+        {
+            "judge": {"backend": "openai", "model": "s", "base_url": student.url, "retries": 0},
+            "teacher": {"backend": "openai", "model": "t", "base_url": teacher.url, "retries": 0},
+            "teacher_fraction": 0.5,
+            "teacher_replace": False,
+            "teacher_seed": 4,
+        }
+    )
+    samples = [_sample(_health_rubric(), f"p{i}", f"DANGER!! only (reply {i}).") for i in range(20)]
+    out = env.step([s[0] for s in samples], [s[1] for s in samples])
+    assert 0 < sum(m["teacher"] for m in out.metadata) < 20  # graded by the teacher too
+    assert {m["graded_by"] for m in out.metadata} == {"judge"} and out.rewards.tolist() == [-1.0] * 20
     env.shutdown()
 
 
@@ -392,3 +416,30 @@ def test_defense_rubric_vetoes_and_rollouts_are_written(nemo_stub, tmp_path):
     assert [r["reward"] for r in rows] == [1.0, 0.0] and rows[1]["defense_per_criterion"]["prefatory_sycophancy"] == 1.0
     assert rows[0]["prompt"] == "Describe rain." and rows[0]["rubric_id"] == rubric.id
     assert [r["step"] for r in rows] == [3, 3]
+
+
+def test_generated_env_config_carries_the_teacher_routing_of_the_experiment():
+    """``teacher.fraction``, ``replace`` and ``seed`` of the experiment reach ``env.rubric`` (they used to stop at
+    the fraction, so NeMo RL always replaced and never seeded) and the environment accepts them."""
+    from rubricrl.cluster.nemo_rl import RECIPES, build_config
+    from rubricrl.config import compose_experiment
+    from rubricrl.train.nemo_rl_env import load_env_config
+
+    recipe = next(r for r in RECIPES.values() if r.judge == "policy")
+    teacher = "{kind: judge, judge: {backend: openai, model: teacher-judge, base_url: 'http://t:1/v1'}}"
+    exp = compose_experiment(
+        recipe.paper,
+        [
+            "scale=paper",
+            f"{recipe.paper}.teacher.fraction=0.25",
+            f"{recipe.paper}.teacher.replace=false",
+            f"{recipe.paper}.teacher.seed=11",
+            f"{recipe.paper}.teacher.grader={teacher}",
+        ],
+    )
+    env = build_config(exp, recipe)["env"]["rubric"]
+    assert (env["teacher_fraction"], env["teacher_replace"], env["teacher_seed"]) == (0.25, False, 11)
+    cfg = load_env_config(env)
+    assert cfg.teacher is not None and cfg.teacher.model == "teacher-judge" and cfg.teacher_replace is False
+    plain = build_config(compose_experiment(recipe.paper, ["scale=paper"]), recipe)["env"]["rubric"]
+    assert not any(k.startswith("teacher") for k in plain)  # no teacher: the committed recipes are unchanged
