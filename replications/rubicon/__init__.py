@@ -8,13 +8,15 @@ Where each stage's code lives:
 * :mod:`.stages`: the stage functions and their order (the offline filter uses :mod:`rubricrl.data.filtering`);
 * :mod:`.hacking`: the reward-hacking taxonomy mined from stage 1's rollouts;
 * :mod:`.evaluation`: held-out evaluation of base, stage 1 and stage 2;
+* :mod:`.recipes`: its NeMo RL cluster recipes (``nemo_rl/*.yaml`` are generated from them);
 * :mod:`.report`: the run's markdown + PNG report;
 * :mod:`.common`: what those share (stage files, rubric banks, judges).
 """
 
 from replications.rubicon import stages as pipeline
 from replications.rubicon.config import SECTION, RubiconConfig
-from rubricrl.pipeline.papers import Paper
+from replications.rubicon.recipes import RECIPES
+from rubricrl.papers import Paper
 
 PAPER = Paper(
     name="rubicon",
@@ -23,6 +25,7 @@ PAPER = Paper(
     stages=pipeline.stages,
     sections={SECTION: RubiconConfig},
     training_stages=pipeline.TRAINING_STAGES,
+    recipes=RECIPES,
     eval_suite=("rubicon_writing", "rubicon_reasoning", "rubicon_general"),
     expected="expected.yaml",
 )

@@ -17,8 +17,8 @@ import time
 from dataclasses import replace
 
 from rubricrl.cluster.plan import stage_kind
-from rubricrl.commands.replicate import load_stages
 from rubricrl.config import compose_experiment
+from rubricrl.papers import load_stages
 from rubricrl.train.checkpoint import GracefulStop
 from rubricrl.train.stages import StageInterrupted, run_pipeline
 

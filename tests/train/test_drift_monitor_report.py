@@ -74,8 +74,8 @@ def offline(monkeypatch, tmp_path):
 
 def test_both_pipeline_reports_show_the_monitor_and_log_its_table_to_wandb(offline, tmp_path):
     from replications.rubicon.report import write_report as write_rubicon_report
+    from replications.self_rewarding.report import write_report
     from rubricrl.config import compose_experiment
-    from rubricrl.train.self_reward_report import write_report
 
     cfg = compose_experiment("rubicon", [f"run.root={tmp_path}", "run.name=r"])
     run_dir = cfg.run.dir

@@ -8,25 +8,20 @@ Examples::
     rubricrl replicate rubicon --list-stages
     rubricrl replicate rubicon --show-config scale=paper        # the fully resolved config, nothing run
 
-Pipelines: ``PIPELINES[paper]`` names a module exposing ``stages(cfg) -> list[Stage]``
-(see :mod:`rubricrl.train.stages`). Exit codes: 0 done, 2 bad config / missing predecessor,
+Pipelines: each ``replications/<paper>/`` exposes ``PAPER`` with ``stages(cfg) -> list[Stage]``
+(:mod:`rubricrl.papers`, :mod:`rubricrl.train.stages`). Exit codes: 0 done, 2 bad config / missing predecessor,
 143 stopped by SIGTERM/SIGINT after saving a checkpoint (run the same command again to resume).
 """
 
 from __future__ import annotations
 
 import argparse
-import importlib
 import logging
 import sys
 
 from rubricrl.commands.common import accept_trailing_overrides
 from rubricrl.errors import UserError
-
-PIPELINES: dict[str, str] = {
-    "rubicon": "replications.rubicon.stages",
-    "self_rewarding": "rubricrl.train.self_reward",
-}
+from rubricrl.papers import help_list, load_stages
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -36,7 +31,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         description="Compose replications/<paper>/configs with Hydra overrides (key=value) and run the "
         "pipeline's stages; finished stages are skipped, interrupted training resumes.",
     )
-    p.add_argument("paper", help=f"replication: {', '.join(PIPELINES)}")
+    p.add_argument("paper", help=f"replication: {help_list()}")
     p.add_argument(
         "overrides", nargs="*", metavar="KEY=VALUE", help="Hydra overrides, e.g. scale=tiny grpo.max_steps=4 run.name=x"
     )
@@ -62,19 +57,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
     )
     accept_trailing_overrides(p)
     return p
-
-
-def load_stages(paper: str, cfg) -> list:
-    """The stage list of ``paper``'s pipeline."""
-    if paper not in PIPELINES:
-        raise UserError(f"no pipeline for {paper!r}; known: {', '.join(PIPELINES)}")
-    try:
-        mod = importlib.import_module(PIPELINES[paper])
-    except ModuleNotFoundError as e:
-        if e.name == PIPELINES[paper]:
-            raise UserError(f"pipeline module {PIPELINES[paper]} is not installed") from None
-        raise
-    return list(mod.stages(cfg))
 
 
 def run(args: argparse.Namespace) -> int:

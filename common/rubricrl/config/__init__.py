@@ -10,8 +10,8 @@ Usage::
 Layout: shared bases under ``rubricrl/configs/train`` (``algorithm/``, ``scale/``, ``site/``), each
 replication's differences under ``replications/<paper>/configs`` (``<paper>.yaml`` + ``at_scale/``);
 see :mod:`rubricrl.config.compose` for precedence and :mod:`rubricrl.config.schema` for every key.
-A pipeline adds its own top-level section with :func:`register_section` and lists its module in
-``compose.SECTION_MODULES``.
+A replication adds its own top-level section with :func:`register_section` and names it in its ``PAPER``
+(``replications/<paper>/__init__.py``), which :mod:`rubricrl.papers` discovers.
 """
 
 from rubricrl.config.compose import (

@@ -18,7 +18,6 @@ from the command line even when no YAML names it; a key that is not a schema fie
 from __future__ import annotations
 
 import hashlib
-import importlib
 import json
 import logging
 from collections.abc import Sequence
@@ -28,18 +27,13 @@ from typing import Any
 import yaml
 from pydantic import ValidationError
 
-from rubricrl.config.schema import ExperimentConfig, registered_sections
+from rubricrl.config.schema import ExperimentConfig, register_section, registered_sections
 from rubricrl.errors import Problems, UserError
+from rubricrl.papers import find_paper
 
 log = logging.getLogger(__name__)
 
 TRAIN_CONFIGS = Path(__file__).resolve().parent.parent / "configs" / "train"
-
-# paper -> module that registers its config section when imported.
-SECTION_MODULES: dict[str, str] = {
-    "rubicon": "replications.rubicon",
-    "self_rewarding": "rubricrl.train.self_reward",
-}
 
 
 def repo_root() -> Path:
@@ -74,14 +68,16 @@ def replication_config_dir(paper: str) -> Path:
 
 
 def _import_section(paper: str) -> None:
-    mod = SECTION_MODULES.get(paper)
-    if mod:
-        try:
-            importlib.import_module(mod)
-        except ModuleNotFoundError as e:
-            if e.name != mod:
-                raise
-            log.warning("section module %s for %s is not installed", mod, paper)
+    """Register the config sections of replication ``paper`` (discovering it registers them); unknown: none."""
+    if not paper:
+        return
+    try:
+        found = find_paper(paper)
+    except UserError as e:  # the replications package is not installed: only the built-in sections validate
+        log.warning("%s", e)
+        return
+    for name, model in found.sections.items() if found is not None else ():
+        register_section(name, model)
 
 
 def _hydra_message(e: Exception, overrides: Sequence[str]) -> str:
@@ -211,7 +207,7 @@ def compose_experiment(paper: str, overrides: Sequence[str] = (), config_dir: Pa
     """Compose with Hydra and validate: the one way to get a run's configuration.
 
     Args:
-        paper: replication name (``rubicon``, ``self_rewarding``).
+        paper: replication name (a folder ``replications/<paper>/``; :func:`rubricrl.papers.paper_names`).
         overrides: Hydra overrides, e.g. ``["scale=tiny", "grpo.max_steps=4", "run.name=x"]``.
         config_dir: replication config folder (default ``replications/<paper>/configs``).
 

@@ -1,1 +1,2 @@
-"""Pipelines of the replications: discovery of ``replications/<paper>/`` (:mod:`rubricrl.pipeline.papers`)."""
+"""Pipelines of the replications: what is generated from every paper (:mod:`.generated`); the papers themselves
+are found by :mod:`rubricrl.papers`."""

@@ -11,7 +11,7 @@ import sys
 from pathlib import Path
 
 from rubricrl.config import compose_experiment
-from rubricrl.pipeline.papers import get_paper
+from rubricrl.papers import get_paper
 
 REPO = Path(__file__).resolve().parents[3]
 

@@ -14,6 +14,13 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from replications.self_rewarding.common import read_agreement
+from replications.self_rewarding.config import SECTION
+from rubricrl.report.drift import PLOT, drift_section, drift_wandb_table, plot_drift, stage_drift
+from rubricrl.report.judge_health import health_table, stage_health
+from rubricrl.report.paper_tables import load_paper_tables
+from rubricrl.report.run_report import drift_numbers, flat_numbers, log_pipeline_wandb, step_time_table
+from rubricrl.report.style import BASE, OURS, SECOND
 from rubricrl.train.stages import DONE, StageContext
 
 log = logging.getLogger(__name__)
@@ -53,8 +60,6 @@ def _plots(
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
     from matplotlib.ticker import MaxNLocator
-
-    from rubricrl.report.style import BASE, OURS, SECOND
 
     made = []
     if curve:
@@ -128,8 +133,6 @@ def judge_text(judge: Any) -> str:
 
 def _paper_rows() -> list[str]:
     try:
-        from rubricrl.report.paper_tables import load_paper_tables
-
         tables = load_paper_tables("self_rewarding")
     except Exception as e:  # noqa: BLE001 - the report is written without the paper table then
         log.warning("paper table unavailable: %s", e)
@@ -143,8 +146,6 @@ def _paper_rows() -> list[str]:
 
 def write_report(ctx: StageContext) -> dict[str, Any]:
     """Write the report into the stage folder; returns the headline numbers."""
-    from rubricrl.report.judge_health import health_table, stage_health
-    from rubricrl.train.self_reward import SECTION, read_agreement
 
     cfg = ctx.cfg
     sr = cfg.section(SECTION)
@@ -194,7 +195,6 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
         f"steps: {train.get('global_step', '?')}, train time {_fmt(train.get('train_seconds'), 1)} s",
         "",
     ]
-    from rubricrl.report.run_report import step_time_table
 
     timing = step_time_table({"train (self grader)": train})
     if timing:
@@ -216,7 +216,6 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
         L += ["| step | self-graded reward |", "|---|---|"] + [f"| {s} | {r:.4f} |" for s, r in curve] + [""]
     if "reward.png" in plots:
         L += ["![reward](reward.png)", ""]
-    from rubricrl.report.drift import PLOT, drift_section, drift_wandb_table, plot_drift, stage_drift
 
     drift = {"train": stage_drift(run / "train")}
     L += drift_section(drift, heading="###")
@@ -261,7 +260,6 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
     L += [f"| {s} | {_fmt(v, 1)} |" for s, v in timings.items()]
     (ctx.dir / "report.md").write_text("\n".join(L) + "\n", encoding="utf-8")
     print(f"[report] {ctx.dir / 'report.md'}", flush=True)
-    from rubricrl.report.run_report import flat_numbers, log_pipeline_wandb
 
     rows = [
         [
@@ -280,7 +278,6 @@ def write_report(ctx: StageContext) -> dict[str, Any]:
         if rows
         else {}
     )
-    from rubricrl.report.run_report import drift_numbers
 
     monitor_table = drift_wandb_table(drift)
     wandb_runs = log_pipeline_wandb(

@@ -13,6 +13,7 @@ HealthBench tool reads them; the rubric of a TRL row is looked up by its ``promp
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Sequence
@@ -137,6 +138,5 @@ def summary(examples: Sequence[HealthBenchExample]) -> dict[str, float]:
 
 def ids_digest(examples: Sequence[HealthBenchExample]) -> str:
     """sha256 of the sorted ``prompt_id`` list (provenance of a split)."""
-    import hashlib
 
     return hashlib.sha256(json.dumps(sorted(ex.prompt_id for ex in examples)).encode()).hexdigest()

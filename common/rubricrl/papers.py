@@ -8,9 +8,12 @@ folder (and its published tables in ``eval/paper_tables/``).
 
 Usage::
 
-    from rubricrl.pipeline.papers import all_papers, get_paper
+    from rubricrl.papers import all_papers, get_paper
     [p.name for p in all_papers()]              # every replication in the checkout
     stages = get_paper(name).stages(cfg)        # the pipeline of one
+
+This module sits under ``rubricrl/`` itself, below the packages that ask it (``config``, ``cluster``, ``report``,
+``pipeline``, ``commands``): it imports nothing else from the library, so asking it never closes an import cycle.
 
 A paper package should import only what its ``PAPER`` needs at import time (its config section and stage list);
 heavy dependencies (torch, TRL, NeMo RL, vLLM) stay inside the stage functions.
@@ -43,8 +46,8 @@ class Paper:
             ``paper`` value and the ``paper`` of its tables in ``eval/paper_tables/``.
         title: the paper's short title, as report headings show it.
         arxiv: its arXiv id (``""`` when it has none).
-        sections: config section name -> its pydantic model (registered with
-            :func:`rubricrl.config.register_section` when the paper is discovered).
+        sections: config section name -> its pydantic model (the paper's ``config.py`` registers it with
+            :func:`rubricrl.config.register_section`; composing the paper's config registers it again).
         stages: ``stages(cfg) -> list[Stage]``: the pipeline, in order (:mod:`rubricrl.train.stages`).
         training_stages: the names of its training stages (what ``monitor.stages`` may name).
         recipes: its NeMo RL cluster recipes (:class:`rubricrl.cluster.nemo_rl.Recipe`), each with ``paper`` = name.
@@ -92,8 +95,6 @@ def _package() -> Any:
 
 
 def _discover() -> dict[str, Paper]:
-    from rubricrl.config.schema import register_section
-
     pkg = _package()
     found: dict[str, Paper] = {}
     for info in sorted(pkgutil.iter_modules(pkg.__path__), key=lambda m: m.name):
@@ -106,7 +107,7 @@ def _discover() -> dict[str, Paper]:
             continue
         if not isinstance(paper, Paper):
             raise UserError(
-                f"{PACKAGE}.{info.name}.PAPER is a {type(paper).__name__}, not a rubricrl.pipeline.papers.Paper",
+                f"{PACKAGE}.{info.name}.PAPER is a {type(paper).__name__}, not a rubricrl.papers.Paper",
                 path=str(getattr(mod, "__file__", info.name)),
             )
         if paper.name != info.name:
@@ -118,8 +119,6 @@ def _discover() -> dict[str, Paper]:
         bad = [r.name for r in paper.recipes if getattr(r, "paper", paper.name) != paper.name]
         if bad:
             raise UserError(f"{info.name}: recipes {bad} name another paper; a paper's recipes carry its name")
-        for section, model in paper.sections.items():
-            register_section(section, model)
         folder = Path(mod.__file__).resolve().parent if getattr(mod, "__file__", None) else None
         found[paper.name] = dataclasses.replace(paper, folder=folder)
     return found
@@ -176,8 +175,14 @@ def all_recipes() -> dict[str, Any]:
 
 
 def help_list() -> str:
-    """``a, b`` of the replications' names, for CLI help lines."""
+    """``a, b`` of the replications' folder names, for CLI help lines.
+
+    Cheap: it lists the subpackages of ``replications`` without importing them (building the CLI's parser should
+    not import every pipeline); :func:`get_paper` is what checks a name.
+    """
     try:
-        return ", ".join(paper_names()) or "none found"
+        pkg = _package()
     except UserError:
         return f"a folder under {PACKAGE}/"
+    names = sorted(m.name for m in pkgutil.iter_modules(pkg.__path__) if m.ispkg and not m.name.startswith("_"))
+    return ", ".join(names) or "none found"

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import pytest
 
+from replications.self_rewarding.common import with_ungraded_policy
+from replications.self_rewarding.config import SECTION
 from rubricrl.config import compose_experiment
 from rubricrl.judge.interfaces import Verdict
 from rubricrl.reward import rubric_reward
 from rubricrl.rubrics.schema import AggregationSpec, Criterion, Rubric
-from rubricrl.train.self_reward import SECTION, with_ungraded_policy
 
 
 def _example():

@@ -7,8 +7,8 @@ import random
 
 import pytest
 
+from replications.self_rewarding import datasets as srd
 from rubricrl.data import healthbench as hb
-from rubricrl.data import self_rewarding as srd
 from rubricrl.errors import UserError
 from rubricrl.rubrics.importers import load_healthbench_jsonl
 

@@ -7,8 +7,8 @@ stage failed on its own output.
 
 from __future__ import annotations
 
+from replications.self_rewarding.evaluation import _write_jsonl, finished_rows
 from rubricrl.data.healthbench import load_examples, offline_path
-from rubricrl.train.self_reward_eval import _write_jsonl, finished_rows
 
 
 def test_healthbench_500_really_holds_u2028():

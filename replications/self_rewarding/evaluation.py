@@ -1,4 +1,4 @@
-"""Evaluation and report stages of the self-rewarding pipeline.
+"""Evaluation stage of the self-rewarding pipeline.
 
 ``eval``: the policy before training (``policy.name``) and after (``train/final``) answers every held-out
 conversation; a FIXED judge (never the trained policy) grades the answers against their rubrics; the
@@ -6,9 +6,6 @@ graded records (``graded_<before|after>.jsonl``, the interchange format of :mod:
 are scored with :func:`rubricrl.scoring.healthbench.score_records` (``overall_score`` clipped to [0, 1],
 bootstrap std, n). The before / after difference gets a paired bootstrap 95% interval over examples.
 Each phase writes its file once; an interrupted stage re-uses the files already complete.
-
-``report``: ``report.md`` with the claim, data, training curve, before / after, self-versus-teacher
-agreement and stage timings, plus PNG plots.
 """
 
 from __future__ import annotations
@@ -19,6 +16,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
+from replications.self_rewarding.common import build_fixed_grader
+from replications.self_rewarding.config import SECTION
+from replications.self_rewarding.datasets import read_examples
+from rubricrl.jsonl import read_jsonl_objects, write_jsonl_atomic
+from rubricrl.judge import close_judge, grade_many
+from rubricrl.judge.interfaces import GradingRequest
+from rubricrl.judge.vllm_server import VLLMServer
+from rubricrl.scoring.graded import GradedRecord, make_record
+from rubricrl.scoring.healthbench import score_example, score_records
+from rubricrl.train.rollout import sample_responses
 from rubricrl.train.stages import StageContext
 
 log = logging.getLogger(__name__)
@@ -30,8 +39,6 @@ log = logging.getLogger(__name__)
 @contextmanager
 def fixed_judge(spec: Any, cfg: Any, name: str, log_dir: Path) -> Iterator[Any]:
     """The fixed grader of ``spec``; starts a local vLLM server when an HTTP judge has no endpoint."""
-    from rubricrl.judge import close_judge
-    from rubricrl.train.self_reward import build_fixed_grader
 
     judge_cfg = spec.judge
     if (
@@ -41,8 +48,6 @@ def fixed_judge(spec: Any, cfg: Any, name: str, log_dir: Path) -> Iterator[Any]:
         and not judge_cfg.base_url_file
         and cfg.server.enabled
     ):
-        from rubricrl.judge.vllm_server import VLLMServer
-
         s = cfg.server
         with VLLMServer(
             s.model,
@@ -104,7 +109,6 @@ def finished_rows(path: Path, n: int) -> list[dict[str, Any]] | None:
     Read with :mod:`rubricrl.jsonl` (lines split at ``\\n`` only: a response holding U+2028, which
     HealthBench text does, stays one record).
     """
-    from rubricrl.jsonl import read_jsonl_objects
 
     if not path.is_file():
         return None
@@ -113,7 +117,6 @@ def finished_rows(path: Path, n: int) -> list[dict[str, Any]] | None:
 
 
 def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
-    from rubricrl.jsonl import write_jsonl_atomic
 
     write_jsonl_atomic(path, rows, overwrite=True)  # the stage's own output, redone
 
@@ -122,7 +125,6 @@ def paired_diff_ci(
     before: Sequence[float], after: Sequence[float], n_bootstrap: int, seed: int
 ) -> tuple[float, float, float]:
     """Difference of clipped means (after - before) with a paired bootstrap 95% interval over examples."""
-    import numpy as np
 
     b, a = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
     clip = lambda x: float(np.clip(x.mean(), 0.0, 1.0))  # noqa: E731  (HealthBench clips the mean)
@@ -135,13 +137,6 @@ def paired_diff_ci(
 
 def eval_stage(ctx: StageContext) -> dict[str, Any]:
     """Generate before / after on the held-out part, grade with the fixed judge, score."""
-    from rubricrl.data.self_rewarding import read_examples
-    from rubricrl.judge import grade_many
-    from rubricrl.judge.interfaces import GradingRequest
-    from rubricrl.scoring.graded import GradedRecord, make_record
-    from rubricrl.scoring.healthbench import score_example, score_records
-    from rubricrl.train.rollout import sample_responses
-    from rubricrl.train.self_reward import SECTION
     from rubricrl.train.trl_adapter import policy_path
 
     cfg = ctx.cfg
@@ -220,10 +215,3 @@ def eval_stage(ctx: StageContext) -> dict[str, Any]:
         diff, lo, hi = paired_diff_ci([b for b, _ in both], [a for _, a in both], ev.n_bootstrap, ev.seed)
         out["difference"] = {"after_minus_before": diff, "ci95_low": lo, "ci95_high": hi, "n_paired": len(both)}
     return out
-
-
-def report_stage(ctx: StageContext) -> dict[str, Any]:
-    """Write ``report.md`` and the plots (see :mod:`rubricrl.train.self_reward_report`)."""
-    from rubricrl.train.self_reward_report import write_report
-
-    return write_report(ctx)

@@ -5,172 +5,50 @@
     data -> train -> eval -> report
 
 * ``data``: HealthBench Easy (full minus Hard by ``prompt_id``) on clusters, the 500-example offline copy
-  locally; a fixed-seed train / held-out split (:mod:`rubricrl.data.self_rewarding`).
+  locally; a fixed-seed train / held-out split (:mod:`replications.self_rewarding.datasets`).
 * ``train``: GRPO (TRL adapter, :func:`rubricrl.train.trl_adapter.train_grpo`) whose reward grades every
   rollout with the policy itself, current weights at every step: in process by constrained verdict
   decoding on the trainer's model object (:class:`rubricrl.judge.live_policy.LivePolicyGrader`,
   ``grader.engine: live``), or through the policy engine's OpenAI-compatible endpoint (``engine: http``,
   the top-level ``judge`` config). A fixed teacher can grade a fraction of the samples
-  (:class:`~rubricrl.judge.live_policy.SelfTeacherJudge`); self-versus-teacher agreement is logged.
+  (:class:`~rubricrl.reward.scorer.TeacherRoutingJudge`); self-versus-teacher agreement is logged.
   The reward is ``rubricrl.reward``'s ``points_ratio`` (sum of met points over positive points, not
   clipped per sample). With ``monitor.judge`` (or ``monitor.constrained``) set, a gold judge grades a sample of
   the rollouts every few steps (:mod:`rubricrl.train.drift_monitor`; ``train/monitor.jsonl``): a policy that
   grades itself is the case where its own reward can rise while a fixed judge's does not.
 * ``eval``: responses of the policy before and after training on the held-out part, graded by a FIXED
   judge, scored by :func:`rubricrl.scoring.healthbench.score_records`
-  (:mod:`rubricrl.train.self_reward_eval`).
+  (:mod:`replications.self_rewarding.evaluation`).
 * ``report``: markdown and PNG plots.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
-from pydantic import Field, model_validator
-
-from rubricrl.config.schema import ConstrainedGrader, Strict, register_section
-from rubricrl.judge.config import JudgeConfig
-from rubricrl.judge.live_policy import LivePolicyGrader, SelfTeacherJudge, agreement
+from replications.self_rewarding import datasets as srd
+from replications.self_rewarding.common import build_fixed_grader, read_agreement, with_ungraded_policy
+from replications.self_rewarding.config import SECTION, SelfGrader
+from replications.self_rewarding.evaluation import eval_stage
+from replications.self_rewarding.report import write_report
+from rubricrl.data.healthbench import load_subset
+from rubricrl.judge import build_judge, close_judge
+from rubricrl.judge.live_policy import LivePolicyGrader
+from rubricrl.reward.scorer import TeacherRoutingJudge as SelfTeacherJudge
+from rubricrl.reward.scorer import agreement
+from rubricrl.train.drift_monitor import stage_monitor
+from rubricrl.train.nemo_rl_stage import train_nemo_rl
+from rubricrl.train.rewards import RubricScorer
 from rubricrl.train.stages import Stage, StageContext, file_hash
 
 log = logging.getLogger(__name__)
 
-SECTION = "self_rewarding"
-
-
-class DataSettings(Strict):
-    """Training data and the held-out split.
-
-    Attributes:
-        subset: HealthBench subset to train on: ``easy`` (Paper B; needs the official files),
-            ``offline`` (the 500-example copy; no network), ``offline_easy`` (offline minus Hard).
-        heldout_frac: share of ``subset`` held out for evaluation (by hashed ``prompt_id``).
-        split_seed: seed of that split (kept apart from ``run.seed`` so runs share the split).
-        eval_subset: ``heldout`` (the held-out part) or ``hard`` (HealthBench Hard, as in Paper B).
-        train_max_criteria, train_max_prompt_chars, max_train: budget caps on training examples (0 = none).
-        heldout_max_criteria, heldout_max_prompt_chars, max_heldout: the same for evaluation examples.
-    """
-
-    subset: str = "offline"
-    heldout_frac: float = Field(default=0.2, ge=0, lt=1)
-    split_seed: int = 0
-    eval_subset: Literal["heldout", "hard"] = "heldout"
-    train_max_criteria: int = Field(default=0, ge=0)
-    train_max_prompt_chars: int = Field(default=0, ge=0)
-    max_train: int = Field(default=0, ge=0)
-    heldout_max_criteria: int = Field(default=0, ge=0)
-    heldout_max_prompt_chars: int = Field(default=0, ge=0)
-    max_heldout: int = Field(default=0, ge=0)
-
-
-class SelfGrader(Strict):
-    """The policy as grader.
-
-    Attributes:
-        engine: ``live`` (in-process constrained verdicts on the trainer's model object; CPU, one GPU) or
-            ``http`` (the top-level ``judge`` config, pointing at the policy engine's vLLM endpoint).
-        temperature: grader temperature (Paper B: 0.6; its earlier setting 1.0 scored best). 0 = argmax.
-        top_p, top_k: Paper B grader settings (0.95 / 20); applied among the allowed verdict tokens.
-        template: judge template (the HealthBench grader template, as the HTTP judge uses).
-        max_prompt_tokens: longer grader prompts are ungraded (counted).
-        batch_size: criterion prompts per forward pass (live engine).
-        seed: seed of the verdict sampling (live engine).
-        ungraded: what an ungraded verdict does to the training reward (HealthBench points ratio):
-            ``pessimistic`` (default, the training default of every stage: an ungraded positive item is
-            not met, an ungraded penalty is present, so no verdict the grader failed to give can raise
-            the reward); ``not_met`` counts every ungraded item as not met, MrlX's rule (its parser's
-            failure is "not met"; an ungraded penalty then does not apply); ``exclude`` drops the item
-            from earned and possible points, as the held-out HealthBench scoring does.
-    """
-
-    engine: Literal["live", "http"] = "live"
-    temperature: float = Field(default=0.6, ge=0)
-    top_p: float | None = Field(default=0.95, gt=0, le=1)
-    top_k: int | None = Field(default=20, ge=1)
-    template: str = "healthbench"
-    max_prompt_tokens: int = Field(default=4096, ge=64)
-    batch_size: int = Field(default=16, ge=1)
-    seed: int = 0
-    ungraded: Literal["pessimistic", "not_met", "exclude"] = "pessimistic"
-
-
-class FixedGrader(ConstrainedGrader):  # the constrained grader's fields, plus kind / judge
-    """A fixed (never trained) grader: the teacher, and the evaluation judge.
-
-    Attributes:
-        kind: ``constrained`` (a frozen copy of ``model`` in process, constrained verdict decoding) or
-            ``judge`` (any :class:`~rubricrl.judge.JudgeConfig`: an HTTP server of a bigger model, GPT-4.1,
-            the in-process transformers judge).
-        model: checkpoint alias or path for ``constrained``.
-        temperature, top_p, top_k, template, max_prompt_tokens, batch_size: as for the self grader
-            (temperature 0 = deterministic argmax verdicts).
-        chat_template_kwargs: for ``constrained`` (Qwen3: ``{enable_thinking: false}``).
-        judge: the judge config for ``kind: judge``. With ``backend: openai`` and no ``base_url`` /
-            ``base_url_file``, the stage starts a local vLLM server from the top-level ``server`` config.
-    """
-
-    kind: Literal["constrained", "judge"] = "constrained"
-    judge: JudgeConfig | None = None
-
-    @model_validator(mode="after")
-    def _needs_judge(self) -> FixedGrader:
-        if self.kind == "judge" and self.judge is None:
-            raise ValueError("kind: judge needs a 'judge' config (backend, model, ...)")
-        return self
-
-
-class TeacherSettings(Strict):
-    """Teacher grading (Paper B: "a small amount of teacher-graded data"; ratio and teacher unknown).
-
-    Attributes:
-        fraction: share of training samples the teacher also grades (0 = no teacher).
-        replace: teacher verdicts replace self verdicts on those samples (else: agreement only).
-        seed: seed of the sample choice.
-        grader: the teacher.
-    """
-
-    fraction: float = Field(default=0.0, ge=0, le=1)
-    replace: bool = True
-    seed: int = 0
-    grader: FixedGrader = Field(default_factory=FixedGrader)
-
-
-class EvalSettings(Strict):
-    """Held-out evaluation with a fixed judge.
-
-    Attributes:
-        max_new_tokens, temperature, top_p: response decoding (temperature 0 = greedy).
-        batch_size: sequences generated together.
-        seed: sampling seed.
-        grader: the fixed judge.
-        n_bootstrap: bootstrap resamples (HealthBench reference: 1000).
-        ungraded: scoring policy for ungraded verdicts (``exclude``, ``not_met``, ``fail``).
-    """
-
-    max_new_tokens: int = Field(default=64, ge=1)
-    temperature: float = Field(default=0.0, ge=0)
-    top_p: float = Field(default=1.0, gt=0, le=1)
-    batch_size: int = Field(default=8, ge=1)
-    seed: int = 0
-    grader: FixedGrader = Field(default_factory=FixedGrader)
-    n_bootstrap: int = Field(default=1000, ge=10)
-    ungraded: Literal["exclude", "not_met", "fail"] = "exclude"
-
-
-class SelfRewardingConfig(Strict):
-    """The ``self_rewarding:`` section."""
-
-    data: DataSettings = Field(default_factory=DataSettings)
-    grader: SelfGrader = Field(default_factory=SelfGrader)
-    teacher: TeacherSettings = Field(default_factory=TeacherSettings)
-    eval: EvalSettings = Field(default_factory=EvalSettings)
-
-
-register_section(SECTION, SelfRewardingConfig)
+TRAINING_STAGES = ("train",)  # what monitor.stages may name
 
 
 # --------------------------------------------------------------------------- data stage
@@ -178,8 +56,6 @@ register_section(SECTION, SelfRewardingConfig)
 
 def data_stage(ctx: StageContext) -> dict[str, Any]:
     """Load the subset, split it with the fixed seed, cap, and write ``train.jsonl`` / ``heldout.jsonl``."""
-    from rubricrl.data import self_rewarding as srd
-    from rubricrl.data.healthbench import load_subset
 
     d = ctx.cfg.section(SECTION).data
     pool = srd.load_training_pool(d.subset)
@@ -203,20 +79,6 @@ def data_stage(ctx: StageContext) -> dict[str, Any]:
 
 
 # --------------------------------------------------------------------------- graders
-
-
-def build_fixed_grader(spec: FixedGrader, name: str, device: str = "cpu", dtype: str = "float32") -> Any:
-    """A fixed grader from its spec (the model of ``constrained`` is loaded frozen, in eval mode, on
-    ``device`` in ``dtype``: the policy's, so a GPU run grades on the GPU)."""
-    if spec.kind == "judge":
-        from rubricrl.judge import build_judge
-
-        assert spec.judge is not None
-        return build_judge(spec.judge)
-    from rubricrl.judge.live_policy import load_frozen_grader
-    from rubricrl.train.trl_adapter import policy_path
-
-    return load_frozen_grader(policy_path(spec.model), spec, f"{name}:{spec.model}", device, dtype)
 
 
 def _unwrap(trainer: Any) -> Any:
@@ -294,38 +156,11 @@ class SelfRewardFunc:
         return rewards
 
 
-def read_agreement(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Per-step agreement rows (the last row of a step wins, after a resume) and the overall agreement."""
-    if not path.is_file():
-        return [], agreement([])
-    by_step: dict[int, dict[str, Any]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            by_step[int(row["step"])] = row
-    rows = [by_step[s] for s in sorted(by_step)]
-    pairs = [(bool(s), bool(t)) for r in rows for s, t in r.get("pairs", [])]
-    return rows, agreement(pairs)
-
-
 # --------------------------------------------------------------------------- train stage
-
-
-def with_ungraded_policy(rubric: Any, policy: str) -> Any:
-    """``rubric`` whose aggregation applies ``policy`` to ungraded verdicts (``self_rewarding.grader.ungraded``)."""
-    params = dict(rubric.aggregation.params or {})
-    if params.get("ungraded") == policy:
-        return rubric
-    params["ungraded"] = policy  # always set: a rubric without the key gets the scorer's own default
-    return rubric.model_copy(update={"aggregation": rubric.aggregation.model_copy(update={"params": params})})
 
 
 def train_stage(ctx: StageContext) -> dict[str, Any]:
     """GRPO with self-grading; checkpoints and resume come from the TRL adapter."""
-    from rubricrl.data import self_rewarding as srd
-    from rubricrl.judge import build_judge, close_judge
-    from rubricrl.train.drift_monitor import stage_monitor
-    from rubricrl.train.rewards import RubricScorer
     from rubricrl.train.trl_adapter import RubricRewardFunc, judge_label, reward_health, train_grpo
 
     cfg = ctx.cfg
@@ -334,8 +169,6 @@ def train_stage(ctx: StageContext) -> dict[str, Any]:
     rows = srd.trl_rows(train, cfg.policy.system_prompt)
     lookup = {pid: with_ungraded_policy(r, sr.grader.ungraded) for pid, r in srd.rubric_lookup(train).items()}
     if cfg.run.engine == "nemo_rl":  # paper scale: the policy's own vLLM engine grades (rubricrl.train.nemo_rl_stage)
-        from rubricrl.train.nemo_rl_stage import train_nemo_rl
-
         return train_nemo_rl(ctx, [(r["prompt"], lookup[r[srd.PROMPT_ID]], r[srd.PROMPT_ID]) for r in rows])
     self_judge = build_judge(cfg.judge) if sr.grader.engine == "http" else None
     teacher = (
@@ -359,7 +192,7 @@ def train_stage(ctx: StageContext) -> dict[str, Any]:
             last_step=cfg.grpo.max_steps,
             train_label=train_label,
             shared=cfg.judge,
-            training_stages=("train",),
+            training_stages=TRAINING_STAGES,
         )
     except BaseException:
         close_judge(judge)
@@ -407,7 +240,6 @@ def train_stage(ctx: StageContext) -> dict[str, Any]:
 
 def _dir_digest(d: Path) -> str:
     """sha256 over the weight files of a saved model (provenance)."""
-    import hashlib
 
     h = hashlib.sha256()
     for p in sorted(d.glob("*.safetensors")):
@@ -419,10 +251,13 @@ def _dir_digest(d: Path) -> str:
 # --------------------------------------------------------------------------- pipeline
 
 
+def report_stage(ctx: StageContext) -> dict[str, Any]:
+    """Write ``report.md`` and the plots (see :mod:`replications.self_rewarding.report`)."""
+    return write_report(ctx)
+
+
 def stages(cfg: Any) -> list[Stage]:
     """The self-rewarding stages in order."""
-    from rubricrl.train.self_reward_eval import eval_stage, report_stage
-
     return [
         Stage("data", data_stage, (), "HealthBench subset, fixed-seed train / held-out split"),
         Stage("train", train_stage, ("data",), "GRPO, the policy grades its own rollouts (current weights)"),

@@ -1,0 +1,71 @@
+"""Rubicon's NeMo RL cluster recipes (``nemo_rl/<recipe>.yaml`` here, written by ``rubricrl nemo-config generate``).
+
+A recipe is the cluster-specific part of a generated NeMo RL config (:class:`rubricrl.cluster.nemo_rl.Recipe`):
+nodes, Megatron / vLLM layout, packing, prompt budget. Hyperparameters come from the experiment config at
+``scale=paper``. Stage 1 grades with the programmatic verifiers; stage 2 with the judge server job.
+"""
+
+from __future__ import annotations
+
+from rubricrl.cluster.nemo_rl import Recipe
+
+_8N = "NeMo RL v0.7.0 examples/configs/grpo_math_qwen30ba3b_megatron.yaml (8x8, TP2 EP8, vLLM TP4)"
+_4N = "NeMo RL v0.7.0 examples/configs/recipes/llm/performance/grpo-qwen3-30ba3b-4n8g.yaml (4x8, TP1 EP8, vLLM TP2)"
+
+
+def _recipe(n: int, stage: str) -> Recipe:
+    """The ``n``-node recipe of RL stage ``stage`` (stage 1 grades with the verifiers, stage 2 with the judge job)."""
+    judge = "programmatic" if stage == "stage1_rl" else "server"
+    suffix = "stage1" if stage == "stage1_rl" else "stage2"
+    if n == 8:
+        return Recipe(
+            f"grpo-qwen3-30ba3b-8n8g-megatron-{suffix}",
+            "rubicon",
+            stage,
+            8,
+            8,
+            tp=2,
+            pp=1,
+            cp=1,
+            ep=8,
+            etp=1,
+            sequence_parallel=True,
+            gen_tp=4,
+            gen_ep=1,
+            async_engine=False,
+            gpu_memory_utilization=0.7,
+            sequence_packing=False,
+            max_prompt_tokens=2048,
+            judge=judge,
+            basis=_8N,
+        )
+    return Recipe(
+        f"grpo-qwen3-30ba3b-4n8g-megatron-{suffix}",
+        "rubicon",
+        stage,
+        4,
+        8,
+        tp=1,
+        pp=1,
+        cp=1,
+        ep=8,
+        etp=1,
+        sequence_parallel=False,
+        gen_tp=2,
+        gen_ep=1,
+        async_engine=False,
+        gpu_memory_utilization=0.6,
+        sequence_packing=True,
+        max_prompt_tokens=2048,
+        judge=judge,
+        basis=_4N,
+        moe_grouped_gemm=True,
+    )
+
+
+RECIPES: tuple[Recipe, ...] = (
+    _recipe(8, "stage1_rl"),
+    _recipe(8, "stage2_rl"),
+    _recipe(4, "stage1_rl"),
+    _recipe(4, "stage2_rl"),
+)

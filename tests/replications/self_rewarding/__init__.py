@@ -1,0 +1,1 @@
+"""Tests of the self-rewarding replication's pipeline (replications/self_rewarding/)."""
