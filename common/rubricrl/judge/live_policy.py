@@ -47,7 +47,7 @@ from rubricrl.judge.interfaces import GradingRequest, Verdict
 from rubricrl.judge.llm import JudgeStats
 from rubricrl.judge.programmatic import ProgrammaticJudge
 from rubricrl.judge.prompts import TemplateSet, new_tag, prompt_values
-from rubricrl.rubrics.schema import Criterion
+from rubricrl.types import Criterion
 
 log = logging.getLogger(__name__)
 

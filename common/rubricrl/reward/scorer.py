@@ -51,7 +51,7 @@ from rubricrl.judge.build import run_sync
 from rubricrl.judge.interfaces import GradingRequest, Verdict
 from rubricrl.reward.interfaces import RewardResult
 from rubricrl.reward.registry import UNGRADED_POLICIES, rubric_reward
-from rubricrl.rubrics.schema import Rubric
+from rubricrl.types import Rubric
 
 log = logging.getLogger(__name__)
 Message = dict[str, str]
