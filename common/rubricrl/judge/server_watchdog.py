@@ -17,6 +17,7 @@ nothing outside the standard library so it starts in milliseconds from any inter
 from __future__ import annotations
 
 import argparse
+import ctypes
 import json
 import os
 import signal
@@ -148,8 +149,6 @@ def _set_parent_death_signal(sig: int) -> None:
     if not sys.platform.startswith("linux"):
         return
     try:
-        import ctypes
-
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, int(sig), 0, 0, 0)
     except (OSError, AttributeError):  # no prctl: polling alone still catches it
