@@ -29,6 +29,8 @@ from typing import Any
 
 from rubricrl.errors import UserError
 from rubricrl.judge import JudgeConfig, build_judge, close_judge
+from rubricrl.judge.live_policy import load_frozen_grader
+from rubricrl.models import resolve_model
 from rubricrl.reward.drift import DriftCheck, DriftMonitor, DriftThresholds, is_check_step, monitor_metrics, sample_keys
 from rubricrl.reward.drift_file import FILE, append_check, restore_monitor
 from rubricrl.train.rewards import RubricScorer, Scored
@@ -138,9 +140,6 @@ def build_gold_judge(
 
 
 def _constrained(spec: Any, device: str, dtype: str) -> Any:
-    from rubricrl.judge.live_policy import load_frozen_grader
-    from rubricrl.models import resolve_model
-
     path = spec.model if Path(spec.model).expanduser().is_dir() or "/" in spec.model else str(resolve_model(spec.model))
     return load_frozen_grader(path, spec, f"monitor:{spec.model}", device, dtype)
 
