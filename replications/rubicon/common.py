@@ -11,7 +11,10 @@ from typing import Any
 
 from replications.rubicon.config import SECTION, RubiconConfig
 from rubricrl.config import ExperimentConfig, resolve_path
+from rubricrl.data.jsonl import write_jsonl_atomic
 from rubricrl.judge import JudgeConfig, build_judge, close_judge
+from rubricrl.judge.vllm_server import VLLMServer
+from rubricrl.rubrics.loader import load_rubrics
 from rubricrl.rubrics.schema import Rubric
 from rubricrl.train.stages import file_hash
 
@@ -25,7 +28,6 @@ def rub(cfg: ExperimentConfig) -> RubiconConfig:
 
 def write_rows(path: Path, rows: list[dict[str, Any]]) -> str:
     """Write JSONL atomically; returns its sha256."""
-    from rubricrl.data.jsonl import write_jsonl_atomic
 
     write_jsonl_atomic(path, rows, overwrite=True)
     return file_hash(path)
@@ -49,7 +51,6 @@ def load_rubric_file(path: Path) -> dict[str, Rubric]:
 
 def load_bank(paths: list[str]) -> list[Rubric]:
     """The rubrics of bank files / folders (config paths, resolved against the checkout)."""
-    from rubricrl.rubrics.loader import load_rubrics
 
     return load_rubrics([resolve_path(p) for p in paths])
 
@@ -62,7 +63,6 @@ _SERVERS: dict[tuple, Any] = {}
 
 def judge_server(cfg: ExperimentConfig, log_dir: Path) -> Any:
     """The local vLLM judge server of ``cfg.server``, started here or reused from earlier in this process."""
-    from rubricrl.judge.vllm_server import VLLMServer
 
     s = cfg.server
     key = (s.model, s.max_model_len, s.kv_cache_gib, s.max_num_seqs, s.dtype)

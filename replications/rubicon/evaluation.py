@@ -14,8 +14,13 @@ import json
 import math
 import random
 from collections.abc import Sequence
+from statistics import median
 from typing import Any
 
+from replications.rubicon.common import judge_for, load_rubric_file, read_rows, rub, write_rows
+from replications.rubicon.hacking import detect
+from rubricrl.train.rewards import RubricScorer
+from rubricrl.train.rollout import sample_responses
 from rubricrl.train.stages import StageContext
 
 
@@ -42,9 +47,6 @@ def paired_bootstrap(a: Sequence[float], b: Sequence[float], n_boot: int, seed: 
 
 
 def _stage1_scores(ctx: StageContext, model: str, rows: list[dict], rubrics: dict, advance) -> list[dict[str, Any]]:
-    from replications.rubicon.common import judge_for, rub
-    from rubricrl.train.rewards import RubricScorer
-    from rubricrl.train.rollout import sample_responses
 
     cfg, e = ctx.cfg, rub(ctx.cfg).eval
     samples = sample_responses(
@@ -66,9 +68,6 @@ def _stage1_scores(ctx: StageContext, model: str, rows: list[dict], rubrics: dic
         scored = RubricScorer(rubrics, judge).score(
             [r["prompt"] for r, _ in flat], [s for _, s in flat], [r["rubric_id"] for r, _ in flat]
         )
-    from statistics import median
-
-    from replications.rubicon.hacking import detect
 
     med = median(len(s.split()) for _, s in flat) if flat else 0
     out = []
@@ -116,9 +115,6 @@ def _per_prompt(samples: list[dict[str, Any]], key: str) -> dict[str, float]:
 
 
 def _stage2_scores(ctx: StageContext, models: dict[str, str], rows: list[dict], rubrics: dict) -> dict[str, Any]:
-    from replications.rubicon.common import judge_for, load_rubric_file, rub
-    from rubricrl.train.rewards import RubricScorer
-    from rubricrl.train.rollout import sample_responses
 
     cfg, e = ctx.cfg, rub(ctx.cfg).eval
     defense = next(iter(load_rubric_file(ctx.input("hacking") / "defense_rubric.json").values()))
@@ -163,7 +159,6 @@ def _stage2_scores(ctx: StageContext, models: dict[str, str], rows: list[dict], 
 
 def evaluate(ctx: StageContext) -> dict[str, Any]:
     """The eval stage: writes ``eval.json`` and ``samples_<model>.jsonl``; returns the summary."""
-    from replications.rubicon.common import load_rubric_file, read_rows, rub, write_rows
     from rubricrl.train.trl_adapter import policy_path
 
     cfg, e = ctx.cfg, rub(ctx.cfg).eval

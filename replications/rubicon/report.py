@@ -14,6 +14,8 @@ import shutil
 from pathlib import Path
 from typing import Any
 
+from rubricrl.report.drift import PLOT, drift_section, drift_wandb_table, plot_drift, stage_drift
+from rubricrl.report.judge_health import from_judge_stats, health_table, stage_health
 from rubricrl.report.run_report import (
     drift_numbers,
     flat_numbers,
@@ -28,6 +30,7 @@ from rubricrl.report.run_report import (
     save_figure,
     step_time_table,
 )
+from rubricrl.report.style import BASE, OURS
 
 
 def _levels_coincide(summary: dict[str, Any], models: list[str]) -> bool:
@@ -38,7 +41,6 @@ def heldout_figure(summary: dict[str, Any]):
     """Held-out accuracy per model with 95% Wilson intervals: prompt- and instruction-level bars, or one bar
     per model when the two are equal for every model (every prompt carries one instruction). The base model is
     grey, the trained ones take our colour; the caller closes the figure."""
-    from rubricrl.report.style import BASE, OURS
 
     plt = pyplot()
     models = [m for m in ("base", "stage1", "stage2") if m in summary]
@@ -121,7 +123,6 @@ def render(
     """The report's markdown (``health``: stage label -> :mod:`rubricrl.report.judge_health` row; ``band``: the
     configured ``rubicon.filter.band`` quantiles, the histogram's band; ``drift``: stage label -> its drift-monitor
     summary with rows, :func:`rubricrl.report.drift.stage_drift`; None leaves the section out)."""
-    from rubricrl.report.judge_health import from_judge_stats, health_table
 
     L = [
         f"# Rubicon pipeline report: run `{run}` ({scale} scale)",
@@ -169,8 +170,6 @@ def render(
         ] + table
     L += ["", "![training curves](training_curves.png)", ""]
     if drift is not None:
-        from rubricrl.report.drift import PLOT, drift_section
-
         L += drift_section(drift)
         if any(d and d.get("rows") for d in drift.values()):
             L += [f"![gold-judge drift]({PLOT})", ""]
@@ -313,8 +312,6 @@ def write_report(ctx: Any) -> dict[str, Any]:
     )
     if ev.get("stage1_heldout"):
         plot_heldout(ev["stage1_heldout"], out / "heldout.png")
-    from rubricrl.report.drift import PLOT, drift_wandb_table, plot_drift, stage_drift
-    from rubricrl.report.judge_health import stage_health
 
     health = {
         "stage 1 (train)": stage_health(run_dir / "stage1_rl"),

@@ -47,10 +47,20 @@ from replications.rubicon.common import (
     save_rubrics,
     write_rows,
 )
+from replications.rubicon.datasets import build_stage1, build_stage2, constraint_rubrics, ifeval_tasks, load_tasks
+from replications.rubicon.evaluation import evaluate
+from replications.rubicon.hacking import mine, render_markdown
+from replications.rubicon.report import write_report
 from rubricrl.config import resolve_path
+from rubricrl.data.filtering import plot_histogram, select_prompts
 from rubricrl.errors import UserError
 from rubricrl.judge import JudgeConfig
+from rubricrl.report.drift import stage_drift
 from rubricrl.rubrics.schema import Rubric, bank_hash
+from rubricrl.train.drift_monitor import check_stages, stage_monitor
+from rubricrl.train.nemo_rl_stage import train_nemo_rl
+from rubricrl.train.rewards import RubricScorer, programmatic_only
+from rubricrl.train.rollout import sample_responses
 from rubricrl.train.stages import Stage, StageContext, file_hash
 
 log = logging.getLogger(__name__)
@@ -71,7 +81,6 @@ def monitor_for(
     An ``openai`` gold judge without its own endpoint grades on the local vLLM judge server (started, or reused,
     here when ``server.enabled``: also for stage 1, whose training reward needs no server), else on ``judge``'s.
     """
-    from rubricrl.train.drift_monitor import check_stages, stage_monitor
 
     cfg = ctx.cfg
     m = cfg.monitor
@@ -110,8 +119,6 @@ def monitor_for(
 
 
 def stage_data(ctx: StageContext) -> dict[str, Any]:
-    from replications.rubicon.datasets import build_stage1, build_stage2, constraint_rubrics, ifeval_tasks, load_tasks
-    from rubricrl.train.rewards import programmatic_only
 
     cfg, d = ctx.cfg, rub(ctx.cfg).data
     s1_bank = load_bank(d.stage1_banks)
@@ -178,9 +185,6 @@ def _filter_prompts(
     (``rubicon.filter.stage2``) with the stage-1 policy and the stage-2 judge: the paper filters before and
     between the stages.
     """
-    from rubricrl.data.filtering import plot_histogram, select_prompts
-    from rubricrl.train.rewards import RubricScorer
-    from rubricrl.train.rollout import sample_responses
 
     cfg, f = ctx.cfg, rub(ctx.cfg).filter
     with ctx.progress(len(rows) * f.k, f"sampling k={f.k} per prompt with the {who}") as advance:
@@ -276,7 +280,6 @@ def _train_stage(
     init_model: str | None,
     gold_rubrics: dict[str, Rubric] | None = None,
 ) -> dict[str, Any]:
-    from rubricrl.train.rewards import RubricScorer
     from rubricrl.train.trl_adapter import (
         AsyncRubricRewardFunc,
         RubricRewardFunc,
@@ -287,8 +290,6 @@ def _train_stage(
 
     cfg = ctx.cfg
     if cfg.run.engine == "nemo_rl":  # paper scale: NeMo RL on the stage's Ray cluster (rubricrl.train.nemo_rl_stage)
-        from rubricrl.train.nemo_rl_stage import train_nemo_rl
-
         return train_nemo_rl(
             ctx,
             [(r["prompt"], rubrics[r["rubric_id"]], r["id"]) for r in rows],
@@ -346,7 +347,6 @@ def stage_stage1(ctx: StageContext) -> dict[str, Any]:
 
 
 def stage_hacking(ctx: StageContext) -> dict[str, Any]:
-    from replications.rubicon.hacking import mine, render_markdown
 
     h = rub(ctx.cfg).hacking
     rollouts = read_rows(ctx.input("stage1_rl") / "rollouts.jsonl")
@@ -356,12 +356,9 @@ def stage_hacking(ctx: StageContext) -> dict[str, Any]:
         raise UserError(f"rubicon.hacking.defense_rubric {h.defense_rubric!r} is not in {h.defense_bank}")
     defense = bank[h.defense_rubric]
     if h.defense_programmatic_only:
-        from rubricrl.train.rewards import programmatic_only
-
         defense = programmatic_only(defense)
     save_rubrics(ctx.dir / "defense_rubric.json", [defense])
     ctx.record_hash("defense_rubric", defense.content_hash())
-    from rubricrl.report.drift import stage_drift
 
     drift = stage_drift(ctx.input("stage1_rl"))
     (ctx.dir / "taxonomy.json").write_text(
@@ -408,13 +405,11 @@ def stage_stage2(ctx: StageContext) -> dict[str, Any]:
 
 
 def stage_eval(ctx: StageContext) -> dict[str, Any]:
-    from replications.rubicon.evaluation import evaluate
 
     return evaluate(ctx)
 
 
 def stage_report(ctx: StageContext) -> dict[str, Any]:
-    from replications.rubicon.report import write_report
 
     return write_report(ctx)
 

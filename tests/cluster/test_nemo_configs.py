@@ -21,7 +21,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module")
-def rubicon():
+def exp_rubicon():
     return compose_experiment("rubicon", ["scale=paper"], config_dir=REPO / "replications/rubicon/configs")
 
 
@@ -49,44 +49,48 @@ def test_drift_is_detected(tmp_path):
     assert any("grpo-old-8n8g.yaml" in p and "stale" in p for p in problems)
 
 
-def test_values_come_from_the_experiment_config(rubicon):
+def test_values_come_from_the_experiment_config(exp_rubicon):
     r = RECIPES["grpo-qwen3-30ba3b-8n8g-megatron-stage2"]
-    cfg = build_config(rubicon, r)
-    g = rubicon.grpo
+    cfg = build_config(exp_rubicon, r)
+    g = exp_rubicon.grpo
     assert cfg["policy"]["megatron_cfg"]["optimizer"]["lr"] == g.learning_rate
     assert cfg["grpo"]["num_generations_per_prompt"] == g.num_generations
     assert cfg["grpo"]["num_prompts_per_step"] * g.num_generations == g.per_device_train_batch_size
     assert cfg["grpo"]["max_num_steps"] == g.max_steps
     assert (cfg["loss_fn"]["ratio_clip_min"], cfg["loss_fn"]["ratio_clip_max"]) == (g.epsilon, g.epsilon_high)
     assert cfg["policy"]["generation"]["temperature"] == g.temperature
-    assert cfg["env"]["rubric"]["judge"]["model"] == rubicon.judge.model
-    assert cfg["env"]["rubric"]["judge"]["base_url_file"] == str(rubicon.judge.base_url_file)
+    assert cfg["env"]["rubric"]["judge"]["model"] == exp_rubicon.judge.model
+    assert cfg["env"]["rubric"]["judge"]["base_url_file"] == str(exp_rubicon.judge.base_url_file)
     assert cfg["policy"]["model_name"].endswith("stage1_rl/final")  # stage 2 starts from stage 1
-    s1 = build_config(rubicon, RECIPES["grpo-qwen3-30ba3b-8n8g-megatron-stage1"])
+    s1 = build_config(exp_rubicon, RECIPES["grpo-qwen3-30ba3b-8n8g-megatron-stage1"])
     assert s1["env"]["rubric"]["judge"] == {"backend": "programmatic"}
-    changed = rubicon.model_copy(update={"grpo": g.model_copy(update={"learning_rate": 3e-6})})
-    changed.sections = rubicon.sections
+    changed = exp_rubicon.model_copy(update={"grpo": g.model_copy(update={"learning_rate": 3e-6})})
+    changed.sections = exp_rubicon.sections
     assert build_config(changed, r)["policy"]["megatron_cfg"]["optimizer"]["lr"] == 3e-6
 
 
-def test_policy_judge_recipe_forces_rollout_sampling(rubicon):
+def test_policy_judge_recipe_forces_rollout_sampling(exp_rubicon):
     recipe = dataclasses.replace(
         RECIPES["grpo-qwen3-30ba3b-4n8g-megatron-stage2"], name="t", judge="policy", async_engine=True
     )
-    cfg = build_config(rubicon, recipe)
+    cfg = build_config(exp_rubicon, recipe)
     j = cfg["env"]["rubric"]["judge"]
-    assert j["sampling"] == {"temperature": rubicon.grpo.temperature, "top_p": rubicon.grpo.top_p, "top_k": None}
-    assert j["model"] == rubicon.policy.name and j["base_url_file"].endswith("policy.endpoints.json")
+    assert j["sampling"] == {
+        "temperature": exp_rubicon.grpo.temperature,
+        "top_p": exp_rubicon.grpo.top_p,
+        "top_k": None,
+    }
+    assert j["model"] == exp_rubicon.policy.name and j["base_url_file"].endswith("policy.endpoints.json")
     assert cfg["rubricrl"]["deviations"] and "top_k" in cfg["rubricrl"]["deviations"][0]
     assert cfg["policy"]["generation"]["vllm_cfg"]["expose_http_server"] is True
     assert not failures(check_nemo_config(cfg))
 
 
-def test_unsupported_settings_are_refused(rubicon):
-    bad = rubicon.model_copy(
-        update={"grpo": rubicon.grpo.model_copy(update={"num_iterations": 2, "loss_type": "dr_grpo"})}
+def test_unsupported_settings_are_refused(exp_rubicon):
+    bad = exp_rubicon.model_copy(
+        update={"grpo": exp_rubicon.grpo.model_copy(update={"num_iterations": 2, "loss_type": "dr_grpo"})}
     )
-    bad.sections = rubicon.sections
+    bad.sections = exp_rubicon.sections
     with pytest.raises(UserError, match="num_iterations") as e:
         build_config(bad, RECIPES["grpo-qwen3-30ba3b-8n8g-megatron-stage1"])
     assert "dr_grpo" in str(e.value)

@@ -21,6 +21,7 @@ from typing import Any
 import yaml
 
 from rubricrl.errors import UserError
+from rubricrl.papers import all_recipes
 
 NEMO_RL_DEFAULTS = "/opt/nemo-rl/examples/configs/grpo_math_1B.yaml"
 HEADER = (
@@ -69,94 +70,16 @@ class Recipe:
     moe_grouped_gemm: bool = False
 
 
-_EX = "NeMo RL v0.7.0 examples/configs/grpo_math_qwen30ba3b_megatron.yaml (8x8, TP2 EP8, vLLM TP4)"
-_PERF30 = "NeMo RL v0.7.0 examples/configs/recipes/llm/performance/grpo-qwen3-30ba3b-4n8g.yaml (4x8, TP1 EP8, vLLM TP2)"
-_B32 = (
-    "Paper B's public 32B script (4x8 colocated, TP4 PP2); NeMo RL's performance recipe "
-    "grpo-qwen3-32b-4n8g.yaml uses TP4 PP4: we keep the paper's layout (DP 4 instead of 2), which the "
-    "memory estimate fits"
-)
+def recipes() -> dict[str, Recipe]:
+    """Every replication's recipes by name (each paper's ``recipes.py``, found by :mod:`rubricrl.papers`)."""
+    return all_recipes()
 
 
-def _rubicon(n: int, stage: str) -> Recipe:
-    judge = "programmatic" if stage == "stage1_rl" else "server"
-    suffix = "stage1" if stage == "stage1_rl" else "stage2"
-    if n == 8:
-        return Recipe(
-            f"grpo-qwen3-30ba3b-8n8g-megatron-{suffix}",
-            "rubicon",
-            stage,
-            8,
-            8,
-            tp=2,
-            pp=1,
-            cp=1,
-            ep=8,
-            etp=1,
-            sequence_parallel=True,
-            gen_tp=4,
-            gen_ep=1,
-            async_engine=False,
-            gpu_memory_utilization=0.7,
-            sequence_packing=False,
-            max_prompt_tokens=2048,
-            judge=judge,
-            basis=_EX,
-        )
-    return Recipe(
-        f"grpo-qwen3-30ba3b-4n8g-megatron-{suffix}",
-        "rubicon",
-        stage,
-        4,
-        8,
-        tp=1,
-        pp=1,
-        cp=1,
-        ep=8,
-        etp=1,
-        sequence_parallel=False,
-        gen_tp=2,
-        gen_ep=1,
-        async_engine=False,
-        gpu_memory_utilization=0.6,
-        sequence_packing=True,
-        max_prompt_tokens=2048,
-        judge=judge,
-        basis=_PERF30,
-        moe_grouped_gemm=True,
-    )
-
-
-RECIPES: dict[str, Recipe] = {
-    r.name: r
-    for r in [
-        _rubicon(8, "stage1_rl"),
-        _rubicon(8, "stage2_rl"),
-        _rubicon(4, "stage1_rl"),
-        _rubicon(4, "stage2_rl"),
-        Recipe(
-            "grpo-qwen3-32b-4n8g-self-reward",
-            "self_rewarding",
-            "rl",
-            4,
-            8,
-            tp=4,
-            pp=2,
-            cp=1,
-            ep=1,
-            etp=1,
-            sequence_parallel=True,
-            gen_tp=4,
-            gen_ep=1,
-            async_engine=True,
-            gpu_memory_utilization=0.6,
-            sequence_packing=True,
-            max_prompt_tokens=2048,
-            judge="policy",
-            basis=_B32,
-        ),
-    ]
-}
+def __getattr__(name: str) -> Any:
+    # ``RECIPES``: the recipes of every paper, discovered on first use (the papers import this module for Recipe).
+    if name == "RECIPES":
+        return recipes()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _grpo_fields(g: Any) -> dict[str, Any]:
@@ -241,6 +164,8 @@ def build_config(exp: Any, recipe: Recipe) -> dict[str, Any]:
         teacher = {
             "teacher": t.grader.judge.model_dump(mode="json", exclude_unset=True),
             "teacher_fraction": t.fraction,
+            "teacher_replace": t.replace,  # the TRL stages' routing (rubricrl.reward.scorer.TeacherRoutingJudge)
+            "teacher_seed": t.seed,
         }
     monitor = _monitor_env(exp, recipe)
     lr = g.learning_rate
@@ -447,7 +372,7 @@ def generate(root: Path, papers: list[str] | None = None) -> dict[Path, str]:
 
     out: dict[Path, str] = {}
     exps: dict[str, Any] = {}
-    for r in RECIPES.values():
+    for r in recipes().values():
         if papers and r.paper not in papers:
             continue
         if r.paper not in exps:

@@ -2,7 +2,7 @@
 
 :func:`build_plan` composes the experiment config exactly as the jobs will (user overrides plus the
 site's ``run.root`` and W&B settings), asks the pipeline for its stages (``rubricrl replicate`` and the
-jobs share :func:`rubricrl.commands.replicate.load_stages`), drops stages whose ``DONE`` marker matches
+jobs share :func:`rubricrl.papers.load_stages`), drops stages whose ``DONE`` marker matches
 the config, and gives every remaining stage a job with resources and ``afterok`` dependencies on the
 jobs of its inputs. Stages whose inputs are all done depend on nothing.
 
@@ -32,8 +32,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from rubricrl.cluster.nemo_rl import build_config, recipes
 from rubricrl.cluster.site import SiteFile
+from rubricrl.cluster.throughput import estimate_gpu_hours
 from rubricrl.errors import UserError
+from rubricrl.papers import load_stages
 
 log = logging.getLogger(__name__)
 
@@ -149,19 +152,15 @@ def _done_status(run_dir: Path, name: str, chash: str) -> str:
 def _train_layout(cfg: Any, stage: str, site: SiteFile, nodes: int | None) -> tuple[int, float | None, str, str]:
     """(nodes, GPU-hours or None, basis, recipe name) of a NeMo RL training stage from its cluster recipe.
 
-    The recipe (``rubricrl.cluster.nemo_rl.RECIPES``) gives the node count; the GPU-hours come from
-    :func:`rubricrl.cluster.throughput.estimate_gpu_hours` on the config generated for it.
+    The recipe (the paper's ``recipes.py``, :func:`rubricrl.cluster.nemo_rl.recipes`) gives the node count; the
+    GPU-hours come from :func:`rubricrl.cluster.throughput.estimate_gpu_hours` on the config generated for it.
     """
-    try:
-        from rubricrl.cluster.nemo_rl import RECIPES, build_config
-        from rubricrl.cluster.throughput import estimate_gpu_hours
-    except ImportError:  # pragma: no cover - partial install
-        return nodes or RECIPE_NODES.get(cfg.paper, 4), None, "", ""
-    cands = [r for r in RECIPES.values() if r.paper == cfg.paper and (r.stage == stage or r.stage == "rl")]
+    known = recipes()
+    cands = [r for r in known.values() if r.paper == cfg.paper and (r.stage == stage or r.stage == "rl")]
     if nodes is not None:
         cands = [r for r in cands if r.nodes == nodes]
     if not cands:
-        sizes = sorted({r.nodes for r in RECIPES.values() if r.paper == cfg.paper})
+        sizes = sorted({r.nodes for r in known.values() if r.paper == cfg.paper})
         raise UserError(
             f"no NeMo RL recipe for {cfg.paper} stage {stage!r}"
             + (f" on {nodes} nodes (recipes exist for {sizes} nodes; use --nodes)" if nodes else "")
@@ -182,15 +181,7 @@ def _train_layout(cfg: Any, stage: str, site: SiteFile, nodes: int | None) -> tu
 
 def _judge_is_policy(paper: str) -> bool:
     """Whether ``paper``'s NeMo RL recipe grades with the policy's own vLLM engine (no judge job then)."""
-    try:
-        from rubricrl.cluster.nemo_rl import RECIPES
-    except ImportError:  # pragma: no cover - partial install
-        return paper == "self_rewarding"
-    return any(r.paper == paper and r.judge == "policy" for r in RECIPES.values())
-
-
-RECIPE_NODES = {"rubicon": 8, "self_rewarding": 4}
-"""Fallback node counts when the NeMo RL recipes are not installed."""
+    return any(r.paper == paper and r.judge == "policy" for r in recipes().values())
 
 
 def build_plan(
@@ -199,12 +190,11 @@ def build_plan(
     """The job graph for ``paper`` with ``overrides`` on ``site``.
 
     Args:
-        nodes: pick the NeMo RL recipe with this many nodes (default: the largest, e.g. Rubicon 8 x 8).
+        nodes: pick the NeMo RL recipe with this many nodes (default: the largest the paper has).
 
     Raises:
         UserError: bad config or overrides, a stage marker from another config.
     """
-    from rubricrl.commands.replicate import load_stages
     from rubricrl.config import compose_experiment, config_hash
 
     all_overrides = [*site_overrides(site), *overrides]

@@ -21,6 +21,7 @@ from pathlib import Path
 
 from rubricrl.commands.common import accept_trailing_overrides
 from rubricrl.errors import Problems, UserError
+from rubricrl.papers import help_list
 
 DEFAULT_SITE = "slurm/site.yaml"
 
@@ -39,7 +40,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
         ("status", "stage status and the Slurm state of the last submission's jobs"),
     ):
         s = sub.add_parser(name, help=help_, description=help_)
-        s.add_argument("paper", help="replication: rubicon, self_rewarding")
+        s.add_argument("paper", help=f"replication: {help_list()}")
         s.add_argument("overrides", nargs="*", metavar="KEY=VALUE", help="config overrides (as rubricrl replicate)")
         s.add_argument(
             "--site",
@@ -51,7 +52,7 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
             "--nodes",
             type=int,
             default=None,
-            help="NeMo RL recipe size for training stages (default: the largest, e.g. Rubicon 8 x 8)",
+            help="NeMo RL recipe size for training stages (default: the largest recipe the paper has)",
         )
         if name == "submit":
             s.add_argument("--dry-run", action="store_true", help="print the sbatch command lines, submit nothing")

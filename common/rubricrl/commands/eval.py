@@ -2,9 +2,11 @@
 
 Examples:
 
-    rubricrl eval --model smollm2-135m-instruct --suite rubicon --limit 5
-    rubricrl eval --model runs/rubicon-paper/stage2_rl/final --suite rubicon --base-url http://127.0.0.1:8000/v1
-    rubricrl eval --model smollm2-135m-instruct --suite self_rewarding --tasks healthbench_500 --serve-judge
+    rubricrl eval --model smollm2-135m-instruct --suite PAPER --limit 5
+    rubricrl eval --model runs/RUN/STAGE/final --suite PAPER --base-url http://127.0.0.1:8000/v1
+    rubricrl eval --model smollm2-135m-instruct --suite PAPER --tasks healthbench_500 --serve-judge
+
+PAPER is a replication (a folder replications/PAPER/); each has one suite.
 
 Results go to lm-eval's layout under runs/eval/<model>/<suite>/; `rubricrl report` compares them with the
 paper's table. An interrupted run resumes from lm-eval's response cache when re-run with the same arguments.
@@ -15,6 +17,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from rubricrl.papers import help_list
+
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     from rubricrl.report.eval_runner import add_arguments
@@ -22,7 +26,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     p = subparsers.add_parser(
         "eval",
         help="evaluate a model on a paper's lm-eval suite (make eval)",
-        description=__doc__,
+        description=f"{__doc__}\nSuites: {help_list()}.",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     return add_arguments(p)

@@ -36,7 +36,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     c.add_argument("--headroom", type=float, default=0.10, help="fraction of GPU memory kept free (default 0.1)")
     c.add_argument("-q", "--quiet", action="store_true", help="print failures only")
     e = sub.add_parser("estimate", help="GPU-hours of a config from NeMo RL's published throughput")
-    e.add_argument("file", type=Path, help="a NeMo RL config (e.g. replications/rubicon/nemo_rl/*.yaml)")
+    e.add_argument("file", type=Path, help="a NeMo RL config (e.g. replications/<paper>/nemo_rl/*.yaml)")
     e.add_argument("--steps", type=int, default=None, help="GRPO steps (default: grpo.max_num_steps)")
     e.add_argument("--judge-gpus", type=int, default=0, help="GPUs of a separate judge server job")
     t = sub.add_parser("train", help="run NeMo RL GRPO with the rubric environment (inside the container)")

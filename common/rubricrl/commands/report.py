@@ -9,8 +9,9 @@ from pathlib import Path
 from typing import Any
 
 from rubricrl.errors import UserError
+from rubricrl.papers import help_list, paper_names
 from rubricrl.report.compare import DEFAULT_MIN_N, SCALES, compare, render_markdown, to_json
-from rubricrl.report.paper_tables import PAPERS, load_paper_tables
+from rubricrl.report.paper_tables import load_paper_tables
 from rubricrl.report.results import merge_runs, read_results
 from rubricrl.report.wandb_log import MODES, default_mode
 
@@ -26,10 +27,12 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
         epilog="RESULTS: lm-eval results_*.json files or their folders (the newest result of each task), "
         "or TASK=PATH for "
         "`rubricrl score --json` output (e.g. healthbench_hard=score.json). Example: rubricrl report "
-        "runs/eval/smollm2-135m-instruct/rubicon --paper rubicon --out runs/report/rubicon",
+        "runs/eval/smollm2-135m-instruct/<paper> --paper <paper> --out runs/report/<paper>",
     )
     p.add_argument("results", nargs="+", metavar="RESULTS", help="results files, folders, or TASK=PATH")
-    p.add_argument("--paper", required=True, metavar="|".join(PAPERS), help="which paper's tables to compare with")
+    p.add_argument(
+        "--paper", required=True, metavar="PAPER", help=f"which paper's tables to compare with: {help_list()}"
+    )
     p.add_argument("--out", type=Path, default=None, help="report folder (default runs/report/<paper>)")
     p.add_argument(
         "--scale",
@@ -65,8 +68,8 @@ def _write_text(path: Path, text: str) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    if args.paper not in PAPERS:
-        raise UserError(f"unknown paper {args.paper!r}; choose one of: {', '.join(PAPERS)}")
+    if args.paper not in paper_names():
+        raise UserError(f"unknown paper {args.paper!r}; choose one of: {', '.join(paper_names())}")
     if args.scale is not None and args.scale not in SCALES:
         raise UserError(f"unknown --scale {args.scale!r}; choose one of: {', '.join(SCALES)}")
     mode = args.wandb or default_mode()

@@ -15,7 +15,7 @@ Top-level sections (unknown keys anywhere are errors):
 =========  ===========================================================================================
 
 Pipelines add their own top-level section with :func:`register_section`: each replication declares its own in
-``replications/<paper>/config.py`` (:class:`rubricrl.pipeline.papers.Paper` ``sections``).
+``replications/<paper>/config.py`` (:class:`rubricrl.papers.Paper` ``sections``).
 A section that is present but not registered is an error, as is any unknown key inside one.
 """
 

@@ -18,6 +18,7 @@ import math
 from dataclasses import dataclass, field
 from typing import Any
 
+from rubricrl.papers import find_paper
 from rubricrl.report.paper_tables import PaperRow, PaperTable, TaskRef
 from rubricrl.report.results import UNKNOWN, RunResult
 
@@ -351,8 +352,8 @@ def render_table(tc: TableComparison) -> list[str]:
 
 def render_markdown(comp: Comparison, charts: dict[str, list[str]] | None = None) -> str:
     """The full report: title, banner, runs, one section per table (with its charts when given)."""
-    papers = {"rubicon": "Rubicon (arXiv 2508.12790)", "self_rewarding": "Self-rewarding rubric RL (arXiv 2509.25534)"}
-    lines = [f"# rubricrl report: ours vs {papers.get(comp.paper, comp.paper)}", ""]
+    paper = find_paper(comp.paper)
+    lines = [f"# rubricrl report: ours vs {paper.label if paper is not None else comp.paper}", ""]
     for b in comp.banners:
         lines.append(f"> **{b}.** Deltas are shown for orientation only and marked {FLAG}.")
         lines.append(">")

@@ -34,15 +34,12 @@ from typing import Any
 import yaml
 
 from rubricrl.errors import UserError, run_guarded
-from rubricrl.report.paper_tables import PAPERS, load_paper_tables
+from rubricrl.papers import all_papers, help_list
+from rubricrl.report.paper_tables import load_paper_tables
 from rubricrl.report.results import describe_judge, sidecar_name
 
 log = logging.getLogger("rubricrl.eval")
 
-SUITE_GROUPS = {
-    "rubicon": ["rubicon_writing", "rubicon_reasoning", "rubicon_general"],
-    "self_rewarding": ["self_rewarding"],
-}
 TINY_MODELS = ("smollm2-135m-instruct", "tiny-qwen3", "tiny-qwen3-moe")
 JUDGE_ENV = "RUBRICRL_EVAL_JUDGE"
 
@@ -54,16 +51,22 @@ def repo_root() -> Path:
     raise UserError("make eval runs from a rubricrl checkout (eval/tasks not found)")
 
 
+def suite_groups() -> dict[str, list[str]]:
+    """Suite -> its lm-eval task groups: one suite per replication (its ``PAPER.eval_suite``)."""
+    return {p.name: list(p.eval_suite) for p in all_papers()}
+
+
 def suite_tasks(suite: str, tasks_dir: Path) -> list[str]:
     """The leaf tasks (or task groups such as ``ifscale``) of a suite, in order.
 
     Read from the suite group YAMLs in ``eval/tasks/paper_suites``; where one is missing, from the paper
     tables' column mapping (first candidate task of every mapped column).
     """
-    if suite not in SUITE_GROUPS:
-        raise UserError(f"unknown suite {suite!r}; choose one of: {', '.join(SUITE_GROUPS)}")
+    groups = suite_groups()
+    if suite not in groups:
+        raise UserError(f"unknown suite {suite!r}; choose one of: {', '.join(groups)}")
     out: list[str] = []
-    for group in SUITE_GROUPS[suite]:
+    for group in groups[suite]:
         path = tasks_dir / "paper_suites" / f"{group}.yaml"
         if path.is_file():
             data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
@@ -190,7 +193,7 @@ def build_parser() -> argparse.ArgumentParser:
 def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
     """The runner's options on ``p`` (shared by ``python -m rubricrl.report.eval_runner`` and ``rubricrl eval``)."""
     p.add_argument("--model", required=True, help="checkpoint folder or alias (smollm2-135m-instruct, tiny-qwen3, ...)")
-    p.add_argument("--suite", required=True, help="|".join(SUITE_GROUPS))
+    p.add_argument("--suite", required=True, help=f"a replication's suite: {help_list()}")
     p.add_argument("--tasks", default="", help="comma-separated task names instead of the whole suite")
     p.add_argument(
         "--limit", type=float, default=None, metavar="N", help="examples per task (quick runs; never comparable)"
@@ -225,8 +228,8 @@ def add_arguments(p: argparse.ArgumentParser) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> Path:
     """Run the suite; return the results file written."""
-    if args.suite not in SUITE_GROUPS or args.suite not in PAPERS:
-        raise UserError(f"unknown suite {args.suite!r}; choose one of: {', '.join(SUITE_GROUPS)}")
+    if args.suite not in suite_groups():
+        raise UserError(f"unknown suite {args.suite!r}; choose one of: {', '.join(suite_groups())}")
     if args.limit is not None and args.limit <= 0:
         raise UserError("--limit must be > 0")
     root = repo_root()

@@ -2,7 +2,8 @@
 
 Each YAML file is one table: its source, the scale of its numbers, the grader the paper used, column
 descriptions, the mapping from each paper column to a harness task and metric (``ours``), and the rows
-exactly as published. ``load_paper_tables("rubicon")`` returns every table of one paper.
+exactly as published. ``load_paper_tables(paper)`` returns every table of one paper; a table's ``paper`` is the name
+of a replication folder (``replications/<paper>/``, :mod:`rubricrl.papers`).
 """
 
 from __future__ import annotations
@@ -16,8 +17,16 @@ import yaml
 from pydantic import BaseModel, ConfigDict, ValidationError, model_validator
 
 from rubricrl.errors import UserError
+from rubricrl.papers import paper_names
 
-PAPERS = ("rubicon", "self_rewarding")
+
+def __getattr__(name: str) -> Any:
+    # ``PAPERS``: the replications' names (rubricrl.papers), discovered on first use.
+    if name == "PAPERS":
+        return tuple(paper_names())
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
 TABLES_DIR_ENV = "RUBRICRL_PAPER_TABLES"
 
 
@@ -92,8 +101,9 @@ class PaperTable(_Strict):
         keys = [c.key for c in self.columns]
         if len(set(keys)) != len(keys):
             raise ValueError(f"duplicate column keys in {keys}")
-        if self.paper not in PAPERS:
-            raise ValueError(f"paper must be one of {', '.join(PAPERS)}, not {self.paper!r}")
+        papers = paper_names()
+        if self.paper not in papers:
+            raise ValueError(f"paper must be one of {', '.join(papers)} (replications/<paper>/), not {self.paper!r}")
         for row in self.rows:
             unknown = sorted(set(row.values) - set(keys))
             if unknown:
@@ -181,14 +191,14 @@ def load_paper_tables(paper: str | None = None, directory: Path | None = None) -
     """All tables (of one paper, when given), in file-name order.
 
     Args:
-        paper: ``rubicon`` or ``self_rewarding``; None for all.
+        paper: a replication's name (:func:`rubricrl.papers.paper_names`); None for all.
         directory: folder of ``*.yaml`` tables (default :func:`tables_dir`).
 
     Raises:
         UserError: unknown paper, missing folder, or an invalid table file.
     """
-    if paper is not None and paper not in PAPERS:
-        raise UserError(f"unknown paper {paper!r}; choose one of: {', '.join(PAPERS)}")
+    if paper is not None and paper not in paper_names():
+        raise UserError(f"unknown paper {paper!r}; choose one of: {', '.join(paper_names())}")
     folder = directory or tables_dir()
     if not folder.is_dir():
         raise UserError("paper tables folder not found", path=str(folder))

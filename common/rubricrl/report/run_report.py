@@ -9,8 +9,12 @@ the W&B eval and report runs (:func:`log_pipeline_wandb`) and the flattened numb
 from __future__ import annotations
 
 import json
+import logging
 from pathlib import Path
 from typing import Any
+
+from rubricrl.report.style import OURS, SECOND, WARN
+from rubricrl.train.wandb_log import log_stage_run
 
 
 def read_json(p: Path) -> Any:
@@ -68,8 +72,6 @@ def training_figure(curves: dict[str, list[dict[str, Any]]], health: dict[str, l
     ungraded-verdict share per step where the stage recorded reward health (``health``: stage -> its
     :func:`health_steps`). Integer step ticks; the caller closes the figure."""
     from matplotlib.ticker import MaxNLocator
-
-    from rubricrl.report.style import OURS, SECOND, WARN
 
     plt = pyplot()
     health = health or {}
@@ -184,9 +186,6 @@ def log_pipeline_wandb(
     the drift monitor's checks) as W&B runs beside the training runs (same group, ``runs/<run>/wandb/``). A W&B
     failure is logged as a warning, never fails the report, which is already written. Returns job type -> local
     W&B folder."""
-    import logging
-
-    from rubricrl.train.wandb_log import log_stage_run
 
     done: dict[str, str] = {}
     try:
