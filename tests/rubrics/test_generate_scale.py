@@ -180,3 +180,24 @@ def test_cli_plan_and_errors(tmp_path, capsys):
     )
     assert "missing.jsonl" in capsys.readouterr().err
     assert main(["rubrics"]) == 2
+
+
+def test_cli_plan_writes_the_site_env_for_the_sbatch_lines(tmp_path, capsys):
+    repo = Path(__file__).resolve().parents[2]
+    out_dir = tmp_path / "run"
+    args = [
+        "rubrics",
+        "plan",
+        "--n",
+        "100",
+        "--site",
+        str(repo / "slurm" / "site.example.yaml"),
+        "--out-dir",
+        str(out_dir),
+    ]
+    assert main(args) == 0
+    env = out_dir / "slurm" / "site.env"
+    assert "export RR_RUNTIME=" in env.read_text() and f"SITE_ENV={env}" in capsys.readouterr().out
+    assert main(args) == 0  # same settings: fine
+    env.write_text("export RR_RUNTIME=none\n")
+    assert main(args) == 2 and env.read_text() == "export RR_RUNTIME=none\n"

@@ -13,13 +13,17 @@ from __future__ import annotations
 
 import argparse
 import json
+import shlex
 import sys
 from pathlib import Path
 from typing import Any
 
+from rubricrl.cluster.site import load_site
+from rubricrl.cluster.submit import site_env
 from rubricrl.commands.common import accept_trailing_overrides, parse_overrides
 from rubricrl.configs import config_path
 from rubricrl.errors import UserError
+from rubricrl.jsonl import write_atomic
 from rubricrl.rubrics.generate import generate_rubrics, load_generate_config, side_paths
 from rubricrl.rubrics.generate.plan import build_rubric_plan
 from rubricrl.rubrics.generate.shards import merge_shards
@@ -75,6 +79,11 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     pl.add_argument("--config", default="CONFIG.yaml", help="generation config shown in the sbatch lines")
     pl.add_argument("--out-dir", default="runs/rubrics", help="output folder shown in the sbatch lines")
     pl.add_argument("--judge-model", default="Qwen/Qwen3-30B-A3B", help="model the judge replicas serve")
+    pl.add_argument(
+        "--site",
+        type=Path,
+        help="site file (slurm/site.yaml): write its settings to OUT_DIR/slurm/site.env for the sbatch lines",
+    )
     return p
 
 
@@ -130,11 +139,29 @@ def _plan(args: argparse.Namespace) -> int:
         tokens_per_s_per_gpu=args.tokens_per_s_per_gpu,
     )
     lines = plan.commands(args.prompts, args.config, args.out_dir, args.judge_model)
+    if args.site is not None:
+        env_file = write_site_env(args.site, Path(args.out_dir) / "slurm" / "site.env")
+        lines = [f"SITE_ENV={env_file}", *lines]
     if args.json:
         print(json.dumps({**plan.to_json(), "sbatch": lines}, indent=1))
     else:
         print(plan.text() + "\n\nsbatch lines (SITE_ENV: the site settings, see slurm/README.md):\n" + "\n".join(lines))
     return 0
+
+
+def write_site_env(site: Path, path: Path) -> Path:
+    """The site's settings as the job scripts source them (``rubricrl.cluster.submit.site_env``).
+
+    Raises:
+        UserError: ``path`` exists with other content (nothing is overwritten).
+    """
+    text = "".join(f"export {k}={shlex.quote(v)}\n" for k, v in site_env(load_site(site)).items())
+    if path.exists() and path.read_text(encoding="utf-8") != text:
+        raise UserError(
+            "exists with other settings; not overwritten (remove it or choose another --out-dir)", path=str(path)
+        )
+    write_atomic(path, [text])
+    return path
 
 
 def run(args: argparse.Namespace) -> int:

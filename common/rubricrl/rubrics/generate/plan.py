@@ -26,14 +26,17 @@ from rubricrl.errors import UserError
 
 #: Measured by ``make rubrics-demo N=3`` (see the README's rubric generation section); used without a summary.
 DEFAULT_TOKENS_PER_RUBRIC: dict[str, float] = {
-    "generation_prompt_tokens": 0.0,
-    "generation_completion_tokens": 0.0,
-    "gate_policy_prompt_tokens": 0.0,
-    "gate_policy_completion_tokens": 0.0,
-    "gate_judge_prompt_tokens": 0.0,
-    "gate_judge_completion_tokens": 0.0,
+    "generation_prompt_tokens": 2571.3,
+    "generation_completion_tokens": 707.7,
+    "gate_policy_prompt_tokens": 112.0,
+    "gate_policy_completion_tokens": 682.7,
+    "gate_judge_prompt_tokens": 2028.0,
+    "gate_judge_completion_tokens": 171.0,
 }
-DEFAULT_SOURCE = "make rubrics-demo N=3 (SmolLM2-135M-Instruct on the CPU vLLM server, k=4)"
+DEFAULT_SOURCE = (
+    "make rubrics-demo N=3 on 2026-12-02 (SmolLM2-135M-Instruct on the CPU vLLM server, k=4, up to 5 attempts; "
+    "retries included: a failed unit's attempts count)"
+)
 
 
 @dataclass
