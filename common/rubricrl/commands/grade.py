@@ -226,7 +226,6 @@ def check_same_data(
 
 
 def _build_judge(cfg: JudgeConfig) -> Any:
-
     return build_judge(cfg)
 
 
@@ -298,7 +297,6 @@ async def grade_jobs(
 
 
 def _progress(total: int, disable: bool) -> Any:
-
     return progress_bar(total, "grading", unit="ex", disable=disable)
 
 

@@ -36,7 +36,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _list() -> int:
-
     print(f"models directory: {models_dir()}")
     for name, spec in sorted(known_models().items()):
         try:
@@ -48,7 +47,6 @@ def _list() -> int:
 
 
 def _prepare(names: list[str], force: bool) -> int:
-
     known = known_models()
     unknown = [n for n in names if n not in known]
     if unknown:

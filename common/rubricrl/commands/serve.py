@@ -56,7 +56,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-
     extra = list(args.vllm_args or [])
     if extra and extra[0] == "--":
         extra = extra[1:]

@@ -168,7 +168,6 @@ def cw_rubric(criteria_file: str | Path) -> Rubric:
 
 
 def _range(c: Criterion) -> tuple[float, float]:
-
     return score_range(c)
 
 

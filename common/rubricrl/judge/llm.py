@@ -596,7 +596,6 @@ class LLMJudge:
         return self._key(self.content(request).request(request), criterion)
 
     def _key(self, seen: GradingRequest, criterion: Criterion) -> str:
-
         return request_key(self.name, self.templates, seen, criterion)
 
 

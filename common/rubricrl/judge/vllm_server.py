@@ -359,7 +359,6 @@ class VLLMServer:
         return self
 
     def _wait_ready(self, t0: float) -> None:
-
         root = f"http://{self.host}:{self.port}"
         last = "no answer yet"
         next_note = t0 + 15

@@ -22,7 +22,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -33,6 +33,7 @@ from rubricrl.judge.live_policy import load_frozen_grader
 from rubricrl.models import resolve_model
 from rubricrl.reward.drift import DriftCheck, DriftMonitor, DriftThresholds, is_check_step, monitor_metrics, sample_keys
 from rubricrl.reward.drift_file import FILE, append_check, restore_monitor
+from rubricrl.reward.scorer import verdict_counts  # the one count reward health uses (re-exported)
 from rubricrl.train.rewards import RubricScorer, Scored
 from rubricrl.types import Rubric
 
@@ -65,22 +66,6 @@ class Rollout:
 def prompt_key(conversation: Sequence[Mapping[str, Any]]) -> str:
     """A prompt id for a conversation without one (a hash of its messages)."""
     return hashlib.sha256(json.dumps(list(conversation), sort_keys=True, ensure_ascii=False).encode()).hexdigest()[:16]
-
-
-def verdict_counts(pairs: Iterable[tuple[Sequence[Any], Sequence[Any]]]) -> tuple[int, int]:
-    """``(verdicts, ungraded)`` over (criteria, verdicts) pairs: the model-judged ones when there are any, else all.
-
-    Programmatic verifiers never time out, so counting them would hide a judge that grades nothing.
-    """
-    model = [0, 0]
-    every = [0, 0]
-    for criteria, verdicts in pairs:
-        for c, v in zip(criteria, verdicts or ()):
-            for acc in (model, every) if c.kind != "programmatic" else (every,):
-                acc[0] += 1
-                acc[1] += int(v.ungraded)
-    n, u = model if model[0] else every
-    return n, u
 
 
 def gold_label(mcfg: Any, server_url: str | None = None) -> str:
