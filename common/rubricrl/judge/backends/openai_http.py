@@ -42,6 +42,8 @@ import httpx
 from rubricrl.errors import UserError
 from rubricrl.judge.backends import TransportError
 from rubricrl.judge.interfaces import Message
+from rubricrl.judge.sanitize import tokenizer_control_tokens
+from rubricrl.models.registry import models_dir
 
 log = logging.getLogger(__name__)
 
@@ -174,10 +176,6 @@ def local_tokenizer_dir(model: str) -> Path | None:
         return p
     if "/" in model or not model:
         return None
-    try:
-        from rubricrl.models.registry import models_dir
-    except ImportError:
-        return None
     d = models_dir() / model
     return d if (d / "tokenizer.json").is_file() or (d / "tokenizer_config.json").is_file() else None
 
@@ -307,8 +305,6 @@ class OpenAIChatBackend:
 
     def control_tokens(self) -> list[str]:
         """Special and added tokens of the served model's tokenizer, when its files are local (see module doc)."""
-        from rubricrl.judge.sanitize import tokenizer_control_tokens
-
         d = local_tokenizer_dir(self.model)
         return tokenizer_control_tokens(d) if d is not None else []
 
