@@ -201,3 +201,18 @@ def test_cli_plan_writes_the_site_env_for_the_sbatch_lines(tmp_path, capsys):
     assert main(args) == 0  # same settings: fine
     env.write_text("export RR_RUNTIME=none\n")
     assert main(args) == 2 and env.read_text() == "export RR_RUNTIME=none\n"
+
+
+def test_every_shipped_generation_config_validates_and_resolves():
+    from rubricrl.configs import ROOT
+    from rubricrl.rubrics.generate import load_generate_config
+    from rubricrl.rubrics.generate.config import resolve_judge, resolve_policy
+
+    shipped = sorted((ROOT / "rubrics").glob("*.yaml"))
+    assert shipped
+    for p in shipped:
+        cfg = load_generate_config(p)
+        resolve_policy(cfg.generator)
+        resolve_judge(cfg.gates.discrimination.judge)
+        if cfg.gates.discrimination.policy is not None:
+            resolve_policy(cfg.gates.discrimination.policy)
