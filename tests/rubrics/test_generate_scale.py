@@ -216,3 +216,29 @@ def test_every_shipped_generation_config_validates_and_resolves():
         resolve_judge(cfg.gates.discrimination.judge)
         if cfg.gates.discrimination.policy is not None:
             resolve_policy(cfg.gates.discrimination.policy)
+
+
+def test_a_stage_gets_rubrics_for_its_rows(tmp_path):
+    from rubricrl.generation import PolicyConfig, Sampler
+    from rubricrl.rubrics.generate.stage import rubrics_for_rows
+    from tests.rubrics.test_generate import ScriptedChat
+
+    rows = [
+        {
+            "id": f"s2-{i}",
+            "split": "train",
+            "category": "creative",
+            "rubric_id": "cw",
+            "prompt": [{"role": "user", "content": f"Story {i}"}],
+        }
+        for i in range(2)
+    ]
+    cfg = config()
+    sampler = Sampler(PolicyConfig.model_validate(cfg.generator.model_dump()), backend=ScriptedChat([GOOD]))
+    out = tmp_path / "gen" / "rubrics.jsonl"
+    got, summary = rubrics_for_rows(rows, cfg, out, show_progress=False, components={"generator_sampler": sampler})
+    assert set(got) == {"s2-0", "s2-1"} and got["s2-0"].scope == "instance" and got["s2-0"].category == "creative"
+    again, _ = rubrics_for_rows(rows, cfg, out, show_progress=False, components={"generator_sampler": sampler})
+    assert set(again) == set(got)
+    with pytest.raises(UserError, match="other prompts"):
+        rubrics_for_rows(rows[:1], cfg, out, show_progress=False)

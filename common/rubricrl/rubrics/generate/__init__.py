@@ -9,6 +9,7 @@
 * :mod:`.update`: the rubric update loop (retire saturated criteria, flag never-passing ones);
 * :mod:`.shards`: merging the shards of a Slurm array run;
 * :mod:`.plan`: jobs and GPU-hours for N rubrics from a measured run's tokens per rubric.
+* :mod:`.stage`: what a pipeline stage calls (rows in, kept rubrics by row id out).
 """
 
 from rubricrl.rubrics.generate.config import GenerateConfig, load_generate_config
