@@ -71,7 +71,7 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     pl.add_argument("--n", type=int, required=True, help="rubrics to generate")
     pl.add_argument("--summary", type=Path, help="a run's <out>.summary.json (default: the recorded demo figures)")
     pl.add_argument("--replicas", type=int, default=4, help="judge/generator server replicas")
-    pl.add_argument("--gpus-per-replica", type=int, default=1)
+    pl.add_argument("--gpus-per-replica", type=int, default=1, help="GPUs each replica uses (tensor parallel)")
     pl.add_argument("--shards", type=int, default=None, help="generation array tasks (default 4 per replica)")
     pl.add_argument("--tokens-per-s-per-gpu", type=float, default=None, help="your server's measured throughput")
     pl.add_argument("--json", action="store_true", help="print the plan as JSON")
