@@ -7,7 +7,7 @@ BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install -q --disable-pip-version-check
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: help setup setup-vllm test test-fast lint format validate models healthbench-demo rubrics-demo plan-rubrics clean
+.PHONY: help setup setup-vllm test test-fast lint format regenerate validate models healthbench-demo rubrics-demo plan-rubrics clean
 
 help:  ## list targets
 	@grep -E '^[a-zA-Z_-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/' | expand -t 28
@@ -48,6 +48,9 @@ rubrics-demo: setup setup-vllm  ## generate + gate instance rubrics for N Rubico
 RUBRICS_SUMMARY ?= runs/rubrics-demo/rubrics.summary.json
 plan-rubrics: setup  ## dry run: Slurm jobs and GPU-hours for N generated rubrics (tokens per rubric from RUBRICS_SUMMARY when present); N=10000
 	$(BIN)/rubricrl rubrics plan --n $(or $(N),10000) $(if $(wildcard $(RUBRICS_SUMMARY)),--summary $(RUBRICS_SUMMARY)) $(ARGS)
+
+regenerate: setup  ## rewrite every generated file (resolved configs, NeMo RL recipes); CHECK=1 only lists drift
+	$(BIN)/rubricrl regenerate $(if $(CHECK),--check)
 
 validate: setup  ## validate every rubric bank
 	$(BIN)/rubricrl validate rubric_banks/

@@ -19,6 +19,7 @@ from rubricrl.errors import run_guarded
 # Order = order in --help. A module missing from an install is skipped, so a partial install still works.
 COMMANDS = [
     "validate",
+    "rubrics",
     "generate",
     "grade",
     "score",
@@ -31,6 +32,7 @@ COMMANDS = [
     "nemo",
     "cluster",
     "check",
+    "regenerate",
 ]
 
 

@@ -1,4 +1,4 @@
-"""Rubicon's NeMo RL cluster recipes (``nemo_rl/<recipe>.yaml`` here, written by ``rubricrl nemo-config generate``).
+"""Rubicon's NeMo RL cluster recipes (``nemo_rl/<recipe>.yaml`` here, written by ``rubricrl regenerate``).
 
 A recipe is the cluster-specific part of a generated NeMo RL config (:class:`rubricrl.cluster.nemo_rl.Recipe`):
 nodes, Megatron / vLLM layout, packing, prompt budget. Hyperparameters come from the experiment config at

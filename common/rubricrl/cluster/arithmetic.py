@@ -125,7 +125,7 @@ class Layout:
         except KeyError as e:
             raise UserError(
                 f"NeMo RL config lacks {e.args[0]!r}; generated configs state every key the "
-                "arithmetic check reads (regenerate with `rubricrl nemo-config generate`)"
+                "arithmetic check reads (regenerate with `rubricrl regenerate`)"
             ) from None
 
     @property

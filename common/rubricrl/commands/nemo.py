@@ -1,6 +1,6 @@
 """``rubricrl nemo-config``: NeMo RL configs (generate, check, estimate) and the in-container driver.
 
-rubricrl nemo-config generate                 # write replications/*/nemo_rl/*.yaml from scale=paper
+rubricrl nemo-config generate                 # write replications/*/nemo_rl/*.yaml (rubricrl regenerate: all)
 rubricrl nemo-config check                    # drift + arithmetic + memory of every committed config
 rubricrl nemo-config check FILE.yaml          # arithmetic + memory of one NeMo RL config
 rubricrl nemo-config estimate FILE.yaml       # GPU-hours from NeMo RL's published throughput
@@ -62,38 +62,23 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from rubricrl.cluster.nemo_rl import generate
+    from rubricrl.pipeline.generated import regenerate
 
-    out = generate(_root(args.root), args.paper)
-    if not out:
-        raise UserError("no replication config found to generate from (replications/<paper>/configs/<paper>.yaml)")
-    for path, text in out.items():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_name(path.name + ".tmp")
-        tmp.write_text(text, encoding="utf-8")
-        tmp.replace(path)
+    written = regenerate(_root(args.root), only=NEMO_RL_PATTERN, papers=args.paper)
+    for path in written:
         print(f"wrote {path}")
+    print(f"{len(written)} NeMo RL configs written" if written else "every NeMo RL config was up to date")
     return 0
 
 
-def drift(root: Path) -> list[str]:
-    """Problems: committed configs that differ from regeneration, are missing, or have no recipe."""
-    from rubricrl.cluster.nemo_rl import generate
+NEMO_RL_PATTERN = "replications/*/nemo_rl/*.yaml"
 
-    want = generate(root)
-    problems = []
-    for path, text in want.items():
-        if not path.exists():
-            problems.append(f"{path}: missing; run `rubricrl nemo-config generate`")
-        elif path.read_text(encoding="utf-8") != text:
-            problems.append(
-                f"{path}: differs from what the experiment config generates now (drift); "
-                "run `rubricrl nemo-config generate` and review the diff"
-            )
-    for path in sorted(Path(root).glob("replications/*/nemo_rl/*.yaml")):
-        if path not in want:
-            problems.append(f"{path}: no recipe generates this file (stale); delete it or add a recipe")
-    return problems
+
+def drift(root: Path) -> list[str]:
+    """Committed NeMo RL configs that differ from regeneration, are missing, or have no recipe (drift, stale)."""
+    from rubricrl.pipeline.generated import drift as generated_drift
+
+    return [f"{d}; run `rubricrl regenerate` and review the diff" for d in generated_drift(root, only=NEMO_RL_PATTERN)]
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -106,7 +91,7 @@ def _check(args: argparse.Namespace) -> int:
         problems += drift(root)
         files = sorted(root.glob("replications/*/nemo_rl/*.yaml"))
         if not files:
-            raise UserError("no generated configs under replications/*/nemo_rl/; run `rubricrl nemo-config generate`")
+            raise UserError("no generated configs under replications/*/nemo_rl/; run `rubricrl regenerate`")
     for f in files:
         checks = check_file(f, args.gpu_memory_gib, args.headroom)
         bad = [c for c in checks if not c.ok]
