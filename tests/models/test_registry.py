@@ -34,7 +34,10 @@ def fake_specs(tmp_path, monkeypatch):
         (dest / "partial.bin").write_bytes(b"half")
         raise RuntimeError("builder crashed")
 
-    specs = {"good": ModelSpec("good", "ok", lambda: source, good), "bad": ModelSpec("bad", "fails", lambda: source, bad)}
+    specs = {
+        "good": ModelSpec("good", "ok", lambda: source, good),
+        "bad": ModelSpec("bad", "fails", lambda: source, bad),
+    }
     monkeypatch.setattr(registry, "_specs", lambda: specs)
     return source, calls
 
@@ -65,7 +68,7 @@ def test_prepare_is_idempotent_and_records_source_hash(models_root, fake_specs):
     assert len(calls) == 1, "a current checkpoint must not be rebuilt"
     prepare_model("good", force=True)
     assert len(calls) == 2
-    assert not [p for p in models_root.iterdir() if p.name.startswith(".good.")and p.is_dir()], "temp dirs left"
+    assert not [p for p in models_root.iterdir() if p.name.startswith(".good.") and p.is_dir()], "temp dirs left"
 
 
 def test_changed_source_triggers_rebuild(models_root, fake_specs):
@@ -117,8 +120,9 @@ def test_tiny_qwen_checkpoints_load_and_are_deterministic(models_root, name, arc
     if "moe" in name:
         assert cfg["num_experts"] == 4 and cfg["num_experts_per_tok"] == 2
     tok = AutoTokenizer.from_pretrained(str(dest))
-    text = tok.apply_chat_template([{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True,
-                                   enable_thinking=False)
+    text = tok.apply_chat_template(
+        [{"role": "user", "content": "hi"}], tokenize=False, add_generation_prompt=True, enable_thinking=False
+    )
     assert "<|im_start|>assistant\n<think>\n\n</think>" in text  # the Qwen3 template, <think> handling included
     model = AutoModelForCausalLM.from_pretrained(str(dest))
     ids = tok("hello world", return_tensors="pt")["input_ids"]

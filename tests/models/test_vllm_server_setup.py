@@ -47,14 +47,29 @@ def test_busy_port_is_user_error(tmp_path, monkeypatch):
 
 def test_command_and_environment(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", "/main/venv/stuff")
-    s = VLLMServer(str(tmp_path), served_model_name="judge", port=free_port(), dtype="float32", threads=1,
-                   kv_cache_gib=2, max_num_seqs=4, extra_args=["--seed", "7"])
+    s = VLLMServer(
+        str(tmp_path),
+        served_model_name="judge",
+        port=free_port(),
+        dtype="float32",
+        threads=1,
+        kv_cache_gib=2,
+        max_num_seqs=4,
+        extra_args=["--seed", "7"],
+    )
     s.model_dir = tmp_path
     cmd = s.command(tmp_path / "python")
     assert cmd[1:3] == ["-m", "vllm.entrypoints.openai.api_server"]
     joined = " ".join(cmd)
-    for part in ("--served-model-name judge", "--host 127.0.0.1", "--dtype float32", "--max-model-len 4096",
-                 "--enforce-eager", "--max-num-seqs 4", "--seed 7"):
+    for part in (
+        "--served-model-name judge",
+        "--host 127.0.0.1",
+        "--dtype float32",
+        "--max-model-len 4096",
+        "--enforce-eager",
+        "--max-num-seqs 4",
+        "--seed 7",
+    ):
         assert part in joined
     env = s._environment()
     assert env["VLLM_CPU_KVCACHE_SPACE"] == "2" and env["HF_HUB_OFFLINE"] == "1"
