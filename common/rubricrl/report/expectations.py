@@ -33,6 +33,7 @@ from typing import Any
 import yaml
 
 from rubricrl.errors import UserError
+from rubricrl.papers import get_paper
 from rubricrl.report.judge_health import stage_health
 
 SCALES = ("tiny", "single_gpu", "paper")
@@ -208,13 +209,13 @@ def check_run(run_dir: Path, *, scale: str | None = None, expected: Path | None 
 
 
 def _default_expected(cfg: Mapping[str, Any], cfg_file: Path) -> Path:
-    paper = cfg.get("paper")
-    if not paper:
+    """The expectations file of the run's replication (``PAPER.expected`` in its folder)."""
+    name = cfg.get("paper")
+    if not name:
         raise UserError("the run's config names no replication (`paper:`); pass --expected FILE", str(cfg_file))
-    for root in (Path.cwd(), Path(__file__).resolve().parents[3]):
-        p = root / "replications" / str(paper) / "expected.yaml"
-        if p.is_file():
-            return p
-    raise UserError(
-        f"no replications/{paper}/expected.yaml here or in the repository; pass --expected FILE", str(cfg_file)
-    )
+    path = get_paper(str(name)).expected_path
+    if path is None or not path.is_file():
+        raise UserError(
+            f"replication {name!r} ships no expectations file ({path}); pass --expected FILE", str(cfg_file)
+        )
+    return path
