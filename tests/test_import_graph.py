@@ -80,11 +80,6 @@ KNOWN_LAZY_MODULES: dict[str, str] = {
     "rubricrl.commands.replicate": MOVER,
     "rubricrl.config.compose": MOVER,
     "rubricrl.report.eval_runner": MOVER,
-    # CLI commands whose help texts the pipeline move is editing (paper names -> discovery)
-    "rubricrl.commands.cluster": MOVER,
-    "rubricrl.commands.eval": MOVER,
-    "rubricrl.commands.nemo": MOVER,
-    "rubricrl.commands.report": MOVER,
     # files the single scorer owns
     "rubricrl.train.nemo_rl_env": SCORER,
     "rubricrl.train.nemo_rl_env_config": SCORER,

@@ -19,6 +19,10 @@ import os
 import sys
 from pathlib import Path
 
+from rubricrl.cluster.apptainer_def import check_def
+from rubricrl.cluster.plan import build_plan
+from rubricrl.cluster.site import load_site
+from rubricrl.cluster.submit import job_state, last_submission, submit
 from rubricrl.commands.common import accept_trailing_overrides
 from rubricrl.errors import Problems, UserError
 from rubricrl.papers import help_list
@@ -63,9 +67,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def _plan(args: argparse.Namespace):
-    from rubricrl.cluster.plan import build_plan
-    from rubricrl.cluster.site import load_site
-
     site_path = Path(args.site)
     if not site_path.exists():
         raise UserError(
@@ -108,8 +109,6 @@ def print_plan(plan, out=sys.stdout) -> None:
 
 
 def _status(plan) -> int:
-    from rubricrl.cluster.submit import job_state, last_submission
-
     print(f"run {plan.run_name}: {plan.run_dir}")
     for s in plan.stages:
         print(f"  stage {s['name']:12s} {s['status']}")
@@ -124,8 +123,6 @@ def _status(plan) -> int:
 
 
 def _check_containers(paths: list[str]) -> int:
-    from rubricrl.cluster.apptainer_def import check_def
-
     files = [Path(p) for p in paths] or sorted(Path("containers").glob("*.def"))
     if not files:
         raise UserError("no containers/*.def here; run from the repository root or pass the files")
@@ -146,7 +143,6 @@ def run(args: argparse.Namespace) -> int:
         return 0
     if args.cluster_cmd == "status":
         return _status(plan)
-    from rubricrl.cluster.submit import submit
 
     if args.dry_run:
         print_plan(plan)

@@ -15,14 +15,15 @@ paper's table. An interrupted run resumes from lm-eval's response cache when re-
 from __future__ import annotations
 
 import argparse
+import logging
 from typing import Any
 
 from rubricrl.papers import help_list
+from rubricrl.report.eval_runner import add_arguments
+from rubricrl.report.eval_runner import run as run_eval
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
-    from rubricrl.report.eval_runner import add_arguments
-
     p = subparsers.add_parser(
         "eval",
         help="evaluate a model on a paper's lm-eval suite (make eval)",
@@ -33,9 +34,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def run(args: argparse.Namespace) -> int:
-    import logging
-
-    from rubricrl.report.eval_runner import run as run_eval
 
     if logging.getLogger("rubricrl").level > logging.INFO or logging.getLogger("rubricrl").level == 0:
         logging.getLogger("rubricrl.eval").setLevel(logging.INFO)

@@ -15,7 +15,13 @@ import os
 from pathlib import Path
 from typing import Any
 
+from rubricrl.cluster.arithmetic import check_file
+from rubricrl.cluster.throughput import estimate_gpu_hours
+from rubricrl.config import repo_root
 from rubricrl.errors import Problems, UserError
+from rubricrl.pipeline.generated import drift as generated_drift
+from rubricrl.pipeline.generated import regenerate
+from rubricrl.train.nemo_rl_driver import run_grpo
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -52,8 +58,6 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
 
 
 def _root(arg: Path | None) -> Path:
-    from rubricrl.config import repo_root
-
     return arg or repo_root()
 
 
@@ -62,8 +66,6 @@ def run(args: argparse.Namespace) -> int:
 
 
 def _generate(args: argparse.Namespace) -> int:
-    from rubricrl.pipeline.generated import regenerate
-
     written = regenerate(_root(args.root), only=NEMO_RL_PATTERN, papers=args.paper)
     for path in written:
         print(f"wrote {path}")
@@ -76,14 +78,11 @@ NEMO_RL_PATTERN = "replications/*/nemo_rl/*.yaml"
 
 def drift(root: Path) -> list[str]:
     """Committed NeMo RL configs that differ from regeneration, are missing, or have no recipe (drift, stale)."""
-    from rubricrl.pipeline.generated import drift as generated_drift
 
     return [f"{d}; run `rubricrl regenerate` and review the diff" for d in generated_drift(root, only=NEMO_RL_PATTERN)]
 
 
 def _check(args: argparse.Namespace) -> int:
-    from rubricrl.cluster.arithmetic import check_file
-
     root = _root(args.root)
     problems: list[str] = []
     files = list(args.files)
@@ -106,15 +105,11 @@ def _check(args: argparse.Namespace) -> int:
 
 
 def _estimate(args: argparse.Namespace) -> int:
-    from rubricrl.cluster.throughput import estimate_gpu_hours
-
     hours, basis = estimate_gpu_hours(args.file, steps=args.steps, judge_gpus=args.judge_gpus)
     print(f"{args.file}: {hours:.0f} GPU-hours\n{basis}")
     return 0
 
 
 def _train(args: argparse.Namespace) -> int:
-    from rubricrl.train.nemo_rl_driver import run_grpo
-
     run_grpo(args.file, args.overrides, args.nemo_rl_root)
     return 0

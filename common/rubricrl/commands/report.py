@@ -10,10 +10,11 @@ from typing import Any
 
 from rubricrl.errors import UserError
 from rubricrl.papers import help_list, paper_names
+from rubricrl.report.charts import write_charts
 from rubricrl.report.compare import DEFAULT_MIN_N, SCALES, compare, render_markdown, to_json
 from rubricrl.report.paper_tables import load_paper_tables
 from rubricrl.report.results import merge_runs, read_results
-from rubricrl.report.wandb_log import MODES, default_mode
+from rubricrl.report.wandb_log import MODES, default_mode, log_report
 
 
 def add_parser(subparsers: Any) -> argparse.ArgumentParser:
@@ -80,9 +81,6 @@ def run(args: argparse.Namespace) -> int:
     if args.min_n < 0:
         raise UserError(f"--min-n must be 0 or more, not {args.min_n}")
     comp = compare(args.paper, tables, runs, scale=args.scale, min_n=args.min_n)
-
-    from rubricrl.report.charts import write_charts
-    from rubricrl.report.wandb_log import log_report
 
     out: Path = args.out or Path("runs") / "report" / args.paper
     try:
