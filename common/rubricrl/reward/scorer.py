@@ -51,7 +51,7 @@ from rubricrl.judge.build import run_sync
 from rubricrl.judge.interfaces import GradingRequest, Verdict
 from rubricrl.reward.interfaces import RewardResult
 from rubricrl.reward.registry import UNGRADED_POLICIES, rubric_reward
-from rubricrl.types import Rubric
+from rubricrl.types import Criterion, Rubric
 
 log = logging.getLogger(__name__)
 Message = dict[str, str]
@@ -299,7 +299,7 @@ class Scored:
     task: RewardResult
     defense: RewardResult | None = None
     verdicts: list[Verdict] | None = None
-    criteria: tuple[Any, ...] = ()
+    criteria: tuple[Criterion, ...] = ()
     teacher: bool = False
     graded_by: Grader = "judge"
     pairs: list[tuple[bool, bool]] = field(default_factory=list)
