@@ -65,6 +65,44 @@ def read_jsonl_objects(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     return out
 
 
+def read_jsonl(path: str | Path, *, missing_ok: bool = True) -> list[Any]:
+    """The records of a JSONL file this project wrote (stage outputs, logs, rollouts), split on ``\\n`` only.
+
+    A torn last line (a writer killed mid-line: no newline at the end and not valid JSON) is skipped, so a
+    resumed stage or a report over an interrupted run still reads what was written before it.
+
+    Args:
+        path: the file.
+        missing_ok: ``[]`` for a missing file (else a ``UserError``).
+
+    Raises:
+        Problems: an invalid line other than a torn last one (``path:line: ...`` for each).
+    """
+    p = Path(path)
+    if missing_ok and not p.exists():
+        return []
+    rows = list(iter_jsonl(p, allow_empty=True))
+    torn = rows and rows[-1][2] is not None and not read_text(p).endswith("\n")
+    if torn:
+        rows = rows[:-1]
+    problems = [f"{p}:{lineno}: {bad}" for lineno, _, bad in rows if bad]
+    if problems:
+        raise Problems(problems)
+    return [value for _, value, _ in rows]
+
+
+def append_jsonl(path: str | Path, objs: Iterable[Any]) -> int:
+    """Append objects as JSON lines (UTF-8, unescaped; the folder is created); returns the number written."""
+    p = Path(path)
+    p.parent.mkdir(parents=True, exist_ok=True)
+    n = 0
+    with p.open("a", encoding="utf-8") as f:
+        for obj in objs:
+            f.write(json.dumps(obj, ensure_ascii=False) + "\n")
+            n += 1
+    return n
+
+
 def _fsync_dir(directory: Path) -> None:
     try:
         fd = os.open(directory, os.O_RDONLY)

@@ -11,7 +11,7 @@ from typing import Any
 
 from replications.rubicon.config import SECTION, RubiconConfig
 from rubricrl.config import ExperimentConfig, resolve_path
-from rubricrl.data.jsonl import write_jsonl_atomic
+from rubricrl.jsonl import read_jsonl, write_jsonl_atomic
 from rubricrl.judge import JudgeConfig, build_judge, close_judge
 from rubricrl.judge.vllm_server import VLLMServer
 from rubricrl.rubrics.loader import load_rubrics
@@ -35,8 +35,7 @@ def write_rows(path: Path, rows: list[dict[str, Any]]) -> str:
 
 def read_rows(path: Path) -> list[dict[str, Any]]:
     """The records of a JSONL file the stages wrote."""
-    with open(path, encoding="utf-8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+    return read_jsonl(path, missing_ok=False)
 
 
 def save_rubrics(path: Path, rubrics: list[Rubric]) -> None:

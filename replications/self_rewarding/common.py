@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 from typing import Any
 
 from replications.self_rewarding.config import FixedGrader
+from rubricrl.jsonl import read_jsonl
 from rubricrl.judge import build_judge
 from rubricrl.judge.live_policy import load_frozen_grader
 from rubricrl.reward.scorer import agreement
@@ -28,10 +28,8 @@ def read_agreement(path: Path) -> tuple[list[dict[str, Any]], dict[str, Any]]:
     if not path.is_file():
         return [], agreement([])
     by_step: dict[int, dict[str, Any]] = {}
-    for line in path.read_text(encoding="utf-8").splitlines():
-        if line.strip():
-            row = json.loads(line)
-            by_step[int(row["step"])] = row
+    for row in read_jsonl(path):
+        by_step[int(row["step"])] = row
     rows = [by_step[s] for s in sorted(by_step)]
     pairs = [(bool(s), bool(t)) for r in rows for s, t in r.get("pairs", [])]
     return rows, agreement(pairs)

@@ -22,8 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from rubricrl.data.healthbench import load_examples, load_subset, split_heldout
-from rubricrl.data.jsonl import write_jsonl_atomic
 from rubricrl.errors import UserError
+from rubricrl.jsonl import write_jsonl_atomic
 from rubricrl.rubrics.importers import HealthBenchExample
 from rubricrl.rubrics.schema import Rubric
 

@@ -16,6 +16,7 @@ from typing import Any
 
 from replications.self_rewarding.common import read_agreement
 from replications.self_rewarding.config import SECTION
+from rubricrl.jsonl import read_jsonl
 from rubricrl.report.drift import PLOT, drift_section, drift_wandb_table, plot_drift, stage_drift
 from rubricrl.report.judge_health import health_table, stage_health
 from rubricrl.report.paper_tables import load_paper_tables
@@ -36,9 +37,7 @@ def _json(path: Path) -> dict[str, Any]:
 
 
 def _history(path: Path) -> list[dict[str, Any]]:
-    if not path.is_file():
-        return []
-    return [json.loads(x) for x in path.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return read_jsonl(path)
 
 
 def reward_curve(history: list[dict[str, Any]]) -> list[tuple[int, float]]:

@@ -163,6 +163,12 @@ def test_stage2_starts_from_converted_stage1_with_the_judge_endpoint_and_the_def
     )
     rubicon.stage_hacking(hacking)
     _mark_done(run_dir, "hacking", cfg)
+    # Paper scale filters the stage-2 prompts with the stage-1 policy first (rubicon.filter.stage2): stage 2
+    # trains on what that filter kept, here the first two.
+    s2_train = (run_dir / "data" / "stage2_train.jsonl").read_text().splitlines()
+    (run_dir / "filter_stage2").mkdir()
+    (run_dir / "filter_stage2" / "kept.jsonl").write_text("\n".join(s2_train[:2]) + "\n")
+    _mark_done(run_dir, "filter_stage2", cfg)
     monkeypatch.setenv("SLURM_JOB_NUM_NODES", "4")  # a 4-node allocation picks the 4-node recipe
     metrics = rubicon.stage_stage2(_ctx(cfg, run_dir, "stage2_rl"))
     [call] = paper_run["calls"]
@@ -175,6 +181,7 @@ def test_stage2_starts_from_converted_stage1_with_the_judge_endpoint_and_the_def
     rows = [json.loads(x) for x in (run_dir / "stage2_rl" / "nemo_rl" / "train.jsonl").read_text().splitlines()]
     defense = json.loads((run_dir / "hacking" / "defense_rubric.json").read_text())[0]
     assert rows and all(Rubric.model_validate_json(r["defense_json"]).id == defense["id"] for r in rows)
+    assert [r["prompt_id"] for r in rows] == [json.loads(x)["id"] for x in s2_train[:2]]
     assert metrics["final_model"] == str(run_dir / "stage2_rl" / "final")
 
 

@@ -8,8 +8,8 @@ layouts follow NeMo RL v0.7.0's own Qwen3 configs, named beside each.
 Generated files (``replications/<paper>/nemo_rl/<recipe>.yaml``) inherit NeMo RL's GRPO defaults inside
 the container (``defaults: /opt/nemo-rl/examples/configs/grpo_math_1B.yaml``) and state every key the
 arithmetic check reads; ``data`` and ``env`` replace the math defaults wholesale (``_override_``).
-``rubricrl regenerate`` (or ``rubricrl nemo-config generate``) writes them; ``rubricrl nemo-config check`` fails when a committed
-file differs from what generation gives now (drift) or breaks an arithmetic rule.
+``rubricrl regenerate`` (or ``rubricrl nemo-config generate``) writes them; ``rubricrl nemo-config check``
+fails when a committed file differs from what generation gives now (drift) or breaks an arithmetic rule.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from rubricrl.commands.common import accept_trailing_overrides, parse_overrides,
 from rubricrl.configs import config_path
 from rubricrl.data.healthbench import load_examples
 from rubricrl.errors import Problems, UserError
-from rubricrl.jsonl import iter_jsonl as iter_jsonl_lines
+from rubricrl.jsonl import iter_jsonl
 from rubricrl.judge import build_judge
 from rubricrl.judge.config import JudgeConfig, judge_summary, load_judge_config
 from rubricrl.outputs import Claim, OwnedOutput, claim, digest_file, digest_json
@@ -91,7 +91,7 @@ def load_responses(path: Path) -> dict[str, str]:
     out: dict[str, str] = {}
     first: dict[str, int] = {}
     problems: list[str] = []
-    for lineno, obj, bad in iter_jsonl_lines(path):
+    for lineno, obj, bad in iter_jsonl(path):
         where = f"{path}:{lineno}"
         if bad:
             problems.append(f"{where}: {bad}")

@@ -34,9 +34,9 @@ from pathlib import Path
 from typing import Any
 
 from rubricrl.data import healthbench as hb
-from rubricrl.data.jsonl import iter_jsonl_lines
 from rubricrl.errors import UserError
 from rubricrl.evaluation import judging
+from rubricrl.jsonl import iter_jsonl
 from rubricrl.rubrics.importers import HealthBenchExample, healthbench_example
 from rubricrl.scoring.graded import GradedRecord, make_record
 from rubricrl.scoring.healthbench import (
@@ -231,7 +231,7 @@ def records_from_samples(path: str | Path, metric: str = "graded_examples") -> l
     Write them out with ``GradedRecord.to_line()`` and ``rubricrl score`` reads them.
     """
     out: list[GradedRecord] = []
-    for lineno, obj, bad in iter_jsonl_lines(Path(path)):
+    for lineno, obj, bad in iter_jsonl(Path(path)):
         if bad:
             raise UserError(f"{bad}", path=str(path), line=lineno)
         value = obj.get(metric) if isinstance(obj, dict) else None

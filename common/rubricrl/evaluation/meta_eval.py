@@ -36,9 +36,9 @@ from pathlib import Path
 from typing import Any
 
 from rubricrl.data import healthbench as hb
-from rubricrl.data.jsonl import iter_jsonl_lines
 from rubricrl.errors import Problems, UserError
 from rubricrl.evaluation.judging import stable_tag
+from rubricrl.jsonl import iter_jsonl
 from rubricrl.judge.parsing import ParseError, parse_binary
 from rubricrl.judge.prompts import load_template, prompt_values
 from rubricrl.types import Criterion
@@ -87,7 +87,7 @@ def load_records(path: str | Path) -> list[dict[str, Any]]:
         Problems: one ``path:line: what is wrong`` per bad line; UserError: missing or empty file.
     """
     out, problems = [], []
-    for lineno, rec, bad in iter_jsonl_lines(Path(path)):
+    for lineno, rec, bad in iter_jsonl(Path(path)):
         errs = [bad] if bad else record_problems(rec)
         if errs:
             problems.extend(f"{path}:{lineno}: {e}" for e in errs)

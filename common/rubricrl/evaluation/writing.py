@@ -22,10 +22,10 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from rubricrl.data.jsonl import iter_jsonl_lines
 from rubricrl.data.writingbench import load_writingbench
 from rubricrl.errors import Problems, UserError
 from rubricrl.evaluation import judging
+from rubricrl.jsonl import iter_jsonl
 from rubricrl.judge.prompts import score_range
 from rubricrl.rubrics.importers import rubric_from_writingbench
 from rubricrl.rubrics.loader import load_rubrics
@@ -176,7 +176,7 @@ def cw_docs(prompts_file: str | Path, criteria_file: str | Path, judge: str) -> 
 
     cw_rubric(criteria_file)  # validate once, up front
     rows, problems = [], []
-    for lineno, obj, bad in iter_jsonl_lines(Path(prompts_file)):
+    for lineno, obj, bad in iter_jsonl(Path(prompts_file)):
         if (
             bad
             or not isinstance(obj, dict)

@@ -14,6 +14,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from rubricrl.jsonl import read_jsonl
+
 DEFAULT_MAX_UNGRADED_SHARE = 0.5
 
 
@@ -65,15 +67,7 @@ def stage_health(stage_dir: Path) -> dict[str, Any]:
 
 
 def _lines(p: Path) -> list[dict[str, Any]]:
-    if not p.is_file():
-        return []
-    out = []
-    for line in p.read_text(encoding="utf-8").splitlines():
-        try:
-            out.append(json.loads(line))
-        except ValueError:
-            continue
-    return out
+    return [r for r in read_jsonl(p) if isinstance(r, dict)]
 
 
 def from_judge_stats(stats: Mapping[str, Any]) -> dict[str, Any]:

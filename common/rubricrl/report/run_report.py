@@ -13,6 +13,7 @@ import logging
 from pathlib import Path
 from typing import Any
 
+from rubricrl.jsonl import read_jsonl
 from rubricrl.report.style import OURS, SECOND, WARN
 from rubricrl.train.wandb_log import log_stage_run
 
@@ -22,9 +23,7 @@ def read_json(p: Path) -> Any:
 
 
 def read_history(p: Path) -> list[dict[str, Any]]:
-    if not p.is_file():
-        return []
-    return [json.loads(x) for x in p.read_text(encoding="utf-8").splitlines() if x.strip()]
+    return read_jsonl(p)
 
 
 def pyplot():

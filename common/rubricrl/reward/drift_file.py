@@ -12,7 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from rubricrl.jsonl import cut_step_records
+from rubricrl.jsonl import append_jsonl, cut_step_records
 from rubricrl.reward.drift import DriftCheck, DriftMonitor
 
 FILE = "monitor.jsonl"
@@ -20,10 +20,7 @@ FILE = "monitor.jsonl"
 
 def append_check(path: str | Path, check: DriftCheck) -> None:
     """Append ``check`` as one JSON line (the folder is created if needed)."""
-    p = Path(path)
-    p.parent.mkdir(parents=True, exist_ok=True)
-    with p.open("a", encoding="utf-8") as f:
-        f.write(json.dumps(asdict(check), ensure_ascii=False) + "\n")
+    append_jsonl(path, [asdict(check)])
 
 
 def read_checks(path: str | Path) -> list[dict[str, Any]]:

@@ -57,7 +57,7 @@ from typing import Any
 from pydantic import ValidationError
 
 from rubricrl.errors import UserError
-from rubricrl.jsonl import cut_step_records
+from rubricrl.jsonl import append_jsonl, cut_step_records
 from rubricrl.judge import JudgeConfig, close_judge
 from rubricrl.judge.parsing import strip_reasoning
 from rubricrl.reward.drift import DriftMonitorError
@@ -487,11 +487,7 @@ class RubricEnvironment:
     def _write_rollouts(self, step: int, graded: list[_Graded]) -> None:
         if self.cfg.rollouts_path is None or not graded:
             return
-        path = Path(self.cfg.rollouts_path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with path.open("a", encoding="utf-8") as f:
-            for g in graded:
-                f.write(json.dumps(rollout_record(step, g.scored), ensure_ascii=False) + "\n")
+        append_jsonl(Path(self.cfg.rollouts_path), (rollout_record(step, g.scored) for g in graded))
 
     def _judge_deltas(self) -> dict[str, float]:
         """Judge counters since the last record (snapshots, not resets: grading threads keep counting)."""

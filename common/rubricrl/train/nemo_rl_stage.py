@@ -34,6 +34,7 @@ import yaml
 from rubricrl.cluster import nemo_rl as recipes
 from rubricrl.config import repo_root
 from rubricrl.errors import UserError
+from rubricrl.jsonl import write_jsonl_atomic
 from rubricrl.reward.drift_file import FILE, summary_from_file
 from rubricrl.train import nemo_rl_driver
 from rubricrl.train.drift_monitor import gold_label, thresholds_of
@@ -111,13 +112,11 @@ def write_rows(
     """
     gold = dict(monitor_rubrics or {})
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    with tmp.open("w", encoding="utf-8") as f:
-        for conversation, rubric, prompt_id in items:
-            row = nemo_rl_row(conversation, rubric, prompt_id, defense=defense, monitor_rubric=gold.get(rubric.id))
-            f.write(json.dumps(row, ensure_ascii=False) + "\n")
-    tmp.replace(path)
-    return len(items)
+    rows = (
+        nemo_rl_row(conversation, rubric, prompt_id, defense=defense, monitor_rubric=gold.get(rubric.id))
+        for conversation, rubric, prompt_id in items
+    )
+    return write_jsonl_atomic(path, rows, overwrite=True)  # the stage's own input file, rewritten whole
 
 
 def convert_to_hf(checkpoint_dir: Path, out_dir: Path) -> None:

@@ -41,10 +41,8 @@ rubric, defense veto, teacher routing, the rollout record; NeMo RL's environment
 
 from __future__ import annotations
 
-import json
 import logging
 import math
-import os
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -54,6 +52,7 @@ from typing import Any
 from rubricrl.config import ExperimentConfig, GRPOSettings
 from rubricrl.config.schema import trl_field_names
 from rubricrl.errors import UserError
+from rubricrl.jsonl import append_jsonl, write_jsonl_atomic
 from rubricrl.judge import RoutingJudge
 from rubricrl.reward.drift import DriftMonitorError
 from rubricrl.reward.health import HealthThresholds, RewardHealth, RewardHealthError
@@ -198,10 +197,7 @@ class RubricRewardFunc:
         return count_verdicts(scored)
 
     def _append(self, step: int, scored: list[Scored]) -> None:
-        self.rollouts_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.rollouts_path, "a", encoding="utf-8") as f:
-            for s in scored:
-                f.write(json.dumps(rollout_record(step, s), ensure_ascii=False) + "\n")
+        append_jsonl(self.rollouts_path, (rollout_record(step, s) for s in scored))
 
 
 class AsyncRubricRewardFunc(RubricRewardFunc):
@@ -516,11 +512,7 @@ def train_grpo(
 
 
 def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
-    tmp = path.with_suffix(".tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        for row in history:
-            f.write(json.dumps(row) + "\n")
-    os.replace(tmp, path)
+    write_jsonl_atomic(path, history, overwrite=True)  # the stage's own log, rewritten whole
 
 
 def _finish_wandb() -> None:

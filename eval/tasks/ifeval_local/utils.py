@@ -20,8 +20,8 @@ agg_inst_level_acc = harness.agg_inst_level_acc
 
 def load_dataset(data_file: str | None = None, **metadata) -> dict:
     """Docs as in google/IFEval; ``kwargs`` kept as JSON text so Arrow does not merge their keys."""
-    from rubricrl.data.jsonl import iter_jsonl_lines
     from rubricrl.errors import UserError
+    from rubricrl.jsonl import iter_jsonl
 
     path = (
         data_file
@@ -29,7 +29,7 @@ def load_dataset(data_file: str | None = None, **metadata) -> dict:
         or installed_data_file("eval_framework", "tasks/ifeval/data/input_data.jsonl")
     )
     rows = []
-    for lineno, obj, bad in iter_jsonl_lines(path):
+    for lineno, obj, bad in iter_jsonl(path):
         if bad or not isinstance(obj, dict) or not {"key", "prompt", "instruction_id_list", "kwargs"} <= set(obj):
             raise UserError(bad or "expected {key, prompt, instruction_id_list, kwargs}", path=str(path), line=lineno)
         rows.append(
