@@ -2,12 +2,13 @@
 
 The graph is built from the source with :mod:`ast`, imports inside functions INCLUDED: a function-level
 import hides a cycle from Python at import time, not from a reader. Imports under ``if TYPE_CHECKING:`` are
-left out (they never run). Four rules:
+left out (they never run). The rules:
 
 1. no cycle between modules;
 2. no cycle between packages (each package folder is one node: ``rubricrl.rubrics``, ``rubricrl.judge``,
    ``rubricrl.rubrics.verifiers``, ``replications.rubicon``, ...; modules directly under ``rubricrl/`` are
    their own nodes; a package and its own subpackages may import each other);
+2b. ``rubricrl.types`` (verdicts, grading requests, the rubric schema) imports nothing else from rubricrl;
 3. nothing outside ``rubricrl.commands`` and ``rubricrl.cli`` imports ``rubricrl.commands`` (the CLI is the
    top layer: library code it needs lives in the library);
 4. an import inside a function is for a heavy optional package only (torch, TRL, NeMo RL, vLLM, ...:
@@ -15,8 +16,8 @@ left out (they never run). Four rules:
    at the top of the module.
 
 Each failure names the modules with ``file:line`` of every import on the cycle. Known violations that another
-change removes are listed below by edge, each with who removes it; remove an entry when its edge is gone (a
-stale entry fails too, so the list only shrinks).
+change removes are listed below (by edge or by module), each with who removes it; remove an entry when its
+violation is gone (a stale entry fails too, so the list only shrinks).
 """
 
 from __future__ import annotations
