@@ -24,6 +24,7 @@ def test_generate_through_served_model_validates_and_gate_drops_constant_scores(
     rows = [
         {"id": "story", "prompt": "Write a four-sentence story about a lighthouse keeper who finds a letter."},
         {"id": "advice", "prompt": "Give two tips for keeping a small herb garden alive indoors."},
+        {"id": "thanks", "prompt": "Write a short thank-you note to a neighbour who fed my cat."},
     ]
     prompts.write_text("".join(json.dumps(r) + "\n" for r in rows), encoding="utf-8")
     responses = tmp_path / "responses.jsonl"
@@ -34,6 +35,7 @@ def test_generate_through_served_model_validates_and_gate_drops_constant_scores(
             "I cannot write stories.",
         ],
         "advice": ["Water it.", "Water it.", "Water it."],  # identical: scores cannot vary
+        "thanks": ["Thanks!", "Thanks!", "Thanks!"],
     }
     responses.write_text(
         "".join(
@@ -76,17 +78,22 @@ def test_generate_through_served_model_validates_and_gate_drops_constant_scores(
     assert r.returncode in (0, 3), r.stderr[-3000:]
     summary = json.loads((tmp_path / "out" / "rubrics.summary.json").read_text())
     gates = {g["id"]: g for g in map(json.loads, (tmp_path / "out" / "rubrics.gates.jsonl").read_text().splitlines())}
-    # the constant-response prompt got a valid rubric from the server and the gate dropped it
-    assert gates["advice"]["status"] == "dropped" and gates["advice"]["reason"] == "zero_variance", gates
-    assert gates["advice"]["discrimination"]["distinct"] == 1
-    dropped_rubric = tmp_path / "dropped.jsonl"
-    dropped_rubric.write_text(json.dumps(gates["advice"]["rubric"]) + "\n")
-    v = subprocess.run(
-        [sys.executable, "-m", "rubricrl.cli", "validate", str(dropped_rubric)], capture_output=True, text=True
-    )
-    assert v.returncode == 0, v.stderr
+    failures = (tmp_path / "out" / "rubrics.failures.jsonl").read_text()
+    constant = [pid for pid in ("advice", "thanks") if pid in gates]
+    # the 135M writer may fail a prompt within its attempts (recorded with reasons); not both of them
+    assert constant, f"no rubric for either constant-response prompt; failures:\n{failures[-3000:]}"
+    for pid in constant:  # a constant-response prompt's rubric: written by the server, valid, dropped by the gate
+        assert gates[pid]["status"] == "dropped" and gates[pid]["reason"] == "zero_variance", gates[pid]
+        assert gates[pid]["discrimination"]["distinct"] == 1 and gates[pid]["discrimination"]["std"] == 0.0
+        dropped_rubric = tmp_path / f"dropped-{pid}.jsonl"
+        dropped_rubric.write_text(json.dumps(gates[pid]["rubric"]) + "\n")
+        v = subprocess.run(
+            [sys.executable, "-m", "rubricrl.cli", "validate", str(dropped_rubric)], capture_output=True, text=True
+        )
+        assert v.returncode == 0, v.stderr
+        assert f"generator:{model}" in gates[pid]["rubric"]["tags"]
     # every unit is accounted for; whatever was kept validates like any rubric file
-    assert summary["kept"] + sum(summary["dropped"].values()) + summary["failed"] == 2
+    assert summary["kept"] + sum(summary["dropped"].values()) + summary["failed"] == 3
     if out.exists() and out.read_text().strip():
         v = subprocess.run([sys.executable, "-m", "rubricrl.cli", "validate", str(out)], capture_output=True, text=True)
         assert v.returncode == 0, v.stderr

@@ -343,3 +343,15 @@ def test_copies_of_the_templates_example_are_removed_and_retried(tmp_path):
     _, summary, _ = run(tmp_path / "again", config(attempts=1), [copy], n=1)
     fail = lines(tmp_path / "again" / "out" / "rubrics.failures.jsonl")[0]
     assert "copied the template's example" in fail["reasons"][0]
+
+
+def test_a_retry_shows_the_reason_and_after_a_copy_drops_the_example(tmp_path):
+    from rubricrl.rubrics.generate.schema import EXAMPLE_TEXTS
+
+    copy = {"criteria": [{"text": t, "points": 3, "critical": False} for t in EXAMPLE_TEXTS]}
+    _, summary, chat = run(tmp_path, config(attempts=3), ["no json here", copy, GOOD], n=1)
+    prompts = [c[0][0]["content"] for c in chat.calls]
+    assert "Your previous answer" not in prompts[0] and EXAMPLE_TEXTS[0] in prompts[0]
+    assert "It was rejected: no JSON" in prompts[1] and EXAMPLE_TEXTS[0] in prompts[1]
+    assert "copied the template's example" in prompts[2] and EXAMPLE_TEXTS[0] not in prompts[2].split("# Output")[1]
+    assert summary["kept"] == 1

@@ -11,7 +11,8 @@ concurrently under the generator's ``concurrency`` (see :mod:`.run`). Per unit:
    same checks as ``rubricrl validate`` (:mod:`rubricrl.rubrics.validate`); the near-duplicate and
    reference-copy gates run here, and the rubric is checked again after them;
 4. an invalid answer (no JSON, bad item, failed validation, transport failure) is retried with the next
-   seed up to ``attempts`` times, then returned as a failure carrying every attempt's reason;
+   seed up to ``attempts`` times, the reason shown to the model (after an answer that copied the example
+   criteria, the shape is shown with placeholders), then returned as a failure with every attempt's reason;
 5. the discrimination gate grades ``k`` policy responses with the judge and drops a rubric whose scores
    do not vary (never retried: a rubric that does not discriminate is a result, not an error).
 """
@@ -37,6 +38,8 @@ from rubricrl.rubrics.generate import gates
 from rubricrl.rubrics.generate.config import GenerateConfig
 from rubricrl.rubrics.generate.schema import (
     EXAMPLE_TEXTS,
+    OUTPUT_NOTE_CONCRETE,
+    OUTPUT_NOTE_PLACEHOLDERS,
     AnswerError,
     Form,
     answer_schema,
@@ -192,8 +195,15 @@ class RubricGenerator:
 
     # ------------------------------------------------------------------ prompt
 
-    def prompt(self, unit: Unit, tag: str) -> str:
-        """The generation prompt for ``unit`` (its template rendered)."""
+    def prompt(self, unit: Unit, tag: str, feedback: str = "", concrete: bool = True) -> str:
+        """The generation prompt for ``unit`` (its template rendered).
+
+        Args:
+            unit: what the rubric is for.
+            tag: the delimiter tag of this call.
+            feedback: why the previous attempt's answer was rejected ("" on the first attempt).
+            concrete: show the output shape with example criteria (else with placeholders).
+        """
         shown = unit.prompts[:MAX_EXAMPLE_PROMPTS]
         blocks = []
         for p in shown:
@@ -216,7 +226,13 @@ class RubricGenerator:
             "verifiers": verifiers_text(self.form),
             "min_criteria": str(self.cfg.min_criteria),
             "max_criteria": str(self.cfg.max_criteria),
-            "output": output_example(self.form),
+            "output": output_example(self.form, concrete),
+            "output_note": OUTPUT_NOTE_CONCRETE if concrete else OUTPUT_NOTE_PLACEHOLDERS,
+            "feedback": (
+                f"# Your previous answer\nIt was rejected: {feedback}. Write new criteria for the request above.\n\n"
+                if feedback
+                else ""
+            ),
         }
         return self.template.render(values)
 
@@ -316,12 +332,14 @@ class RubricGenerator:
         result = UnitResult(unit.id, "failed")
         base = self.cfg.sampling_seed + _stable(unit.id) * 100
         node = None
+        concrete = True
         for attempt in range(self.cfg.attempts):
             result.attempts = attempt + 1
             tag = new_tag()
-            text, err = await self.sampler.sample(
-                [{"role": "user", "content": self.prompt(unit, tag)}], seed=base + attempt
-            )
+            feedback = result.reasons[-1][:300] if result.reasons else ""
+            concrete = concrete and "copied the template's example" not in feedback
+            prompt = self.prompt(unit, tag, feedback, concrete)
+            text, err = await self.sampler.sample([{"role": "user", "content": prompt}], seed=base + attempt)
             if text is None:
                 result.reasons.append(f"generator call failed: {err}")
                 continue

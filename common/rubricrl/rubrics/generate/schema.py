@@ -150,12 +150,32 @@ def form_text(form: Form) -> str:
     return "\n".join(lines)
 
 
-def output_example(form: Form) -> str:
+OUTPUT_NOTE_CONCRETE = (
+    "The shape is shown below with two criteria written for a different request (repotting a houseplant); "
+    "write yours for the request above:"
+)
+OUTPUT_NOTE_PLACEHOLDERS = "Its shape (replace every <...> with your own content for the request above):"
+
+
+def output_example(form: Form, concrete: bool = True) -> str:
     """The template's ``{{output}}``: the answer's shape, as two criteria for an unrelated request (repotting a plant).
 
     Concrete values show a small model the form better than placeholders do; the request they belong to is
-    named in the template so that they are not taken as criteria for this one.
+    named in the template so that they are not taken as criteria for this one. A retry after an answer that
+    copied them (``concrete=False``) shows placeholders instead.
     """
+    if not concrete:
+        item: dict[str, str] = {"text": '"<one sentence a grader can check in a reply to the request above>"'}
+        if form.scoring == "points":
+            item["points"] = "<integer from -10 to 10, not 0>"
+        else:
+            item["weight"], item["negative"] = "<integer from 1 to 5>", "<true or false>"
+            if form.tiers:
+                item["tiers"] = '[{"score": 0, "label": "<label>", "description": "<a reply at this level>"}, ...]'
+        item["critical"] = "<true or false>"
+        if form.programmatic:
+            item["verifier"], item["args"] = "<null or a check's name>", "<its arguments, or {}>"
+        return '{"criteria": [{' + ", ".join(f'"{k}": {v}' for k, v in item.items()) + "}, ...]}"
     good: dict[str, object] = {"text": EXAMPLE_TEXTS[0]}
     bad: dict[str, object] = {"text": EXAMPLE_TEXTS[1]}
     if form.scoring == "points":
