@@ -13,7 +13,8 @@ from replications.rubicon.config import SECTION, RubiconConfig
 from rubricrl.config import ExperimentConfig, resolve_path
 from rubricrl.jsonl import read_jsonl, write_jsonl_atomic
 from rubricrl.judge import JudgeConfig, build_judge, close_judge
-from rubricrl.judge.vllm_server import VLLMServer
+from rubricrl.judge.server_start import judge_server as start_judge_server
+from rubricrl.judge.server_start import served_judge
 from rubricrl.rubrics.loader import load_rubrics
 from rubricrl.rubrics.schema import Rubric
 from rubricrl.train.stages import file_hash
@@ -54,35 +55,10 @@ def load_bank(paths: list[str]) -> list[Rubric]:
     return load_rubrics([resolve_path(p) for p in paths])
 
 
-# Judge servers started in this process, by their settings: stage 2 and eval share one server when the
-# whole pipeline runs in one process (a CPU start costs ~30 s). Each stops when the process exits
-# (vllm_server's atexit hook); under Slurm every stage is its own process, so nothing is shared there.
-_SERVERS: dict[tuple, Any] = {}
-
-
 def judge_server(cfg: ExperimentConfig, log_dir: Path) -> Any:
-    """The local vLLM judge server of ``cfg.server``, started here or reused from earlier in this process."""
-
-    s = cfg.server
-    key = (s.model, s.max_model_len, s.kv_cache_gib, s.max_num_seqs, s.dtype)
-    server = _SERVERS.get(key)
-    if server is not None and server.running:
-        print(
-            f"reusing the vLLM judge server started earlier in this run ({s.model}); log: {server.log_file}", flush=True
-        )
-        return server
-    server = VLLMServer(
-        s.model,
-        max_model_len=s.max_model_len,
-        kv_cache_gib=s.kv_cache_gib,
-        max_num_seqs=s.max_num_seqs,
-        dtype=s.dtype,
-        startup_timeout_s=s.startup_timeout_s,
-        log_file=log_dir / "judge_server.log",
-    )
-    print(f"starting the vLLM judge server ({s.model}); log: {log_dir / 'judge_server.log'}", flush=True)
-    _SERVERS[key] = server.start()
-    return server
+    """The local vLLM judge server of ``cfg.server``, started here or reused from earlier in this process
+    (stage 2 and the evaluation share one when the pipeline runs in one process)."""
+    return start_judge_server(cfg.server, log_dir / "judge_server.log")
 
 
 @contextmanager
@@ -95,9 +71,7 @@ def judge_for(cfg: ExperimentConfig, llm: bool, log_dir: Path) -> Iterator[Any]:
     jc = cfg.judge
     if cfg.server.enabled:
         server = judge_server(cfg, log_dir)
-        jc = jc.model_copy(
-            update={"base_url": server.base_url, "base_url_file": None, "model": server.served_model_name}
-        )
+        jc = served_judge(jc, server)
     judge = build_judge(jc)
     try:
         yield judge

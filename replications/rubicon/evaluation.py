@@ -11,39 +11,15 @@
 from __future__ import annotations
 
 import json
-import math
-import random
-from collections.abc import Sequence
 from statistics import median
 from typing import Any
 
 from replications.rubicon.common import judge_for, load_rubric_file, read_rows, rub, write_rows
 from replications.rubicon.hacking import detect
+from rubricrl.scoring.stats import paired_bootstrap, wilson
 from rubricrl.train.rewards import RubricScorer
 from rubricrl.train.rollout import sample_responses
 from rubricrl.train.stages import StageContext
-
-
-def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
-    """Wilson score interval for a proportion ``k / n`` (``(0, 0)`` when n = 0)."""
-    if n == 0:
-        return (0.0, 0.0)
-    p = k / n
-    den = 1 + z * z / n
-    centre = (p + z * z / (2 * n)) / den
-    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / den
-    return (max(0.0, centre - half), min(1.0, centre + half))
-
-
-def paired_bootstrap(a: Sequence[float], b: Sequence[float], n_boot: int, seed: int) -> tuple[float, float, float]:
-    """Mean of ``b - a`` over paired units and its 95% percentile bootstrap interval."""
-    diffs = [y - x for x, y in zip(a, b)]
-    if not diffs:
-        return (0.0, 0.0, 0.0)
-    rng = random.Random(seed)
-    n = len(diffs)
-    means = sorted(sum(diffs[rng.randrange(n)] for _ in range(n)) / n for _ in range(n_boot))
-    return (sum(diffs) / n, means[int(0.025 * n_boot)], means[min(n_boot - 1, int(0.975 * n_boot))])
 
 
 def _stage1_scores(ctx: StageContext, model: str, rows: list[dict], rubrics: dict, advance) -> list[dict[str, Any]]:

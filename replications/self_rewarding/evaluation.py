@@ -16,17 +16,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from replications.self_rewarding.common import build_fixed_grader
 from replications.self_rewarding.config import SECTION
 from replications.self_rewarding.datasets import read_examples
 from rubricrl.jsonl import read_jsonl_objects, write_jsonl_atomic
 from rubricrl.judge import close_judge, grade_many
 from rubricrl.judge.interfaces import GradingRequest
-from rubricrl.judge.vllm_server import VLLMServer
+from rubricrl.judge.server_start import judge_server as start_judge_server
+from rubricrl.judge.server_start import needs_server, served_judge
 from rubricrl.scoring.graded import GradedRecord, make_record
 from rubricrl.scoring.healthbench import score_example, score_records
+from rubricrl.scoring.stats import paired_bootstrap
 from rubricrl.train.rollout import sample_responses
 from rubricrl.train.stages import StageContext
 
@@ -40,36 +40,16 @@ log = logging.getLogger(__name__)
 def fixed_judge(spec: Any, cfg: Any, name: str, log_dir: Path) -> Iterator[Any]:
     """The fixed grader of ``spec``; starts a local vLLM server when an HTTP judge has no endpoint."""
 
-    judge_cfg = spec.judge
-    if (
-        spec.kind == "judge"
-        and judge_cfg.backend == "openai"
-        and not judge_cfg.base_url
-        and not judge_cfg.base_url_file
-        and cfg.server.enabled
-    ):
-        s = cfg.server
-        with VLLMServer(
-            s.model,
-            max_model_len=s.max_model_len,
-            kv_cache_gib=s.kv_cache_gib,
-            max_num_seqs=s.max_num_seqs,
-            dtype=s.dtype,
-            startup_timeout_s=s.startup_timeout_s,
-            log_file=log_dir / "vllm.log",
-        ) as server:
-            live = spec.model_copy(
-                update={
-                    "judge": judge_cfg.model_copy(
-                        update={"base_url": server.base_url, "model": server.served_model_name}
-                    )
-                }
-            )
-            judge = build_fixed_grader(live, name)
+    if spec.kind == "judge" and needs_server(spec.judge, cfg.server):
+        server = start_judge_server(cfg.server, log_dir / "vllm.log", shared=False)  # this stage's own
+        try:
+            judge = build_fixed_grader(spec.model_copy(update={"judge": served_judge(spec.judge, server)}), name)
             try:
                 yield judge
             finally:
                 close_judge(judge)
+        finally:
+            server.stop()
         return
     judge = build_fixed_grader(spec, name, cfg.policy.device, cfg.policy.dtype)
     try:
@@ -124,15 +104,9 @@ def _write_jsonl(path: Path, rows: Sequence[dict[str, Any]]) -> None:
 def paired_diff_ci(
     before: Sequence[float], after: Sequence[float], n_bootstrap: int, seed: int
 ) -> tuple[float, float, float]:
-    """Difference of clipped means (after - before) with a paired bootstrap 95% interval over examples."""
-
-    b, a = np.asarray(before, dtype=float), np.asarray(after, dtype=float)
-    clip = lambda x: float(np.clip(x.mean(), 0.0, 1.0))  # noqa: E731  (HealthBench clips the mean)
-    diff = clip(a) - clip(b)
-    rng = np.random.default_rng(seed)
-    idx = rng.integers(0, len(a), size=(n_bootstrap, len(a)))
-    boots = np.clip(a[idx].mean(1), 0, 1) - np.clip(b[idx].mean(1), 0, 1)
-    return diff, float(np.percentile(boots, 2.5)), float(np.percentile(boots, 97.5))
+    """Difference of clipped means (after - before) with a paired bootstrap 95% interval over examples
+    (HealthBench clips its overall score to [0, 1]; :func:`rubricrl.scoring.stats.paired_bootstrap`)."""
+    return paired_bootstrap(before, after, n_bootstrap, seed, clip=True)
 
 
 def eval_stage(ctx: StageContext) -> dict[str, Any]:
