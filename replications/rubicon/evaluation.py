@@ -16,9 +16,9 @@ from typing import Any
 
 from replications.rubicon.common import judge_for, load_rubric_file, read_rows, rub, write_rows
 from replications.rubicon.hacking import detect
+from rubricrl.generation import sample_responses
 from rubricrl.scoring.stats import paired_bootstrap, wilson
 from rubricrl.train.rewards import RubricScorer
-from rubricrl.train.rollout import sample_responses
 from rubricrl.train.stages import StageContext
 
 

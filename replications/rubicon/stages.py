@@ -54,13 +54,13 @@ from replications.rubicon.report import write_report
 from rubricrl.config import resolve_path
 from rubricrl.data.filtering import plot_histogram, select_prompts
 from rubricrl.errors import UserError
+from rubricrl.generation import sample_responses
 from rubricrl.judge import JudgeConfig
 from rubricrl.report.drift import stage_drift
 from rubricrl.rubrics.schema import Rubric, bank_hash
 from rubricrl.train.drift_monitor import check_stages, stage_monitor
 from rubricrl.train.nemo_rl_stage import train_nemo_rl
 from rubricrl.train.rewards import RubricScorer, programmatic_only
-from rubricrl.train.rollout import sample_responses
 from rubricrl.train.stages import Stage, StageContext, file_hash
 
 log = logging.getLogger(__name__)

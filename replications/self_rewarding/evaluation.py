@@ -19,6 +19,7 @@ from typing import Any
 from replications.self_rewarding.common import build_fixed_grader
 from replications.self_rewarding.config import SECTION
 from replications.self_rewarding.datasets import read_examples
+from rubricrl.generation import sample_responses
 from rubricrl.jsonl import read_jsonl_objects, write_jsonl_atomic
 from rubricrl.judge import close_judge, grade_many
 from rubricrl.judge.interfaces import GradingRequest
@@ -27,7 +28,6 @@ from rubricrl.judge.server_start import needs_server, served_judge
 from rubricrl.scoring.graded import GradedRecord, make_record
 from rubricrl.scoring.healthbench import score_example, score_records
 from rubricrl.scoring.stats import paired_bootstrap
-from rubricrl.train.rollout import sample_responses
 from rubricrl.train.stages import StageContext
 
 log = logging.getLogger(__name__)
