@@ -355,3 +355,22 @@ def test_a_retry_shows_the_reason_and_after_a_copy_drops_the_example(tmp_path):
     assert "It was rejected: no JSON" in prompts[1] and EXAMPLE_TEXTS[0] in prompts[1]
     assert "copied the template's example" in prompts[2] and EXAMPLE_TEXTS[0] not in prompts[2].split("# Output")[1]
     assert summary["kept"] == 1
+
+
+def test_criteria_echoing_the_prompts_own_text_are_removed(tmp_path):
+    echo = {
+        "criteria": [
+            {
+                "text": "<one sentence a grader can check in a reply to the request above",
+                "points": 2,
+                "critical": False,
+            },
+            {"text": "no JSON object with", "points": 3, "critical": False},
+            *GOOD["criteria"],
+        ]
+    }
+    out, summary, chat = run(tmp_path, config(attempts=2), ["no json here", echo], n=1)
+    r = lines(out)[0]
+    assert [c["text"] for c in r["criteria"]] == [c["text"] for c in GOOD["criteria"]]
+    assert lines(side_paths(out)["gates"])[0]["example_copies"] == ["g1", "g2"]
+    assert summary["criteria"]["example_copies_removed"] == 2

@@ -83,6 +83,22 @@ def reference_copies(criteria: Sequence[dict[str, Any]], reference: str, min_wor
     return out
 
 
+def copies_instructions(text: str, instructions: str, examples: Sequence[str], min_words: int = 4) -> bool:
+    """Whether a criterion copies the generation prompt instead of writing for the request.
+
+    True when it is as similar as 0.8 to one of the prompt's example criteria, or when its words (at least
+    ``min_words`` of them) all appear, in order and contiguously, in the prompt's own instruction text
+    (its placeholders, its rejection feedback): a small model echoes those. The request and the reference
+    answer are not part of ``instructions``; quoting the request is fine.
+    """
+    if any(similarity(text, e) >= 0.8 for e in examples):
+        return True
+    w = words(text)
+    if len(w) < min_words:
+        return False
+    return f" {' '.join(w)} " in f" {' '.join(words(instructions))} "
+
+
 @dataclass
 class Discrimination:
     """What the discrimination gate measured for one rubric.

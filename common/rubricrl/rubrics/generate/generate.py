@@ -7,7 +7,7 @@ concurrently under the generator's ``concurrency`` (see :mod:`.run`). Per unit:
    rubric's criteria, the score form and the verifiers on offer;
 2. call the generator (structured output: the criteria list's JSON schema as ``response_format``);
 3. parse the answer into a rubric in our schema with provenance (generator model, template hash, seed
-   rubric, prompt ids), without criteria that copy the template's own example criteria, and run the
+   rubric, prompt ids), without criteria that copy the prompt's own example criteria or text, and run the
    same checks as ``rubricrl validate`` (:mod:`rubricrl.rubrics.validate`); the near-duplicate and
    reference-copy gates run here, and the rubric is checked again after them;
 4. an invalid answer (no JSON, bad item, failed validation, transport failure) is retried with the next
@@ -67,7 +67,6 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 BUILTIN_TEMPLATES = ("instance",)
 MAX_EXAMPLE_PROMPTS = 3  # a task rubric's prompt shows this many of the task's prompts
 ANSWER_EXCERPT = 2000
-EXAMPLE_COPY = 0.8  # similarity to an example criterion of the template at which a criterion counts as its copy
 
 
 def load_generation_template(spec: str) -> Template:
@@ -275,8 +274,26 @@ class RubricGenerator:
             node["aggregation"] = aggregation
         return node
 
-    def _build(self, unit: Unit, text: str, gate: dict[str, Any]) -> dict[str, Any]:
+    def instructions(self, feedback: str = "") -> str:
+        """The prompt's own text without the request, the reference and the seed (what a criterion must not echo)."""
+        values = {
+            "tag": "",
+            "conversation": "",
+            "reference": "",
+            "seed": "",
+            "form": form_text(self.form),
+            "verifiers": verifiers_text(self.form),
+            "min_criteria": "",
+            "max_criteria": "",
+            "output": output_example(self.form, True) + "\n" + output_example(self.form, False),
+            "output_note": OUTPUT_NOTE_CONCRETE + "\n" + OUTPUT_NOTE_PLACEHOLDERS,
+            "feedback": feedback,
+        }
+        return self.template.render(values)
+
+    def _build(self, unit: Unit, text: str, gate: dict[str, Any], feedback: str = "") -> dict[str, Any]:
         """A valid, gated rubric mapping from one answer, or raise AnswerError / ParseError with the reason."""
+        instructions = self.instructions(feedback)
         answer = extract_json(text, dict, key="criteria")
         parsed = parse_answer(answer, self.form, self.seed, self.cfg.max_criteria)
         criteria = parsed.criteria
@@ -284,12 +301,12 @@ class RubricGenerator:
         copied = [
             c["id"]
             for c in criteria
-            if c["id"] not in protected and max(gates.similarity(c["text"], t) for t in EXAMPLE_TEXTS) >= EXAMPLE_COPY
+            if c["id"] not in protected and gates.copies_instructions(c["text"], instructions, EXAMPLE_TEXTS)
         ]
         criteria = [c for c in criteria if c["id"] not in copied]
         n_new = len(criteria) - len(protected)
         if n_new < self.cfg.min_criteria:
-            why = f" ({len(copied)} copied the template's example criteria)" if copied else ""
+            why = f" ({len(copied)} copied the template's example criteria or instructions)" if copied else ""
             raise AnswerError(f"{n_new} criteria written{why}, at least {self.cfg.min_criteria} asked for")
         problems = validation_problems(self.rubric_node(unit, criteria))
         if problems:
@@ -346,7 +363,7 @@ class RubricGenerator:
             result.answer = text[:ANSWER_EXCERPT]
             gate: dict[str, Any] = {}
             try:
-                node = self._build(unit, text, gate)
+                node = self._build(unit, text, gate, feedback)
             except (ParseError, AnswerError) as e:
                 result.reasons.append(str(e))
                 log.info("unit %s attempt %d: %s", unit.id, attempt + 1, e)

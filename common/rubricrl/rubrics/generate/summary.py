@@ -147,7 +147,7 @@ def markdown(summary: dict[str, Any]) -> str:
         "|---|---|",
         f"| in kept rubrics | {c['in_kept_rubrics']} |",
         f"| near-duplicates removed | {c['duplicates_removed']} |",
-        f"| copies of the template's example removed | {c.get('example_copies_removed', 0)} |",
+        f"| copies of the prompt's example criteria or text removed | {c.get('example_copies_removed', 0)} |",
         f"| copying the reference answer | {c['reference_copies']} |",
         f"| programmatic (a verifier with valid args) | {c['programmatic']} |",
         f"| verifier named but rejected (kept as LLM criteria) | {c['verifier_rejected']} |",
