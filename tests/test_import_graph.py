@@ -68,24 +68,11 @@ HEAVY = frozenset(
 # Known edges that break the rules, each removed by another change of issue 10. Keys are (importer, imported);
 # the value says who removes it. The pipeline move (replications/<paper>/) is done by the "paper-owned pipelines"
 # part of issue 10, the single scorer by its "one reward core" part, the rubric generator by issue 14.
-MOVER = "issue 10, paper-owned pipelines (the move into replications/<paper>/)"
-SCORER = "issue 10, one reward core (reward/scorer.py, train/rewards.py, train/nemo_rl_env.py)"
 KNOWN_CYCLE_EDGES: dict[tuple[str, str], str] = {}
 """Module edges left out of the cycle search (rule 1 and 2)."""
 KNOWN_COMMANDS_IMPORTS: dict[tuple[str, str], str] = {}
 """Imports of ``rubricrl.commands`` from library code (rule 3)."""
-KNOWN_LAZY_MODULES: dict[str, str] = {
-    # files the pipeline move edits (paper registries -> rubricrl.papers discovery)
-    "rubricrl.cluster.nemo_rl": MOVER,
-    "rubricrl.cluster.plan": MOVER,
-    "rubricrl.commands.replicate": MOVER,
-    "rubricrl.config.compose": MOVER,
-    "rubricrl.report.eval_runner": MOVER,
-    # files the single scorer owns
-    "rubricrl.train.nemo_rl_env": SCORER,
-    "rubricrl.train.nemo_rl_env_config": SCORER,
-    "rubricrl.train.trl_adapter": SCORER,
-}
+KNOWN_LAZY_MODULES: dict[str, str] = {}
 """Modules whose function-level imports of light modules are not yet moved to the top (rule 4)."""
 
 

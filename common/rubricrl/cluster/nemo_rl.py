@@ -20,7 +20,9 @@ from typing import Any
 
 import yaml
 
+from rubricrl.config import compose_experiment, config_hash
 from rubricrl.errors import UserError
+from rubricrl.judge import JudgeConfig
 from rubricrl.papers import all_recipes
 
 NEMO_RL_DEFAULTS = "/opt/nemo-rl/examples/configs/grpo_math_1B.yaml"
@@ -126,8 +128,6 @@ ASYNC_GRPO_NOTE = (
 
 def build_config(exp: Any, recipe: Recipe) -> dict[str, Any]:
     """The NeMo RL config of ``recipe`` for the composed experiment ``exp`` (an ``ExperimentConfig``)."""
-    from rubricrl.config import config_hash
-    from rubricrl.judge import JudgeConfig
 
     sec = exp.sections.get(exp.paper)
     stage_cfg = getattr(sec, recipe.stage.removesuffix("_rl"), None) if sec is not None else None
@@ -368,7 +368,6 @@ def output_path(root: Path, recipe: Recipe) -> Path:
 
 def generate(root: Path, papers: list[str] | None = None) -> dict[Path, str]:
     """Text of every recipe's config (for the papers whose experiment config exists), keyed by path."""
-    from rubricrl.config import compose_experiment
 
     out: dict[Path, str] = {}
     exps: dict[str, Any] = {}

@@ -35,6 +35,7 @@ from typing import Any
 from rubricrl.cluster.nemo_rl import build_config, recipes
 from rubricrl.cluster.site import SiteFile
 from rubricrl.cluster.throughput import estimate_gpu_hours
+from rubricrl.config import compose_experiment, config_hash
 from rubricrl.errors import UserError
 from rubricrl.papers import load_stages
 
@@ -195,7 +196,6 @@ def build_plan(
     Raises:
         UserError: bad config or overrides, a stage marker from another config.
     """
-    from rubricrl.config import compose_experiment, config_hash
 
     all_overrides = [*site_overrides(site), *overrides]
     config_dir = (repo / "replications" / paper / "configs") if repo else None

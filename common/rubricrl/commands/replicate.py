@@ -17,11 +17,15 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
+from pathlib import Path
 
 from rubricrl.commands.common import accept_trailing_overrides
+from rubricrl.config import compose_experiment, to_yaml
 from rubricrl.errors import UserError
 from rubricrl.papers import help_list, load_stages
+from rubricrl.train.stages import StageInterrupted, run_pipeline, stage_status
 
 
 def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -60,8 +64,6 @@ def add_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParse
 
 
 def run(args: argparse.Namespace) -> int:
-    import os
-    from pathlib import Path
 
     # OpenMP threads that spin only briefly (10k iterations) before sleeping when they wait. Measured on
     # 2 cores with SmolLM2 (8 x 48-token generate): sleeping at once (OMP_WAIT_POLICY=PASSIVE) was ~25%
@@ -69,9 +71,6 @@ def run(args: argparse.Namespace) -> int:
     # on a busy one. Must be set before torch loads; a user's OMP_WAIT_POLICY / GOMP_SPINCOUNT wins.
     if "OMP_WAIT_POLICY" not in os.environ and "GOMP_SPINCOUNT" not in os.environ:
         os.environ["GOMP_SPINCOUNT"] = "10000"
-
-    from rubricrl.config import compose_experiment, to_yaml
-    from rubricrl.train.stages import StageInterrupted, run_pipeline, stage_status
 
     if args.multirun:
         sweep = next((o for o in args.overrides if "," in o.split("=", 1)[-1]), "grpo.max_steps=10,20")

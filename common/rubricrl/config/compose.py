@@ -17,9 +17,11 @@ from the command line even when no YAML names it; a key that is not a schema fie
 
 from __future__ import annotations
 
+import difflib
 import hashlib
 import json
 import logging
+import typing
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -28,6 +30,8 @@ import yaml
 from pydantic import ValidationError
 
 from rubricrl.config.schema import ExperimentConfig, register_section, registered_sections
+from rubricrl.config_io import load_yaml_with_lines, strip_lines
+from rubricrl.data.paths import _repo_root
 from rubricrl.errors import Problems, UserError
 from rubricrl.papers import find_paper
 
@@ -41,7 +45,6 @@ def repo_root() -> Path:
     cwd = Path.cwd()
     if (cwd / "replications").is_dir():
         return cwd
-    from rubricrl.data.paths import _repo_root
 
     return _repo_root() or cwd
 
@@ -153,7 +156,6 @@ def validate_experiment(data: dict[str, Any], source: str = "config") -> Experim
 
 def _model_of(tp: Any) -> Any:
     """The pydantic model class inside an annotation (``Model``, ``Model | None``), else None."""
-    import typing
 
     if isinstance(tp, type) and hasattr(tp, "model_fields"):
         return tp
@@ -179,7 +181,6 @@ def _siblings(path: Sequence[str]) -> list[str]:
 
 def unknown_key_message(where: Sequence[str]) -> str:
     """ "unknown key" with the nearest valid key(s) at the same place, e.g. ``did you mean grpo.max_steps?``."""
-    import difflib
 
     near = difflib.get_close_matches(str(where[-1]), _siblings([str(p) for p in where[:-1]]), n=3, cutoff=0.6)
     parent = ".".join(str(p) for p in where[:-1])
@@ -226,7 +227,6 @@ def to_yaml(cfg: ExperimentConfig) -> str:
 
 def load_experiment_yaml(path: str | Path) -> ExperimentConfig:
     """Load a resolved config written by :func:`to_yaml` (e.g. ``runs/<run>/config.yaml``)."""
-    from rubricrl.config_io import load_yaml_with_lines, strip_lines
 
     tree = load_yaml_with_lines(path)
     if not isinstance(tree, dict):

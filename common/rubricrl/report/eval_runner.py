@@ -33,7 +33,12 @@ from typing import Any
 
 import yaml
 
+from rubricrl.configs import config_path
 from rubricrl.errors import UserError, run_guarded
+from rubricrl.evaluation.judging import DEFAULT_JUDGE
+from rubricrl.judge.config import load_judge_config
+from rubricrl.judge.vllm_server import VLLMServer
+from rubricrl.models import resolve_model
 from rubricrl.papers import all_papers, help_list
 from rubricrl.report.paper_tables import load_paper_tables
 from rubricrl.report.results import describe_judge, sidecar_name
@@ -95,7 +100,6 @@ def model_args(
             "tokenized_requests": False,
         }
         return "local-chat-completions", args, Path(name.rstrip("/")).name or name, f"server {url}"
-    from rubricrl.models import resolve_model
 
     path = resolve_model(model)
     display = model if model in TINY_MODELS else path.name
@@ -108,10 +112,6 @@ def default_judge(explicit: str | None) -> str | None:
         return explicit
     if os.environ.get(JUDGE_ENV):
         return os.environ[JUDGE_ENV]
-    try:
-        from rubricrl.evaluation.judging import DEFAULT_JUDGE
-    except ImportError:
-        return None
     return DEFAULT_JUDGE
 
 
@@ -121,9 +121,6 @@ def judge_server(judge: str | None, enabled: bool) -> Iterator[None]:
     if not enabled:
         yield
         return
-    from rubricrl.configs import config_path
-    from rubricrl.judge.config import load_judge_config
-    from rubricrl.judge.vllm_server import VLLMServer
 
     if not judge:
         raise UserError("--serve-judge needs a judge config (--judge NAME)")
@@ -146,8 +143,6 @@ def check_judge_endpoint(judge: str | None, names: list[str], serving: bool) -> 
     """Fail before generating when a judged task's judge reads a server address file that does not exist."""
     if serving or not judge or not any(n.startswith(JUDGED_PREFIXES) for n in names):
         return
-    from rubricrl.configs import config_path
-    from rubricrl.judge.config import load_judge_config
 
     endpoint = getattr(load_judge_config(config_path("judge", judge)), "base_url_file", None)
     if endpoint and not Path(endpoint).exists():

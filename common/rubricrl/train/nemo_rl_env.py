@@ -83,6 +83,7 @@ from rubricrl.train.nemo_rl_env_config import (
     read_endpoints,
     write_endpoints,
 )
+from rubricrl.train.step_timing import nemo_rl_step_timing
 
 __all__ = [
     "ACTOR_FQN",
@@ -347,7 +348,6 @@ class RubricEnvironment:
         (:func:`rubricrl.train.step_timing.nemo_rl_step_timing`); the figures also go into the step's
         ``metrics_path`` record as ``timing/*``. Empty when ``step`` is not the open step.
         """
-        from rubricrl.train.step_timing import nemo_rl_step_timing
 
         with self._lock:
             if self._open is None or self._open.step != int(step):

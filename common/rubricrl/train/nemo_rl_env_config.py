@@ -19,6 +19,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from rubricrl.errors import UserError
 from rubricrl.judge import JudgeConfig, build_judge
+from rubricrl.judge.backends import TransportError
+from rubricrl.judge.backends.openai_http import endpoint_files
+from rubricrl.judge.backends.openai_http import read_endpoints as read
 
 log = logging.getLogger(__name__)
 
@@ -130,8 +133,6 @@ def read_endpoints(path: Path) -> list[str]:
     The reading is the HTTP judge client's own (:func:`rubricrl.judge.backends.openai_http.read_endpoints`);
     this raises a :class:`UserError` instead of a retryable transport error.
     """
-    from rubricrl.judge.backends import TransportError
-    from rubricrl.judge.backends.openai_http import read_endpoints as read
 
     try:
         return read(path)
@@ -159,7 +160,6 @@ def build_env_judge(cfg: JudgeConfig, wait_s: float = 0.0) -> Any:
     """
     if cfg.backend != "openai" or cfg.base_url_file is None:
         return build_judge(cfg)
-    from rubricrl.judge.backends.openai_http import endpoint_files
 
     deadline = time.monotonic() + wait_s
     while not endpoint_files(cfg.base_url_file):

@@ -43,6 +43,7 @@ from __future__ import annotations
 
 import logging
 import math
+import sys
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
@@ -52,8 +53,9 @@ from typing import Any
 from rubricrl.config import ExperimentConfig, GRPOSettings
 from rubricrl.config.schema import trl_field_names
 from rubricrl.errors import UserError
-from rubricrl.jsonl import append_jsonl, write_jsonl_atomic
+from rubricrl.jsonl import append_jsonl, cut_step_records, write_jsonl_atomic
 from rubricrl.judge import RoutingJudge
+from rubricrl.models import known_models, resolve_model
 from rubricrl.reward.drift import DriftMonitorError
 from rubricrl.reward.health import HealthThresholds, RewardHealth, RewardHealthError
 from rubricrl.reward.health_file import restore_health, write_health
@@ -62,6 +64,7 @@ from rubricrl.train.checkpoint import GracefulStop, StopOnSignal, last_checkpoin
 from rubricrl.train.drift_monitor import GoldMonitor, Rollout, prompt_key
 from rubricrl.train.stages import StageInterrupted
 from rubricrl.train.step_timing import StepTimer, timing_summary
+from rubricrl.train.wandb_log import configure_wandb
 
 log = logging.getLogger(__name__)
 
@@ -262,7 +265,6 @@ def _cut_rollouts(reward_funcs: Sequence[Any], done_steps: int, run_name: str) -
     An attempt that died after its last checkpoint left rows for steps that training now repeats; without
     this they would appear twice (the hacking analysis mines these files).
     """
-    from rubricrl.jsonl import cut_step_records
 
     seen: set[Path] = set()
     for fn in reward_funcs:
@@ -376,7 +378,6 @@ def _dtype(name: str) -> Any:
 
 def policy_path(name: str) -> str:
     """A policy name -> what ``from_pretrained`` loads: a prepared alias / directory, else a hub id as is."""
-    from rubricrl.models import known_models, resolve_model
 
     if Path(name).expanduser().is_dir() or name in known_models():
         return str(resolve_model(name))
@@ -422,8 +423,6 @@ def train_grpo(
     from datasets import Dataset
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from trl import GRPOTrainer
-
-    from rubricrl.train.wandb_log import configure_wandb
 
     ckpt_dir = out_dir / "checkpoints"
     final = out_dir / "final"
@@ -516,7 +515,6 @@ def _write_history(path: Path, history: list[dict[str, Any]]) -> None:
 
 
 def _finish_wandb() -> None:
-    import sys
 
     if "wandb" not in sys.modules:  # never imported (wandb.mode=disabled, or not installed): no run to finish
         return
