@@ -35,16 +35,9 @@ CODE_ROOTS = [REPO / "common" / "rubricrl", REPO / "replications"]
 #
 # rubicon.filter.stage2, the dead key issue 10 names, is read since 80752f2 (the filter_stage2 stage); run on the
 # tree before it (0ed01af) this test reports exactly that key.
-SITE = (
-    "issue 10 (config fields): the experiment config's site section is superseded by the cluster site file "
-    "(rubricrl.cluster.site, slurm/site.example.yaml), which has its own container and paths; nothing reads "
-    "these copies. Remove them from SiteConfig (the resolved configs change) or read them."
-)
-KNOWN_UNREAD: dict[str, str] = {
-    "site.container": SITE,
-    "site.paths.models_dir": SITE,
-    "site.paths.scratch": SITE,
-}
+# The experiment config's copies of the cluster site file's container and paths (site.container,
+# site.paths.models_dir, site.paths.scratch) were never read; they are gone from SiteConfig.
+KNOWN_UNREAD: dict[str, str] = {}
 
 # Models whose fields reach their consumer as a whole (model_dump / field-name mapping), so no attribute access
 # names them one by one. Value: who consumes them.

@@ -217,12 +217,14 @@ class SlurmSettings(Strict):
 
 
 class SitePaths(Strict):
-    """Site paths (None = the local defaults: ``models/``, ``data/``, HF cache from the environment)."""
+    """Site paths (None = the local defaults: ``data/``, HF cache from the environment).
 
-    models_dir: Path | None = None
+    A Slurm cluster's container images and repository/run/venv paths are the cluster site file's
+    (``slurm/site.example.yaml``, :mod:`rubricrl.cluster.site`), not keys here.
+    """
+
     data_dir: Path | None = None
     hf_home: Path | None = None
-    scratch: Path | None = None
 
 
 class SiteConfig(Strict):
@@ -230,7 +232,6 @@ class SiteConfig(Strict):
 
     name: str = "local"
     launcher: Literal["local", "slurm"] = "local"
-    container: str | None = None
     slurm: SlurmSettings = Field(default_factory=SlurmSettings)
     paths: SitePaths = Field(default_factory=SitePaths)
     env: dict[str, str] = Field(default_factory=dict)
