@@ -26,12 +26,12 @@ from rubricrl.errors import UserError
 
 #: Measured by ``make rubrics-demo N=3`` (see the README's rubric generation section); used without a summary.
 DEFAULT_TOKENS_PER_RUBRIC: dict[str, float] = {
-    "generation_prompt_tokens": 2571.3,
-    "generation_completion_tokens": 707.7,
+    "generation_prompt_tokens": 2417.3,
+    "generation_completion_tokens": 1204.0,
     "gate_policy_prompt_tokens": 112.0,
     "gate_policy_completion_tokens": 682.7,
-    "gate_judge_prompt_tokens": 2028.0,
-    "gate_judge_completion_tokens": 171.0,
+    "gate_judge_prompt_tokens": 4299.7,
+    "gate_judge_completion_tokens": 331.3,
 }
 DEFAULT_SOURCE = (
     "make rubrics-demo N=3 on 2026-12-02 (SmolLM2-135M-Instruct on the CPU vLLM server, k=4, up to 5 attempts; "
