@@ -146,6 +146,24 @@ class EvalConfig(Strict):
     bootstrap: int = Field(default=1000, ge=100)
 
 
+class RubricsConfig(Strict):
+    """Generated instance rubrics for the stage-2 prompts (paper: rubrics written by LLMs, at instance level).
+
+    Attributes:
+        generate: run the ``rubrics_stage2`` stage: generate an instance rubric for each stage-2 training prompt
+            (:mod:`rubricrl.rubrics.generate`, with its quality gates) before the stage-2 filter; stage 2 trains
+            each prompt on its generated rubric, or on its bank rubric when generation failed or a gate dropped it.
+        config: the generation config (a path, or a name under ``configs/rubrics/``). When ``server.enabled``
+            the generator, the gate's policy and judge are pointed at the pipeline's local vLLM server; on a
+            cluster (``judge.base_url_file`` set) the gate grades with the training judge.
+        limit: generate for at most this many prompts (0 = all), in file order; the rest keep their bank rubric.
+    """
+
+    generate: bool = False
+    config: str = "replications/rubicon/configs/rubric_generation.yaml"
+    limit: int = Field(default=0, ge=0)
+
+
 class RubiconConfig(Strict):
     """The ``rubicon:`` section."""
 
@@ -154,6 +172,7 @@ class RubiconConfig(Strict):
     stage1: StageRL = Field(default_factory=StageRL)
     hacking: HackingConfig = Field(default_factory=HackingConfig)
     stage2: StageRL = Field(default_factory=lambda: StageRL(judge_llm=True))
+    rubrics: RubricsConfig = Field(default_factory=RubricsConfig)
     eval: EvalConfig = Field(default_factory=EvalConfig)
 
 

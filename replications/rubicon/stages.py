@@ -49,6 +49,8 @@ from replications.rubicon.common import (
 )
 from replications.rubicon.datasets import build_stage1, build_stage2, constraint_rubrics, ifeval_tasks, load_tasks
 from replications.rubicon.evaluation import evaluate
+from replications.rubicon.generated_rubrics import STAGE as RUBRICS_STAGE
+from replications.rubicon.generated_rubrics import generates_rubrics, stage2_inputs, stage_rubrics_stage2
 from replications.rubicon.hacking import mine, render_markdown
 from replications.rubicon.report import write_report
 from rubricrl.config import resolve_path
@@ -256,9 +258,9 @@ def stage_filter(ctx: StageContext) -> dict[str, Any]:
 def stage_filter_stage2(ctx: StageContext) -> dict[str, Any]:
     """``rubicon.filter.stage2``: filter the stage-2 training prompts with the stage-1 policy and the stage-2 judge."""
     r = rub(ctx.cfg)
-    data = ctx.input("data")
-    rows = read_rows(data / "stage2_train.jsonl")
-    rubrics = load_rubric_file(data / "rubrics.json")
+    rows_file, rubrics_file = stage2_inputs(ctx)
+    rows = read_rows(rows_file)
+    rubrics = load_rubric_file(rubrics_file)
     policy = ctx.input("stage1_rl") / "final"
     ctx.record_hash("stage1_policy", file_hash(policy / "model.safetensors"))
     return _filter_prompts(ctx, rows, rubrics, str(policy), r.stage2.judge_llm, "stage-1 policy")
@@ -392,13 +394,11 @@ def stage_hacking(ctx: StageContext) -> dict[str, Any]:
 
 def stage_stage2(ctx: StageContext) -> dict[str, Any]:
     r = rub(ctx.cfg)
-    source = (
-        ctx.input("filter_stage2") / "kept.jsonl"
-        if filters_stage2(ctx.cfg)
-        else ctx.input("data") / "stage2_train.jsonl"
-    )
-    rows = read_rows(source)
-    rubrics = load_rubric_file(ctx.input("data") / "rubrics.json")
+    rows_file, rubrics_file = stage2_inputs(ctx)
+    if filters_stage2(ctx.cfg):
+        rows_file = ctx.input("filter_stage2") / "kept.jsonl"
+    rows = read_rows(rows_file)
+    rubrics = load_rubric_file(rubrics_file)
     defense = next(iter(load_rubric_file(ctx.input("hacking") / "defense_rubric.json").values()))
     init = str(ctx.input("stage1_rl") / "final")
     return _train_stage(ctx, rows, rubrics, r.stage2.judge_llm, defense, r.stage2, init)
@@ -415,7 +415,9 @@ def stage_report(ctx: StageContext) -> dict[str, Any]:
 
 
 def stages(cfg: Any = None) -> list[Stage]:
-    """Rubicon stages in order."""
+    """Rubicon stages in order (``rubrics_stage2`` and ``filter_stage2`` only when their keys are on)."""
+    gen = cfg is not None and generates_rubrics(cfg)
+    f2 = cfg is not None and filters_stage2(cfg)
     return [
         Stage("data", stage_data, (), "build stage-1/stage-2 prompt sets and the held-out split"),
         Stage("filter", stage_filter, ("data",), "sample k responses per prompt, keep the central quantile band"),
@@ -424,19 +426,31 @@ def stages(cfg: Any = None) -> list[Stage]:
         *(
             [
                 Stage(
+                    RUBRICS_STAGE,
+                    stage_rubrics_stage2,
+                    ("data",),
+                    "generate an instance rubric per stage-2 prompt, keep those that pass the quality gates",
+                )
+            ]
+            if gen
+            else []
+        ),
+        *(
+            [
+                Stage(
                     "filter_stage2",
                     stage_filter_stage2,
-                    ("data", "stage1_rl"),
+                    ("data", "stage1_rl", *((RUBRICS_STAGE,) if gen else ())),
                     "sample k responses per stage-2 prompt with the stage-1 policy, keep the central band",
                 )
             ]
-            if cfg is not None and filters_stage2(cfg)
+            if f2
             else []
         ),
         Stage(
             "stage2_rl",
             stage_stage2,
-            ("data", "stage1_rl", "hacking", *(("filter_stage2",) if cfg is not None and filters_stage2(cfg) else ())),
+            ("data", "stage1_rl", "hacking", *((RUBRICS_STAGE,) if gen else ()), *(("filter_stage2",) if f2 else ())),
             "GRPO on stage-2 rubrics with the defense rubric as a veto",
         ),
         Stage(

@@ -28,6 +28,8 @@ SHORT = [
     "rubicon.filter.band=[0.0,1.0]",
     "rubicon.filter.max_new_tokens=16",
     "rubicon.filter.stage2=true",  # the stage-2 prompts are filtered with the stage-1 policy (paper scale's setting)
+    "rubicon.rubrics.generate=true",  # instance rubrics for two stage-2 prompts, written by the served SmolLM2
+    "rubicon.rubrics.limit=2",
     "grpo.max_completion_length=16",
     "rubicon.eval.max_new_tokens=16",
     "rubicon.eval.samples=1",
@@ -64,7 +66,7 @@ def test_shortened_pipeline_end_to_end_then_skips(tmp_path):
     r = _run(tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
     run = tmp_path / "ci"
-    for stage in ("data", "filter", "stage1_rl", "hacking", "filter_stage2", "stage2_rl", "eval", "report"):
+    for stage in ("data", "filter", "stage1_rl", "hacking", "rubrics_stage2", "filter_stage2", "stage2_rl", "eval", "report"):
         assert (run / stage / "DONE").is_file(), stage
         prov = json.loads((run / stage / "provenance.json").read_text())
         assert prov["config_hash"]
@@ -73,6 +75,8 @@ def test_shortened_pipeline_end_to_end_then_skips(tmp_path):
     assert (run / "stage1_rl" / "final" / "model.safetensors").is_file()
     assert (run / "hacking" / "taxonomy.md").read_text().startswith("# Reward-hacking taxonomy")
     s2 = [json.loads(x) for x in (run / "stage2_rl" / "rollouts.jsonl").read_text().splitlines()]
+    gen = json.loads((run / "rubrics_stage2" / "metrics.json").read_text())
+    assert gen["attempted"] == 2 and gen["summary"]["units"] == 2  # each kept, dropped or failed, and counted
     f2 = json.loads((run / "filter_stage2" / "filter_stats.json").read_text())
     assert f2["policy"] == "stage-1 policy" and f2["judge"]["calls"] > 0  # sampled by stage 1, graded by the judge
     kept = {json.loads(x)["prompt"] for x in (run / "filter_stage2" / "kept.jsonl").read_text().splitlines()}
@@ -85,4 +89,4 @@ def test_shortened_pipeline_end_to_end_then_skips(tmp_path):
     assert "Held-out evaluation" in report and "tiny scale" in report
     assert list((run / "wandb").glob("offline-run-*"))
     again = _run(tmp_path)
-    assert again.returncode == 0 and again.stderr.count("done already, skipped") == 8
+    assert again.returncode == 0 and again.stderr.count("done already, skipped") == 9
