@@ -66,7 +66,17 @@ def test_shortened_pipeline_end_to_end_then_skips(tmp_path):
     r = _run(tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
     run = tmp_path / "ci"
-    for stage in ("data", "filter", "stage1_rl", "hacking", "rubrics_stage2", "filter_stage2", "stage2_rl", "eval", "report"):
+    for stage in (
+        "data",
+        "filter",
+        "stage1_rl",
+        "hacking",
+        "rubrics_stage2",
+        "filter_stage2",
+        "stage2_rl",
+        "eval",
+        "report",
+    ):
         assert (run / stage / "DONE").is_file(), stage
         prov = json.loads((run / stage / "provenance.json").read_text())
         assert prov["config_hash"]
@@ -79,7 +89,8 @@ def test_shortened_pipeline_end_to_end_then_skips(tmp_path):
     assert gen["attempted"] == 2 and gen["summary"]["units"] == 2  # each kept, dropped or failed, and counted
     f2 = json.loads((run / "filter_stage2" / "filter_stats.json").read_text())
     assert f2["policy"] == "stage-1 policy" and f2["judge"]["calls"] > 0  # sampled by stage 1, graded by the judge
-    kept = {json.loads(x)["prompt"] for x in (run / "filter_stage2" / "kept.jsonl").read_text().splitlines()}
+    kept_rows = [json.loads(x) for x in (run / "filter_stage2" / "kept.jsonl").read_text().splitlines()]
+    kept = {r["prompt"][-1]["content"] if isinstance(r["prompt"], list) else r["prompt"] for r in kept_rows}
     assert kept and {x["prompt"] for x in s2} <= kept  # stage 2 trained only on prompts the filter kept
     assert s2 and all(x["defense_per_criterion"] is not None for x in s2)  # defense rubric graded as a veto
     ev = json.loads((run / "eval" / "eval.json").read_text())
