@@ -182,6 +182,23 @@ def test_direct_backend_errors_and_close(server_factory):
     run_sync(go())
 
 
+def test_usage_is_summed_over_successful_calls_only(server_factory):
+    with_usage = {**completion("a"), "usage": {"prompt_tokens": 11, "completion_tokens": 5, "total_tokens": 16}}
+    bad_usage = {**completion("b"), "usage": {"prompt_tokens": "many", "completion_tokens": -1}}
+    srv = server_factory((200, with_usage), (200, completion("c")), (200, bad_usage), (500, "boom"))
+
+    async def go():
+        async with OpenAIChatBackend("m", srv.url) as b:
+            for _ in range(3):
+                await b.complete([{"role": "user", "content": "hi"}])
+            with pytest.raises(TransportError):
+                await b.complete([{"role": "user", "content": "hi"}])
+            return dict(b.usage)
+
+    # three answered calls; only the first reported usable token counts; the failed call adds nothing
+    assert run_sync(go()) == {"calls": 3, "prompt_tokens": 11, "completion_tokens": 5}
+
+
 def test_base_url_file_is_read_at_first_call(server_factory, tmp_path):
     srv = server_factory((200, completion(met(True))))
     endpoint = tmp_path / "endpoint.txt"

@@ -226,6 +226,8 @@ class OpenAIChatBackend:
         self._client: httpx.AsyncClient | None = None
         self._client_loop: asyncio.AbstractEventLoop | None = None
         self._warned_schema = False
+        # the servers' own ``usage`` summed over successful calls (the rubric-generation plan reads it)
+        self.usage: dict[str, int] = {"calls": 0, "prompt_tokens": 0, "completion_tokens": 0}
 
     @classmethod
     def from_config(cls, cfg: Any) -> OpenAIChatBackend:
@@ -368,8 +370,18 @@ class OpenAIChatBackend:
             message = data["choices"][0]["message"]
         except (ValueError, KeyError, IndexError, TypeError) as e:
             raise TransportError(f"malformed chat completion from {url}: {resp.text[:300]}") from e
+        self._count_usage(data.get("usage") if isinstance(data, dict) else None)
         content = message.get("content") if isinstance(message, dict) else None
         return content if isinstance(content, str) else ""
+
+    def _count_usage(self, usage: Any) -> None:
+        """Add one response's ``usage`` block (absent or malformed: the call is counted, the tokens are not)."""
+        self.usage["calls"] += 1
+        if isinstance(usage, dict):
+            for k in ("prompt_tokens", "completion_tokens"):
+                v = usage.get(k)
+                if isinstance(v, int) and not isinstance(v, bool) and v >= 0:
+                    self.usage[k] += v
 
     async def aclose(self) -> None:
         """Close the HTTP client (only if it belongs to the running loop; otherwise drop it)."""
