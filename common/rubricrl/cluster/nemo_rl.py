@@ -344,12 +344,7 @@ def _monitor_env(exp: Any, recipe: Recipe) -> dict[str, Any] | None:
         judge = judge.model_copy(update={"base_url": exp.judge.base_url, "base_url_file": exp.judge.base_url_file})
     return {
         "judge": judge.model_dump(mode="json", exclude_unset=True),
-        "every_steps": m.every_steps,
-        "sample": m.sample,
-        "max_gap": m.max_gap,
-        "on_gap": m.on_gap,
-        "window": m.window,
-        "max_ungraded_share": m.max_ungraded_share,
+        **m.schedule(),
         "seed": exp.run.seed,
         "path": f"{exp.run.root}/{exp.run.name}/{recipe.stage}/monitor.jsonl",
     }

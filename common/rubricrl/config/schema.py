@@ -264,7 +264,27 @@ class ConstrainedGrader(Strict):
     chat_template_kwargs: dict[str, Any] = Field(default_factory=dict)
 
 
-class MonitorConfig(Strict):
+class MonitorSchedule(Strict):
+    """When the gold-judge drift monitor checks and what it tolerates: the fields the experiment's
+    ``monitor`` section (:class:`MonitorConfig`) and the NeMo RL environment's ``env.rubric.monitor``
+    (:class:`rubricrl.train.nemo_rl_env_config.MonitorEnvConfig`) share, so their defaults and bounds are one.
+
+    Attributes: as :class:`MonitorConfig`.
+    """
+
+    every_steps: int = Field(default=10, ge=1)
+    sample: int = Field(default=4, ge=1)
+    max_gap: float = Field(default=0.15, gt=0)
+    on_gap: Literal["warn", "stop"] = "warn"
+    window: int = Field(default=3, ge=1)
+    max_ungraded_share: float = Field(default=0.5, ge=0, le=1)
+
+    def schedule(self) -> dict[str, Any]:
+        """These fields as plain values (what the NeMo RL config carries)."""
+        return {k: getattr(self, k) for k in MonitorSchedule.model_fields}
+
+
+class MonitorConfig(MonitorSchedule):
     """The gold-judge drift monitor (:mod:`rubricrl.reward.drift`): a second judge grades some of the current
     rollouts every few steps; the gap between its reward and the training judge's is logged, and a gap that
     widens past ``max_gap`` warns or stops the stage. Off unless ``judge`` or ``constrained`` is set.
@@ -295,12 +315,6 @@ class MonitorConfig(Strict):
 
     judge: JudgeConfig | None = None
     constrained: ConstrainedGrader | None = None
-    every_steps: int = Field(default=10, ge=1)
-    sample: int = Field(default=4, ge=1)
-    max_gap: float = Field(default=0.15, gt=0)
-    on_gap: Literal["warn", "stop"] = "warn"
-    window: int = Field(default=3, ge=1)
-    max_ungraded_share: float = Field(default=0.5, ge=0, le=1)
     stages: list[str] = Field(default_factory=list)
 
     @model_validator(mode="after")

@@ -17,6 +17,7 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from rubricrl.config.schema import MonitorSchedule
 from rubricrl.errors import UserError
 from rubricrl.judge import JudgeConfig, build_judge
 from rubricrl.judge.backends import TransportError
@@ -26,27 +27,19 @@ from rubricrl.judge.backends.openai_http import read_endpoints as read
 log = logging.getLogger(__name__)
 
 
-class MonitorEnvConfig(BaseModel):
+class MonitorEnvConfig(MonitorSchedule):
     """``env.rubric.monitor``: the gold-judge drift monitor (the experiment's ``monitor`` section). Unknown keys
     are errors.
 
     Attributes:
         judge: the gold judge (an HTTP judge: GPT-4.1, a bigger vLLM judge); built at the first check.
-        every_steps, sample, max_gap, on_gap, window, max_ungraded_share: as ``monitor.*``
-            (:class:`rubricrl.config.schema.MonitorConfig`).
+        every_steps, sample, max_gap, on_gap, window, max_ungraded_share: ``monitor.*``, one definition
+            (:class:`rubricrl.config.schema.MonitorSchedule`).
         seed: seed of the prompt order the sample is taken in (``run.seed``).
         path: ``monitor.jsonl`` of the stage (one record per check).
     """
 
-    model_config = ConfigDict(extra="forbid")
-
     judge: JudgeConfig
-    every_steps: int = Field(default=10, ge=1)
-    sample: int = Field(default=4, ge=1)
-    max_gap: float = Field(default=0.15, gt=0)
-    on_gap: Literal["warn", "stop"] = "warn"
-    window: int = Field(default=3, ge=1)
-    max_ungraded_share: float = Field(default=0.5, ge=0.0, le=1.0)
     seed: int = 0
     path: Path | None = None
 
