@@ -4,7 +4,9 @@ The paper trains on rubrics written by humans, by LLMs and by both, at dataset, 
 stage writes an instance rubric for each stage-2 training prompt with :mod:`rubricrl.rubrics.generate` (structured
 output, validation, bounded retries, the near-duplicate / reference-copy / discrimination gates) before the
 stage-2 filter, so ``filter_stage2`` and ``stage2_rl`` see each prompt with its generated rubric. A prompt whose
-generation failed or whose rubric a gate dropped keeps its bank rubric; the summary counts both.
+generation failed (no valid rubric within the attempts) or whose rubric a gate dropped keeps its bank rubric;
+the summary counts both. A prompt that got no rubric because a server did not answer stops the stage instead
+(a re-run retries it): a slow or absent generator must not decide which prompts train on which rubric.
 
 Writes in ``runs/<run>/rubrics_stage2/``: ``rubrics.jsonl`` (the kept generated rubrics, with provenance) and the
 generator's side files (failures, gate log, summary JSON / markdown / histogram), ``stage2_train.jsonl`` (the rows,
@@ -20,6 +22,7 @@ from typing import Any
 from replications.rubicon.common import judge_server, load_rubric_file, read_rows, rub, save_rubrics, write_rows
 from rubricrl.config import resolve_path
 from rubricrl.configs import config_path
+from rubricrl.errors import UserError
 from rubricrl.judge.server_start import served_judge
 from rubricrl.rubrics.generate.config import GenerateConfig, load_generate_config, resolve_judge, resolve_policy
 from rubricrl.rubrics.generate.stage import rubrics_for_rows
@@ -47,23 +50,46 @@ def _config(cfg: Any) -> GenerateConfig:
     return load_generate_config(path)
 
 
-def _on_server(gen: GenerateConfig, server: Any) -> GenerateConfig:
-    """``gen`` with the generator, the gate's policy and its judge on the pipeline's local vLLM server."""
+def _endpointless(spec: Any) -> bool:
+    return spec.backend == "openai" and spec.base_url is None and spec.base_url_file is None
 
-    def served(spec: Any) -> Any:
-        return resolve_policy(spec).model_copy(
-            update={"base_url": server.base_url, "base_url_file": None, "model": server.served_model_name}
-        )
+
+def _on_pipeline_judge(gen: GenerateConfig, cfg: Any, server: Any | None) -> GenerateConfig:
+    """``gen`` with its endpoint-less parts on the pipeline's judge server, and the gate grading there.
+
+    The server is the local vLLM server the stage started (``server`` with ``server.enabled``), else the
+    training judge's endpoint (a judge server job's endpoint file on a cluster). The generator and the gate's
+    policy go there only when their config names no endpoint of its own (a strong model's API, the policy's
+    own server); the gate's judge is the training judge (on CPU: the gate's judge config, served locally).
+    """
+    if server is not None:
+        where = {"base_url": server.base_url, "base_url_file": None, "model": server.served_model_name}
+    else:
+        where = {"base_url": cfg.judge.base_url, "base_url_file": cfg.judge.base_url_file, "model": cfg.judge.model}
+
+    def placed(spec: Any) -> Any:
+        p = resolve_policy(spec)
+        return p.model_copy(update=where) if _endpointless(p) else p
 
     d = gen.gates.discrimination
-    disc = d.model_copy(
-        update={
-            "judge": served_judge(resolve_judge(d.judge), server),
-            "policy": served(d.policy) if d.policy is not None else None,
-        }
-    )
+    judge = served_judge(resolve_judge(d.judge), server) if server is not None else cfg.judge
+    disc = d.model_copy(update={"judge": judge, "policy": placed(d.policy) if d.policy is not None else None})
     return gen.model_copy(
-        update={"generator": served(gen.generator), "gates": gen.gates.model_copy(update={"discrimination": disc})}
+        update={"generator": placed(gen.generator), "gates": gen.gates.model_copy(update={"discrimination": disc})}
+    )
+
+
+def _stop_on_call_failures(summary: dict[str, Any], out: Path) -> None:
+    """A prompt left on its bank rubric because a server did not answer is not a result: stop the stage."""
+    n = int(summary.get("failed_calls") or 0)
+    if not n:
+        return
+    failures = out.with_name(out.name.removesuffix(".jsonl") + ".failures.jsonl")
+    raise UserError(
+        f"{n} of {summary['units']} stage-2 prompts got no rubric because the generator or the gate's policy / "
+        f"judge did not answer (reasons in {failures}). Stopped rather than training them on their bank rubrics; "
+        "check the endpoints in rubicon.rubrics.config, then re-run: finished prompts are kept, failed ones retried",
+        path=str(failures),
     )
 
 
@@ -79,14 +105,13 @@ def stage_rubrics_stage2(ctx: StageContext, components: dict[str, Any] | None = 
     rows = read_rows(data / "stage2_train.jsonl")
     rubrics = load_rubric_file(data / "rubrics.json")
     gen = _config(cfg)
-    if cfg.server.enabled and components is None:
-        gen = _on_server(gen, judge_server(cfg, ctx.dir))
+    if components is None and cfg.server.enabled:
+        gen = _on_pipeline_judge(gen, cfg, judge_server(cfg, ctx.dir))
     elif components is None and (cfg.judge.base_url or cfg.judge.base_url_file):
-        # On a cluster the discrimination gate grades with the training judge (its server job's endpoint).
-        d = gen.gates.discrimination.model_copy(update={"judge": cfg.judge})
-        gen = gen.model_copy(update={"gates": gen.gates.model_copy(update={"discrimination": d})})
+        gen = _on_pipeline_judge(gen, cfg, None)  # a cluster: the judge server job's endpoint
     todo = rows[: r.limit] if r.limit else rows
     kept, summary = rubrics_for_rows(todo, gen, ctx.dir / "rubrics.jsonl", components=components)
+    _stop_on_call_failures(summary, ctx.dir / "rubrics.jsonl")
     out_rows = [{**row, "rubric_id": row["id"]} if row["id"] in kept else row for row in rows]
     clash = sorted(set(kept) & set(rubrics))
     if clash:

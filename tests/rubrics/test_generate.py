@@ -94,7 +94,7 @@ def config(**kw) -> GenerateConfig:
     return GenerateConfig.model_validate(base)
 
 
-def run(tmp_path, cfg, answers, judge=None, n=2, responses=None, prompts=None, **kw):
+def run(tmp_path, cfg, answers, judge=None, n=2, responses=None, prompts=None, components_extra=None, **kw):
     chat = ScriptedChat(answers)
     sampler = Sampler(PolicyConfig.model_validate(cfg.generator.model_dump()), backend=chat)
     out = tmp_path / "out" / "rubrics.jsonl"
@@ -104,7 +104,7 @@ def run(tmp_path, cfg, answers, judge=None, n=2, responses=None, prompts=None, *
         out,
         responses=responses,
         show_progress=False,
-        components={"generator_sampler": sampler, "judge": judge},
+        components={"generator_sampler": sampler, "judge": judge, **(components_extra or {})},
         **kw,
     )
     return out, summary, chat
@@ -159,6 +159,58 @@ def test_transport_errors_count_as_failed_attempts(tmp_path):
     out, summary, _ = run(tmp_path, config(attempts=2), [TransportError("connection refused")], n=1)
     fail = lines(side_paths(out)["failures"])[0]
     assert all("generator call failed" in r for r in fail["reasons"]) and len(fail["reasons"]) == 2
+
+
+def test_transport_failures_are_counted_as_call_failures_in_the_summary(tmp_path):
+    from rubricrl.judge.backends import TransportError
+
+    out, summary, _ = run(tmp_path, config(attempts=1), [TransportError("connection refused"), "not json"], n=2)
+    assert summary["failed"] == 2 and summary["failed_calls"] == 1  # the unparsable answer is the rubric's failure
+    assert "1 of the failures are server call failures" in side_paths(out)["summary_md"].read_text()
+
+
+class SilentJudge:
+    """A judge that never answers: every verdict ungraded (a timed-out or absent server)."""
+
+    name = "silent-judge"
+
+    async def grade(self, request):
+        return [Verdict(c.id, met=None, error="timeout") for c in request.criteria]
+
+
+def test_a_gate_judge_that_cannot_grade_fails_the_unit_and_a_rerun_retries_it(tmp_path):
+    responses = responses_file(tmp_path, {"p0": ["a good story", "a dull story", "a good tale"]})
+    cfg = config(gates={"discrimination": {"enabled": True, "k": 3, "policy": None}})
+    out, summary, _ = run(tmp_path, cfg, [GOOD], judge=SilentJudge(), n=1, responses=responses)
+    # not dropped as if the rubric failed to discriminate: the gate measured nothing
+    assert summary["dropped"] == {} and summary["failed"] == 1 and summary["failed_calls"] == 1
+    fail = lines(side_paths(out)["failures"])[0]
+    assert fail["reasons"][-1].startswith("gate call failed: ") and "ungraded" in fail["reasons"][-1]
+    assert not side_paths(out)["gates"].exists() or lines(side_paths(out)["gates"]) == []
+    # the judge is back: the re-run grades the unit again and keeps its rubric
+    out, again, _ = run(tmp_path, cfg, [GOOD], judge=KeywordJudge(), n=1, responses=responses)
+    assert again["kept"] == 1 and again["failed"] == 0 and again["failed_calls"] == 0
+
+
+def test_a_gate_policy_call_failure_fails_the_unit_rather_than_grading_fewer_responses(tmp_path):
+    from rubricrl.judge.backends import TransportError
+
+    cfg = config(
+        gates={
+            "discrimination": {
+                "enabled": True,
+                "k": 3,
+                "policy": {"backend": "openai", "model": "p", "base_url": "http://unused/v1", "retries": 0},
+            }
+        }
+    )
+    policy = Sampler(
+        PolicyConfig.model_validate(cfg.gates.discrimination.policy.model_dump()),
+        backend=ScriptedChat(["a good story", TransportError("connection reset"), "a dull story"]),
+    )
+    out, summary, _ = run(tmp_path, cfg, [GOOD], judge=KeywordJudge(), n=1, components_extra={"policy_sampler": policy})
+    assert summary["failed"] == 1 and summary["failed_calls"] == 1 and summary["kept"] == 0
+    assert "1 policy call(s) failed" in lines(side_paths(out)["failures"])[0]["reasons"][-1]
 
 
 def test_near_duplicates_removed_and_reference_copies_flagged(tmp_path):

@@ -12,6 +12,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from replications.rubicon import stages as rubicon
 from replications.rubicon.generated_rubrics import stage2_inputs, stage_rubrics_stage2
 from rubricrl.config import compose_experiment
@@ -104,3 +106,37 @@ def test_kept_rubrics_replace_the_bank_rubric_of_their_prompt_and_the_rest_keep_
     again = stage_rubrics_stage2(ctx, components=components)
     assert len(chat2.calls) == 1 and again["generated_kept"] == 2
     assert [json.loads(x)["rubric_id"] for x in out_rows.read_text().splitlines()][:2] == [r["id"] for r in rows[:2]]
+
+
+def test_a_generator_that_does_not_answer_stops_the_stage_and_a_rerun_finishes_it(tmp_path):
+    from rubricrl.errors import UserError
+    from rubricrl.judge.backends import TransportError
+
+    cfg, run_dir, ctx = _setup(tmp_path, limit=2)
+    components, _ = _components(ctx, [WEIGHTED, TransportError("connection refused")])
+    with pytest.raises(UserError, match="1 of 2 stage-2 prompts got no rubric because the generator"):
+        stage_rubrics_stage2(ctx, components=components)
+    assert not (ctx.dir / "stage2_train.jsonl").exists()  # nothing for later stages to train on
+    components, chat = _components(ctx, [WEIGHTED])  # the server is back
+    again = stage_rubrics_stage2(ctx, components=components)
+    assert len(chat.calls) == 1 and again["generated_kept"] == 2 and again["summary"]["failed_calls"] == 0
+
+
+def test_endpointless_generator_and_gate_policy_go_to_the_pipeline_judge_and_explicit_ones_stay(tmp_path):
+    from replications.rubicon.generated_rubrics import _config, _on_pipeline_judge
+
+    cluster = ["server.enabled=false", f"judge.base_url_file={tmp_path}/judge/endpoint.json"]
+    cfg = compose_experiment("rubicon", ["scale=tiny", "rubicon.rubrics.generate=true", *cluster])
+    shipped = _config(cfg)  # replications/rubicon/configs/rubric_generation.yaml: no endpoints of its own
+    placed = _on_pipeline_judge(shipped, cfg, None)
+    d = placed.gates.discrimination
+    for spec in (placed.generator, d.policy):
+        assert spec.base_url_file == cfg.judge.base_url_file and spec.model == cfg.judge.model
+    assert d.judge == cfg.judge  # on a cluster the gate grades with the training judge
+    strong = shipped.model_copy(
+        update={
+            "generator": shipped.generator.model_copy(update={"base_url": "https://api.example/v1", "model": "big"})
+        }
+    )
+    kept = _on_pipeline_judge(strong, cfg, None).generator
+    assert kept.base_url == "https://api.example/v1" and kept.model == "big" and kept.base_url_file is None

@@ -109,6 +109,7 @@ class Discrimination:
         std: population std of the graded scores (the filter's statistic).
         reason: why the rubric is dropped (``zero_variance``, ``ungraded``, ``too_few_responses``), or None.
         n_ungraded: ungraded verdicts over all gradings.
+        n_verdicts: verdicts asked for over all gradings.
     """
 
     scores: list[float | None] = field(default_factory=list)
@@ -116,6 +117,7 @@ class Discrimination:
     std: float = 0.0
     reason: str | None = None
     n_ungraded: int = 0
+    n_verdicts: int = 0
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -124,6 +126,7 @@ class Discrimination:
             "std": self.std,
             "reason": self.reason,
             "ungraded": self.n_ungraded,
+            "verdicts": self.n_verdicts,
         }
 
 
@@ -147,17 +150,18 @@ async def discrimination(
     unique = list(dict.fromkeys(keys))
     out.distinct = len(unique)
 
-    async def grade(key: tuple) -> tuple[float | None, int]:
+    async def grade(key: tuple) -> tuple[float | None, int, int]:
         conv = [{"role": r, "content": c} for r, c in key[0]]
         verdicts = await judge.grade(GradingRequest(conv, key[1], rubric.criteria, rubric.id))
         ungraded = sum(v.ungraded for v in verdicts)
         if ungraded == len(verdicts):
-            return None, ungraded
-        return rubric_reward(rubric, verdicts).reward, ungraded
+            return None, ungraded, len(verdicts)
+        return rubric_reward(rubric, verdicts).reward, ungraded, len(verdicts)
 
     graded = dict(zip(unique, await asyncio.gather(*(grade(k) for k in unique))))
     out.scores = [graded[k][0] for k in keys]
     out.n_ungraded = sum(graded[k][1] for k in unique)
+    out.n_verdicts = sum(graded[k][2] for k in unique)
     scored = [s for s in out.scores if s is not None]
     if len(scored) < 2:
         out.reason = "ungraded"

@@ -14,7 +14,13 @@ concurrently under the generator's ``concurrency`` (see :mod:`.run`). Per unit:
    seed up to ``attempts`` times, the reason shown to the model (after an answer that copied the example
    criteria, the shape is shown with placeholders), then returned as a failure with every attempt's reason;
 5. the discrimination gate grades ``k`` policy responses with the judge and drops a rubric whose scores
-   do not vary (never retried: a rubric that does not discriminate is a result, not an error).
+   do not vary (never retried: a rubric that does not discriminate is a result, not an error). When the
+   gate itself could not measure (a policy call failed, or more than half the judge's verdicts are
+   ungraded) the unit is a failure with reason ``gate call failed``, not a drop: a slow or absent judge
+   must not decide which rubrics survive, and a re-run retries failures.
+
+Reasons that start with :data:`CALL_FAILURES` are the servers' failures, not the rubric's
+(:func:`is_call_failure`); a pipeline stage stops on them instead of training without those rubrics.
 """
 
 from __future__ import annotations
@@ -62,6 +68,26 @@ from rubricrl.rubrics.validate import (
 )
 
 log = logging.getLogger(__name__)
+
+GENERATOR_CALL_FAILED = "generator call failed"
+GATE_CALL_FAILED = "gate call failed"
+CALL_FAILURES = (GENERATOR_CALL_FAILED, GATE_CALL_FAILED)
+MAX_GATE_UNGRADED_SHARE = 0.5  # above this share of ungraded gate verdicts the gate measured nothing
+
+
+def is_call_failure(reason: str) -> bool:
+    """Whether a failure reason is a server's failure (generator or gate calls), not the rubric's."""
+    return str(reason).startswith(CALL_FAILURES)
+
+
+def gate_call_problem(disc: gates.Discrimination, policy_errors: list[str]) -> str | None:
+    """Why the discrimination gate could not measure ``disc`` (a call failed), or None when it did."""
+    if policy_errors:
+        return f"{len(policy_errors)} policy call(s) failed: {policy_errors[0]}"
+    if disc.reason == "ungraded" or (disc.n_verdicts and disc.n_ungraded / disc.n_verdicts > MAX_GATE_UNGRADED_SHARE):
+        return f"{disc.n_ungraded} of {disc.n_verdicts} judge verdicts ungraded"
+    return None
+
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 BUILTIN_TEMPLATES = ("instance",)
@@ -358,7 +384,7 @@ class RubricGenerator:
             prompt = self.prompt(unit, tag, feedback, concrete)
             text, err = await self.sampler.sample([{"role": "user", "content": prompt}], seed=base + attempt)
             if text is None:
-                result.reasons.append(f"generator call failed: {err}")
+                result.reasons.append(f"{GENERATOR_CALL_FAILED}: {err}")
                 continue
             result.answer = text[:ANSWER_EXCERPT]
             gate: dict[str, Any] = {}
@@ -375,16 +401,22 @@ class RubricGenerator:
         result.rubric, result.answer = node, ""
         result.gate["status"] = "kept"
         if self.cfg.gates.discrimination.enabled:
-            disc = await self._discriminate(unit, Rubric.model_validate(node))
+            disc, policy_errors = await self._discriminate(unit, Rubric.model_validate(node))
             result.gate["discrimination"] = disc.to_json()
+            problem = gate_call_problem(disc, policy_errors)
+            if problem is not None:  # retried by a re-run, never recorded as the rubric's own drop
+                result.status, result.rubric = "failed", None
+                result.reasons.append(f"{GATE_CALL_FAILED}: {problem}")
+                return result
             if disc.reason is not None:
                 result.status, result.gate["status"], result.gate["reason"] = "dropped", "dropped", disc.reason
                 return result
         result.status = "kept"
         return result
 
-    async def _responses(self, unit: Unit) -> tuple[list[list[dict[str, str]]], list[str]]:
-        """``k`` (conversation, response) pairs for the gate: from ``responses``, else sampled from the policy."""
+    async def _responses(self, unit: Unit) -> tuple[list[list[dict[str, str]]], list[str], list[str]]:
+        """``k`` (conversation, response) pairs for the gate: from ``responses``, else sampled from the policy;
+        and the errors of policy calls that failed."""
         k = self.cfg.gates.discrimination.k
         convs: list[list[dict[str, str]]] = []
         texts: list[str] = []
@@ -393,18 +425,24 @@ class RubricGenerator:
             for p, r in given[:k]:
                 convs.append(p.messages)
                 texts.append(r)
-            return convs, texts
+            return convs, texts, []
         base = self.cfg.sampling_seed + _stable(unit.id) * 100 + 50
         picks = [unit.prompts[i % len(unit.prompts)] for i in range(k)]
         outs = await asyncio.gather(
             *(self.policy_sampler.sample(p.messages, seed=base + i) for i, p in enumerate(picks))
         )
-        for p, (text, _err) in zip(picks, outs):
+        errors: list[str] = []
+        for p, (text, err) in zip(picks, outs):
             if text is not None:
                 convs.append(p.messages)
                 texts.append(text)
-        return convs, texts
+            else:
+                errors.append(str(err))
+        return convs, texts, errors
 
-    async def _discriminate(self, unit: Unit, rubric: Rubric) -> gates.Discrimination:
-        convs, texts = await self._responses(unit)
-        return await gates.discrimination(rubric, convs, texts, self.judge, self.cfg.gates.discrimination.min_std)
+    async def _discriminate(self, unit: Unit, rubric: Rubric) -> tuple[gates.Discrimination, list[str]]:
+        convs, texts, errors = await self._responses(unit)
+        if errors:
+            return gates.Discrimination(reason="too_few_responses"), errors
+        disc = await gates.discrimination(rubric, convs, texts, self.judge, self.cfg.gates.discrimination.min_std)
+        return disc, errors

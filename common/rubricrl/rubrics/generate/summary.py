@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from rubricrl.jsonl import iter_jsonl, write_atomic
+from rubricrl.rubrics.generate.generate import is_call_failure
 
 
 def side_paths(out: str | Path) -> dict[str, Path]:
@@ -110,6 +111,8 @@ def summarise(
         "dropped": dict(sorted(Counter(str(g.get("reason")) for g in dropped.values()).items())),
         "failed": len(failed),
         "failed_by_last_reason": dict(sorted(Counter(first_reason(f) for f in failed.values()).items())),
+        # failures of the servers (generator or gate calls), not of the rubric: a re-run retries them
+        "failed_calls": sum(is_call_failure(str((f.get("reasons") or [""])[-1])) for f in failed.values()),
         "pending": len([u for u in units if u.id not in kept and u.id not in dropped and u.id not in failed]),
         "criteria": crit,
         "gates": {
@@ -159,6 +162,12 @@ def markdown(summary: dict[str, Any]) -> str:
         lines += [
             "",
             "Failures by last reason: " + ", ".join(f"{k} {v}" for k, v in s["failed_by_last_reason"].items()),
+        ]
+    if s.get("failed_calls"):
+        lines += [
+            "",
+            f"{s['failed_calls']} of the failures are server call failures (generator or gate): "
+            "a re-run retries every failed unit.",
         ]
     return "\n".join(lines) + "\n"
 
