@@ -13,53 +13,46 @@ _8N = "NeMo RL v0.7.0 examples/configs/grpo_math_qwen30ba3b_megatron.yaml (8x8, 
 _4N = "NeMo RL v0.7.0 examples/configs/recipes/llm/performance/grpo-qwen3-30ba3b-4n8g.yaml (4x8, TP1 EP8, vLLM TP2)"
 
 
+# What differs between the two published layouts; the rest (below) is shared.
+_LAYOUTS: dict[int, dict] = {
+    8: {
+        "tp": 2,
+        "sequence_parallel": True,
+        "gen_tp": 4,
+        "gpu_memory_utilization": 0.7,
+        "sequence_packing": False,
+        "basis": _8N,
+    },
+    4: {
+        "tp": 1,
+        "sequence_parallel": False,
+        "gen_tp": 2,
+        "gpu_memory_utilization": 0.6,
+        "sequence_packing": True,
+        "basis": _4N,
+        "moe_grouped_gemm": True,
+    },
+}
+
+
 def _recipe(n: int, stage: str) -> Recipe:
     """The ``n``-node recipe of RL stage ``stage`` (stage 1 grades with the verifiers, stage 2 with the judge job)."""
-    judge = "programmatic" if stage == "stage1_rl" else "server"
     suffix = "stage1" if stage == "stage1_rl" else "stage2"
-    if n == 8:
-        return Recipe(
-            f"grpo-qwen3-30ba3b-8n8g-megatron-{suffix}",
-            "rubicon",
-            stage,
-            8,
-            8,
-            tp=2,
-            pp=1,
-            cp=1,
-            ep=8,
-            etp=1,
-            sequence_parallel=True,
-            gen_tp=4,
-            gen_ep=1,
-            async_engine=False,
-            gpu_memory_utilization=0.7,
-            sequence_packing=False,
-            max_prompt_tokens=2048,
-            judge=judge,
-            basis=_8N,
-        )
     return Recipe(
-        f"grpo-qwen3-30ba3b-4n8g-megatron-{suffix}",
+        f"grpo-qwen3-30ba3b-{n}n8g-megatron-{suffix}",
         "rubicon",
         stage,
-        4,
+        n,
         8,
-        tp=1,
         pp=1,
         cp=1,
         ep=8,
         etp=1,
-        sequence_parallel=False,
-        gen_tp=2,
         gen_ep=1,
         async_engine=False,
-        gpu_memory_utilization=0.6,
-        sequence_packing=True,
         max_prompt_tokens=2048,
-        judge=judge,
-        basis=_4N,
-        moe_grouped_gemm=True,
+        judge="programmatic" if stage == "stage1_rl" else "server",
+        **_LAYOUTS[n],
     )
 
 
