@@ -177,9 +177,16 @@ class LocalSlurm:
     def _run(self, cmd: list[str], name: str, pid_file: Path, log_file: Path) -> None:
         r = subprocess.run(cmd, capture_output=True, text=True, env=self.env)
         deadline = time.monotonic() + 20
-        while not pid_file.exists() and time.monotonic() < deadline:
+
+        def pid_written() -> bool:  # the daemon creates the file before it writes its pid into it
+            try:
+                return pid_file.read_text().strip() != ""
+            except OSError:
+                return False
+
+        while not pid_written() and time.monotonic() < deadline:
             time.sleep(0.1)
-        if r.returncode != 0 or not pid_file.exists():
+        if r.returncode != 0 or not pid_written():
             tail = log_file.read_text()[-2000:] if log_file.exists() else ""
             self.stop()
             raise RuntimeError(f"{name} did not start (exit {r.returncode}): {r.stderr.strip()}\n{tail}")
