@@ -38,6 +38,18 @@ SHORT = [
     # 1-2 step stages may see no reward variance by chance: this test is about the plumbing
     "run.min_steps_with_reward_variance=0",
 ]
+# The stages SHORT runs, in order (it turns on rubrics_stage2 and filter_stage2).
+SHORT_STAGES = (
+    "data",
+    "filter",
+    "stage1_rl",
+    "hacking",
+    "rubrics_stage2",
+    "filter_stage2",
+    "stage2_rl",
+    "eval",
+    "report",
+)
 
 
 def _run(tmp_path: Path, *extra: str) -> subprocess.CompletedProcess:
@@ -66,17 +78,7 @@ def test_shortened_pipeline_end_to_end_then_skips(tmp_path):
     r = _run(tmp_path)
     assert r.returncode == 0, r.stderr[-4000:]
     run = tmp_path / "ci"
-    for stage in (
-        "data",
-        "filter",
-        "stage1_rl",
-        "hacking",
-        "rubrics_stage2",
-        "filter_stage2",
-        "stage2_rl",
-        "eval",
-        "report",
-    ):
+    for stage in SHORT_STAGES:
         assert (run / stage / "DONE").is_file(), stage
         prov = json.loads((run / stage / "provenance.json").read_text())
         assert prov["config_hash"]

@@ -21,7 +21,7 @@ from tests.nemo_rl.test_env_ray import StubGeneration, _batch, _jsonl, _nemo_log
 
 
 class Lowercase(StubGeneration):
-    def _answer(self) -> str:
+    def _answer(self, prompt_text: str) -> str:
         return "all lowercase answer here."
 
 

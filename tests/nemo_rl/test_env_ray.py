@@ -29,7 +29,10 @@ ANSWERS = ("all lowercase answer here.", "Not Lowercase At All.", "great questio
 
 
 class StubGeneration:
-    """A GenerationInterface answering each prompt with ``ANSWERS[k % 3]`` (k counts answers given)."""
+    """A GenerationInterface answering each prompt with ``ANSWERS[k % 3]`` (k counts answers given).
+
+    Subclasses change what is answered by overriding :meth:`_answer`, which sees the decoded prompt.
+    """
 
     def __init__(self, tokenizer: Any, async_engine: bool = False):
         self.tok = tokenizer
@@ -37,7 +40,7 @@ class StubGeneration:
         self._k = 0
         self._lock = threading.Lock()
 
-    def _answer(self) -> str:
+    def _answer(self, prompt_text: str) -> str:
         with self._lock:
             self._k += 1
             return ANSWERS[(self._k - 1) % len(ANSWERS)]
@@ -48,7 +51,8 @@ class StubGeneration:
 
         rows, gen_lens, lens = [], [], []
         for ids, n in zip(data["input_ids"], data["input_lengths"].tolist()):
-            resp = torch.tensor(self.tok(self._answer() + "<|im_end|>", add_special_tokens=False)["input_ids"])
+            answer = self._answer(self.tok.decode(ids[:n]))
+            resp = torch.tensor(self.tok(answer + "<|im_end|>", add_special_tokens=False)["input_ids"])
             rows.append(torch.cat([ids[:n], resp]))
             gen_lens.append(len(resp))
             lens.append(n + len(resp))

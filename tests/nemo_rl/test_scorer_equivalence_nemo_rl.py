@@ -11,14 +11,13 @@ routing and the rollout records must be identical.
 
 from __future__ import annotations
 
-import asyncio
 import json
-import threading
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from tests.nemo_rl.test_env_ray import StubGeneration
 from tests.reward.scorer_cases import (
     STEP,
     ScriptedGrader,
@@ -31,15 +30,13 @@ from tests.reward.scorer_cases import (
 )
 
 
-class CaseGeneration:
-    """A GenerationInterface answering a prompt with the batch's responses for it, in turn."""
+class CaseGeneration(StubGeneration):
+    """:class:`StubGeneration` answering a prompt with the batch's responses for it, in turn."""
 
     def __init__(self, tokenizer: Any, batch: list[Any], async_engine: bool):
-        self.tok = tokenizer
+        super().__init__(tokenizer, async_engine=async_engine)
         self.batch = batch
-        self.cfg = {"backend": "vllm", "vllm_cfg": {"async_engine": async_engine}}
         self._given: dict[str, int] = {}
-        self._lock = threading.Lock()
 
     def _answer(self, prompt_text: str) -> str:
         case = next(c for c in self.batch if c.conversation[-1]["content"] in prompt_text)
@@ -47,38 +44,6 @@ class CaseGeneration:
             k = self._given.get(case.prompt_id, 0)
             self._given[case.prompt_id] = k + 1
         return case.responses[k % len(case.responses)]
-
-    def generate(self, data: Any, greedy: bool = False) -> Any:
-        import torch
-        from nemo_rl.distributed.batched_data_dict import BatchedDataDict
-
-        rows, gen_lens, lens = [], [], []
-        for ids, n in zip(data["input_ids"], data["input_lengths"].tolist()):
-            answer = self._answer(self.tok.decode(ids[:n]))
-            resp = torch.tensor(self.tok(answer + "<|im_end|>", add_special_tokens=False)["input_ids"])
-            rows.append(torch.cat([ids[:n], resp]))
-            gen_lens.append(len(resp))
-            lens.append(n + len(resp))
-        width = max(len(r) for r in rows)
-        out = torch.full((len(rows), width), self.tok.pad_token_id, dtype=torch.long)
-        for i, r in enumerate(rows):
-            out[i, : len(r)] = r
-        return BatchedDataDict(
-            {
-                "output_ids": out,
-                "logprobs": torch.zeros(out.shape, dtype=torch.float32),
-                "generation_lengths": torch.tensor(gen_lens),
-                "unpadded_sequence_lengths": torch.tensor(lens),
-            }
-        )
-
-    async def generate_async(self, data: Any, greedy: bool = False):
-        for i in range(len(data["input_ids"])):
-            await asyncio.sleep(0.005)
-            yield i, self.generate(data.select_indices([i]), greedy)
-
-    def finish_generation(self) -> None:
-        pass
 
 
 @pytest.fixture
