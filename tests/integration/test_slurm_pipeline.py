@@ -24,7 +24,7 @@ import pytest
 
 from rubricrl.cluster.localslurm import LocalSlurm, missing_binaries
 
-from .test_rubicon_pipeline import SHORT
+from .test_rubicon_pipeline import SHORT, SHORT_STAGES
 
 REPO = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.slow
@@ -126,10 +126,15 @@ def _state(job: str) -> str:
 
 
 def _wait_all(ids: dict[str, str], timeout: float, log_dir: Path) -> dict[str, str]:
+    active = ("PENDING", "RUNNING", "COMPLETING", "CONFIGURING")
     deadline = time.monotonic() + timeout
+    final: dict[str, str] = {}  # a job's end state as first seen: slurmctld forgets it MinJobAge after the end
     while time.monotonic() < deadline:
-        states = {n: _state(i) for n, i in ids.items()}
-        if all(s not in ("PENDING", "RUNNING", "COMPLETING", "CONFIGURING") for s in states.values()):
+        for n, i in ids.items():
+            if n not in final and (s := _state(i)) not in active:
+                final[n] = s
+        states = {n: final.get(n) or _state(i) for n, i in ids.items()}
+        if all(s not in active for s in states.values()):
             return states
         time.sleep(2)
     logs = "\n".join(f"--- {p.name}\n{p.read_text()[-1500:]}" for p in sorted(log_dir.glob("*.out")))
@@ -269,7 +274,7 @@ def test_real_shortened_rubicon_pipeline_through_replicate_sh(slurm, tmp_path_fa
     assert r.returncode == 0, r.stderr + r.stdout
     assert "submitting rubicon to Slurm" in r.stderr, r.stderr
     ids = _ids(r.stdout)
-    stages = ["data", "filter", "stage1_rl", "hacking", "stage2_rl", "eval", "report"]
+    stages = list(SHORT_STAGES)  # rubrics_stage2 and filter_stage2 included: jobs too
     # The tiny config's judge (server.enabled: a vLLM CPU server per stage) becomes one judge server job.
     assert list(ids) == ["judge", *stages, "cleanup"], r.stdout
     run_dir = tmp / "runs" / run
@@ -287,6 +292,10 @@ def test_real_shortened_rubicon_pipeline_through_replicate_sh(slurm, tmp_path_fa
     assert (run_dir / "stage1_rl" / "final" / "model.safetensors").is_file()
     endpoint = run_dir / "judge" / "endpoint.json"
     assert f"base_url_file: {endpoint}" in (run_dir / "stage2_rl" / "config.yaml").read_text()
+    # the stage-2 rubrics were written through the judge job's server (a server failure would stop the stage)
+    gen = json.loads((run_dir / "rubrics_stage2" / "metrics.json").read_text())
+    assert gen["attempted"] == 2 and gen["summary"]["failed_calls"] == 0, gen
+    assert f"base_url_file: {endpoint}" in (run_dir / "rubrics_stage2" / "config.yaml").read_text()
     ev = json.loads((run_dir / "eval" / "eval.json").read_text())
     assert ev["stage2_heldout"]["judge"]["calls"] > 0
     report = (run_dir / "report.md").read_text()
