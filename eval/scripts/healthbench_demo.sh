@@ -12,40 +12,14 @@ N=${1:-${N:-10}}
 OUT=${2:-${OUT:-runs/healthbench-demo}}
 BIN=${BIN:-.venv/bin}
 mkdir -p "$OUT" runs
-# The smollm2-vllm judge and policy configs read this file. It may belong to a server the user started:
-# such a server is reused and left running; the file is never deleted here (a stale one is overwritten by
-# the server this script starts, once that server answers).
-ENDPOINT=runs/judge.endpoint.json
-
-# Exit 0 when the endpoint file names a server that answers /v1/models.
-healthy() {
-  "$BIN/python" - "$ENDPOINT" <<'PY'
-import json, sys, urllib.request
-try:
-    url = json.load(open(sys.argv[1]))["base_url"].rstrip("/")
-    urllib.request.urlopen(url + "/models", timeout=3).read()
-except Exception:
-    sys.exit(1)
-PY
-}
+# shellcheck source=eval/scripts/demo_server.sh
+. "$(dirname "$0")/demo_server.sh"
 
 "$BIN/rubricrl" models prepare smollm2-135m-instruct
 DATA=$("$BIN/rubricrl" data path healthbench-500)
 echo "[demo] data: $DATA (first $N examples); outputs in $OUT"
 
-if [ -s "$ENDPOINT" ] && healthy; then
-  echo "[demo] reusing the judge server in $ENDPOINT (left running)"
-else
-  "$BIN/rubricrl" serve --model smollm2-135m-instruct --endpoint-file "$ENDPOINT" --log-file "$OUT/vllm.log" &
-  SERVER=$!
-  trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
-  for _ in $(seq 1 240); do
-    [ -s "$ENDPOINT" ] && healthy && break
-    kill -0 $SERVER 2>/dev/null || { echo "[demo] vLLM server exited; see $OUT/vllm.log" >&2; exit 1; }
-    sleep 1
-  done
-  healthy || { echo "[demo] vLLM server not ready after 240 s; see $OUT/vllm.log" >&2; exit 1; }
-fi
+demo_server demo "$OUT/vllm.log" 240
 
 t0=$(date +%s)
 "$BIN/rubricrl" generate --data "$DATA" --policy smollm2-vllm --out "$OUT/responses.jsonl" --limit "$N"

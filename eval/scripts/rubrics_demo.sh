@@ -14,35 +14,12 @@ OUT=${2:-${OUT:-runs/rubrics-demo}}
 BIN=${BIN:-.venv/bin}
 PROMPTS=${PROMPTS:-replications/rubicon/data/stage2_prompts.jsonl}
 mkdir -p "$OUT" runs
-# The smollm2-vllm configs read this file; a server the user started is reused and left running.
-ENDPOINT=runs/judge.endpoint.json
-
-healthy() {
-  "$BIN/python" - "$ENDPOINT" <<'PY'
-import json, sys, urllib.request
-try:
-    url = json.load(open(sys.argv[1]))["base_url"].rstrip("/")
-    urllib.request.urlopen(url + "/models", timeout=3).read()
-except Exception:
-    sys.exit(1)
-PY
-}
+# shellcheck source=eval/scripts/demo_server.sh
+. "$(dirname "$0")/demo_server.sh"
 
 "$BIN/rubricrl" models prepare smollm2-135m-instruct
 echo "[rubrics-demo] prompts: $PROMPTS (first $N); outputs in $OUT"
-if [ -s "$ENDPOINT" ] && healthy; then
-  echo "[rubrics-demo] reusing the server in $ENDPOINT (left running)"
-else
-  "$BIN/rubricrl" serve --model smollm2-135m-instruct --endpoint-file "$ENDPOINT" --log-file "$OUT/vllm.log" &
-  SERVER=$!
-  trap 'kill -TERM $SERVER 2>/dev/null; wait $SERVER 2>/dev/null || true' EXIT
-  for _ in $(seq 1 300); do
-    [ -s "$ENDPOINT" ] && healthy && break
-    kill -0 $SERVER 2>/dev/null || { echo "[rubrics-demo] vLLM server exited; see $OUT/vllm.log" >&2; exit 1; }
-    sleep 1
-  done
-  healthy || { echo "[rubrics-demo] vLLM server not ready after 300 s; see $OUT/vllm.log" >&2; exit 1; }
-fi
+demo_server rubrics-demo "$OUT/vllm.log" 300
 
 t0=$(date +%s)
 rc=0
