@@ -24,6 +24,7 @@ from rubricrl.config import resolve_path
 from rubricrl.configs import config_path
 from rubricrl.errors import UserError
 from rubricrl.judge.server_start import served_judge
+from rubricrl.rubrics.generate import side_paths
 from rubricrl.rubrics.generate.config import GenerateConfig, load_generate_config, resolve_judge, resolve_policy
 from rubricrl.rubrics.generate.stage import rubrics_for_rows
 from rubricrl.train.stages import StageContext
@@ -84,7 +85,7 @@ def _stop_on_call_failures(summary: dict[str, Any], out: Path) -> None:
     n = int(summary.get("failed_calls") or 0)
     if not n:
         return
-    failures = out.with_name(out.name.removesuffix(".jsonl") + ".failures.jsonl")
+    failures = side_paths(out)["failures"]
     raise UserError(
         f"{n} of {summary['units']} stage-2 prompts got no rubric because the generator or the gate's policy / "
         f"judge did not answer (reasons in {failures}). Stopped rather than training them on their bank rubrics; "

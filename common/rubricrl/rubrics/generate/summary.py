@@ -89,10 +89,11 @@ def summarise(
         "verifier_rejected": sum(sum("kept as an LLM criterion" in n for n in (g.get("notes") or [])) for g in decided),
     }
 
+    def last_reason(f: dict[str, Any]) -> str:
+        return str((f.get("reasons") or ["unknown"])[-1])
+
     def first_reason(f: dict[str, Any]) -> str:
-        reasons = f.get("reasons") or ["unknown"]
-        last = str(reasons[-1])
-        return last.split(":", 1)[0] if ":" in last else last
+        return last_reason(f).split(":", 1)[0]
 
     stds = {
         i: g["discrimination"]["std"]
@@ -112,7 +113,7 @@ def summarise(
         "failed": len(failed),
         "failed_by_last_reason": dict(sorted(Counter(first_reason(f) for f in failed.values()).items())),
         # failures of the servers (generator or gate calls), not of the rubric: a re-run retries them
-        "failed_calls": sum(is_call_failure(str((f.get("reasons") or [""])[-1])) for f in failed.values()),
+        "failed_calls": sum(is_call_failure(last_reason(f)) for f in failed.values()),
         "pending": len([u for u in units if u.id not in kept and u.id not in dropped and u.id not in failed]),
         "criteria": crit,
         "gates": {
